@@ -3,13 +3,35 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const builtins = [
-  'assert', 'buffer', 'child_process', 'cluster', 'crypto', 'events', 'fs', 'fs/promises', 'http',
-  'http2', 'https', 'net', 'os', 'path', 'process', 'stream', 'test', 'timers', 'tls', 'url', 'util',
-  'worker_threads', 'zlib', 'dns', 'readline',
+  'assert',
+  'buffer',
+  'child_process',
+  'cluster',
+  'crypto',
+  'events',
+  'fs',
+  'fs/promises',
+  'http',
+  'http2',
+  'https',
+  'net',
+  'os',
+  'path',
+  'process',
+  'stream',
+  'test',
+  'timers',
+  'tls',
+  'url',
+  'util',
+  'worker_threads',
+  'zlib',
+  'dns',
+  'readline',
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'src/api/kms/pb/', '.keyhold/'] },
+  { ignores: ['dist/', 'node_modules/', 'src/protocol/kms/pb/', '.keyhold/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -17,9 +39,15 @@ export default tseslint.config(
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
-      'no-restricted-imports': ['error', { paths: builtins.map((name) => ({ name, message: `use 'node:${name}'` })) }],
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBigInt: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-imports': [
+        'error',
+        { paths: builtins.map((name) => ({ name, message: `use 'node:${name}'` })) },
+      ],
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       // Bitwise and index arithmetic on protocol bytes is checked by tests, not by this rule.
       '@typescript-eslint/no-non-null-assertion': 'off',
