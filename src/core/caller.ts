@@ -1,0 +1,34 @@
+// Who is calling: the authenticated identity, resolved against the state once per request.
+
+import type { IdentityRecord } from '../state/entities.ts';
+import type { State } from '../state/state.ts';
+
+/** The authenticated peer of a request. `identity` is '' when no client certificate was sent. */
+export interface Caller {
+  /** `h1:` form of the identity, or ''. */
+  readonly identity: string;
+  /** True for the root identity (derived from the HSM key, or pinned by config). */
+  readonly root: boolean;
+  /** The server's root identity, to resolve service accounts the root created. */
+  readonly rootIdentity: string;
+}
+
+/**
+ * The record whose rights an identity exercises: its own, or for a service account its parent's
+ * (transitively), or 'root' when the chain ends at the root identity. Undefined when the
+ * identity is unknown or its parent chain is broken.
+ */
+export function effectiveRecord(
+  state: State,
+  identity: string,
+  rootIdentity: string,
+): IdentityRecord | 'root' | undefined {
+  let record = state.identities.get(identity);
+  // A parent chain is a few links at most; the bound guards against a corrupt cycle.
+  for (let depth = 0; record && record.parent !== ''; depth++) {
+    if (record.parent === rootIdentity) return 'root';
+    if (depth >= 16) return undefined;
+    record = state.identities.get(record.parent);
+  }
+  return record;
+}

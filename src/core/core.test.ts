@@ -1,0 +1,261 @@
+// The core's decisions: the permission matrix, enclave isolation, key operations and their
+// exact error codes. State changes go straight into a State (the engine is tested with the store).
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { KeyholdError } from '../model/errors.ts';
+import type { Command } from '../state/commands.ts';
+import { State } from '../state/state.ts';
+import type { Caller } from './caller.ts';
+import { Core } from './core.ts';
+
+const ROOT = 'h1:root';
+
+function setup(): { core: Core; state: State } {
+  const state = new State();
+  const sink = {
+    submit(command: Command): Promise<void> {
+      state.check(command);
+      state.apply(command);
+      return Promise.resolve();
+    },
+  };
+  return { core: new Core(state, sink, () => 1_700_000_000_000), state };
+}
+
+const caller = (identity: string): Caller => ({
+  identity,
+  root: identity === ROOT,
+  rootIdentity: ROOT,
+});
+const root = caller(ROOT);
+
+async function codeOf(work: () => unknown): Promise<string> {
+  try {
+    await work();
+  } catch (error) {
+    if (error instanceof KeyholdError) return error.code;
+    throw error;
+  }
+  return 'OK';
+}
+
+async function populated(): Promise<Core> {
+  const { core } = setup();
+  await core.createEnclave(root, 'e1');
+  await core.createEnclave(root, 'e2');
+  await core.createKey(root, 'e1', { name: 'k1', type: '', addVersion: false });
+  await core.createKey(root, 'e1', { name: 'other', type: 'ChaCha20', addVersion: false });
+  await core.createKey(root, 'e2', { name: 'k1', type: '', addVersion: false });
+  await core.createIdentity(root, 'e1', {
+    identity: 'h1:admin',
+    privilege: 'Admin',
+    isServiceAccount: false,
+    tags: {},
+  });
+  await core.createIdentity(root, 'e1', {
+    identity: 'h1:user',
+    privilege: 'User',
+    isServiceAccount: false,
+    tags: {},
+  });
+  await core.createIdentity(root, 'e1', {
+    identity: 'h1:sysadmin',
+    privilege: 'SysAdmin',
+    isServiceAccount: false,
+    tags: {},
+  });
+  await core.createPolicy(root, 'e1', {
+    name: 'gen-k',
+    allow: { 'KEY:GENERATE': ['k*'], 'KEY:DECRYPT': ['*'] },
+    deny: { 'KEY:GENERATE': ['k2'] },
+  });
+  await core.assignPolicy(root, 'e1', { identity: 'h1:user', policy: 'gen-k' });
+  return core;
+}
+
+describe('Core permissions', () => {
+  it('follows the privilege matrix across commands and enclaves', async () => {
+    const core = await populated();
+    const gen = (who: string, enclave: string, name: string) => () =>
+      core.generate(caller(who), enclave, {
+        name,
+        version: 0,
+        associatedData: Buffer.alloc(0),
+        length: 0,
+      });
+    const matrix: [string, () => unknown, string][] = [
+      ['root generates anywhere', gen(ROOT, 'e2', 'k1'), 'OK'],
+      ['sysadmin generates in another enclave', gen('h1:sysadmin', 'e2', 'k1'), 'OK'],
+      ['admin generates in its enclave', gen('h1:admin', 'e1', 'k1'), 'OK'],
+      ['admin cannot cross enclaves', gen('h1:admin', 'e2', 'k1'), 'PERMISSION'],
+      ['user allowed by policy', gen('h1:user', 'e1', 'k1'), 'OK'],
+      ['user not allowed on other names', gen('h1:user', 'e1', 'other'), 'PERMISSION'],
+      ['user cannot cross enclaves', gen('h1:user', 'e2', 'k1'), 'PERMISSION'],
+      ['unknown identity', gen('h1:nobody', 'e1', 'k1'), 'PERMISSION'],
+      ['no certificate', gen('', 'e1', 'k1'), 'PERMISSION'],
+      [
+        'admin cannot create enclaves',
+        () => core.createEnclave(caller('h1:admin'), 'e3'),
+        'PERMISSION',
+      ],
+      [
+        'user cannot create keys',
+        () => core.createKey(caller('h1:user'), 'e1', { name: 'x', type: '', addVersion: false }),
+        'PERMISSION',
+      ],
+      [
+        'admin cannot grant SysAdmin',
+        () =>
+          core.createIdentity(caller('h1:admin'), 'e1', {
+            identity: 'h1:new',
+            privilege: 'SysAdmin',
+            isServiceAccount: false,
+            tags: {},
+          }),
+        'PERMISSION',
+      ],
+      ['sysadmin creates enclaves', () => core.createEnclave(caller('h1:sysadmin'), 'e3'), 'OK'],
+      ['missing key after permission', gen(ROOT, 'e1', 'nope'), 'KEY_NOT_FOUND'],
+      ['missing enclave for root', gen(ROOT, 'nope', 'k1'), 'ENCLAVE_NOT_FOUND'],
+    ];
+    for (const [what, work, expected] of matrix) {
+      assert.equal(await codeOf(work), expected, what);
+    }
+  });
+
+  it('deny wins over allow', async () => {
+    const core = await populated();
+    await core.createKey(root, 'e1', { name: 'k2', type: '', addVersion: false });
+    const result = await codeOf(() =>
+      core.generate(caller('h1:user'), 'e1', {
+        name: 'k2',
+        version: 0,
+        associatedData: Buffer.alloc(0),
+        length: 0,
+      }),
+    );
+    assert.equal(result, 'PERMISSION');
+  });
+
+  it('service accounts inherit their parent and die with it', async () => {
+    const core = await populated();
+    await core.createIdentity(caller('h1:admin'), 'e1', {
+      identity: 'h1:sa',
+      privilege: '',
+      isServiceAccount: true,
+      tags: {},
+    });
+    const gen = () =>
+      core.generate(caller('h1:sa'), 'e1', {
+        name: 'other',
+        version: 0,
+        associatedData: Buffer.alloc(0),
+        length: 0,
+      });
+    assert.equal(await codeOf(gen), 'OK');
+    await core.deleteIdentity(root, 'e1', 'h1:admin');
+    assert.equal(await codeOf(gen), 'PERMISSION');
+  });
+
+  it('revoking a policy is effective immediately', async () => {
+    const core = await populated();
+    const gen = () =>
+      core.generate(caller('h1:user'), 'e1', {
+        name: 'k1',
+        version: 0,
+        associatedData: Buffer.alloc(0),
+        length: 0,
+      });
+    assert.equal(await codeOf(gen), 'OK');
+    await core.deletePolicy(root, 'e1', 'gen-k');
+    assert.equal(await codeOf(gen), 'PERMISSION');
+  });
+});
+
+describe('Core keys', () => {
+  it('generates, encrypts and decrypts across versions, with version 0 finding the right one', async () => {
+    const core = await populated();
+    const ad = Buffer.from('{"bucket":"bucket/object"}');
+    const v1 = core.generate(root, 'e1', { name: 'k1', version: 0, associatedData: ad, length: 0 });
+    assert.equal(v1.version, 1);
+    assert.equal(v1.plaintext.length, 32);
+    assert.equal(v1.ciphertext.length, 76);
+    await core.createKey(root, 'e1', { name: 'k1', type: '', addVersion: true });
+    const v2 = core.generate(root, 'e1', {
+      name: 'k1',
+      version: 0,
+      associatedData: ad,
+      length: 64,
+    });
+    assert.equal(v2.version, 2);
+    assert.equal(v2.plaintext.length, 64);
+    for (const dek of [v1, v2]) {
+      const plain = core.decrypt(root, 'e1', {
+        name: 'k1',
+        version: 0,
+        ciphertext: dek.ciphertext,
+        associatedData: ad,
+      });
+      assert.deepEqual(plain, dek.plaintext);
+    }
+    const wrongVersion = await codeOf(() =>
+      core.decrypt(root, 'e1', {
+        name: 'k1',
+        version: 2,
+        ciphertext: v1.ciphertext,
+        associatedData: ad,
+      }),
+    );
+    assert.equal(wrongVersion, 'DECRYPT');
+    const wrongAd = await codeOf(() =>
+      core.decrypt(root, 'e1', {
+        name: 'k1',
+        version: 0,
+        ciphertext: v1.ciphertext,
+        associatedData: Buffer.from('{}'),
+      }),
+    );
+    assert.equal(wrongAd, 'DECRYPT');
+    const tooLong = await codeOf(() =>
+      core.generate(root, 'e1', { name: 'k1', version: 0, associatedData: ad, length: 1025 }),
+    );
+    assert.equal(tooLong, 'BAD_REQUEST');
+  });
+
+  it('imports 32-byte keys only, and rejects unknown algorithms', async () => {
+    const core = await populated();
+    assert.equal(
+      await codeOf(() =>
+        core.importKey(root, 'e1', { name: 'imp', type: 'AES256', key: Buffer.alloc(16) }),
+      ),
+      'NOT_ACCEPTABLE',
+    );
+    assert.equal(
+      await codeOf(() => core.createKey(root, 'e1', { name: 'x', type: 'DES', addVersion: false })),
+      'NOT_ACCEPTABLE',
+    );
+    await core.importKey(root, 'e1', { name: 'imp', type: 'AES256', key: Buffer.alloc(32, 7) });
+    const status = core.keyStatus(root, 'e1', { name: 'imp', version: 0 });
+    assert.equal(status.version.imported, true);
+    assert.equal(
+      await codeOf(() =>
+        core.mac(root, 'e1', { name: 'imp', version: 0, message: Buffer.from('m') }),
+      ),
+      'KEY_NO_HMAC',
+    );
+    const mac = core.mac(root, 'e1', { name: 'k1', version: 0, message: Buffer.from('m') });
+    assert.equal(mac.mac.length, 32);
+  });
+
+  it('validates names', async () => {
+    const core = await populated();
+    for (const name of ['', 'my.key', 'key/', '-a', 'a-', '_', 'a'.repeat(81)]) {
+      assert.equal(
+        await codeOf(() => core.createKey(root, 'e1', { name, type: '', addVersion: false })),
+        'BAD_REQUEST',
+        name,
+      );
+    }
+  });
+});

@@ -1,0 +1,417 @@
+// The domain core: every operation of either face, authorized once and executed against the
+// state. Faces parse requests and encode responses; they never touch the state directly.
+
+import { createHmac } from 'node:crypto';
+import type { KeyType } from '../crypto/index.ts';
+import { NotAuthenticError, randomPool } from '../crypto/index.ts';
+import { KeyholdError, badRequest } from '../model/errors.ts';
+import { isValidName, isValidPrefix } from '../model/names.ts';
+import { parsePrivilege } from '../model/privilege.ts';
+import type { Privilege } from '../model/privilege.ts';
+import type { Command } from '../state/commands.ts';
+import type {
+  EnclaveRecord,
+  IdentityRecord,
+  KeyRing,
+  KeyVersion,
+  PolicyRecord,
+  RuleMap,
+} from '../state/entities.ts';
+import { latestVersion } from '../state/entities.ts';
+import type { Page } from '../state/sorted-names.ts';
+import type { State } from '../state/state.ts';
+import { authorize } from './authorize.ts';
+import type { Caller } from './caller.ts';
+
+/** Where the core sends state changes (the engine, or a forwarder to it). */
+export interface CommandSink {
+  submit(command: Command): Promise<void>;
+}
+
+/** Paging parameters of every list operation. */
+export interface ListParams {
+  readonly prefix: string;
+  readonly continueAt: string;
+  /** 0 = the server's maximum page size. */
+  readonly limit: number;
+}
+
+/** The largest page a list returns (KES returns at most 1024 names). */
+export const MAX_PAGE = 1024;
+/** Data keys are 1..1024 bytes long; 0 asks for the default 32. */
+export const MAX_DATA_KEY_LENGTH = 1024;
+
+export interface GeneratedKey {
+  readonly version: number;
+  readonly plaintext: Buffer;
+  readonly ciphertext: Buffer;
+}
+
+const KEY_TYPES: readonly KeyType[] = ['AES256', 'ChaCha20'];
+
+export class Core {
+  readonly #state: State;
+  readonly #sink: CommandSink;
+  readonly #now: () => number;
+
+  constructor(state: State, sink: CommandSink, now: () => number = Date.now) {
+    this.#state = state;
+    this.#sink = sink;
+    this.#now = now;
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  // ── enclaves (cluster-level: SysAdmin only) ──────────────────────────────
+
+  async createEnclave(caller: Caller, name: string): Promise<void> {
+    authorize(this.#state, caller, 'ENCLAVE:CREATE', null, name);
+    checkName('enclave', name);
+    await this.#sink.submit({ op: 'enclave.create', enclave: name, ...this.#stamp(caller) });
+  }
+
+  async deleteEnclave(caller: Caller, name: string): Promise<void> {
+    authorize(this.#state, caller, 'ENCLAVE:DELETE', null, name);
+    checkName('enclave', name);
+    await this.#sink.submit({ op: 'enclave.delete', enclave: name });
+  }
+
+  enclaveStatus(caller: Caller, name: string): EnclaveRecord {
+    authorize(this.#state, caller, 'ENCLAVE:STATUS', null, name);
+    return this.#state.enclave(name);
+  }
+
+  listEnclaves(caller: Caller, params: ListParams): Page<EnclaveRecord> {
+    authorize(this.#state, caller, 'ENCLAVE:LIST', null, params.prefix);
+    return page(this.#state.enclaves, params);
+  }
+
+  // ── keys ─────────────────────────────────────────────────────────────────
+
+  async createKey(
+    caller: Caller,
+    enclave: string,
+    request: { name: string; type: string; addVersion: boolean },
+  ): Promise<void> {
+    authorize(this.#state, caller, 'KEY:CREATE', enclave, request.name);
+    checkName('key', request.name);
+    const type = parseKeyType(request.type);
+    await this.#sink.submit({
+      op: 'key.create',
+      enclave,
+      name: request.name,
+      type,
+      key: randomPool.take(32),
+      hmacKey: randomPool.take(32),
+      imported: false,
+      addVersion: request.addVersion,
+      ...this.#stamp(caller),
+    });
+  }
+
+  async importKey(
+    caller: Caller,
+    enclave: string,
+    request: { name: string; type: string; key: Uint8Array; hmacKey?: Uint8Array | null },
+  ): Promise<void> {
+    authorize(this.#state, caller, 'KEY:IMPORT', enclave, request.name);
+    checkName('key', request.name);
+    const type = parseKeyType(request.type);
+    if (request.key.length !== 32) {
+      throw new KeyholdError('NOT_ACCEPTABLE', `invalid key size for '${type}'`);
+    }
+    await this.#sink.submit({
+      op: 'key.create',
+      enclave,
+      name: request.name,
+      type,
+      key: Buffer.from(request.key),
+      hmacKey: request.hmacKey ? Buffer.from(request.hmacKey) : null,
+      imported: true,
+      addVersion: false,
+      ...this.#stamp(caller),
+    });
+  }
+
+  async deleteKey(
+    caller: Caller,
+    enclave: string,
+    request: { name: string; version: number; allVersions: boolean },
+  ): Promise<void> {
+    authorize(this.#state, caller, 'KEY:DELETE', enclave, request.name);
+    checkName('key', request.name);
+    if (request.allVersions && request.version !== 0) {
+      throw badRequest('a key version and all versions are mutually exclusive');
+    }
+    await this.#sink.submit({
+      op: 'key.delete',
+      enclave,
+      name: request.name,
+      version: request.version,
+      all: request.allVersions,
+    });
+  }
+
+  /** The requested version (0 = latest) of a key, with its ring. */
+  keyStatus(
+    caller: Caller,
+    enclave: string,
+    request: { name: string; version: number },
+  ): { ring: KeyRing; version: KeyVersion } {
+    authorize(this.#state, caller, 'KEY:STATUS', enclave, request.name);
+    const ring = this.#ring(enclave, request.name);
+    return { ring, version: pickVersion(ring, request.version) };
+  }
+
+  listKeys(caller: Caller, enclave: string, params: ListParams): Page<KeyRing> {
+    authorize(this.#state, caller, 'KEY:LIST', enclave, params.prefix);
+    return page(this.#state.enclave(enclave).keys, params);
+  }
+
+  encrypt(
+    caller: Caller,
+    enclave: string,
+    request: { name: string; version: number; plaintext: Uint8Array; associatedData: Uint8Array },
+  ): { version: number; ciphertext: Buffer } {
+    authorize(this.#state, caller, 'KEY:ENCRYPT', enclave, request.name);
+    const version = pickVersion(this.#ring(enclave, request.name), request.version);
+    return {
+      version: version.version,
+      ciphertext: version.key.seal(request.plaintext, request.associatedData),
+    };
+  }
+
+  generate(
+    caller: Caller,
+    enclave: string,
+    request: { name: string; version: number; associatedData: Uint8Array; length: number },
+  ): GeneratedKey {
+    authorize(this.#state, caller, 'KEY:GENERATE', enclave, request.name);
+    const length = request.length === 0 ? 32 : request.length;
+    if (length > MAX_DATA_KEY_LENGTH) {
+      throw badRequest(`invalid data key length ${length}: must be 1..${MAX_DATA_KEY_LENGTH}`);
+    }
+    const version = pickVersion(this.#ring(enclave, request.name), request.version);
+    const plaintext = randomPool.take(length);
+    return {
+      version: version.version,
+      plaintext,
+      ciphertext: version.key.seal(plaintext, request.associatedData),
+    };
+  }
+
+  /**
+   * Decrypts with the given version, or with version 0 with whichever live version opens it
+   * (latest first): MinIO never sends a version (research/minkms.md §6.5).
+   */
+  decrypt(
+    caller: Caller,
+    enclave: string,
+    request: { name: string; version: number; ciphertext: Uint8Array; associatedData: Uint8Array },
+  ): Buffer {
+    authorize(this.#state, caller, 'KEY:DECRYPT', enclave, request.name);
+    const ring = this.#ring(enclave, request.name);
+    if (request.version !== 0) {
+      return open(pickVersion(ring, request.version), request.ciphertext, request.associatedData);
+    }
+    const versions = [...ring.versions.values()].sort((a, b) => b.version - a.version);
+    for (const version of versions) {
+      try {
+        return version.key.open(request.ciphertext, request.associatedData);
+      } catch (error) {
+        if (!(error instanceof NotAuthenticError)) throw error;
+      }
+    }
+    throw new KeyholdError('DECRYPT');
+  }
+
+  mac(
+    caller: Caller,
+    enclave: string,
+    request: { name: string; version: number; message: Uint8Array },
+  ): { version: number; mac: Buffer } {
+    authorize(this.#state, caller, 'KEY:MAC', enclave, request.name);
+    const version = pickVersion(this.#ring(enclave, request.name), request.version);
+    if (!version.hmacKey) throw new KeyholdError('KEY_NO_HMAC');
+    return {
+      version: version.version,
+      mac: createHmac('sha256', version.hmacKey).update(request.message).digest(),
+    };
+  }
+
+  // ── policies ─────────────────────────────────────────────────────────────
+
+  async createPolicy(
+    caller: Caller,
+    enclave: string,
+    request: { name: string; allow: RuleMap; deny: RuleMap },
+  ): Promise<void> {
+    authorize(this.#state, caller, 'POLICY:CREATE', enclave, request.name);
+    checkName('policy', request.name);
+    await this.#sink.submit({
+      op: 'policy.put',
+      enclave,
+      name: request.name,
+      allow: request.allow,
+      deny: request.deny,
+      ...this.#stamp(caller),
+    });
+  }
+
+  async deletePolicy(caller: Caller, enclave: string, name: string): Promise<void> {
+    authorize(this.#state, caller, 'POLICY:DELETE', enclave, name);
+    checkName('policy', name);
+    await this.#sink.submit({ op: 'policy.delete', enclave, name });
+  }
+
+  async assignPolicy(
+    caller: Caller,
+    enclave: string,
+    request: { identity: string; policy: string },
+  ): Promise<void> {
+    authorize(this.#state, caller, 'POLICY:ASSIGN', enclave, request.policy);
+    if (request.identity === '') throw badRequest('identity must not be empty');
+    checkName('policy', request.policy);
+    await this.#sink.submit({ op: 'policy.assign', enclave, ...request });
+  }
+
+  policy(caller: Caller, enclave: string, name: string, command = 'POLICY:GET'): PolicyRecord {
+    authorize(this.#state, caller, command, enclave, name);
+    const policy = this.#state.enclave(enclave).policies.get(name);
+    if (!policy) throw new KeyholdError('POLICY_NOT_FOUND');
+    return policy;
+  }
+
+  listPolicies(caller: Caller, enclave: string, params: ListParams): Page<PolicyRecord> {
+    authorize(this.#state, caller, 'POLICY:LIST', enclave, params.prefix);
+    return page(this.#state.enclave(enclave).policies, params);
+  }
+
+  // ── identities ───────────────────────────────────────────────────────────
+
+  async createIdentity(
+    caller: Caller,
+    enclave: string,
+    request: {
+      identity: string;
+      privilege: string;
+      isServiceAccount: boolean;
+      tags: Record<string, string>;
+    },
+  ): Promise<void> {
+    authorize(this.#state, caller, 'IDENTITY:CREATE', enclave, request.identity);
+    const privilege = parsePrivilege(request.privilege);
+    if (!privilege) throw badRequest(`invalid privilege '${request.privilege}'`);
+    if (request.identity === caller.identity || request.identity === caller.rootIdentity) {
+      throw badRequest('an identity cannot change its own privileges');
+    }
+    this.#checkCanGrant(caller, privilege);
+    await this.#sink.submit({
+      op: 'identity.put',
+      enclave,
+      identity: request.identity,
+      privilege,
+      parent: request.isServiceAccount ? caller.identity : '',
+      tags: request.tags,
+      ...this.#stamp(caller),
+    });
+  }
+
+  async deleteIdentity(caller: Caller, enclave: string, identity: string): Promise<void> {
+    authorize(this.#state, caller, 'IDENTITY:DELETE', enclave, identity);
+    const record = this.#state.identities.get(identity);
+    if (record) this.#checkCanGrant(caller, record.privilege);
+    await this.#sink.submit({ op: 'identity.delete', enclave, identity });
+  }
+
+  identity(caller: Caller, enclave: string, identity: string): IdentityRecord {
+    authorize(this.#state, caller, 'IDENTITY:STATUS', enclave, identity);
+    const record = this.#state.identities.get(identity);
+    if (record?.enclave !== enclave) throw new KeyholdError('IDENTITY_NOT_FOUND');
+    return record;
+  }
+
+  listIdentities(caller: Caller, enclave: string, params: ListParams): Page<IdentityRecord> {
+    authorize(this.#state, caller, 'IDENTITY:LIST', enclave, params.prefix);
+    this.#state.enclave(enclave);
+    // Identities are kept in one global index; a page of an enclave filters it.
+    const limit = pageLimit(params.limit);
+    const items: IdentityRecord[] = [];
+    let cursor = params.continueAt;
+    for (;;) {
+      const batch = this.#state.identities.page(params.prefix, cursor, MAX_PAGE);
+      for (const record of batch.items) {
+        if (record.enclave !== enclave) continue;
+        if (items.length === limit) return { items, continueAt: record.identity };
+        items.push(record);
+      }
+      if (batch.continueAt === '') return { items, continueAt: '' };
+      cursor = batch.continueAt;
+    }
+  }
+
+  // ── helpers ──────────────────────────────────────────────────────────────
+
+  #stamp(caller: Caller): { at: number; by: string } {
+    return { at: this.#now(), by: caller.identity };
+  }
+
+  #ring(enclave: string, name: string): KeyRing {
+    return this.#state.keyRing(enclave, name);
+  }
+
+  /** Only a SysAdmin grants SysAdmin; Admins and up grant Admin; Users never grant more than User. */
+  #checkCanGrant(caller: Caller, privilege: Privilege): void {
+    if (caller.root || privilege === 'User') return;
+    const record = this.#state.identities.get(caller.identity);
+    const mine = record?.privilege;
+    const ok =
+      privilege === 'Admin' ? mine === 'Admin' || mine === 'SysAdmin' : mine === 'SysAdmin';
+    if (!ok) throw new KeyholdError('PERMISSION');
+  }
+}
+
+function checkName(kind: string, name: string): void {
+  if (!isValidName(name)) {
+    throw badRequest(`${kind} name '${name}' is empty, too long or contains invalid characters`);
+  }
+}
+
+function parseKeyType(text: string): KeyType {
+  if (text === '') return 'AES256';
+  const type = KEY_TYPES.find((t) => t.toLowerCase() === text.toLowerCase());
+  if (!type) throw new KeyholdError('NOT_ACCEPTABLE', `algorithm '${text}' is not supported`);
+  return type;
+}
+
+function pickVersion(ring: KeyRing, version: number): KeyVersion {
+  if (version === 0) return latestVersion(ring);
+  const found = ring.versions.get(version);
+  if (!found) throw new KeyholdError('KEY_NOT_FOUND');
+  return found;
+}
+
+function open(version: KeyVersion, ciphertext: Uint8Array, associatedData: Uint8Array): Buffer {
+  try {
+    return version.key.open(ciphertext, associatedData);
+  } catch (error) {
+    if (error instanceof NotAuthenticError) throw new KeyholdError('DECRYPT');
+    throw error;
+  }
+}
+
+function pageLimit(limit: number): number {
+  return limit === 0 || limit > MAX_PAGE ? MAX_PAGE : limit;
+}
+
+function page<T>(
+  names: { page(prefix: string, continueAt: string, limit: number): Page<T> },
+  params: ListParams,
+): Page<T> {
+  if (!isValidPrefix(params.prefix)) {
+    throw badRequest(`listing pattern '${params.prefix}' is empty, too long or is invalid`);
+  }
+  return names.page(params.prefix, params.continueAt, pageLimit(params.limit));
+}

@@ -1,0 +1,177 @@
+// State machine: checks, deterministic apply, listing order and snapshot round trips.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { KeyholdError } from '../model/errors.ts';
+import type { Command } from './commands.ts';
+import { decodeCommand, encodeCommand, footprint } from './commands.ts';
+import { latestVersion } from './entities.ts';
+import { decodeSnapshot, encodeSnapshot } from './snapshot.ts';
+import { State } from './state.ts';
+
+const by = 'h1:Rvxa7nj8zkL48CeDkN6LhpX-K7KK6uhIhpBOcTHNhWw';
+
+function keyCreate(name: string, addVersion = false): Command {
+  return {
+    op: 'key.create',
+    enclave: 'e1',
+    name,
+    type: 'AES256',
+    key: randomBytes(32),
+    hmacKey: randomBytes(32),
+    imported: false,
+    addVersion,
+    at: 1_700_000_000_000,
+    by,
+  };
+}
+
+function run(state: State, command: Command): void {
+  state.check(command);
+  state.apply(command);
+}
+
+function code(fn: () => void): string {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof KeyholdError);
+    return error.code;
+  }
+  return 'OK';
+}
+
+describe('State', () => {
+  it('creates enclaves once and refuses duplicates', () => {
+    const state = new State();
+    run(state, { op: 'enclave.create', enclave: 'e1', at: 1, by });
+    assert.equal(
+      code(() => state.check({ op: 'enclave.create', enclave: 'e1', at: 2, by })),
+      'ENCLAVE_EXISTS',
+    );
+    assert.equal(
+      code(() => state.check({ op: 'enclave.delete', enclave: 'nope' })),
+      'ENCLAVE_NOT_FOUND',
+    );
+  });
+
+  it('numbers key versions monotonically and never reuses a deleted one', () => {
+    const state = new State();
+    run(state, { op: 'enclave.create', enclave: 'e1', at: 1, by });
+    run(state, keyCreate('k'));
+    assert.equal(
+      code(() => state.check(keyCreate('k'))),
+      'KEY_EXISTS',
+    );
+    assert.equal(
+      code(() => state.check(keyCreate('missing', true))),
+      'KEY_NOT_FOUND',
+    );
+    run(state, keyCreate('k', true));
+    run(state, keyCreate('k', true));
+    assert.equal(latestVersion(state.keyRing('e1', 'k')).version, 3);
+    run(state, { op: 'key.delete', enclave: 'e1', name: 'k', version: 0, all: false });
+    run(state, keyCreate('k', true));
+    assert.deepEqual([...state.keyRing('e1', 'k').versions.keys()].sort(), [1, 2, 4]);
+    assert.equal(
+      code(() =>
+        state.check({ op: 'key.delete', enclave: 'e1', name: 'k', version: 3, all: false }),
+      ),
+      'KEY_NOT_FOUND',
+    );
+    run(state, { op: 'key.delete', enclave: 'e1', name: 'k', version: 0, all: true });
+    assert.equal(
+      code(() => state.keyRing('e1', 'k')),
+      'KEY_NOT_FOUND',
+    );
+  });
+
+  it('lists names in order with prefix, continue-at and limit', () => {
+    const state = new State();
+    run(state, { op: 'enclave.create', enclave: 'e1', at: 1, by });
+    for (const name of ['b-2', 'a-1', 'b-1', 'c', 'b-3']) run(state, keyCreate(name));
+    const keys = state.enclave('e1').keys;
+    const names = (p: { items: { name: string }[] }): string[] => p.items.map((r) => r.name);
+    assert.deepEqual(names(keys.page('', '', 100)), ['a-1', 'b-1', 'b-2', 'b-3', 'c']);
+    const first = keys.page('b', '', 2);
+    assert.deepEqual(names(first), ['b-1', 'b-2']);
+    assert.equal(first.continueAt, 'b-3');
+    const second = keys.page('b', first.continueAt, 2);
+    assert.deepEqual(names(second), ['b-3']);
+    assert.equal(second.continueAt, '');
+    assert.deepEqual(names(keys.page('z', '', 10)), []);
+  });
+
+  it('deletes service accounts with their parent and identities with their enclave', () => {
+    const state = new State();
+    run(state, { op: 'enclave.create', enclave: 'e1', at: 1, by });
+    const put = (identity: string, parent = ''): Command => ({
+      op: 'identity.put',
+      enclave: 'e1',
+      identity,
+      privilege: 'User',
+      parent,
+      tags: {},
+      at: 1,
+      by,
+    });
+    run(state, put('h1:parent'));
+    run(state, put('h1:child', 'h1:parent'));
+    run(state, put('h1:grandchild', 'h1:child'));
+    run(state, put('h1:other'));
+    run(state, { op: 'identity.delete', enclave: 'e1', identity: 'h1:parent' });
+    assert.deepEqual(
+      [...state.identities.values()].map((i) => i.identity),
+      ['h1:other'],
+    );
+    run(state, { op: 'enclave.delete', enclave: 'e1' });
+    assert.equal(state.identities.size, 0);
+  });
+
+  it('round-trips commands and snapshots byte-for-byte in meaning', () => {
+    const state = new State();
+    const commands: Command[] = [
+      { op: 'enclave.create', enclave: 'e1', at: 5, by },
+      keyCreate('k1'),
+      keyCreate('k1', true),
+      {
+        op: 'policy.put',
+        enclave: 'e1',
+        name: 'p',
+        allow: { 'KEY:GENERATE': ['k*'] },
+        deny: {},
+        at: 6,
+        by,
+      },
+      {
+        op: 'identity.put',
+        enclave: 'e1',
+        identity: 'h1:x',
+        privilege: 'User',
+        parent: '',
+        tags: { a: 'b' },
+        at: 7,
+        by,
+      },
+      { op: 'policy.assign', enclave: 'e1', identity: 'h1:x', policy: 'p' },
+    ];
+    for (const command of commands) {
+      const decoded = decodeCommand(encodeCommand(command));
+      assert.deepEqual(decoded, command);
+      assert.ok(footprint(command).startsWith('enclave/e1'));
+      run(state, decoded);
+    }
+    const copy = decodeSnapshot(encodeSnapshot(state));
+    assert.deepEqual(encodeSnapshot(copy), encodeSnapshot(state));
+    const ring = copy.keyRing('e1', 'k1');
+    const original = state.keyRing('e1', 'k1');
+    assert.ok(latestVersion(ring).key.equals(latestVersion(original).key));
+    assert.equal(copy.identities.get('h1:x')?.policy, 'p');
+  });
+
+  it('rejects unknown format versions', () => {
+    assert.throws(() => decodeCommand(Buffer.from('{"v":99,"op":"enclave.delete"}')), /version 99/);
+    assert.throws(() => decodeSnapshot(Buffer.from('{"v":2}')), /version 2/);
+  });
+});

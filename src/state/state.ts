@@ -1,0 +1,192 @@
+// The state machine: validates commands against the current state (`check`) and applies them
+// deterministically (`apply`). The in-memory state is the read path; nothing here does I/O.
+
+import { SecretKey } from '../crypto/index.ts';
+import { KeyholdError, badRequest } from '../model/errors.ts';
+import type { Command } from './commands.ts';
+import type { EnclaveRecord, IdentityRecord, KeyRing } from './entities.ts';
+import { latestVersion } from './entities.ts';
+import { SortedNames } from './sorted-names.ts';
+
+export class State {
+  readonly enclaves = new SortedNames<EnclaveRecord>();
+  /** Every identity of every enclave, by `h1:` identity (an identity lives in one enclave). */
+  readonly identities = new SortedNames<IdentityRecord>();
+  /** Number of commands applied (the log index of the last one). */
+  commit = 0;
+
+  /** The enclave or ENCLAVE_NOT_FOUND. */
+  enclave(name: string): EnclaveRecord {
+    const enclave = this.enclaves.get(name);
+    if (!enclave) throw new KeyholdError('ENCLAVE_NOT_FOUND');
+    return enclave;
+  }
+
+  /** The key ring or KEY_NOT_FOUND. */
+  keyRing(enclave: string, name: string): KeyRing {
+    const ring = this.enclave(enclave).keys.get(name);
+    if (!ring) throw new KeyholdError('KEY_NOT_FOUND');
+    return ring;
+  }
+
+  /**
+   * Throws the error a client should see if `command` cannot be applied to the current state.
+   * A command that passes is applied without further checks (and must then succeed).
+   */
+  check(command: Command): void {
+    switch (command.op) {
+      case 'enclave.create':
+        if (this.enclaves.has(command.enclave)) throw new KeyholdError('ENCLAVE_EXISTS');
+        return;
+      case 'enclave.delete':
+        this.enclave(command.enclave);
+        return;
+      case 'key.create': {
+        const ring = this.enclave(command.enclave).keys.get(command.name);
+        if (command.addVersion) {
+          if (!ring) throw new KeyholdError('KEY_NOT_FOUND');
+        } else if (ring) {
+          throw new KeyholdError('KEY_EXISTS');
+        }
+        return;
+      }
+      case 'key.delete': {
+        const ring = this.keyRing(command.enclave, command.name);
+        if (command.version !== 0 && !ring.versions.has(command.version)) {
+          throw new KeyholdError('KEY_NOT_FOUND');
+        }
+        return;
+      }
+      case 'policy.put':
+        this.enclave(command.enclave);
+        return;
+      case 'policy.delete':
+        if (!this.enclave(command.enclave).policies.has(command.name)) {
+          throw new KeyholdError('POLICY_NOT_FOUND');
+        }
+        return;
+      case 'policy.assign': {
+        const enclave = this.enclave(command.enclave);
+        if (!enclave.policies.has(command.policy)) throw new KeyholdError('POLICY_NOT_FOUND');
+        const identity = this.identities.get(command.identity);
+        if (identity?.enclave !== command.enclave) throw new KeyholdError('IDENTITY_NOT_FOUND');
+        if (identity.privilege !== 'User') {
+          throw badRequest('policies can only be assigned to user identities');
+        }
+        return;
+      }
+      case 'identity.put': {
+        this.enclave(command.enclave);
+        const existing = this.identities.get(command.identity);
+        if (existing && existing.enclave !== command.enclave) {
+          throw new KeyholdError('IDENTITY_EXISTS');
+        }
+        return;
+      }
+      case 'identity.delete': {
+        const identity = this.identities.get(command.identity);
+        if (identity?.enclave !== command.enclave) throw new KeyholdError('IDENTITY_NOT_FOUND');
+        return;
+      }
+    }
+  }
+
+  /** Applies a checked command. Deterministic: the same commands give the same state. */
+  apply(command: Command): void {
+    this.commit++;
+    switch (command.op) {
+      case 'enclave.create':
+        this.enclaves.set(command.enclave, {
+          name: command.enclave,
+          createdAt: new Date(command.at),
+          createdBy: command.by,
+          keys: new SortedNames(),
+          policies: new SortedNames(),
+        });
+        return;
+      case 'enclave.delete':
+        this.enclaves.delete(command.enclave);
+        for (const identity of [...this.identities.values()]) {
+          if (identity.enclave === command.enclave) this.identities.delete(identity.identity);
+        }
+        return;
+      case 'key.create': {
+        const keys = this.enclave(command.enclave).keys;
+        let ring = keys.get(command.name);
+        if (!ring) {
+          ring = { name: command.name, versions: new Map(), highest: 0 };
+          keys.set(command.name, ring);
+        }
+        const version = ++ring.highest;
+        ring.versions.set(version, {
+          version,
+          key: new SecretKey(command.type, command.key),
+          hmacKey: command.hmacKey,
+          createdAt: new Date(command.at),
+          createdBy: command.by,
+          imported: command.imported,
+        });
+        return;
+      }
+      case 'key.delete': {
+        const keys = this.enclave(command.enclave).keys;
+        const ring = keys.get(command.name);
+        if (!ring) return;
+        if (command.all) {
+          keys.delete(command.name);
+          return;
+        }
+        ring.versions.delete(command.version === 0 ? latestVersion(ring).version : command.version);
+        if (ring.versions.size === 0) keys.delete(command.name);
+        return;
+      }
+      case 'policy.put':
+        this.enclave(command.enclave).policies.set(command.name, {
+          name: command.name,
+          allow: command.allow,
+          deny: command.deny,
+          createdAt: new Date(command.at),
+          createdBy: command.by,
+        });
+        return;
+      case 'policy.delete':
+        // Identities keep the name: a deleted policy grants nothing (deny by default).
+        this.enclave(command.enclave).policies.delete(command.name);
+        return;
+      case 'policy.assign': {
+        const identity = this.identities.get(command.identity);
+        if (identity) identity.policy = command.policy;
+        return;
+      }
+      case 'identity.put': {
+        const existing = this.identities.get(command.identity);
+        this.identities.set(command.identity, {
+          identity: command.identity,
+          enclave: command.enclave,
+          privilege: command.privilege,
+          policy: command.privilege === 'User' ? (existing?.policy ?? '') : '',
+          createdAt: new Date(command.at),
+          createdBy: command.by,
+          parent: command.parent,
+          tags: command.tags,
+        });
+        return;
+      }
+      case 'identity.delete':
+        this.#deleteIdentity(command.identity);
+        return;
+    }
+  }
+
+  /** Service accounts of an identity (deleted with it). */
+  serviceAccountsOf(identity: string): IdentityRecord[] {
+    const out: IdentityRecord[] = [];
+    for (const record of this.identities.values()) if (record.parent === identity) out.push(record);
+    return out;
+  }
+
+  #deleteIdentity(identity: string): void {
+    this.identities.delete(identity);
+    for (const child of this.serviceAccountsOf(identity)) this.#deleteIdentity(child.identity);
+  }
+}
