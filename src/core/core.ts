@@ -64,6 +64,11 @@ export class Core {
     return this.#state;
   }
 
+  /** Throws PERMISSION unless the caller may run a cluster-level command (SysAdmin only). */
+  authorizeCluster(caller: Caller, command: string): void {
+    authorize(this.#state, caller, command, null, '');
+  }
+
   // ── enclaves (cluster-level: SysAdmin only) ──────────────────────────────
 
   async createEnclave(caller: Caller, name: string): Promise<void> {

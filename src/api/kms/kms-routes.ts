@@ -1,0 +1,147 @@
+// The KMS API face (research/minkms.md §3-5): the framed command endpoint, version, health,
+// metrics, backup/restore and the log stream. Errors are answered in the KMS API's format.
+
+import type { ServerResponse } from 'node:http';
+import type { Caller } from '../../core/caller.ts';
+import type { Core } from '../../core/core.ts';
+import { KeyholdError } from '../../model/errors.ts';
+import {
+  CONTENT_TYPE_JSON,
+  CONTENT_TYPE_PROTOBUF,
+  KmsWireError,
+  decodeKmsRequest,
+  encodeErrorBody,
+  encodeKmsResponse,
+} from '../../protocol/kms/index.ts';
+import type { ResponseOf } from '../../protocol/kms/index.ts';
+import { VersionResponse } from '../../protocol/kms/pb/keyhold/kms/v1/response.ts';
+import type { Route } from '../../server/route.ts';
+import type { HandlerContext } from './command-handlers.ts';
+import { HANDLERS } from './command-handlers.ts';
+
+/** The largest accepted command body: room for 10,000 batched frames of ordinary size. */
+export const MAX_KMS_BODY = 16 * 1024 * 1024;
+/** The most frames one request may carry. */
+export const MAX_KMS_FRAMES = 10_000;
+
+export interface KmsFaceOptions {
+  readonly core: Core;
+  /** Enclave used when a request names none (`/v1/kms` with an enclave command). */
+  readonly defaultEnclave: string;
+  readonly version: () => VersionResponse;
+  readonly clusterStatus: () => ResponseOf<'CLUSTER:STATUS'>;
+  /** True when writes can be accepted (`/v1/health/ready?write`). */
+  readonly writable: () => boolean;
+  /** Prometheus text of the metrics registry, with its content type. */
+  readonly metrics: () => Promise<{ contentType: string; body: string }>;
+}
+
+const TIMEOUT = 15_000;
+
+/** Writes an error as the KMS API does: protobuf ErrResponse unless JSON was asked for. */
+export function writeKmsError(res: ServerResponse, error: KeyholdError): void {
+  const { status, message } = error.wire('kms');
+  const accept = res.req.headers.accept ?? '';
+  const type = accept.includes(CONTENT_TYPE_JSON) ? CONTENT_TYPE_JSON : CONTENT_TYPE_PROTOBUF;
+  const { contentType, body } = encodeErrorBody(message, type);
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': body.length });
+  res.end(body);
+}
+
+function send(res: ServerResponse, body: Buffer, contentType = CONTENT_TYPE_PROTOBUF): void {
+  res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': body.length });
+  res.end(body);
+}
+
+function sendEmpty(res: ServerResponse): void {
+  res.writeHead(200, { 'Content-Length': 0 });
+  res.end();
+}
+
+function requireSysAdmin(core: Core, caller: Caller, what: string): void {
+  core.authorizeCluster(caller, what);
+}
+
+/** Builds the KMS face's routes. */
+export function kmsRoutes(options: KmsFaceOptions): Route[] {
+  const { core } = options;
+
+  const command: Route['handle'] = async ({ res, caller, resource, body }) => {
+    if (resource.includes('/')) throw new KeyholdError('ENCLAVE_NOT_FOUND');
+    let decoded;
+    try {
+      decoded = decodeKmsRequest(body, { maxFrames: MAX_KMS_FRAMES });
+    } catch (error) {
+      if (error instanceof KmsWireError) {
+        throw new KeyholdError('BAD_REQUEST', error.message, error.status);
+      }
+      throw error;
+    }
+    const ctx: HandlerContext = {
+      core,
+      caller,
+      enclave: resource === '' && !decoded.command.isCluster ? options.defaultEnclave : resource,
+      clusterStatus: options.clusterStatus,
+    };
+    // The table is keyed by name; each entry takes exactly the request type decoded for that name.
+    const handler = HANDLERS[decoded.name] as (
+      ctx: HandlerContext,
+      requests: unknown[],
+    ) => unknown[] | Promise<unknown[]>;
+    const responses = await handler(ctx, decoded.requests);
+    send(res, encodeKmsResponse(decoded.name, responses as never[]));
+  };
+
+  const base = { face: 'kms', prefix: false, maxBody: 0, timeout: TIMEOUT } as const;
+  return [
+    { ...base, method: 'POST', path: '/v1/kms', maxBody: MAX_KMS_BODY, handle: command },
+    {
+      ...base,
+      method: 'POST',
+      path: '/v1/kms/',
+      prefix: true,
+      maxBody: MAX_KMS_BODY,
+      handle: command,
+    },
+    {
+      ...base,
+      method: 'GET',
+      path: '/version',
+      handle: ({ req, res }) => {
+        const version = options.version();
+        const wantsProtobuf =
+          (req.headers.accept ?? '').includes(CONTENT_TYPE_PROTOBUF) ||
+          req.headers['content-type'] === CONTENT_TYPE_PROTOBUF;
+        if (wantsProtobuf) {
+          send(res, Buffer.from(VersionResponse.encode(version).finish()));
+        } else {
+          send(
+            res,
+            Buffer.from(JSON.stringify(VersionResponse.toJSON(version))),
+            CONTENT_TYPE_JSON,
+          );
+        }
+      },
+    },
+    { ...base, method: 'GET', path: '/v1/health/live', handle: ({ res }) => sendEmpty(res) },
+    {
+      ...base,
+      method: 'GET',
+      path: '/v1/health/ready',
+      handle: ({ res, query }) => {
+        if (query.has('write') && !options.writable()) throw new KeyholdError('UNAVAILABLE');
+        sendEmpty(res);
+      },
+    },
+    {
+      ...base,
+      method: 'GET',
+      path: '/v1/health/metrics',
+      handle: async ({ res, caller }) => {
+        requireSysAdmin(core, caller, 'METRICS');
+        const { contentType, body } = await options.metrics();
+        send(res, Buffer.from(body), contentType);
+      },
+    },
+  ];
+}

@@ -1,0 +1,186 @@
+// The request pipeline every face shares: route → method → body limit → identify → handle →
+// exactly one audit record. Authorization happens in the core, the one place that decides.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Caller } from '../core/caller.ts';
+import { KeyholdError, toKeyholdError } from '../model/errors.ts';
+import type { AuditLog } from './audit.ts';
+import type { Route, RouteTable } from './route.ts';
+
+export interface PipelineOptions {
+  readonly routes: RouteTable;
+  /** `h1:` identity of the TLS peer ('' without a client certificate); cached per connection. */
+  readonly identify: (socket: Socket) => string;
+  readonly rootIdentity: () => string;
+  readonly audit: AuditLog;
+  /** Writes an error in the face's format. */
+  readonly writeError: (res: ServerResponse, face: Route['face'], error: KeyholdError) => void;
+  /** Called for faults that are not client errors (never with key material). */
+  readonly onFault: (error: unknown, req: IncomingMessage) => void;
+  /** Observes every finished request (metrics). */
+  readonly observe?: (route: string, status: number, seconds: number) => void;
+}
+
+/** Builds the `request` listener of an HTTPS server. */
+export function createPipeline(
+  options: PipelineOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const started = process.hrtime.bigint();
+    const identity = options.identify(req.socket);
+    const root = options.rootIdentity();
+    const caller: Caller = {
+      identity,
+      root: identity !== '' && identity === root,
+      rootIdentity: root,
+    };
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    let routeName = 'unknown';
+
+    res.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      options.audit.record({
+        time: new Date(),
+        identity,
+        ip: req.socket.remoteAddress ?? '',
+        method: req.method ?? '',
+        path,
+        status: res.statusCode,
+        duration: seconds,
+      });
+      options.observe?.(routeName, res.statusCode, seconds);
+    });
+
+    const matched = options.routes.match(path);
+    if (!matched) {
+      drain(req);
+      notFound(res);
+      return;
+    }
+    const route = pickMethod(matched.routes, req.method ?? '');
+    if (!route) {
+      drain(req);
+      const expected = matched.routes[0]!;
+      res.setHeader('Accept', expected.method);
+      options.writeError(
+        res,
+        expected.face,
+        new KeyholdError(
+          'BAD_REQUEST',
+          `received method '${req.method ?? ''}' expected '${expected.method}'`,
+          405,
+        ),
+      );
+      return;
+    }
+    routeName = route.path;
+    if (route.timeout > 0) {
+      res.setTimeout(route.timeout, () => req.socket.destroy());
+    }
+    let resource: string;
+    try {
+      resource = decodeURIComponent(matched.resource);
+    } catch {
+      drain(req);
+      options.writeError(res, route.face, new KeyholdError('BAD_REQUEST', 'invalid URL path'));
+      return;
+    }
+    readBody(req, route.maxBody, (error, body) => {
+      if (error) {
+        options.writeError(res, route.face, error);
+        return;
+      }
+      const ctx = {
+        req,
+        res,
+        caller,
+        resource,
+        query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
+        body,
+      };
+      try {
+        const done = route.handle(ctx);
+        if (done) done.catch((e: unknown) => fail(e));
+      } catch (e) {
+        fail(e);
+      }
+    });
+
+    function fail(error: unknown): void {
+      const err = toKeyholdError(error);
+      if (err.code === 'INTERNAL') options.onFault(error, req);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      options.writeError(res, route!.face, err);
+    }
+  };
+}
+
+function pickMethod(routes: readonly Route[], method: string): Route | undefined {
+  for (const route of routes) if (route.method === method) return route;
+  if (method === 'POST') {
+    for (const route of routes) if (route.method === 'PUT' && route.acceptPost) return route;
+  }
+  return undefined;
+}
+
+/** Go's ServeMux answer for unknown paths (research/kes.md §1.2). */
+function notFound(res: ServerResponse): void {
+  const body = '404 page not found\n';
+  res.writeHead(404, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'X-Content-Type-Options': 'nosniff',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Reads at most `limit` bytes; a larger body is refused without buffering it. */
+function readBody(
+  req: IncomingMessage,
+  limit: number,
+  done: (error: KeyholdError | null, body: Buffer) => void,
+): void {
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (declared > limit) {
+    drain(req);
+    done(new KeyholdError('TOO_LARGE', 'request body too large'), EMPTY);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let failed = false;
+  req.on('data', (chunk: Buffer) => {
+    if (failed) return;
+    size += chunk.length;
+    if (size > limit) {
+      failed = true;
+      chunks.length = 0;
+      done(new KeyholdError('TOO_LARGE', 'request body too large'), EMPTY);
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (failed) return;
+    done(
+      null,
+      chunks.length === 1 ? chunks[0]! : chunks.length === 0 ? EMPTY : Buffer.concat(chunks, size),
+    );
+  });
+  req.on('error', () => {
+    failed = true;
+  });
+}
+
+/** Discards a body we will not read, so the connection stays usable. */
+function drain(req: IncomingMessage): void {
+  req.resume();
+}

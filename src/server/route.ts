@@ -1,0 +1,68 @@
+// A route of the HTTP API: method, path, body limit, timeout and handler — KES's own route
+// table design (research/ecosystem.md §1), shared by every face.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Caller } from '../core/caller.ts';
+
+/** Everything a handler gets about one request. */
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly caller: Caller;
+  /** The URL path after the route's prefix, URL-decoded ('' for exact routes). */
+  readonly resource: string;
+  readonly query: URLSearchParams;
+  /** The request body, at most the route's `maxBody` bytes. */
+  readonly body: Buffer;
+}
+
+export interface Route {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Exact path, or a prefix when it ends in `/` and `prefix` is true. */
+  readonly path: string;
+  readonly prefix: boolean;
+  /** Largest accepted body in bytes. */
+  readonly maxBody: number;
+  /** Milliseconds before the connection is closed; 0 = none (streams). */
+  readonly timeout: number;
+  /** Also accept POST where the route expects PUT (KES: POST is accepted wherever PUT is). */
+  readonly acceptPost?: boolean;
+  /** Which face answers errors for this route. */
+  readonly face: 'kms' | 'kes';
+  handle(ctx: RequestContext): Promise<void> | void;
+}
+
+/** Looks routes up by exact path, then by the longest registered prefix. */
+export class RouteTable {
+  readonly #exact = new Map<string, Route[]>();
+  readonly #prefixes: Route[] = [];
+
+  add(route: Route): this {
+    if (route.prefix) {
+      this.#prefixes.push(route);
+      this.#prefixes.sort((a, b) => b.path.length - a.path.length);
+    } else {
+      const list = this.#exact.get(route.path) ?? [];
+      list.push(route);
+      this.#exact.set(route.path, list);
+    }
+    return this;
+  }
+
+  /** Routes registered for a path (several methods may share one), with the resource part. */
+  match(path: string): { routes: readonly Route[]; resource: string } | undefined {
+    const exact = this.#exact.get(path);
+    if (exact) return { routes: exact, resource: '' };
+    for (const route of this.#prefixes) {
+      if (path.startsWith(route.path)) {
+        const routes = this.#prefixes.filter((r) => r.path === route.path);
+        return { routes, resource: path.slice(route.path.length) };
+      }
+    }
+    return undefined;
+  }
+
+  all(): readonly Route[] {
+    return [...[...this.#exact.values()].flat(), ...this.#prefixes];
+  }
+}
