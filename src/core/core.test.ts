@@ -9,7 +9,13 @@ import { State } from '../state/state.ts';
 import type { Caller } from './caller.ts';
 import { Core } from './core.ts';
 
-const ROOT = 'h1:root';
+/** A syntactically valid identity for a test name. */
+const id = (name: string): string =>
+  'h1:' +
+  Buffer.concat([Buffer.from(name), Buffer.alloc(32)])
+    .subarray(0, 32)
+    .toString('base64url');
+const ROOT = id('root');
 
 function setup(): { core: Core; state: State } {
   const state = new State();
@@ -48,19 +54,19 @@ async function populated(): Promise<Core> {
   await core.createKey(root, 'e1', { name: 'other', type: 'ChaCha20', addVersion: false });
   await core.createKey(root, 'e2', { name: 'k1', type: '', addVersion: false });
   await core.createIdentity(root, 'e1', {
-    identity: 'h1:admin',
+    identity: id('admin'),
     privilege: 'Admin',
     isServiceAccount: false,
     tags: {},
   });
   await core.createIdentity(root, 'e1', {
-    identity: 'h1:user',
+    identity: id('user'),
     privilege: 'User',
     isServiceAccount: false,
     tags: {},
   });
   await core.createIdentity(root, 'e1', {
-    identity: 'h1:sysadmin',
+    identity: id('sysadmin'),
     privilege: 'SysAdmin',
     isServiceAccount: false,
     tags: {},
@@ -70,7 +76,7 @@ async function populated(): Promise<Core> {
     allow: { 'KEY:GENERATE': ['k*'], 'KEY:DECRYPT': ['*'] },
     deny: { 'KEY:GENERATE': ['k2'] },
   });
-  await core.assignPolicy(root, 'e1', { identity: 'h1:user', policy: 'gen-k' });
+  await core.assignPolicy(root, 'e1', { identity: id('user'), policy: 'gen-k' });
   return core;
 }
 
@@ -86,36 +92,36 @@ describe('Core permissions', () => {
       });
     const matrix: [string, () => unknown, string][] = [
       ['root generates anywhere', gen(ROOT, 'e2', 'k1'), 'OK'],
-      ['sysadmin generates in another enclave', gen('h1:sysadmin', 'e2', 'k1'), 'OK'],
-      ['admin generates in its enclave', gen('h1:admin', 'e1', 'k1'), 'OK'],
-      ['admin cannot cross enclaves', gen('h1:admin', 'e2', 'k1'), 'PERMISSION'],
-      ['user allowed by policy', gen('h1:user', 'e1', 'k1'), 'OK'],
-      ['user not allowed on other names', gen('h1:user', 'e1', 'other'), 'PERMISSION'],
-      ['user cannot cross enclaves', gen('h1:user', 'e2', 'k1'), 'PERMISSION'],
-      ['unknown identity', gen('h1:nobody', 'e1', 'k1'), 'PERMISSION'],
+      ['sysadmin generates in another enclave', gen(id('sysadmin'), 'e2', 'k1'), 'OK'],
+      ['admin generates in its enclave', gen(id('admin'), 'e1', 'k1'), 'OK'],
+      ['admin cannot cross enclaves', gen(id('admin'), 'e2', 'k1'), 'PERMISSION'],
+      ['user allowed by policy', gen(id('user'), 'e1', 'k1'), 'OK'],
+      ['user not allowed on other names', gen(id('user'), 'e1', 'other'), 'PERMISSION'],
+      ['user cannot cross enclaves', gen(id('user'), 'e2', 'k1'), 'PERMISSION'],
+      ['unknown identity', gen(id('nobody'), 'e1', 'k1'), 'PERMISSION'],
       ['no certificate', gen('', 'e1', 'k1'), 'PERMISSION'],
       [
         'admin cannot create enclaves',
-        () => core.createEnclave(caller('h1:admin'), 'e3'),
+        () => core.createEnclave(caller(id('admin')), 'e3'),
         'PERMISSION',
       ],
       [
         'user cannot create keys',
-        () => core.createKey(caller('h1:user'), 'e1', { name: 'x', type: '', addVersion: false }),
+        () => core.createKey(caller(id('user')), 'e1', { name: 'x', type: '', addVersion: false }),
         'PERMISSION',
       ],
       [
         'admin cannot grant SysAdmin',
         () =>
-          core.createIdentity(caller('h1:admin'), 'e1', {
-            identity: 'h1:new',
+          core.createIdentity(caller(id('admin')), 'e1', {
+            identity: id('new'),
             privilege: 'SysAdmin',
             isServiceAccount: false,
             tags: {},
           }),
         'PERMISSION',
       ],
-      ['sysadmin creates enclaves', () => core.createEnclave(caller('h1:sysadmin'), 'e3'), 'OK'],
+      ['sysadmin creates enclaves', () => core.createEnclave(caller(id('sysadmin')), 'e3'), 'OK'],
       ['missing key after permission', gen(ROOT, 'e1', 'nope'), 'KEY_NOT_FOUND'],
       ['missing enclave for root', gen(ROOT, 'nope', 'k1'), 'ENCLAVE_NOT_FOUND'],
     ];
@@ -128,7 +134,7 @@ describe('Core permissions', () => {
     const core = await populated();
     await core.createKey(root, 'e1', { name: 'k2', type: '', addVersion: false });
     const result = await codeOf(() =>
-      core.generate(caller('h1:user'), 'e1', {
+      core.generate(caller(id('user')), 'e1', {
         name: 'k2',
         version: 0,
         associatedData: Buffer.alloc(0),
@@ -140,28 +146,28 @@ describe('Core permissions', () => {
 
   it('service accounts inherit their parent and die with it', async () => {
     const core = await populated();
-    await core.createIdentity(caller('h1:admin'), 'e1', {
-      identity: 'h1:sa',
+    await core.createIdentity(caller(id('admin')), 'e1', {
+      identity: id('sa'),
       privilege: '',
       isServiceAccount: true,
       tags: {},
     });
     const gen = () =>
-      core.generate(caller('h1:sa'), 'e1', {
+      core.generate(caller(id('sa')), 'e1', {
         name: 'other',
         version: 0,
         associatedData: Buffer.alloc(0),
         length: 0,
       });
     assert.equal(await codeOf(gen), 'OK');
-    await core.deleteIdentity(root, 'e1', 'h1:admin');
+    await core.deleteIdentity(root, 'e1', id('admin'));
     assert.equal(await codeOf(gen), 'PERMISSION');
   });
 
   it('revoking a policy is effective immediately', async () => {
     const core = await populated();
     const gen = () =>
-      core.generate(caller('h1:user'), 'e1', {
+      core.generate(caller(id('user')), 'e1', {
         name: 'k1',
         version: 0,
         associatedData: Buffer.alloc(0),

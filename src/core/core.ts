@@ -6,6 +6,7 @@ import type { KeyType } from '../crypto/index.ts';
 import { NotAuthenticError, randomPool } from '../crypto/index.ts';
 import { KeyholdError, badRequest } from '../model/errors.ts';
 import { isValidName, isValidPrefix } from '../model/names.ts';
+import { parseIdentity } from '../identity/index.ts';
 import { parsePrivilege } from '../model/privilege.ts';
 import type { Privilege } from '../model/privilege.ts';
 import type { Command } from '../state/commands.ts';
@@ -277,9 +278,9 @@ export class Core {
     request: { identity: string; policy: string },
   ): Promise<void> {
     authorize(this.#state, caller, 'POLICY:ASSIGN', enclave, request.policy);
-    if (request.identity === '') throw badRequest('identity must not be empty');
+    const identity = canonicalIdentity(request.identity);
     checkName('policy', request.policy);
-    await this.#sink.submit({ op: 'policy.assign', enclave, ...request });
+    await this.#sink.submit({ op: 'policy.assign', enclave, identity, policy: request.policy });
   }
 
   policy(caller: Caller, enclave: string, name: string, command = 'POLICY:GET'): PolicyRecord {
@@ -306,17 +307,18 @@ export class Core {
       tags: Record<string, string>;
     },
   ): Promise<void> {
-    authorize(this.#state, caller, 'IDENTITY:CREATE', enclave, request.identity);
+    const identity = canonicalIdentity(request.identity);
+    authorize(this.#state, caller, 'IDENTITY:CREATE', enclave, identity);
     const privilege = parsePrivilege(request.privilege);
     if (!privilege) throw badRequest(`invalid privilege '${request.privilege}'`);
-    if (request.identity === caller.identity || request.identity === caller.rootIdentity) {
+    if (identity === caller.identity || identity === caller.rootIdentity) {
       throw badRequest('an identity cannot change its own privileges');
     }
     this.#checkCanGrant(caller, privilege);
     await this.#sink.submit({
       op: 'identity.put',
       enclave,
-      identity: request.identity,
+      identity,
       privilege,
       parent: request.isServiceAccount ? caller.identity : '',
       tags: request.tags,
@@ -324,14 +326,16 @@ export class Core {
     });
   }
 
-  async deleteIdentity(caller: Caller, enclave: string, identity: string): Promise<void> {
+  async deleteIdentity(caller: Caller, enclave: string, text: string): Promise<void> {
+    const identity = lookupIdentity(text);
     authorize(this.#state, caller, 'IDENTITY:DELETE', enclave, identity);
     const record = this.#state.identities.get(identity);
     if (record) this.#checkCanGrant(caller, record.privilege);
     await this.#sink.submit({ op: 'identity.delete', enclave, identity });
   }
 
-  identity(caller: Caller, enclave: string, identity: string): IdentityRecord {
+  identity(caller: Caller, enclave: string, text: string): IdentityRecord {
+    const identity = lookupIdentity(text);
     authorize(this.#state, caller, 'IDENTITY:STATUS', enclave, identity);
     const record = this.#state.identities.get(identity);
     if (record?.enclave !== enclave) throw new KeyholdError('IDENTITY_NOT_FOUND');
@@ -375,6 +379,24 @@ export class Core {
     const ok =
       privilege === 'Admin' ? mine === 'Admin' || mine === 'SysAdmin' : mine === 'SysAdmin';
     if (!ok) throw new KeyholdError('PERMISSION');
+  }
+}
+
+/** The `h1:` form of an identity given as `h1:…` or hex; BAD_REQUEST otherwise. */
+function canonicalIdentity(text: string): string {
+  try {
+    return parseIdentity(text).toH1();
+  } catch {
+    throw badRequest('invalid identity: expected h1:<base64url> or 64 lowercase hex digits');
+  }
+}
+
+/** Like canonicalIdentity, but an unparsable text stays as it is (and is then not found). */
+function lookupIdentity(text: string): string {
+  try {
+    return parseIdentity(text).toH1();
+  } catch {
+    return text;
   }
 }
 

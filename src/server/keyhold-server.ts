@@ -16,6 +16,7 @@ import type { HsmKey } from '../crypto/index.ts';
 import { ApiKey, identityOfTlsSocket, parseIdentity } from '../identity/index.ts';
 import type { ResponseOf } from '../protocol/kms/index.ts';
 import type { VersionResponse } from '../protocol/kms/pb/keyhold/kms/v1/response.ts';
+import { openBackup, sealBackup } from '../state/backup.ts';
 import { Engine } from '../state/engine.ts';
 import { AesGcmSealer } from '../store/aes-gcm-sealer.ts';
 import { Store } from '../store/store.ts';
@@ -96,6 +97,11 @@ export class KeyholdServer {
       version: () => this.#version(),
       clusterStatus: () => this.#clusterStatus(),
       writable: () => true,
+      backup: async () =>
+        sealBackup(await this.engine.exportSnapshot(), init.options.hsmKey.backupSealingKey()),
+      restore: (backup) =>
+        this.engine.restoreSnapshot(openBackup(backup, init.options.hsmKey.backupSealingKey())),
+      log: this.log,
       metrics: async () => ({
         contentType: this.metrics.registry.contentType,
         body: await this.metrics.registry.metrics(),

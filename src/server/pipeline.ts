@@ -40,7 +40,12 @@ export function createPipeline(
     const path = q === -1 ? url : url.slice(0, q);
     let routeName = 'unknown';
 
-    res.once('finish', () => {
+    // Exactly one audit record: at the end of the response, or when the connection closes first
+    // (streams, aborted requests).
+    let audited = false;
+    const audit = (): void => {
+      if (audited) return;
+      audited = true;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       options.audit.record({
         time: new Date(),
@@ -52,7 +57,9 @@ export function createPipeline(
         duration: seconds,
       });
       options.observe?.(routeName, res.statusCode, seconds);
-    });
+    };
+    res.once('finish', audit);
+    res.once('close', audit);
 
     const matched = options.routes.match(path);
     if (!matched) {

@@ -70,6 +70,39 @@ export class Engine {
     return run;
   }
 
+  /** The complete state as a snapshot payload (for backups), consistent with all earlier writes. */
+  async exportSnapshot(): Promise<Buffer> {
+    const run = this.#tail.then(() => encodeSnapshot(this.state));
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Replaces the whole state with a snapshot payload (a restore): validated first, then made
+   * durable as a snapshot after every earlier write, then swapped in.
+   */
+  restoreSnapshot(payload: Buffer): Promise<void> {
+    const run = this.#tail.then(async () => {
+      if (this.#failed) throw new KeyholdError('UNAVAILABLE', 'storage failed: writes are refused');
+      let restored: State;
+      try {
+        restored = decodeSnapshot(payload);
+      } catch (error) {
+        throw new KeyholdError(
+          'BAD_REQUEST',
+          `invalid backup: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+      const index = this.state.commit + 1;
+      restored.commit = index;
+      await this.#log.snapshot(index, encodeSnapshot(restored));
+      this.state.replaceWith(restored);
+      this.#sinceSnapshot = 0;
+    });
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
   /** Waits for pending writes, then closes the log. */
   async close(): Promise<void> {
     await this.#tail;

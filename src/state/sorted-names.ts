@@ -34,6 +34,11 @@ export class SortedNames<T> {
     return had;
   }
 
+  clear(): void {
+    this.#map.clear();
+    this.#sorted = [];
+  }
+
   values(): IterableIterator<T> {
     return this.#map.values();
   }

@@ -178,6 +178,16 @@ export class State {
     }
   }
 
+  /** Replaces the whole content with another state's (a restore). */
+  replaceWith(other: State): void {
+    this.enclaves.clear();
+    for (const enclave of other.enclaves.values()) this.enclaves.set(enclave.name, enclave);
+    this.identities.clear();
+    for (const identity of other.identities.values())
+      this.identities.set(identity.identity, identity);
+    this.commit = other.commit;
+  }
+
   /** Service accounts of an identity (deleted with it). */
   serviceAccountsOf(identity: string): IdentityRecord[] {
     const out: IdentityRecord[] = [];

@@ -15,12 +15,16 @@ import {
 } from '../../protocol/kms/index.ts';
 import type { ResponseOf } from '../../protocol/kms/index.ts';
 import { VersionResponse } from '../../protocol/kms/pb/keyhold/kms/v1/response.ts';
+import type { EventLog } from '../../server/event-log.ts';
 import type { Route } from '../../server/route.ts';
+import { streamLog } from './log-stream-route.ts';
 import type { HandlerContext } from './command-handlers.ts';
 import { HANDLERS } from './command-handlers.ts';
 
 /** The largest accepted command body: room for 10,000 batched frames of ordinary size. */
 export const MAX_KMS_BODY = 16 * 1024 * 1024;
+/** The largest accepted backup (PUT /v1/db). */
+export const MAX_BACKUP_BODY = 1024 * 1024 * 1024;
 /** The most frames one request may carry. */
 export const MAX_KMS_FRAMES = 10_000;
 
@@ -32,6 +36,12 @@ export interface KmsFaceOptions {
   readonly clusterStatus: () => ResponseOf<'CLUSTER:STATUS'>;
   /** True when writes can be accepted (`/v1/health/ready?write`). */
   readonly writable: () => boolean;
+  /** A sealed backup of the whole state (GET /v1/db). */
+  readonly backup: () => Promise<Buffer>;
+  /** Replaces the state with a sealed backup (PUT /v1/db). */
+  readonly restore: (backup: Buffer) => Promise<void>;
+  /** The server's event log, streamed by POST /v1/debug/log. */
+  readonly log: EventLog;
   /** Prometheus text of the metrics registry, with its content type. */
   readonly metrics: () => Promise<{ contentType: string; body: string }>;
 }
@@ -141,6 +151,39 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
         requireSysAdmin(core, caller, 'METRICS');
         const { contentType, body } = await options.metrics();
         send(res, Buffer.from(body), contentType);
+      },
+    },
+    {
+      ...base,
+      method: 'GET',
+      path: '/v1/db',
+      timeout: 0,
+      handle: async ({ res, caller }) => {
+        requireSysAdmin(core, caller, 'DB:BACKUP');
+        send(res, await options.backup());
+      },
+    },
+    {
+      ...base,
+      method: 'PUT',
+      path: '/v1/db',
+      timeout: 0,
+      maxBody: MAX_BACKUP_BODY,
+      handle: async ({ res, caller, body }) => {
+        requireSysAdmin(core, caller, 'DB:RESTORE');
+        await options.restore(body);
+        sendEmpty(res);
+      },
+    },
+    {
+      ...base,
+      method: 'POST',
+      path: '/v1/debug/log',
+      timeout: 0,
+      maxBody: 64 * 1024,
+      handle: ({ req, res, caller, body }) => {
+        requireSysAdmin(core, caller, 'DEBUG:LOG');
+        streamLog(req, res, body, options.log);
       },
     },
   ];
