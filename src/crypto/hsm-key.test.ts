@@ -33,10 +33,15 @@ test('derivations are pinned: a change to labels or KDF breaks this test', () =>
     key.clusterTrustKey().toString('hex'),
     '8ad3835919b8adfd6be397e2b7dd954995249167fdaaa09ae255b6cfe1bd9357',
   );
+  assert.equal(
+    key.backupSealingKey().toString('hex'),
+    '2f17e4f144b41bafdf51c016f057c7893e17c8f369351f9acfbee58df2645db4',
+  );
   assert.deepEqual(HSM_KEY_LABELS, {
     rekSealing: 'keyhold/v1/rek-sealing',
     rootApiKey: 'keyhold/v1/root-api-key',
     clusterTrust: 'keyhold/v1/cluster-trust',
+    backupSealing: 'keyhold/v1/backup-sealing',
   });
 });
 
@@ -44,11 +49,17 @@ test('derivations equal an independent HKDF-SHA256 for random keys, and differ p
   for (let i = 0; i < 20; i++) {
     const key = HsmKey.generate();
     const bytes = Buffer.from(key.toString().slice('hsm:aes256:'.length), 'base64');
-    const derived = [key.rekSealingKey(), key.rootApiKeySeed(), key.clusterTrustKey()];
+    const derived = [
+      key.rekSealingKey(),
+      key.rootApiKeySeed(),
+      key.clusterTrustKey(),
+      key.backupSealingKey(),
+    ];
     assert.deepEqual(derived[0], rfc5869(bytes, HSM_KEY_LABELS.rekSealing));
     assert.deepEqual(derived[1], rfc5869(bytes, HSM_KEY_LABELS.rootApiKey));
     assert.deepEqual(derived[2], rfc5869(bytes, HSM_KEY_LABELS.clusterTrust));
-    assert.equal(new Set(derived.map((d) => d.toString('hex'))).size, 3);
+    assert.deepEqual(derived[3], rfc5869(bytes, HSM_KEY_LABELS.backupSealing));
+    assert.equal(new Set(derived.map((d) => d.toString('hex'))).size, 4);
     for (const d of derived) assert.ok(!d.equals(bytes));
   }
 });

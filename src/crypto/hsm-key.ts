@@ -83,7 +83,7 @@ export class HsmKey {
     return this.#derive(HSM_KEY_LABELS.clusterTrust);
   }
 
-  /** 32-byte AES-256 key that seals backups (`GET /v1/db`), so any node with this HSM key restores them. */
+  /** 32-byte AES-256 key that seals backups (`GET /v1/db`): any node with this HSM key restores them. */
   backupSealingKey(): Buffer {
     return this.#derive(HSM_KEY_LABELS.backupSealing);
   }
