@@ -1,0 +1,262 @@
+// Reads a store directory and works out what it holds: the REK, the newest usable snapshot, the
+// records after it, and the repairs to make (torn tail, leftovers). Reads only; changes nothing.
+
+import { join } from 'node:path';
+import { corruption, describeError, StoreError } from './errors.ts';
+import { decodeRekFile } from './rek-file.ts';
+import type { Sealer } from './sealer.ts';
+import { parseSegment, parseSegmentName, type ParsedSegment } from './segment.ts';
+import { decodeSnapshot, parseSnapshotName } from './snapshot-file.ts';
+import type { StoreFs } from './store-fs.ts';
+import { AesGcmSealer } from './aes-gcm-sealer.ts';
+
+/** Name of the sealed root-key file. */
+export const REK_NAME = 'rek';
+
+const TMP_NAME = /^(?:rek|log-\d{1,20}\.wal|snapshot-\d{1,20}\.snap)\.tmp$/;
+
+/** A segment that stays after recovery, with the last index it holds. */
+export interface RetainedSegment {
+  readonly name: string;
+  readonly firstIndex: number;
+  lastIndex: number;
+  /** Bytes to keep: the file size, or less when a torn tail is cut. */
+  readonly validBytes: number;
+}
+
+/** What a directory holds and what `Store.open` must repair before writing. */
+export interface RecoveryPlan {
+  /** Null for a directory without a store: the caller creates the REK. */
+  readonly keys: { readonly rek: Buffer; readonly storeId: Buffer } | null;
+  readonly snapshot: {
+    readonly name: string;
+    readonly index: number;
+    readonly payload: Buffer;
+  } | null;
+  readonly records: { index: number; payload: Buffer }[];
+  readonly lastIndex: number;
+  /** Segments that still hold records after the snapshot, oldest first. */
+  readonly segments: RetainedSegment[];
+  /** A torn final write to cut off: the newest segment is truncated to `validBytes`. */
+  readonly torn: { readonly name: string; readonly offset: number; readonly size: number } | null;
+  /** Files to delete: segments and snapshots the snapshot supersedes, and `.tmp` leftovers. */
+  readonly obsolete: string[];
+  /** Snapshot files that failed validation but were not needed (kept for the operator). */
+  readonly badSnapshots: string[];
+  readonly warnings: string[];
+}
+
+async function read(fsys: StoreFs, path: string): Promise<Buffer> {
+  try {
+    return await fsys.readFile(path);
+  } catch (error) {
+    throw new StoreError('io', `cannot read ${path}: ${describeError(error)}`, {
+      file: path,
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Reads `dir` and returns the recovery plan, or throws a `StoreError`: `corrupt` naming file and
+ * offset, `wrong-key`, `unsupported-version` or `io`. Never writes.
+ */
+export async function planRecovery(
+  fsys: StoreFs,
+  dir: string,
+  rekSealer: Sealer,
+): Promise<RecoveryPlan> {
+  let names: string[];
+  try {
+    names = (await fsys.readdir(dir)).sort();
+  } catch (error) {
+    throw new StoreError('io', `cannot list ${dir}: ${describeError(error)}`, {
+      file: dir,
+      cause: error,
+    });
+  }
+  const segmentNames: { name: string; firstIndex: number }[] = [];
+  const snapshotNames: { name: string; index: number }[] = [];
+  const obsolete: string[] = [];
+  for (const name of names) {
+    const first = parseSegmentName(name);
+    const index = parseSnapshotName(name);
+    if (first !== null) segmentNames.push({ name, firstIndex: first });
+    else if (index !== null) snapshotNames.push({ name, index });
+    else if (TMP_NAME.test(name)) obsolete.push(name);
+  }
+  segmentNames.sort((a, b) => a.firstIndex - b.firstIndex);
+  snapshotNames.sort((a, b) => b.index - a.index);
+
+  const rekPath = join(dir, REK_NAME);
+  if (!names.includes(REK_NAME)) {
+    if (segmentNames.length > 0 || snapshotNames.length > 0) {
+      throw corruption(rekPath, 0, 'the root key file is missing but the directory holds data');
+    }
+    return {
+      keys: null,
+      snapshot: null,
+      records: [],
+      lastIndex: 0,
+      segments: [],
+      torn: null,
+      obsolete,
+      badSnapshots: [],
+      warnings: [],
+    };
+  }
+  const keys = decodeRekFile(await read(fsys, rekPath), rekPath, rekSealer);
+  const sealer = new AesGcmSealer(keys.rek);
+  try {
+    return await planWithKeys(fsys, dir, keys, sealer, segmentNames, snapshotNames, obsolete);
+  } catch (error) {
+    keys.rek.fill(0);
+    throw error;
+  }
+}
+
+async function planWithKeys(
+  fsys: StoreFs,
+  dir: string,
+  keys: { rek: Buffer; storeId: Buffer },
+  sealer: Sealer,
+  segmentNames: { name: string; firstIndex: number }[],
+  snapshotNames: { name: string; index: number }[],
+  obsolete: string[],
+): Promise<RecoveryPlan> {
+  const warnings: string[] = [];
+  const parsed: ParsedSegment[] = [];
+  for (const [i, { name }] of segmentNames.entries()) {
+    const data = await read(fsys, join(dir, name));
+    parsed.push(
+      parseSegment(data, {
+        dir,
+        name,
+        storeId: keys.storeId,
+        sealer,
+        isLast: i === segmentNames.length - 1,
+      }),
+    );
+  }
+
+  // The newest snapshot that validates. An older one is acceptable only if the log still covers
+  // everything up to the newer, damaged one (checked below), so nothing is lost.
+  let snapshot: { name: string; index: number; payload: Buffer } | null = null;
+  let damaged: { index: number; error: StoreError; name: string } | null = null;
+  const badSnapshots: string[] = [];
+  for (const { name, index } of snapshotNames) {
+    try {
+      const decoded = decodeSnapshot(
+        await read(fsys, join(dir, name)),
+        dir,
+        name,
+        keys.storeId,
+        sealer,
+      );
+      snapshot = { name, index: decoded.index, payload: decoded.payload };
+      break;
+    } catch (error) {
+      if (!(error instanceof StoreError) || error.code !== 'corrupt') throw error;
+      damaged ??= { index, error, name };
+      badSnapshots.push(name);
+    }
+  }
+  const base = snapshot?.index ?? 0;
+
+  // Every index after the snapshot must be present exactly once, in order.
+  let previous: ParsedSegment | null = null;
+  let lastIndex = base;
+  let broken: StoreError | null = null;
+  for (const segment of parsed) {
+    const first = segment.firstIndex;
+    const expected = previous === null ? null : previous.firstIndex + previous.records.length;
+    if (expected !== null && first < expected) {
+      throw corruption(
+        segment.path,
+        0,
+        `segment starts at record ${first} but the previous segment already holds up to ` +
+          `${expected - 1}`,
+      );
+    }
+    const gapFrom = expected ?? 1;
+    if (first > gapFrom) {
+      const what = `records ${gapFrom}..${first - 1} are missing before ${segment.path}`;
+      if (first - 1 > base) {
+        broken ??=
+          previous === null
+            ? corruption(
+                segment.path,
+                0,
+                `${what} (a segment was lost; the snapshot covers up to ${base})`,
+              )
+            : corruption(
+                previous.path,
+                previous.validBytes,
+                `${what} (a segment was lost or cut short)`,
+              );
+      } else if (previous !== null) {
+        warnings.push(`${what}; the snapshot at ${base} covers them`);
+      }
+    }
+    lastIndex = Math.max(lastIndex, first + segment.records.length - 1);
+    previous = segment;
+  }
+
+  if (damaged !== null) {
+    // The damaged snapshot is needed unless the older state plus the log reach past it.
+    if (broken !== null || lastIndex < damaged.index) throw damaged.error;
+    warnings.push(
+      `${damaged.error.message}; recovered from ${snapshot === null ? 'the log alone' : join(dir, snapshot.name)} ` +
+        `and the log instead (nothing lost); the damaged snapshot is kept for inspection`,
+    );
+  }
+  if (broken !== null) throw broken;
+
+  const records: { index: number; payload: Buffer }[] = [];
+  const segments: RetainedSegment[] = [];
+  for (const segment of parsed) {
+    const name = segmentNames[parsed.indexOf(segment)]!.name;
+    const segmentLast = segment.firstIndex + segment.records.length - 1;
+    if (segmentLast <= base) {
+      obsolete.push(name);
+      for (const record of segment.records) record.payload.fill(0);
+      continue;
+    }
+    for (const record of segment.records) {
+      if (record.index > base) records.push({ index: record.index, payload: record.payload });
+      else record.payload.fill(0);
+    }
+    segments.push({
+      name,
+      firstIndex: segment.firstIndex,
+      lastIndex: segmentLast,
+      validBytes: segment.validBytes,
+    });
+  }
+
+  let torn: RecoveryPlan['torn'] = null;
+  const newest = parsed.at(-1);
+  const name = segmentNames.at(-1)?.name;
+  if (newest?.torn && segments.at(-1)?.name === name && name !== undefined) {
+    torn = { name, offset: newest.torn.offset, size: newest.size };
+    warnings.push(
+      `${newest.path}: cut off an incomplete final write at byte ${newest.torn.offset} ` +
+        `(${newest.size - newest.torn.offset} bytes: ${newest.torn.reason}); ` +
+        'it was never acknowledged',
+    );
+  }
+  for (const { name, index } of snapshotNames) {
+    if (snapshot !== null && index < snapshot.index) obsolete.push(name);
+  }
+  return {
+    keys,
+    snapshot,
+    records,
+    lastIndex,
+    segments,
+    torn,
+    obsolete,
+    badSnapshots: badSnapshots.filter((name) => !obsolete.includes(name)),
+    warnings,
+  };
+}
