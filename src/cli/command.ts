@@ -14,6 +14,11 @@ export interface Command {
   /** Full `--help` text. */
   readonly usage: string;
   readonly options: Options;
+  /**
+   * A command group that parses per subcommand (`keyhold kes key create …`): `run` receives the
+   * raw arguments as `positionals`, `options` is ignored, and `--help` is left to the group.
+   */
+  readonly rawArgs?: boolean;
   run(args: ParsedArgs): Promise<number> | number;
 }
 
@@ -29,6 +34,7 @@ export class UsageError extends Error {
 
 /** Parses `argv` for a command; `--help` is always accepted. */
 export function parse(command: Command, argv: string[]): ParsedArgs | 'help' {
+  if (command.rawArgs === true) return { values: {}, positionals: argv };
   let parsed;
   try {
     parsed = parseArgs({
