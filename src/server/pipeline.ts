@@ -1,7 +1,7 @@
 // The request pipeline every face shares: route → method → body limit → identify → handle →
 // exactly one audit record. Authorization happens in the core, the one place that decides.
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpRequest, HttpResponse } from './http-types.ts';
 import type { Socket } from 'node:net';
 import type { Caller } from '../core/caller.ts';
 import { KeyholdError, toKeyholdError } from '../model/errors.ts';
@@ -15,9 +15,9 @@ export interface PipelineOptions {
   readonly rootIdentity: () => string;
   readonly audit: AuditLog;
   /** Writes an error in the face's format. */
-  readonly writeError: (res: ServerResponse, face: Route['face'], error: KeyholdError) => void;
+  readonly writeError: (res: HttpResponse, face: Route['face'], error: KeyholdError) => void;
   /** Called for faults that are not client errors (never with key material). */
-  readonly onFault: (error: unknown, req: IncomingMessage) => void;
+  readonly onFault: (error: unknown, req: HttpRequest) => void;
   /** Observes every finished request (metrics). */
   readonly observe?: (route: string, status: number, seconds: number) => void;
 }
@@ -25,7 +25,7 @@ export interface PipelineOptions {
 /** Builds the `request` listener of an HTTPS server. */
 export function createPipeline(
   options: PipelineOptions,
-): (req: IncomingMessage, res: ServerResponse) => void {
+): (req: HttpRequest, res: HttpResponse) => void {
   return (req, res) => {
     const started = process.hrtime.bigint();
     const identity = options.identify(req.socket);
@@ -137,7 +137,7 @@ function pickMethod(routes: readonly Route[], method: string): Route | undefined
 }
 
 /** Go's ServeMux answer for unknown paths (research/kes.md §1.2). */
-function notFound(res: ServerResponse): void {
+function notFound(res: HttpResponse): void {
   const body = '404 page not found\n';
   res.writeHead(404, {
     'Content-Type': 'text/plain; charset=utf-8',
@@ -151,7 +151,7 @@ const EMPTY = Buffer.alloc(0);
 
 /** Reads at most `limit` bytes; a larger body is refused without buffering it. */
 function readBody(
-  req: IncomingMessage,
+  req: HttpRequest,
   limit: number,
   done: (error: KeyholdError | null, body: Buffer) => void,
 ): void {
@@ -188,6 +188,6 @@ function readBody(
 }
 
 /** Discards a body we will not read, so the connection stays usable. */
-function drain(req: IncomingMessage): void {
+function drain(req: HttpRequest): void {
   req.resume();
 }

@@ -1,13 +1,13 @@
 // A route of the HTTP API: method, path, body limit, timeout and handler — KES's own route
 // table design (research/ecosystem.md §1), shared by every face.
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpRequest, HttpResponse } from './http-types.ts';
 import type { Caller } from '../core/caller.ts';
 
 /** Everything a handler gets about one request. */
 export interface RequestContext {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly req: HttpRequest;
+  readonly res: HttpResponse;
   readonly caller: Caller;
   /** The URL path after the route's prefix, URL-decoded ('' for exact routes). */
   readonly resource: string;

@@ -1,7 +1,7 @@
 // The KMS API face (research/minkms.md §3-5): the framed command endpoint, version, health,
 // metrics, backup/restore and the log stream. Errors are answered in the KMS API's format.
 
-import type { ServerResponse } from 'node:http';
+import type { HttpResponse } from '../../server/http-types.ts';
 import type { Caller } from '../../core/caller.ts';
 import type { Core } from '../../core/core.ts';
 import { KeyholdError } from '../../model/errors.ts';
@@ -49,7 +49,7 @@ export interface KmsFaceOptions {
 const TIMEOUT = 15_000;
 
 /** Writes an error as the KMS API does: protobuf ErrResponse unless JSON was asked for. */
-export function writeKmsError(res: ServerResponse, error: KeyholdError): void {
+export function writeKmsError(res: HttpResponse, error: KeyholdError): void {
   const { status, message } = error.wire('kms');
   const accept = res.req.headers.accept ?? '';
   const type = accept.includes(CONTENT_TYPE_JSON) ? CONTENT_TYPE_JSON : CONTENT_TYPE_PROTOBUF;
@@ -58,12 +58,12 @@ export function writeKmsError(res: ServerResponse, error: KeyholdError): void {
   res.end(body);
 }
 
-function send(res: ServerResponse, body: Buffer, contentType = CONTENT_TYPE_PROTOBUF): void {
+function send(res: HttpResponse, body: Buffer, contentType = CONTENT_TYPE_PROTOBUF): void {
   res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': body.length });
   res.end(body);
 }
 
-function sendEmpty(res: ServerResponse): void {
+function sendEmpty(res: HttpResponse): void {
   res.writeHead(200, { 'Content-Length': 0 });
   res.end();
 }

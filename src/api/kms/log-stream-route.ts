@@ -2,7 +2,7 @@
 // (research/minkms.md §5.3), history first when `since` is set, then live events. A subscriber
 // that cannot keep up loses events instead of slowing the server.
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpRequest, HttpResponse } from '../../server/http-types.ts';
 import { KeyholdError } from '../../model/errors.ts';
 import {
   CONTENT_TYPE_PROTOBUF,
@@ -12,12 +12,7 @@ import {
 } from '../../protocol/kms/index.ts';
 import type { EventLog, LogEvent } from '../../server/event-log.ts';
 
-export function streamLog(
-  req: IncomingMessage,
-  res: ServerResponse,
-  body: Buffer,
-  log: EventLog,
-): void {
+export function streamLog(req: HttpRequest, res: HttpResponse, body: Buffer, log: EventLog): void {
   let request;
   try {
     request = decodeLogRequest(body);

@@ -1,0 +1,3 @@
+module keyhold.dev/bench/loadgen
+
+go 1.19

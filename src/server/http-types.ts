@@ -1,0 +1,37 @@
+// The request and response surface the pipeline and every handler use. Node's IncomingMessage
+// and ServerResponse satisfy it structurally, and so does the lean HTTP/1.1 server, so the
+// faces run unchanged on either.
+
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+
+export interface HttpRequest {
+  readonly method?: string | undefined;
+  /** The request target as received (path and query). */
+  readonly url?: string | undefined;
+  /** Header names in lower case; repeated headers as Node joins them. */
+  readonly headers: IncomingHttpHeaders;
+  readonly socket: Socket;
+  on(event: 'data', listener: (chunk: Buffer) => void): this;
+  on(event: 'end', listener: () => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+  /** Discards the rest of the body. */
+  resume(): this;
+}
+
+export interface HttpResponse {
+  statusCode: number;
+  readonly headersSent: boolean;
+  readonly req: HttpRequest;
+  setHeader(name: string, value: number | string | readonly string[]): this;
+  writeHead(status: number, headers?: OutgoingHttpHeaders): this;
+  /** Sends headers now (streams). */
+  flushHeaders(): void;
+  /** Writes a body chunk; false when the client is not keeping up (wait for 'drain'). */
+  write(chunk: Uint8Array | string): boolean;
+  end(chunk?: Uint8Array | string): this;
+  /** Closes the connection after `ms` of inactivity on this response. */
+  setTimeout(ms: number, callback: () => void): this;
+  destroy(): this;
+  once(event: 'finish' | 'close' | 'drain', listener: () => void): this;
+}
