@@ -63,6 +63,10 @@ function reasonOf(error: unknown): string {
   if (error instanceof TypeError && /decode|encoded data/i.test(error.message)) {
     return 'string field is not valid UTF-8';
   }
-  if (error instanceof Error) return error.message;
+  if (error instanceof Error) {
+    return error.message === 'cant skip wire type 4'
+      ? 'end-group tag without a group'
+      : error.message;
+  }
   return String(error);
 }
