@@ -1,10 +1,12 @@
 // Identifies the client of a TLS connection from the certificates it presented, once per
 // connection: the minkms rule (SHA-256 of the leaf's SPKI) and the KES rule (skip CA
 // certificates; exactly one other certificate must remain). Results are cached per socket.
+import type { Buffer } from 'node:buffer';
+import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { DerError } from './der.ts';
 import { type Identity, identityOfSpki } from './identity.ts';
-import { certificateKeyInfo } from './spki.ts';
+import { type CertificateKeyInfo, certificateKeyInfo } from './spki.ts';
 
 /** Why the KES rule found no identity: upstream answers 400 for both. */
 export type PeerIdentityProblem =
@@ -72,30 +74,29 @@ export function peerIdentityOfTlsSocket(socket: TLSSocket): PeerIdentity {
   // (Go's PeerCertificates), which is what KES counts over.
   let leafIdentity: Identity | undefined;
   let kes: KesPeerIdentity = { problem: 'no-certificate' };
-  let first = true;
-  let cert: typeof leaf | undefined = leaf;
-  for (let count = 0; cert !== undefined && count < MAX_CHAIN; count++) {
-    let info;
-    try {
-      info = certificateKeyInfo(cert.raw);
-    } catch (error) {
-      if (!(error instanceof DerError)) throw error;
-      info = undefined;
-    }
-    if (info !== undefined) {
-      const identity = first ? (leafIdentity = identityOfSpki(info.spki)) : undefined;
-      if (!info.isCa) {
-        if (kes.identity !== undefined) {
-          kes = { problem: 'multiple-certificates' };
-          break;
-        }
-        kes = { identity: identity ?? identityOfSpki(info.spki) };
-      }
-    }
-    first = false;
+  let cert: X509Certificate | undefined = leaf;
+  for (let index = 0; cert !== undefined && index < MAX_CHAIN; index++) {
+    const info = keyInfoOrUndefined(cert.raw);
     cert = cert.issuerCertificate;
+    if (info === undefined) continue;
+    const identity = index === 0 ? (leafIdentity = identityOfSpki(info.spki)) : undefined;
+    if (info.isCa) continue;
+    if (kes.identity !== undefined) {
+      kes = { problem: 'multiple-certificates' };
+      break;
+    }
+    kes = { identity: identity ?? identityOfSpki(info.spki) };
   }
   const result: PeerIdentity = { leaf: leafIdentity, kes };
   caching[CACHE] = result;
   return result;
+}
+
+function keyInfoOrUndefined(certDer: Buffer): CertificateKeyInfo | undefined {
+  try {
+    return certificateKeyInfo(certDer);
+  } catch (error) {
+    if (error instanceof DerError) return undefined;
+    throw error;
+  }
 }
