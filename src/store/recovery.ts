@@ -241,8 +241,8 @@ async function planWithKeys(
     torn = { name, offset: newest.torn.offset, size: newest.size };
     warnings.push(
       `${newest.path}: cut off an incomplete final write at byte ${newest.torn.offset} ` +
-        `(${newest.size - newest.torn.offset} bytes: ${newest.torn.reason}); ` +
-        'it was never acknowledged',
+        `(${newest.size - newest.torn.offset} bytes: ${newest.torn.reason}); a write cut short ` +
+        'by a crash was never acknowledged',
     );
   }
   for (const { name, index } of snapshotNames) {

@@ -150,6 +150,25 @@ test('a snapshot beyond lastIndex installs state and restarts the log after it',
   await reopened.store.close();
 });
 
+test('a snapshot taken while appends are pending keeps them all', async (t) => {
+  const dir = await tempDir(t);
+  const { store } = await Store.open({ dir, rekSealer: hsm });
+  for (let i = 1; i <= 3; i++) await store.append(payloadOf(i));
+  const pending = Array.from({ length: 7 }, (_, i) => store.append(payloadOf(4 + i)));
+  // Covers records that are not yet on disk: the segment holding 1..3 goes, 4..10 follow.
+  await store.snapshot(5, Buffer.from('state@5'));
+  assert.deepEqual(await Promise.all(pending), [4, 5, 6, 7, 8, 9, 10]);
+  await store.close();
+  const reopened = await Store.open({ dir, rekSealer: hsm });
+  assert.equal(reopened.recovered.snapshot?.index, 5);
+  assert.deepEqual(
+    reopened.recovered.records.map((r) => r.index),
+    [6, 7, 8, 9, 10],
+  );
+  assert.deepEqual(reopened.recovered.warnings, []);
+  await reopened.store.close();
+});
+
 test('group commit: 1000 concurrent appends take a handful of fdatasyncs and resolve in order', async (t) => {
   const dir = await tempDir(t);
   const counts = { fdatasync: 0, write: 0 };
