@@ -1,0 +1,122 @@
+// Errors of the KES client: API errors as (status, message) values parsed the way kms-go/kes
+// parses them (research/kes.md §1.7), the kms-go error catalogue, and connection errors.
+
+const KES_ERROR = Symbol.for('keyhold.sdk.kes.KesError');
+const CONNECTION_ERROR = Symbol.for('keyhold.sdk.kes.KesConnectionError');
+
+/**
+ * An error answered by a KES server: an HTTP status and the server's message. Two KesErrors are
+ * the same error when status and message are equal (kms-go's `kes.Error` is a comparable struct
+ * and MinIO relies on `errors.Is` with it), so compare with {@link KesError.is}, not `===`.
+ * `instanceof` also works across duplicate copies of this module (a `Symbol.for` brand).
+ */
+export class KesError extends Error {
+  override readonly name = 'KesError';
+  readonly status: number;
+
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+
+  /** Same status and exact message as `other`. */
+  is(other: { readonly status: number; readonly message: string }): boolean {
+    return this.status === other.status && this.message === other.message;
+  }
+
+  /** True when `value` is a KesError equal to `other` (false for any other value). */
+  static matches(value: unknown, other: KesError): boolean {
+    return value instanceof KesError && value.is(other);
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && KES_ERROR in value;
+  }
+
+  get [KES_ERROR](): true {
+    return true;
+  }
+}
+
+/**
+ * The request never got an HTTP answer from any endpoint (refused, reset, timed out, TLS
+ * failure). `cause` is the last endpoint's error; `endpoints` lists what was tried.
+ */
+export class KesConnectionError extends Error {
+  override readonly name = 'KesConnectionError';
+  readonly endpoints: readonly string[];
+
+  constructor(endpoints: readonly string[], cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`kes: connection error: ${reason}`, { cause });
+    this.endpoints = endpoints;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && CONNECTION_ERROR in value;
+  }
+
+  get [CONNECTION_ERROR](): true {
+    return true;
+  }
+}
+
+/** A server answer the client cannot decode (not the JSON the route promises). */
+export class KesResponseError extends Error {
+  override readonly name = 'KesResponseError';
+}
+
+/**
+ * kms-go/kes's error catalogue: the exact (status, message) pairs servers answer and clients
+ * compare against (MinIO's startup depends on keyNotFound, keyExists and notAllowed).
+ */
+export const KES_ERRORS = Object.freeze({
+  notAllowed: new KesError(403, 'not authorized: insufficient permissions'),
+  keyNotFound: new KesError(404, 'key does not exist'),
+  keyExists: new KesError(400, 'key already exists'),
+  decrypt: new KesError(400, 'decryption failed: ciphertext is not authentic'),
+  policyNotFound: new KesError(404, 'policy does not exist'),
+  identityNotFound: new KesError(404, 'identity does not exist'),
+  policyExists: new KesError(400, 'policy already exists'),
+  identityExists: new KesError(400, 'identity already exists'),
+  enclaveExists: new KesError(400, 'enclave already exists'),
+  enclaveNotFound: new KesError(404, 'enclave does not exist'),
+  partialWrite: new KesError(503, 'change committed but not replicated'),
+});
+
+/** Largest error body read, as kms-go (1 MiB). */
+export const MAX_ERROR_BODY = 1 << 20;
+
+/**
+ * Turns a non-2xx response into a KesError as kms-go's `parseKesErrorResponse` does: with a
+ * `Content-Type` starting `application/json`, the body's `error` field if non-empty, else its
+ * `message`; otherwise the raw body text (first {@link MAX_ERROR_BODY} bytes) with one trailing
+ * newline removed. Legacy servers' `400 key does already exist` and `403 prohibited by policy`
+ * become keyExists and notAllowed. An empty message falls back to the HTTP reason phrase.
+ */
+export function parseKesErrorResponse(
+  status: number,
+  contentType: string | undefined,
+  body: Buffer,
+): KesError {
+  const text = body.subarray(0, MAX_ERROR_BODY).toString('utf8');
+  let message: string | undefined;
+  if (contentType?.startsWith('application/json') === true) {
+    try {
+      const value: unknown = JSON.parse(text);
+      if (typeof value === 'object' && value !== null) {
+        const fields = value as { error?: unknown; message?: unknown };
+        if (typeof fields.error === 'string' && fields.error !== '') message = fields.error;
+        else if (typeof fields.message === 'string') message = fields.message;
+      }
+    } catch {
+      // kms-go fails with the decode error here; a readable raw body is more useful.
+    }
+  }
+  message ??= text.endsWith('\n') ? text.slice(0, -1) : text;
+  if (status === 400 && message === 'key does already exist')
+    message = KES_ERRORS.keyExists.message;
+  if (status === 403 && message === 'prohibited by policy') message = KES_ERRORS.notAllowed.message;
+  if (message === '') message = `HTTP ${status}`;
+  return new KesError(status, message);
+}
