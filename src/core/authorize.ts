@@ -1,6 +1,7 @@
 // The one authorization decision: may this caller run this command on this name in this
 // enclave? SysAdmin: everything; Admin: everything inside its enclave; User: what its policy
-// allows (an allow match and no deny match). Deny by default.
+// allows (an allow match and no deny match). Deny by default. KMS policies name commands, KES
+// policies name request paths (kes-path.ts); both are evaluated here, against one identity model.
 
 import { KeyholdError } from '../model/errors.ts';
 import { compilePattern } from '../model/pattern.ts';
@@ -8,6 +9,7 @@ import type { PolicyRecord, RuleMap } from '../state/entities.ts';
 import type { State } from '../state/state.ts';
 import type { Caller } from './caller.ts';
 import { effectiveRecord } from './caller.ts';
+import { kesPathOfCommand, kesPolicyAllows, kesRulesMatch } from './kes-path.ts';
 
 /**
  * Throws PERMISSION unless `caller` may run `command` (its text name, e.g. `KEY:GENERATE`) on
@@ -32,23 +34,52 @@ export function isAllowed(
   target: string,
 ): boolean {
   if (caller.root) return true;
+  const kes = caller.kes;
+  if (kes?.skipAuth) return true;
   if (caller.identity === '') return false;
   const record = effectiveRecord(state, caller.identity, caller.rootIdentity);
   if (record === 'root') return true;
-  if (!record) return false;
-  if (record.privilege === 'SysAdmin') return true;
-  if (enclave === null || record.enclave !== enclave) return false;
-  if (record.privilege === 'Admin') return true;
-  const policy = state.enclaves.get(enclave)?.policies.get(record.policy);
-  return policy !== undefined && policyAllows(policy, command, target);
+  if (record) {
+    if (record.privilege === 'SysAdmin') return true;
+    if (enclave !== null && record.enclave === enclave) {
+      if (record.privilege === 'Admin') return true;
+      const policy = state.enclaves.get(enclave)?.policies.get(record.policy);
+      if (policy && policyAllows(policy, command, target, kes?.path)) return true;
+    }
+  }
+  // A KES config-file policy governs its enclave and KES's cluster-level paths (logs, metrics);
+  // a stored User policy never reaches cluster level, so an enclave Admin cannot grant it.
+  if (kes?.staticPolicy && (enclave === null || enclave === kes.staticEnclave)) {
+    return kesPolicyAllows(kes.staticPolicy, kes.path);
+  }
+  return false;
 }
 
-/** A policy allows a command on a name iff some allow pattern matches and no deny pattern does. */
-export function policyAllows(policy: PolicyRecord, command: string, target: string): boolean {
-  return !matches(policy.deny, command, target) && matches(policy.allow, command, target);
+/**
+ * A policy allows a command on a name iff some allow rule matches and no deny rule does. Rules
+ * are KMS command patterns on the name, or KES path patterns on `kesPath` (by default the KES
+ * path of the same operation), so a policy written through either face governs both.
+ */
+export function policyAllows(
+  policy: PolicyRecord,
+  command: string,
+  target: string,
+  kesPath: string | undefined = kesPathOfCommand(command, target),
+): boolean {
+  if (matches(policy.deny, command, target) || kesRulesMatch(policy.deny, kesPath)) return false;
+  return matches(policy.allow, command, target) || kesRulesMatch(policy.allow, kesPath);
+}
+
+/**
+ * Authorizes a KES request that has no core operation (status, metrics, API listing, log
+ * streams): only KES path rules can grant it. `enclave` null marks a cluster-level path.
+ */
+export function authorizeKesPath(state: State, caller: Caller, enclave: string | null): void {
+  authorize(state, caller, '', enclave, '');
 }
 
 function matches(rules: RuleMap, command: string, target: string): boolean {
+  if (command === '') return false;
   const patterns = rules[command];
   if (!patterns) return false;
   for (const pattern of patterns) if (compilePattern(pattern)(target)) return true;

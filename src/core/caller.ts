@@ -2,6 +2,7 @@
 
 import type { IdentityRecord } from '../state/entities.ts';
 import type { State } from '../state/state.ts';
+import type { KesCallerContext } from './kes-path.ts';
 
 /** The authenticated peer of a request. `identity` is '' when no client certificate was sent. */
 export interface Caller {
@@ -11,6 +12,8 @@ export interface Caller {
   readonly root: boolean;
   /** The server's root identity, to resolve service accounts the root created. */
   readonly rootIdentity: string;
+  /** Set by the KES face: the request path and config-file policy KES rules are matched on. */
+  readonly kes?: KesCallerContext;
 }
 
 /**

@@ -1,0 +1,129 @@
+// Go encoding/json behaviour the KES face reproduces: decoding rules, HTML-safe encoding, times.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  InvalidBodyError,
+  decodeStruct,
+  encodeGoJson,
+  goJsonString,
+  goTime,
+  parseFirstJsonValue,
+} from './go-json.ts';
+import { kesErrorBody } from './kes-error.ts';
+import { goDuration, listingPrefix } from './kes-request.ts';
+import { slogLevel, slogText } from './kes-log-stream.ts';
+
+const body = (text: string): Buffer => Buffer.from(text);
+
+describe('decoding request bodies like encoding/json', () => {
+  const spec = { context: 'bytes', cipher: 'string', allow: 'strings' } as const;
+
+  it('matches field names case-insensitively, later keys winning', () => {
+    const out = decodeStruct(
+      parseFirstJsonValue(body('{"Context":"YQ==","CONTEXT":"Yg==","CiPhEr":"AES256"}')),
+      spec,
+    );
+    assert.deepEqual(out.context, Buffer.from('b'));
+    assert.equal(out.cipher, 'AES256');
+  });
+
+  it('ignores unknown fields and reads only the first JSON value', () => {
+    const out = decodeStruct(
+      parseFirstJsonValue(body('{"x":1,"context":"YQ=="} trailing {')),
+      spec,
+    );
+    assert.deepEqual(out.context, Buffer.from('a'));
+  });
+
+  it('reads null as the zero value, and a null document as an empty struct', () => {
+    assert.deepEqual(
+      decodeStruct(parseFirstJsonValue(body('{"context":null,"cipher":null,"allow":null}')), spec),
+      { context: Buffer.alloc(0), cipher: '', allow: [] },
+    );
+    assert.deepEqual(decodeStruct(parseFirstJsonValue(body('null')), spec), {});
+  });
+
+  it('accepts padded standard base64 with embedded newlines only', () => {
+    const read = (b64: string): Buffer | undefined =>
+      decodeStruct(parseFirstJsonValue(body(JSON.stringify({ context: b64 }))), spec).context;
+    assert.deepEqual(read('YWJj\r\nZA=='), Buffer.from('abcd'));
+    for (const bad of ['YWJjZA', '_-8=', 'YW Jj', 'Y===', '!!!!']) {
+      assert.throws(() => read(bad), InvalidBodyError, bad);
+    }
+  });
+
+  it('rejects type mismatches, non-objects and malformed JSON', () => {
+    for (const text of [
+      '{"context":1}',
+      '{"cipher":true}',
+      '{"allow":[1]}',
+      '[]',
+      '"x"',
+      '',
+      '{',
+      '{"a":}',
+    ]) {
+      assert.throws(
+        () => decodeStruct(parseFirstJsonValue(body(text)), spec),
+        InvalidBodyError,
+        text,
+      );
+    }
+  });
+});
+
+describe('encoding like json.Encoder', () => {
+  it('escapes <, >, & and the JS line separators, and ends with a newline', () => {
+    assert.equal(
+      encodeGoJson({ m: '<a & b>\u2028' }),
+      '{"m":"\\u003ca \\u0026 b\\u003e\\u2028"}\n',
+    );
+    assert.equal(goJsonString('é"'), '"é\\""');
+  });
+
+  it('writes the error body with a newline before the closing brace', () => {
+    assert.equal(
+      kesErrorBody('key does not exist').toString(),
+      '{"message":"key does not exist"\n}',
+    );
+    assert.equal(kesErrorBody("name '<x>'").toString(), '{"message":"name \'\\u003cx\\u003e\'"\n}');
+  });
+
+  it('formats times as RFC 3339 with trimmed fractions', () => {
+    assert.equal(goTime(new Date('2024-01-12T10:39:20.880Z')), '2024-01-12T10:39:20.88Z');
+    assert.equal(goTime(new Date('2024-01-12T10:39:20.000Z')), '2024-01-12T10:39:20Z');
+    assert.equal(goTime(new Date('2024-01-12T10:39:20.007Z')), '2024-01-12T10:39:20.007Z');
+  });
+
+  it('formats durations and slog records like Go', () => {
+    assert.equal(goDuration(0.001137481), '1.137481ms');
+    assert.equal(goDuration(0.0000005), '500ns');
+    assert.equal(goDuration(0.0000125), '12.5µs');
+    assert.equal(goDuration(2.5), '2.5s');
+    assert.equal(slogLevel(0), 'INFO');
+    assert.equal(slogLevel(2), 'INFO+2');
+    assert.equal(slogLevel(7), 'WARN+3');
+    assert.equal(slogLevel(-5), 'DEBUG-1');
+    assert.equal(
+      slogText({ level: 8, time: new Date('2025-02-26T16:32:45.217Z'), message: 'disk "x" full' }),
+      'time=2025-02-26T16:32:45.217Z level=ERROR msg="disk \\"x\\" full"',
+    );
+    assert.equal(
+      slogText({ level: 0, time: new Date('2025-02-26T16:32:45.217Z'), message: 'ready' }),
+      'time=2025-02-26T16:32:45.217Z level=INFO msg=ready',
+    );
+  });
+});
+
+describe('listing patterns', () => {
+  it('strips one trailing * and rejects anything outside the grammar', () => {
+    assert.equal(listingPrefix(''), '');
+    assert.equal(listingPrefix('*'), '');
+    assert.equal(listingPrefix('my-key*'), 'my-key');
+    assert.equal(listingPrefix('my-key'), 'my-key');
+    for (const bad of ['my*key', '**', 'a.b', 'a/b', 'x'.repeat(81)]) {
+      assert.equal(listingPrefix(bad), undefined, bad);
+    }
+  });
+});

@@ -1,0 +1,239 @@
+// The KES API face (research/kes.md §1-4): identifies the client by the KES rule, selects the
+// enclave, builds the caller the core authorizes (with the request path and config-file policy),
+// and serves the routes of both API eras. Settings are swapped whole on reload.
+
+import { TLSSocket } from 'node:tls';
+import type { Caller } from '../../core/caller.ts';
+import type { Core } from '../../core/core.ts';
+import { kesIdentityOfTlsSocket, parseIdentity } from '../../identity/index.ts';
+import type { KesPeerIdentity } from '../../identity/index.ts';
+import { KeyholdError, badRequest } from '../../model/errors.ts';
+import type { AuditLog, AuditRecord } from '../../server/audit.ts';
+import type { EventLog, LogEvent } from '../../server/event-log.ts';
+import type { RequestContext, Route } from '../../server/route.ts';
+import { InvalidBodyError } from './go-json.ts';
+import { identityRoutes } from './kes-identity-routes.ts';
+import { keyRoutes } from './kes-key-routes.ts';
+import { NdjsonBroadcast, encodeAuditEvent, encodeErrorEvent } from './kes-log-stream.ts';
+import { KesMetrics } from './kes-metrics.ts';
+import { policyRoutes } from './kes-policy-routes.ts';
+import { selectEnclave } from './kes-request.ts';
+import type { KesEnv, KesRequest, KesRouteSpec } from './kes-request.ts';
+import { Reloadable } from '../../config/reloadable.ts';
+import type { KesSettings } from './kes-settings.ts';
+import { defaultKesSettings } from './kes-settings.ts';
+import { VERSION_ROUTE, systemRoutes } from './kes-system-routes.ts';
+
+export interface KesFaceOptions {
+  readonly core: Core;
+  readonly audit: AuditLog;
+  readonly log: EventLog;
+  /** The server's root identity (`h1:`), '' when disabled. */
+  readonly rootIdentity: () => string;
+  /** Enclave of requests that name none; config-file policies govern it. */
+  readonly defaultEnclave: string;
+  /** Server start, milliseconds since the epoch. */
+  readonly started: number;
+  /** The config file's KES settings; reloads take effect for the next request. */
+  readonly settings?: Reloadable<KesSettings>;
+  /** Where KES's text audit lines go (default: stdout). */
+  readonly auditOut?: (line: string) => void;
+}
+
+// Routes upstream gives no body still get a small buffer: KES ignores a body it does not read.
+const IGNORED_BODY_LIMIT = 64 * 1024;
+
+/** Every route path of the KES face (the keys the config file's `api:` section may use). */
+export function kesRoutePaths(): string[] {
+  const specs = [
+    VERSION_ROUTE,
+    ...systemRoutes(),
+    ...keyRoutes(),
+    ...policyRoutes(),
+    ...identityRoutes(),
+  ];
+  return specs.map((s) => s.path);
+}
+
+export class KesFace {
+  readonly metrics: KesMetrics;
+  readonly #env: KesEnv;
+  readonly #rootIdentity: () => string;
+  readonly #specs: KesRouteSpec[];
+  readonly #settings: Reloadable<KesSettings>;
+
+  constructor(options: KesFaceOptions) {
+    this.#settings = options.settings ?? new Reloadable(defaultKesSettings());
+    this.#rootIdentity = options.rootIdentity;
+    this.metrics = new KesMetrics(options.started);
+    const metrics = this.metrics;
+    this.#specs = [...systemRoutes(), ...keyRoutes(), ...policyRoutes(), ...identityRoutes()];
+    const current = [VERSION_ROUTE, ...this.#specs.filter((s) => s.legacy !== true)];
+    const auditOut = options.auditOut ?? ((line: string) => process.stdout.write(line + '\n'));
+    this.#env = {
+      core: options.core,
+      defaultEnclave: options.defaultEnclave,
+      started: new Date(options.started),
+      metrics,
+      auditStream: new NdjsonBroadcast<AuditRecord>(
+        (listener) => options.audit.subscribe(listener),
+        encodeAuditEvent,
+        () => metrics.auditEvent(),
+      ),
+      errorStream: new NdjsonBroadcast<LogEvent>(
+        (listener) => options.log.subscribe(listener),
+        (event) => (event.level >= this.settings.errorLevel ? encodeErrorEvent(event) : null),
+        () => metrics.errorEvent(),
+      ),
+      adminHex: () => {
+        const root = this.#rootIdentity();
+        return root === '' ? '' : parseIdentity(root).toHex();
+      },
+      apiRoutes: () => current,
+      auditText: auditOut,
+    };
+  }
+
+  /** The settings now in effect (a request keeps those it started with). */
+  get settings(): KesSettings {
+    return this.#settings.get();
+  }
+
+  /**
+   * Creates the predefined keys now and after every reload (errors are reported to `onError`:
+   * a reload must not stop the server).
+   */
+  watchKeys(onError: (error: unknown) => void): void {
+    this.#settings.onChange(() => {
+      this.createKeys().catch(onError);
+    });
+  }
+
+  /** Subscribers of `/v1/log/audit` and `/v1/log/error`. */
+  get streamSubscribers(): { audit: number; error: number } {
+    return { audit: this.#env.auditStream.subscribers, error: this.#env.errorStream.subscribers };
+  }
+
+  /** The routes to register with the server's route table. */
+  routes(): Route[] {
+    const out: Route[] = [];
+    for (const spec of this.#specs) {
+      const route = {
+        method: spec.method,
+        path: spec.path,
+        prefix: spec.path.endsWith('/'),
+        maxBody: spec.maxBody > 0 ? spec.maxBody : IGNORED_BODY_LIMIT,
+        timeout: spec.timeout * 1000,
+        acceptPost: spec.method === 'PUT',
+        face: 'kes',
+        handle: (ctx: RequestContext) => this.#handle(spec, ctx),
+      } as const;
+      out.push(route);
+      for (const alias of spec.aliases ?? []) out.push({ ...route, path: alias, prefix: false });
+    }
+    return out;
+  }
+
+  /**
+   * Creates the config file's predefined keys in the default enclave, as the admin; existing
+   * ones are left alone. Returns the names it created.
+   */
+  async createKeys(names: readonly string[] = this.settings.keys): Promise<string[]> {
+    const root = this.#rootIdentity();
+    const caller: Caller = { identity: root, root: true, rootIdentity: root };
+    const created: string[] = [];
+    for (const name of names) {
+      try {
+        await this.#env.core.createKey(caller, this.#env.defaultEnclave, {
+          name,
+          type: 'AES256',
+          addVersion: false,
+        });
+        created.push(name);
+      } catch (error) {
+        if (!(error instanceof KeyholdError) || error.code !== 'KEY_EXISTS') throw error;
+      }
+    }
+    return created;
+  }
+
+  async #handle(spec: KesRouteSpec, ctx: RequestContext): Promise<void> {
+    const settings = this.#settings.get();
+    const override = settings.api.get(spec.path);
+    if (override?.timeout !== undefined) {
+      ctx.res.setTimeout(override.timeout, () => ctx.req.socket.destroy());
+    }
+    const finished = spec.metrics ? this.metrics.begin() : null;
+    if (finished) {
+      const done = (): void => finished(ctx.res.statusCode);
+      ctx.res.once('finish', done);
+      ctx.res.once('close', done);
+    }
+    const skipAuth = override?.skipAuth === true;
+    const identity = this.#identify(spec, ctx, settings, skipAuth);
+    const hex = identity === '' ? '' : parseIdentity(identity).toHex();
+    const rootIdentity = this.#rootIdentity();
+    const staticName = hex === '' ? undefined : settings.identities.get(hex);
+    const path = spec.path.endsWith('/') ? spec.path + ctx.resource : spec.path;
+    const caller: Caller = {
+      identity,
+      root: identity !== '' && identity === rootIdentity,
+      rootIdentity,
+      kes: {
+        path,
+        skipAuth,
+        staticPolicy: staticName === undefined ? undefined : settings.policies.get(staticName),
+        staticEnclave: this.#env.defaultEnclave,
+      },
+    };
+    const request: KesRequest = {
+      env: this.#env,
+      req: ctx.req,
+      res: ctx.res,
+      caller,
+      resource: ctx.resource,
+      body: ctx.body,
+      enclave: selectEnclave(ctx.query, ctx.req, this.#env.defaultEnclave),
+      settings,
+      identityHex: hex,
+      started: Date.now(),
+    };
+    try {
+      await spec.handle(request);
+    } catch (error) {
+      if (error instanceof InvalidBodyError) throw badRequest('invalid request body');
+      throw error;
+    }
+  }
+
+  /** The caller's `h1:` identity by the KES rule; throws KES's 400s where it must have one. */
+  #identify(
+    spec: KesRouteSpec,
+    ctx: RequestContext,
+    settings: KesSettings,
+    skipAuth: boolean,
+  ): string {
+    if (spec.auth === 'none') return '';
+    const socket = ctx.req.socket instanceof TLSSocket ? ctx.req.socket : null;
+    const peer: KesPeerIdentity = socket
+      ? kesIdentityOfTlsSocket(socket)
+      : { problem: 'no-certificate' };
+    const enforce = spec.auth === 'policy' && !skipAuth;
+    if (!peer.identity) {
+      if (!enforce) return '';
+      throw badRequest(
+        peer.problem === 'multiple-certificates'
+          ? 'tls: received more than one client certificate'
+          : 'tls: client certificate is required',
+      );
+    }
+    if (settings.verifyClientCertificates && !skipAuth && socket?.authorized !== true) {
+      // `tls.auth: on`. Upstream refuses such a handshake; one listener serves the KMS face too
+      // (API-key certificates are self-signed), so the KES face refuses the request instead.
+      throw badRequest(
+        `tls: failed to verify client certificate: ${String(socket?.authorizationError)}`,
+      );
+    }
+    return peer.identity.toH1();
+  }
+}

@@ -1,0 +1,310 @@
+// KES key routes (research/kes.md §2.2, §2.5): create, import, describe, list, delete,
+// generate, encrypt, decrypt, hmac, and the legacy bulk decrypt. Every operation goes through
+// the core; this file only parses requests and writes KES's responses.
+
+import { goPathMatch, isValidGlob } from '../../core/kes-path.ts';
+import { randomPool } from '../../crypto/index.ts';
+import type { KeyType } from '../../crypto/index.ts';
+import { KeyholdError, badRequest } from '../../model/errors.ts';
+import type { KeyRing } from '../../state/entities.ts';
+import { latestVersion } from '../../state/entities.ts';
+import { InvalidBodyError, decodeStruct, goTime, parseFirstJsonValue } from './go-json.ts';
+import type { Decoded, FieldKind } from './go-json.ts';
+import { hexIdentity, slogText } from './kes-log-stream.ts';
+import {
+  authorizeOp,
+  checkKeyName,
+  goDuration,
+  invalidPattern,
+  listingPrefix,
+  sendEmpty,
+  sendJson,
+  sendNdjson,
+  wantsNdjson,
+} from './kes-request.ts';
+import type { KesRequest, KesRouteSpec } from './kes-request.ts';
+
+/** Upstream's body limit of the key routes: `mem.MB`, i.e. 10^6 bytes. */
+export const KES_MAX_BODY = 1_000_000;
+/** The most ciphertexts one legacy bulk decrypt may carry. */
+export const MAX_BULK_ITEMS = 1000;
+/** The most names one JSON listing returns. */
+export const MAX_LIST_NAMES = 1024;
+
+// Cipher names the import body accepts (current and legacy spellings).
+const CIPHERS: ReadonlyMap<string, KeyType> = new Map([
+  ['AES256', 'AES256'],
+  ['AES256-GCM_SHA256', 'AES256'],
+  ['ChaCha20', 'ChaCha20'],
+  ['XCHACHA20-POLY1305', 'ChaCha20'],
+]);
+
+function decodeBody<S extends Record<string, FieldKind>>(
+  body: Buffer,
+  spec: S,
+  message = 'invalid request body',
+): Decoded<S> {
+  try {
+    return decodeStruct(parseFirstJsonValue(body), spec);
+  } catch (error) {
+    if (error instanceof InvalidBodyError) throw badRequest(message);
+    throw error;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Prints KES's text audit line for a key change (create/import/delete), when enabled. */
+function auditKeyChange(k: KesRequest, what: string): void {
+  if (k.settings.auditLevel > 0) return;
+  const line = slogText({ level: 0, time: new Date(), message: what });
+  k.env.auditText(
+    `${line} req.method=${k.req.method ?? ''} req.path=${k.caller.kes?.path ?? ''} ` +
+      `req.ip=${k.req.socket.remoteAddress ?? ''} req.identity=${k.identityHex} res.code=200 ` +
+      `res.time=${goDuration((Date.now() - k.started) / 1000)}`,
+  );
+}
+
+function describeKey(ring: KeyRing): Record<string, string> {
+  const version = latestVersion(ring);
+  const out: Record<string, string> = {
+    name: ring.name,
+    algorithm: version.key.type,
+    created_at: goTime(version.createdAt),
+  };
+  const by = hexIdentity(version.createdBy);
+  if (by !== '') out.created_by = by;
+  return out;
+}
+
+/** Every key ring of the enclave whose name satisfies `accept`, through the core's paging. */
+function allKeys(k: KesRequest, prefix: string, accept: (name: string) => boolean): KeyRing[] {
+  const out: KeyRing[] = [];
+  let continueAt = '';
+  do {
+    const page = k.env.core.listKeys(k.caller, k.enclave, { prefix, continueAt, limit: 0 });
+    for (const ring of page.items) if (accept(ring.name)) out.push(ring);
+    continueAt = page.continueAt;
+  } while (continueAt !== '');
+  return out;
+}
+
+function listKeys(k: KesRequest): void {
+  const pattern = k.resource;
+  const prefix = listingPrefix(pattern);
+  if (wantsNdjson(k)) {
+    // Legacy listings are Go path.Match globs; a plain or trailing-`*` pattern is a prefix.
+    if (prefix === undefined && !(pattern.length <= 80 && isValidGlob(pattern))) {
+      authorizeOp(k, 'KEY:LIST', '');
+      throw invalidPattern(pattern);
+    }
+    const rings =
+      prefix !== undefined
+        ? allKeys(k, prefix, () => true)
+        : allKeys(k, '', (name) => goPathMatch(pattern, name));
+    sendNdjson(k.res, rings.map(describeKey));
+    return;
+  }
+  if (prefix === undefined) {
+    authorizeOp(k, 'KEY:LIST', '');
+    throw invalidPattern(pattern);
+  }
+  const page = k.env.core.listKeys(k.caller, k.enclave, {
+    prefix,
+    continueAt: '',
+    limit: MAX_LIST_NAMES,
+  });
+  const out: { names: string[]; continue_at?: string } = {
+    names: page.items.map((ring) => ring.name),
+  };
+  if (page.continueAt !== '') out.continue_at = page.continueAt;
+  sendJson(k.res, out);
+}
+
+async function importKey(k: KesRequest): Promise<void> {
+  const name = k.resource;
+  authorizeOp(k, 'KEY:IMPORT', name);
+  checkKeyName(name);
+  const body = decodeBody(
+    k.body,
+    { key: 'bytes', cipher: 'string', bytes: 'bytes', algorithm: 'string' },
+    'invalid import key request body',
+  );
+  // Legacy v0.22 clients send {"bytes","algorithm"}, where an empty algorithm meant AES256.
+  const legacy = body.key === undefined && body.bytes !== undefined;
+  const cipher = legacy ? body.algorithm || 'AES256' : (body.cipher ?? '');
+  const key = (legacy ? body.bytes : body.key) ?? EMPTY;
+  const type = CIPHERS.get(cipher);
+  if (!type) throw new KeyholdError('NOT_ACCEPTABLE', `algorithm '${cipher}' is not supported`);
+  if (key.length !== 32) {
+    throw new KeyholdError('NOT_ACCEPTABLE', `invalid key size for '${cipher}'`);
+  }
+  await k.env.core.importKey(k.caller, k.enclave, {
+    name,
+    type,
+    key,
+    // KES gives every imported key a fresh HMAC key, so /v1/key/hmac works on it.
+    hmacKey: randomPool.take(32),
+  });
+  key.fill(0);
+  sendEmpty(k.res);
+  auditKeyChange(k, `secret key '${name}' created`);
+}
+
+function generate(k: KesRequest): void {
+  const name = k.resource;
+  authorizeOp(k, 'KEY:GENERATE', name);
+  checkKeyName(name);
+  // Upstream reads the body only when there is one; MinIO always sends a context.
+  const context = k.body.length > 0 ? decodeBody(k.body, { context: 'bytes' }).context : EMPTY;
+  const key = k.env.core.generate(k.caller, k.enclave, {
+    name,
+    version: 0,
+    associatedData: context ?? EMPTY,
+    length: 32,
+  });
+  sendJson(k.res, {
+    plaintext: key.plaintext.toString('base64'),
+    ciphertext: key.ciphertext.toString('base64'),
+  });
+  key.plaintext.fill(0);
+}
+
+function encrypt(k: KesRequest): void {
+  const name = k.resource;
+  authorizeOp(k, 'KEY:ENCRYPT', name);
+  checkKeyName(name);
+  const body = decodeBody(k.body, { plaintext: 'bytes', context: 'bytes' });
+  const { ciphertext } = k.env.core.encrypt(k.caller, k.enclave, {
+    name,
+    version: 0,
+    plaintext: body.plaintext ?? EMPTY,
+    associatedData: body.context ?? EMPTY,
+  });
+  sendJson(k.res, { ciphertext: ciphertext.toString('base64') });
+}
+
+function decrypt(k: KesRequest): void {
+  const name = k.resource;
+  authorizeOp(k, 'KEY:DECRYPT', name);
+  checkKeyName(name);
+  const body = decodeBody(k.body, { ciphertext: 'bytes', context: 'bytes' });
+  const plaintext = k.env.core.decrypt(k.caller, k.enclave, {
+    name,
+    version: 0,
+    ciphertext: body.ciphertext ?? EMPTY,
+    associatedData: body.context ?? EMPTY,
+  });
+  sendJson(k.res, { plaintext: plaintext.toString('base64') });
+  plaintext.fill(0);
+}
+
+function bulkDecrypt(k: KesRequest): void {
+  const name = k.resource;
+  authorizeOp(k, 'KEY:DECRYPT', name);
+  checkKeyName(name);
+  let items: unknown;
+  try {
+    items = parseFirstJsonValue(k.body);
+  } catch {
+    throw badRequest('invalid request body');
+  }
+  if (items !== null && !Array.isArray(items)) throw badRequest('invalid request body');
+  const list = (items ?? []) as unknown[];
+  if (list.length > MAX_BULK_ITEMS) throw badRequest('too many ciphertexts');
+  const requests = list.map((item) => {
+    try {
+      return decodeStruct(item, { ciphertext: 'bytes', context: 'bytes' });
+    } catch {
+      throw badRequest('invalid request body');
+    }
+  });
+  const out: { plaintext: string }[] = [];
+  for (const request of requests) {
+    const plaintext = k.env.core.decrypt(k.caller, k.enclave, {
+      name,
+      version: 0,
+      ciphertext: request.ciphertext ?? EMPTY,
+      associatedData: request.context ?? EMPTY,
+    });
+    out.push({ plaintext: plaintext.toString('base64') });
+    plaintext.fill(0);
+  }
+  sendJson(k.res, out);
+}
+
+function hmac(k: KesRequest): void {
+  const name = k.resource;
+  authorizeOp(k, 'KEY:MAC', name);
+  checkKeyName(name);
+  const body = decodeBody(k.body, { message: 'bytes' });
+  const { mac } = k.env.core.mac(k.caller, k.enclave, {
+    name,
+    version: 0,
+    message: body.message ?? EMPTY,
+  });
+  sendJson(k.res, { hmac: mac.toString('base64') });
+}
+
+/** The key routes of both eras. */
+export function keyRoutes(): KesRouteSpec[] {
+  const base = { auth: 'policy', metrics: true, timeout: 15, maxBody: 0 } as const;
+  return [
+    {
+      ...base,
+      method: 'PUT',
+      path: '/v1/key/create/',
+      handle: async (k) => {
+        await k.env.core.createKey(k.caller, k.enclave, {
+          name: k.resource,
+          type: 'AES256',
+          addVersion: false,
+        });
+        sendEmpty(k.res);
+        auditKeyChange(k, `secret key '${k.resource}' created`);
+      },
+    },
+    { ...base, method: 'PUT', path: '/v1/key/import/', maxBody: KES_MAX_BODY, handle: importKey },
+    {
+      ...base,
+      method: 'GET',
+      path: '/v1/key/describe/',
+      handle: (k) => {
+        authorizeOp(k, 'KEY:STATUS', k.resource);
+        checkKeyName(k.resource);
+        const { ring } = k.env.core.keyStatus(k.caller, k.enclave, {
+          name: k.resource,
+          version: 0,
+        });
+        sendJson(k.res, describeKey(ring));
+      },
+    },
+    { ...base, method: 'GET', path: '/v1/key/list/', aliases: ['/v1/key/list'], handle: listKeys },
+    {
+      ...base,
+      method: 'DELETE',
+      path: '/v1/key/delete/',
+      handle: async (k) => {
+        await k.env.core.deleteKey(k.caller, k.enclave, {
+          name: k.resource,
+          version: 0,
+          allVersions: true,
+        });
+        sendEmpty(k.res);
+        auditKeyChange(k, `secret key '${k.resource}' deleted`);
+      },
+    },
+    { ...base, method: 'PUT', path: '/v1/key/generate/', maxBody: KES_MAX_BODY, handle: generate },
+    { ...base, method: 'PUT', path: '/v1/key/encrypt/', maxBody: KES_MAX_BODY, handle: encrypt },
+    { ...base, method: 'PUT', path: '/v1/key/decrypt/', maxBody: KES_MAX_BODY, handle: decrypt },
+    { ...base, method: 'PUT', path: '/v1/key/hmac/', maxBody: KES_MAX_BODY, handle: hmac },
+    {
+      ...base,
+      method: 'POST',
+      path: '/v1/key/bulk/decrypt/',
+      maxBody: 4 * KES_MAX_BODY,
+      legacy: true,
+      handle: bulkDecrypt,
+    },
+  ];
+}

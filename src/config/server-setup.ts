@@ -1,0 +1,160 @@
+// From a config file to a running server's options, and back again on SIGHUP: the parts a
+// reload may change (KES policies and settings, TLS material, log levels) are Reloadables the
+// server reads per request or subscribes to; the rest needs a restart and is reported as such.
+
+import cluster from 'node:cluster';
+import { readFile } from 'node:fs/promises';
+import { kesSettings } from '../api/kes/index.ts';
+import type { KesSettings } from '../api/kes/index.ts';
+import { HsmKey } from '../crypto/index.ts';
+import { EventLog, LEVELS } from '../server/event-log.ts';
+import { ConfigError } from './config-source.ts';
+import { Reloadable } from './reloadable.ts';
+import { loadServerConfig } from './server-config.ts';
+import type { ServerConfig } from './server-config.ts';
+import { loadTlsMaterial } from './tls-material.ts';
+import type { TlsMaterial } from './tls-material.ts';
+
+/** The server options a config file decides (the command line may still override some). */
+export interface ConfiguredOptions {
+  readonly dir?: string;
+  readonly address?: string;
+  readonly hsmKey?: HsmKey;
+  readonly tls?: { readonly cert: string; readonly key: string };
+  readonly adminIdentity: string;
+  readonly defaultEnclave?: string;
+  readonly auditFile?: string;
+  readonly kes: Reloadable<KesSettings>;
+  readonly tlsConfig?: Reloadable<TlsMaterial>;
+  readonly log: EventLog;
+}
+
+export interface ConfiguredServer {
+  readonly config: ServerConfig;
+  readonly options: ConfiguredOptions;
+  /** Re-reads the file and applies what can change at run time; never throws (logs instead). */
+  reload(): Promise<void>;
+}
+
+/** The KES face settings a config file gives. */
+export function kesSettingsOf(config: ServerConfig): KesSettings {
+  return kesSettings({
+    policies: config.policies,
+    api: config.api,
+    errorLevel: config.log.error,
+    auditLevel: config.log.audit,
+    verifyClientCertificates: config.tls?.verifyClients ?? false,
+    ndjsonListings: config.keyhold.ndjsonListings,
+    adminLabel: config.admin,
+    keys: config.keys,
+  });
+}
+
+/**
+ * Loads `file` and builds the options it decides. Warnings go to the returned event log (and so
+ * to stderr, once: worker processes load the same file quietly).
+ */
+export async function configureServer(
+  file: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<ConfiguredServer> {
+  let config = await loadServerConfig(file, env);
+  let errorLevel = config.log.error;
+  const log = new EventLog((line) => {
+    if (lineLevel(line) >= errorLevel) process.stderr.write(line);
+  });
+  if (!cluster.isWorker) for (const warning of config.warnings) log.warn(warning);
+  const hsmKey = config.keyhold.hsmKey ?? (await readHsmKeyFile(config));
+  const kes = new Reloadable(kesSettingsOf(config));
+  const tlsConfig = config.tls ? new Reloadable(await loadTlsMaterial(config.tls)) : undefined;
+  const options: ConfiguredOptions = {
+    ...(config.keyhold.state === undefined ? {} : { dir: config.keyhold.state }),
+    ...(config.address === undefined ? {} : { address: config.address }),
+    ...(hsmKey ? { hsmKey } : {}),
+    ...(config.tls ? { tls: { cert: config.tls.cert, key: config.tls.key } } : {}),
+    adminIdentity: config.adminIdentity,
+    ...(config.keyhold.enclave === undefined ? {} : { defaultEnclave: config.keyhold.enclave }),
+    ...(config.keyhold.auditLog === undefined ? {} : { auditFile: config.keyhold.auditLog }),
+    kes,
+    ...(tlsConfig ? { tlsConfig } : {}),
+    log,
+  };
+
+  const reload = async (): Promise<void> => {
+    try {
+      const next = await loadServerConfig(file, env);
+      const material = next.tls ? await loadTlsMaterial(next.tls) : undefined;
+      for (const warning of next.warnings) if (!cluster.isWorker) log.warn(warning);
+      for (const change of restartOnly(config, next)) {
+        if (!cluster.isWorker) log.warn(`${file}: ${change} changed: takes effect after a restart`);
+      }
+      errorLevel = next.log.error;
+      kes.set(kesSettingsOf(next));
+      if (material && tlsConfig) tlsConfig.set(material);
+      config = next;
+      if (!cluster.isWorker) log.info(`${file}: configuration reloaded`);
+    } catch (error) {
+      const message = error instanceof ConfigError ? error.message : String(error);
+      log.error(`reload failed, keeping the previous configuration: ${message}`);
+    }
+  };
+  return { config, options, reload };
+}
+
+/**
+ * Reloads on SIGHUP. In the primary of a worker pool the signal is passed on to every worker,
+ * each of which reloads its own copy of the file. Returns the function that stops listening.
+ */
+export function reloadOnSighup(reload: () => Promise<void>): () => void {
+  const onSignal = (): void => {
+    if (cluster.isPrimary) {
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+    }
+    void reload();
+  };
+  process.on('SIGHUP', onSignal);
+  return () => process.off('SIGHUP', onSignal);
+}
+
+async function readHsmKeyFile(config: ServerConfig): Promise<HsmKey | undefined> {
+  const path = config.keyhold.hsmKeyFile;
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(
+      `${config.file}: cannot read keyhold.hsm_key_file '${path}': ${(error as Error).message}`,
+    );
+  }
+  try {
+    return HsmKey.parse(text.trim());
+  } catch (error) {
+    throw new ConfigError(
+      `${config.file}: invalid HSM key in '${path}': ${(error as Error).message}`,
+    );
+  }
+}
+
+/** What differs between two configs that a reload cannot apply. */
+function restartOnly(before: ServerConfig, after: ServerConfig): string[] {
+  const out: string[] = [];
+  if (before.address !== after.address) out.push('address');
+  if (before.adminIdentity !== after.adminIdentity) out.push('admin.identity');
+  if ((before.tls === undefined) !== (after.tls === undefined)) out.push('tls (added or removed)');
+  const a = before.keyhold;
+  const b = after.keyhold;
+  if (a.state !== b.state) out.push('keyhold.state');
+  if (a.enclave !== b.enclave) out.push('keyhold.enclave');
+  if (a.auditLog !== b.auditLog) out.push('keyhold.audit_log');
+  if (a.hsmKeyFile !== b.hsmKeyFile || (a.hsmKey === undefined) !== (b.hsmKey === undefined)) {
+    out.push('the HSM key');
+  }
+  return out;
+}
+
+/** The level of a line EventLog wrote (`<time> <LEVEL> <message>`). */
+function lineLevel(line: string): number {
+  const name = line.split(' ', 2)[1] as keyof typeof LEVELS | undefined;
+  return name !== undefined && name in LEVELS ? LEVELS[name] : LEVELS.INFO;
+}

@@ -1,0 +1,194 @@
+// The KES policy dialect (research/kes.md §4): allow/deny patterns over request paths, deny wins.
+// Current-era patterns are prefixes (`*` only as the last character); policies written through
+// the legacy runtime API keep their era's Go `path.Match` globs.
+
+import { parseIdentity } from '../identity/index.ts';
+import type { RuleMap } from '../state/entities.ts';
+
+/** How a pattern is matched: current KES (`prefix`) or legacy KES `path.Match` (`glob`). */
+export type KesPatternDialect = 'prefix' | 'glob';
+
+/**
+ * RuleMap keys under which a stored policy keeps KES path patterns, next to its KMS command
+ * rules, so that one policy record serves both faces.
+ */
+export const KES_RULE_KEYS: Readonly<Record<KesPatternDialect, string>> = {
+  prefix: 'kes:path',
+  glob: 'kes:glob',
+};
+
+/** A KES path policy: from the config file (prefix dialect) or derived from a stored policy. */
+export interface KesPathPolicy {
+  readonly name: string;
+  readonly allow: readonly string[];
+  readonly deny: readonly string[];
+  readonly dialect: KesPatternDialect;
+}
+
+/** What the KES face adds to a caller (src/core/caller.ts): the request and the config's say. */
+export interface KesCallerContext {
+  /** URL path of the request, decoded, without the query (what KES policies match). */
+  readonly path: string;
+  /** The route has `skip_auth: true` in the config file: the operator opened it to everyone. */
+  readonly skipAuth: boolean;
+  /** The config-file policy the caller's identity is listed in, if any. */
+  readonly staticPolicy: KesPathPolicy | undefined;
+  /** The enclave config-file policies govern (the KES default enclave). */
+  readonly staticEnclave: string;
+}
+
+/**
+ * KMS API command → the KES path prefix of the same operation. Lets a KMS command rule grant
+ * the KES request, and a KES path rule grant the KMS command, on the same name.
+ */
+export const KES_COMMAND_PATHS: Readonly<Record<string, string>> = {
+  'KEY:CREATE': '/v1/key/create/',
+  'KEY:IMPORT': '/v1/key/import/',
+  'KEY:STATUS': '/v1/key/describe/',
+  'KEY:LIST': '/v1/key/list/',
+  'KEY:DELETE': '/v1/key/delete/',
+  'KEY:GENERATE': '/v1/key/generate/',
+  'KEY:ENCRYPT': '/v1/key/encrypt/',
+  'KEY:DECRYPT': '/v1/key/decrypt/',
+  'KEY:MAC': '/v1/key/hmac/',
+  'POLICY:STATUS': '/v1/policy/describe/',
+  'POLICY:GET': '/v1/policy/read/',
+  'POLICY:LIST': '/v1/policy/list/',
+  'IDENTITY:STATUS': '/v1/identity/describe/',
+  'IDENTITY:LIST': '/v1/identity/list/',
+};
+
+/** The KES request path of a KMS command on `target`, or undefined if KES has no such route. */
+export function kesPathOfCommand(command: string, target: string): string | undefined {
+  const prefix = KES_COMMAND_PATHS[command];
+  if (prefix === undefined) return undefined;
+  if (command.startsWith('IDENTITY:') && target !== '') {
+    try {
+      return prefix + parseIdentity(target).toHex();
+    } catch {
+      return prefix + target;
+    }
+  }
+  return prefix + target;
+}
+
+/** True if `pattern` matches `path` in `dialect`. The empty pattern never matches. */
+export function kesPathMatches(pattern: string, path: string, dialect: KesPatternDialect): boolean {
+  if (pattern === '') return false;
+  if (dialect === 'glob') return globMatcher(pattern)(path);
+  return pattern.endsWith('*') ? path.startsWith(pattern.slice(0, -1)) : path === pattern;
+}
+
+/** KES's decision: no deny pattern matches and some allow pattern does. */
+export function kesPolicyAllows(policy: KesPathPolicy, path: string): boolean {
+  const match = (p: string): boolean => kesPathMatches(p, path, policy.dialect);
+  return !policy.deny.some(match) && policy.allow.some(match);
+}
+
+/** Whether the KES rules stored in `rules` (either dialect) match `path`. */
+export function kesRulesMatch(rules: RuleMap, path: string | undefined): boolean {
+  if (path === undefined) return false;
+  for (const dialect of ['prefix', 'glob'] as const) {
+    const patterns = rules[KES_RULE_KEYS[dialect]];
+    if (patterns?.some((p) => kesPathMatches(p, path, dialect))) return true;
+  }
+  return false;
+}
+
+/** True when `pattern` is a well-formed Go `path.Match` pattern. */
+export function isValidGlob(pattern: string): boolean {
+  return compileGlob(pattern) !== null;
+}
+
+/** Go `path.Match(pattern, name)`; a malformed pattern matches nothing (as upstream KES). */
+export function goPathMatch(pattern: string, name: string): boolean {
+  return globMatcher(pattern)(name);
+}
+
+const globCache = new Map<string, (name: string) => boolean>();
+
+function globMatcher(pattern: string): (name: string) => boolean {
+  let matcher = globCache.get(pattern);
+  if (matcher) return matcher;
+  const regex = compileGlob(pattern);
+  matcher = regex ? (name) => regex.test(name) : () => false;
+  if (globCache.size > 10_000) globCache.clear();
+  globCache.set(pattern, matcher);
+  return matcher;
+}
+
+/**
+ * Translates Go `path.Match` syntax to an anchored regular expression: `*` = any run of
+ * non-`/` characters, `?` = one non-`/` character, `[...]`/`[^...]` = a non-empty class of
+ * characters and `lo-hi` ranges, `\` escapes the next character. Null if malformed.
+ */
+function compileGlob(pattern: string): RegExp | null {
+  // Code points, as Go's matcher walks runes.
+  const chars = Array.from(pattern);
+  let out = '';
+  let i = 0;
+  const escapeChar = (c: string): string => (/[\\^$.*+?()[\]{}|/]/.test(c) ? `\\${c}` : c);
+  const escapeClassChar = (c: string): string => (c === '-' ? '\\-' : escapeChar(c));
+  while (i < chars.length) {
+    const c = chars[i]!;
+    if (c === '*') {
+      out += '[^/]*';
+      i++;
+    } else if (c === '?') {
+      out += '[^/]';
+      i++;
+    } else if (c === '\\') {
+      const next = chars[i + 1];
+      if (next === undefined) return null;
+      out += escapeChar(next);
+      i += 2;
+    } else if (c === '[') {
+      i++;
+      let negated = false;
+      if (chars[i] === '^') {
+        negated = true;
+        i++;
+      }
+      const ranges: string[] = [];
+      for (;;) {
+        if (chars[i] === ']' && ranges.length > 0) {
+          i++;
+          break;
+        }
+        const lo = classChar(chars, i);
+        if (!lo) return null;
+        i = lo.next;
+        let hi = lo;
+        if (chars[i] === '-') {
+          const upper = classChar(chars, i + 1);
+          if (!upper) return null;
+          hi = upper;
+          i = upper.next;
+        }
+        // Go compares code points; an inverted range is legal and simply matches nothing.
+        ranges.push(
+          lo.char.codePointAt(0)! <= hi.char.codePointAt(0)!
+            ? `${escapeClassChar(lo.char)}-${escapeClassChar(hi.char)}`
+            : '',
+        );
+      }
+      const body = ranges.join('');
+      out += negated ? (body === '' ? '[^]' : `[^${body}]`) : body === '' ? '[]' : `[${body}]`;
+    } else {
+      out += escapeChar(c);
+      i++;
+    }
+  }
+  return new RegExp(`^${out}$`, 'su');
+}
+
+/** One character of a class at `i` (with `\` escapes); null where Go reports ErrBadPattern. */
+function classChar(chars: string[], i: number): { char: string; next: number } | null {
+  const c = chars[i];
+  if (c === undefined || c === '-' || c === ']') return null;
+  if (c === '\\') {
+    const next = chars[i + 1];
+    return next === undefined ? null : { char: next, next: i + 2 };
+  }
+  return { char: c, next: i + 1 };
+}
