@@ -33,6 +33,14 @@ export function formatSeconds(total: number): string {
   return parts.join('');
 }
 
+/** Nanoseconds → `850ns`, `12.7µs`, `3.2ms`, `1.5s`. */
+export function formatNanoseconds(ns: number): string {
+  if (ns < 1e3) return `${Math.round(ns)}ns`;
+  if (ns < 1e6) return `${(ns / 1e3).toFixed(1)}µs`;
+  if (ns < 1e9) return `${(ns / 1e6).toFixed(1)}ms`;
+  return `${(ns / 1e9).toFixed(1)}s`;
+}
+
 /** Decodes a standard-base64 command-line argument, or fails with a usage error naming it. */
 export function base64Arg(text: string, what: string): Buffer {
   const bytes = decodeStdBase64(text.trim());

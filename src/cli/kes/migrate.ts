@@ -85,7 +85,9 @@ async function importOne(
   }
   if (verify || outcome === 'exists') {
     const problem = await compareServerKey(client, name, value);
-    if (problem !== undefined) throw new VerbError(problem);
+    if (problem !== undefined) {
+      throw new VerbError(outcome === 'imported' ? `imported, but ${problem}` : problem);
+    }
   }
   return outcome;
 }
@@ -227,8 +229,9 @@ ${CONNECTION_USAGE}
     const json = flag(args, 'json');
     const dryRun = flag(args, 'dry-run');
     const result: FsResult = { imported: [], skipped: [], failed: [] };
+    const width = Math.max(0, ...entries.map((e) => e.length));
     const report = (status: string, name: string, detail: string): void => {
-      if (!json) print(`${status.padEnd(9)} ${name}${detail === '' ? '' : `  ${detail}`}`);
+      if (!json) print(`${status.padEnd(9)} ${name.padEnd(width)}  ${detail}`.trimEnd());
     };
     const fail = (file: string, error: string): void => {
       result.failed.push({ file, error });

@@ -12,7 +12,7 @@ import {
 } from '../../sdk/kes/index.ts';
 import { clientFrom, CONNECTION_OPTIONS, CONNECTION_USAGE, failure, reason } from './connection.ts';
 import { parseDuration } from './duration.ts';
-import { formatBytes, formatSeconds } from './format.ts';
+import { formatBytes, formatNanoseconds, formatSeconds } from './format.ts';
 import type { Verb } from './group.ts';
 
 interface EndpointState {
@@ -78,7 +78,7 @@ ${CONNECTION_USAGE}
           ? 'unreachable'
           : st.keystoreUnavailable
             ? 'unavailable'
-            : `ok${st.keystoreLatency > 0 ? ` (${st.keystoreLatency}ms)` : ''}`;
+            : `ok${st.keystoreLatency > 0 ? ` (${formatNanoseconds(st.keystoreLatency)})` : ''}`;
         return [
           s.endpoint,
           'online',
@@ -102,7 +102,7 @@ ${CONNECTION_USAGE}
               .map((r) => [
                 r.method,
                 r.path,
-                formatBytes(r.maxBody),
+                String(r.maxBody),
                 r.timeout > 0 ? `${r.timeout}s` : 'none',
               ]),
           ]),
@@ -195,9 +195,10 @@ function encodeMetrics(m: KesMetrics): Record<string, unknown> {
     request_active: m.requestActive,
     audit_events: m.auditEvents,
     error_events: m.errorEvents,
-    latency_histogram: Object.fromEntries(
-      [...m.latencyHistogram].map(([le, n]) => [le === Infinity ? '+Inf' : String(le), n]),
-    ),
+    latency_histogram: [...m.latencyHistogram].map(([le, count]) => ({
+      le: le === Infinity ? '+Inf' : String(le),
+      count,
+    })),
     uptime: m.upTime,
     num_cpu: m.cpus,
     num_cpu_used: m.usableCpus,

@@ -28,7 +28,10 @@ export interface KesStatus {
   readonly numCpuUsed: number;
   readonly memHeapUsed: number;
   readonly memStackUsed: number;
-  /** Keystore latency as the server sent it (milliseconds for current KES and Keyhold). */
+  /**
+   * Keystore latency in nanoseconds, as kms-go reads it (a Go Duration). Keyhold sends
+   * nanoseconds; upstream KES sends milliseconds in this field, so its values read 10^6 too small.
+   */
   readonly keystoreLatency: number;
   readonly keystoreUnreachable: boolean;
   readonly keystoreUnavailable: boolean;
