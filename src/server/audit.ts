@@ -2,6 +2,7 @@
 // without ever blocking a request (slow subscribers lose records and are counted).
 
 import type { Writable } from 'node:stream';
+import { Multicast } from './multicast.ts';
 
 export interface AuditRecord {
   readonly time: Date;
@@ -18,7 +19,8 @@ export interface AuditRecord {
 export type AuditSubscriber = (record: AuditRecord) => void;
 
 export class AuditLog {
-  readonly #subscribers = new Set<AuditSubscriber>();
+  /** Live subscribers (KES `/v1/log/audit`). */
+  readonly stream = new Multicast<AuditRecord>();
   #sink: Writable | null;
   #count = 0;
 
@@ -35,12 +37,11 @@ export class AuditLog {
     this.#count++;
     // A sink under backpressure drops nothing here: node buffers; the file is local and fast.
     this.#sink?.write(formatAuditLine(record));
-    for (const subscriber of this.#subscribers) subscriber(record);
+    this.stream.publish(record);
   }
 
   subscribe(subscriber: AuditSubscriber): () => void {
-    this.#subscribers.add(subscriber);
-    return () => this.#subscribers.delete(subscriber);
+    return this.stream.subscribe(subscriber);
   }
 
   async close(): Promise<void> {

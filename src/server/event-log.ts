@@ -1,6 +1,8 @@
 // The server's event log: leveled records to stderr, kept in a bounded history and fanned out
 // to live subscribers (`/v1/debug/log`, KES `/v1/log/error`) without blocking the caller.
 
+import { Multicast } from './multicast.ts';
+
 /** Go slog levels, as the KMS log stream carries them. */
 export const LEVELS = { DEBUG: -4, INFO: 0, WARN: 4, ERROR: 8 } as const;
 export type LevelName = keyof typeof LEVELS;
@@ -17,7 +19,8 @@ const HISTORY = 1000;
 
 export class EventLog {
   readonly #history: LogEvent[] = [];
-  readonly #subscribers = new Set<LogSubscriber>();
+  /** Live subscribers (`/v1/debug/log`, KES `/v1/log/error`). */
+  readonly stream = new Multicast<LogEvent>();
   readonly #write: ((line: string) => void) | null;
 
   /** @param write where formatted lines go (stderr by default; null = nowhere). */
@@ -42,7 +45,7 @@ export class EventLog {
     this.#history.push(event);
     if (this.#history.length > HISTORY) this.#history.shift();
     this.#write?.(`${event.time.toISOString()} ${levelName(level)} ${message}\n`);
-    for (const subscriber of this.#subscribers) subscriber(event);
+    this.stream.publish(event);
   }
 
   /** Records since `since` (oldest first), from the bounded in-memory history. */
@@ -51,8 +54,7 @@ export class EventLog {
   }
 
   subscribe(subscriber: LogSubscriber): () => void {
-    this.#subscribers.add(subscriber);
-    return () => this.#subscribers.delete(subscriber);
+    return this.stream.subscribe(subscriber);
   }
 }
 

@@ -1,33 +1,36 @@
-// One Keyhold node: opens the sealed store, rebuilds the state, and serves both faces over
-// HTTPS with client certificates requested (not CA-verified) and identities from their SPKI.
+// One Keyhold node's HTTPS front: serves both faces over TLS with client certificates requested
+// (not CA-verified) and identities from their SPKI, reading the state of a StateOwner — this
+// process's engine, or (in a worker) the primary's replicated state.
 
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:https';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { arch, availableParallelism, cpus, platform } from 'node:os';
-import { join } from 'node:path';
 import { TLSSocket } from 'node:tls';
-import { writeKmsError } from '../api/kms/kms-routes.ts';
-import { kmsRoutes } from '../api/kms/kms-routes.ts';
+import { KesFace, writeKesError } from '../api/kes/index.ts';
+import type { KesSettings } from '../api/kes/index.ts';
+import { kmsRoutes, writeKmsError } from '../api/kms/kms-routes.ts';
+import type { Reloadable } from '../config/reloadable.ts';
+import type { TlsMaterial } from '../config/tls-material.ts';
 import { Core } from '../core/core.ts';
 import type { HsmKey } from '../crypto/index.ts';
-import { ApiKey, identityOfTlsSocket, parseIdentity } from '../identity/index.ts';
+import type { ApiKey } from '../identity/index.ts';
+import { identityOfTlsSocket } from '../identity/index.ts';
 import type { ResponseOf } from '../protocol/kms/index.ts';
 import type { VersionResponse } from '../protocol/kms/pb/keyhold/kms/v1/response.ts';
-import { openBackup, sealBackup } from '../state/backup.ts';
-import { Engine } from '../state/engine.ts';
-import { AesGcmSealer } from '../store/aes-gcm-sealer.ts';
-import { Store } from '../store/store.ts';
 import { VERSION } from '../version.ts';
 import { AuditLog } from './audit.ts';
 import { EventLog } from './event-log.ts';
+import { LocalOwner } from './local-owner.ts';
 import { Metrics } from './metrics.ts';
 import { createPipeline } from './pipeline.ts';
+import { resolveRoot } from './root-identity.ts';
+import type { Root } from './root-identity.ts';
 import { RouteTable } from './route.ts';
 import { loadServerCertificate } from './server-certificate.ts';
-import type { CertificateFiles } from './server-certificate.ts';
+import type { CertificateFiles, LoadedCertificate } from './server-certificate.ts';
+import type { StateOwner } from './state-owner.ts';
 
 export interface ServerOptions {
   /** State directory (created 0700 if missing). */
@@ -49,14 +52,31 @@ export interface ServerOptions {
   /** NDJSON audit log file (appended); none by default. */
   readonly auditFile?: string;
   readonly log?: EventLog;
+  /** KES face settings from a config file (policies, route overrides, levels); reloadable. */
+  readonly kes?: Reloadable<KesSettings>;
+  /** TLS material from a config file (key password, client CAs); reloadable. */
+  readonly tlsConfig?: Reloadable<TlsMaterial>;
+}
+
+/** Everything the HTTPS front needs, however the state is owned. */
+export interface FrontOptions {
+  readonly owner: StateOwner;
+  readonly root: Root;
+  readonly certificate: LoadedCertificate;
+  readonly options: ServerOptions;
+  readonly log: EventLog;
+  readonly audit: AuditLog;
+  /** TLS session ticket keys shared by every process of the node (48 bytes). */
+  readonly ticketKeys?: Buffer;
 }
 
 export class KeyholdServer {
-  readonly engine: Engine;
+  readonly owner: StateOwner;
   readonly core: Core;
   readonly log: EventLog;
   readonly audit: AuditLog;
   readonly metrics: Metrics;
+  readonly kes: KesFace;
   /** The root API key derived from the HSM key (null when `adminIdentity` pins another root). */
   readonly rootApiKey: ApiKey | null;
   readonly rootIdentity: string;
@@ -64,26 +84,20 @@ export class KeyholdServer {
   readonly certificateCreated: boolean;
   readonly #https: Server;
   readonly #started = Date.now();
+  readonly #owned: LocalOwner | null;
   #host = '';
 
-  private constructor(init: {
-    engine: Engine;
-    log: EventLog;
-    audit: AuditLog;
-    rootApiKey: ApiKey | null;
-    rootIdentity: string;
-    cert: { cert: Buffer; key: Buffer; files: CertificateFiles; created: boolean };
-    options: ServerOptions;
-  }) {
-    this.engine = init.engine;
-    this.core = new Core(init.engine.state, init.engine);
+  constructor(init: FrontOptions, owned: LocalOwner | null = null) {
+    this.owner = init.owner;
+    this.#owned = owned;
+    this.core = new Core(init.owner.state, init.owner);
     this.log = init.log;
     this.audit = init.audit;
-    this.rootApiKey = init.rootApiKey;
-    this.rootIdentity = init.rootIdentity;
-    this.certificateFiles = init.cert.files;
-    this.certificateCreated = init.cert.created;
-    const state = init.engine.state;
+    this.rootApiKey = init.root.apiKey;
+    this.rootIdentity = init.root.identity;
+    this.certificateFiles = init.certificate.files;
+    this.certificateCreated = init.certificate.created;
+    const state = init.owner.state;
     this.metrics = new Metrics(() => {
       let n = 0;
       for (const enclave of state.enclaves.values()) n += enclave.keys.size;
@@ -97,23 +111,32 @@ export class KeyholdServer {
       version: () => this.#version(),
       clusterStatus: () => this.#clusterStatus(),
       writable: () => true,
-      backup: async () =>
-        sealBackup(await this.engine.exportSnapshot(), init.options.hsmKey.backupSealingKey()),
-      restore: (backup) =>
-        this.engine.restoreSnapshot(openBackup(backup, init.options.hsmKey.backupSealingKey())),
+      backup: () => this.owner.backup(),
+      restore: (backup) => this.owner.restore(backup),
       log: this.log,
-      metrics: async () => ({
-        contentType: this.metrics.registry.contentType,
-        body: await this.metrics.registry.metrics(),
-      }),
+      metrics: () => this.owner.metrics(),
     })) {
       routes.add(route);
     }
 
+    this.kes = new KesFace({
+      core: this.core,
+      audit: this.audit,
+      log: this.log,
+      rootIdentity: () => this.rootIdentity,
+      defaultEnclave: init.options.defaultEnclave ?? 'default',
+      started: this.#started,
+      ...(init.options.kes ? { settings: init.options.kes } : {}),
+    });
+    for (const route of this.kes.routes()) routes.add(route);
+
+    const tlsConfig = init.options.tlsConfig;
     this.#https = createServer(
       {
-        cert: init.cert.cert,
-        key: init.cert.key,
+        cert: init.certificate.cert,
+        key: init.certificate.key,
+        ...secureContextOf(tlsConfig?.get()),
+        ...(init.ticketKeys ? { ticketKeys: init.ticketKeys } : {}),
         requestCert: true,
         rejectUnauthorized: false,
         minVersion: 'TLSv1.2',
@@ -128,7 +151,10 @@ export class KeyholdServer {
           socket instanceof TLSSocket ? (identityOfTlsSocket(socket)?.toH1() ?? '') : '',
         rootIdentity: () => this.rootIdentity,
         audit: this.audit,
-        writeError: (res, _face, error) => writeKmsError(res, error),
+        writeError: (res, face, error) => {
+          if (face === 'kes') writeKesError(res, error);
+          else writeKmsError(res, error);
+        },
         onFault: (error, req) =>
           this.log.error(
             `internal error on ${req.method ?? ''} ${req.url ?? ''}: ${error instanceof Error ? error.message : String(error)}`,
@@ -138,54 +164,34 @@ export class KeyholdServer {
     );
     this.#https.maxRequestsPerSocket = 0;
     this.#https.on('tlsClientError', () => undefined);
+    // A reload swaps the context for new connections; open ones keep theirs.
+    tlsConfig?.onChange((tls) => {
+      this.#https.setSecureContext({
+        ...secureContextOf(tls),
+        minVersion: 'TLSv1.2',
+        ...(init.ticketKeys ? { ticketKeys: init.ticketKeys } : {}),
+      });
+    });
   }
 
-  /** Opens the state in `options.dir` and starts listening. */
+  /** Single-process mode: opens the state in `options.dir` and starts listening. */
   static async start(options: ServerOptions): Promise<KeyholdServer> {
     const log = options.log ?? new EventLog();
-    await mkdir(options.dir, { recursive: true, mode: 0o700 });
-    const { store, recovered } = await Store.open({
-      dir: join(options.dir, 'state'),
-      rekSealer: new AesGcmSealer(options.hsmKey.rekSealingKey()),
-    });
-    for (const warning of recovered.warnings) log.warn(warning);
-    const engine = Engine.recover(store, recovered);
-
-    let rootApiKey: ApiKey | null = null;
-    let rootIdentity: string;
-    if (options.adminIdentity === undefined) {
-      rootApiKey = ApiKey.fromSeed(options.hsmKey.rootApiKeySeed(), 'k1');
-      rootIdentity = rootApiKey.identity.toH1();
-    } else if (options.adminIdentity === 'disabled') {
-      rootIdentity = '';
-    } else {
-      rootIdentity = parseIdentity(options.adminIdentity).toH1();
-    }
-
-    const defaultEnclave = options.defaultEnclave ?? 'default';
-    if (!engine.state.enclaves.has(defaultEnclave)) {
-      await engine.submit({
-        op: 'enclave.create',
-        enclave: defaultEnclave,
-        at: Date.now(),
-        by: rootIdentity,
-      });
-    }
-
-    const cert = await loadServerCertificate(options.dir, options.tls, options.publicHost);
-    const audit = new AuditLog(
-      options.auditFile ? createWriteStream(options.auditFile, { flags: 'a', mode: 0o600 }) : null,
-    );
-    const server = new KeyholdServer({
-      engine,
+    const root = resolveRoot(options.hsmKey, options.adminIdentity);
+    const owner = await LocalOwner.open({
+      dir: options.dir,
+      hsmKey: options.hsmKey,
+      defaultEnclave: options.defaultEnclave ?? 'default',
+      rootIdentity: root.identity,
       log,
-      audit,
-      rootApiKey,
-      rootIdentity,
-      cert,
-      options,
     });
-    await server.#listen(options.address, options.publicHost);
+    const certificate = await loadServerCertificate(options.dir, options.tls, options.publicHost);
+    const server = new KeyholdServer(
+      { owner, root, certificate, options, log, audit: openAuditLog(options) },
+      owner,
+    );
+    owner.metricsSource = server.metrics;
+    await server.listen(options.address, options.publicHost);
     return server;
   }
 
@@ -205,11 +211,15 @@ export class KeyholdServer {
       this.#https.close(() => resolve());
       this.#https.closeAllConnections();
     });
-    await this.engine.close();
+    await this.#owned?.close();
     await this.audit.close();
   }
 
-  async #listen(address: string, publicHost: string | undefined): Promise<void> {
+  /** Starts listening on `HOST:PORT` (in a worker, on the handle the primary shares). */
+  async listen(address: string, publicHost: string | undefined): Promise<void> {
+    // The KES config file's predefined keys exist before the first request (and after reloads).
+    await this.kes.createKeys();
+    this.kes.watchKeys((error) => this.log.error(`creating predefined keys: ${String(error)}`));
     const { host, port } = splitAddress(address);
     await new Promise<void>((resolve, reject) => {
       this.#https.once('error', reject);
@@ -236,7 +246,7 @@ export class KeyholdServer {
           host: this.#host,
           uptime: { seconds: Math.floor(uptime), nanos: Math.round((uptime % 1) * 1e9) },
           role: 'Leader',
-          commit: this.engine.state.commit,
+          commit: this.owner.state.commit,
           nodes: { 0: this.#host },
           nodeId: 0,
           leaderId: 0,
@@ -265,4 +275,27 @@ export function splitAddress(address: string): { host: string; port: number } {
   const port = Number(m[3]);
   if (port > 65535) throw new Error(`invalid address '${address}': port out of range`);
   return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : m[2]!), port };
+}
+
+/** The audit log a server writes: to `options.auditFile` if set, else only to subscribers. */
+export function openAuditLog(options: ServerOptions): AuditLog {
+  return new AuditLog(
+    options.auditFile ? createWriteStream(options.auditFile, { flags: 'a', mode: 0o600 }) : null,
+  );
+}
+
+/** Server TLS options from a config file's material (none: keep the loaded certificate). */
+function secureContextOf(tls: TlsMaterial | undefined): {
+  cert?: Buffer;
+  key?: Buffer;
+  passphrase?: string;
+  ca?: Buffer[];
+} {
+  if (!tls) return {};
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.passphrase === undefined ? {} : { passphrase: tls.passphrase }),
+    ...(tls.ca ? { ca: [...tls.ca] } : {}),
+  };
 }

@@ -60,11 +60,12 @@ export class Engine {
   }
 
   /**
-   * Checks, logs (fsync) and applies `command`. Resolves once the write is durable and visible;
+   * Checks, logs (fsync) and applies `command`. Resolves with its log index once the write is
+   * durable and visible;
    * rejects with the client-facing error if the command does not apply, or if storage failed
    * (after which every further write is refused).
    */
-  submit(command: Command): Promise<void> {
+  submit(command: Command): Promise<number> {
     const run = this.#tail.then(() => this.#write(command));
     this.#tail = run.catch(() => undefined);
     return run;
@@ -109,7 +110,7 @@ export class Engine {
     await this.#log.close();
   }
 
-  async #write(command: Command): Promise<void> {
+  async #write(command: Command): Promise<number> {
     if (this.#failed) throw new KeyholdError('UNAVAILABLE', 'storage failed: writes are refused');
     this.state.check(command);
     let index: number;
@@ -126,5 +127,6 @@ export class Engine {
       this.#sinceSnapshot = 0;
       await this.#log.snapshot(index, encodeSnapshot(this.state));
     }
+    return index;
   }
 }

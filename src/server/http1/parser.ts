@@ -1,0 +1,958 @@
+// Incremental, strict HTTP/1.1 request parser for the lean server. It accepts and rejects what
+// Node's own parser (llhttp, non-lenient) does, byte for byte, except where docs/http1.md lists a
+// deliberate difference; each rule names the ambiguity or smuggling vector it closes.
+
+import { METHODS } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { latin1Slice } from './latin1.ts';
+
+/** A request that cannot be parsed; the connection answers `status` once and closes. */
+export class ParseError extends Error {
+  /** llhttp-style code, e.g. `HPE_INVALID_HEADER_TOKEN`. */
+  readonly code: string;
+  readonly status: 400 | 413 | 431;
+
+  constructor(code: string, message: string, status: 400 | 413 | 431 = 400) {
+    super(message);
+    this.name = 'ParseError';
+    this.code = code;
+    this.status = status;
+  }
+}
+
+/** The request line and header section of one request. */
+export interface RequestHead {
+  readonly method: string;
+  /** The request-target exactly as received (latin1). */
+  readonly url: string;
+  readonly versionMinor: 0 | 1;
+  /** Lower-case names; repeated headers combined as Node's IncomingMessage does. */
+  readonly headers: IncomingHttpHeaders;
+  /** llhttp's keep-alive decision for this message. */
+  readonly keepAlive: boolean;
+  /** Declared body: -1 chunked, otherwise the Content-Length (0 without a body). */
+  readonly bodyLength: number;
+}
+
+export interface ParserHandler {
+  /** The first byte of a message arrived (starts the headers timeout). */
+  onMessageBegin(): void;
+  onHead(head: RequestHead): void;
+  /** A slice of the body (a view into the input; chunk framing removed). */
+  onBody(chunk: Buffer): void;
+  /** The message is complete; return false to stop parsing after it. */
+  onMessageComplete(trailers: IncomingHttpHeaders | null): boolean;
+}
+
+export interface ParserLimits {
+  /** Node's `maxHeaderSize`: request-target + header names + values, 16 KiB by default. */
+  readonly maxHeaderSize: number;
+  /** Headers beyond this many are parsed and checked but left out of `headers` (as Node). */
+  readonly maxHeadersCount: number;
+}
+
+/** Node's limit on the chunk extension bytes of one chunk (CVE-2024-22019). */
+const MAX_CHUNK_EXTENSIONS = 16 * 1024;
+/**
+ * Content-Length and chunk sizes above this are refused: a JavaScript number counts exactly
+ * only up to 2^53 - 1 (llhttp goes to 2^64 - 1, which no Keyhold body approaches).
+ */
+const MAX_LENGTH = Number.MAX_SAFE_INTEGER;
+
+// Parser states.
+const IDLE = 0;
+const METHOD = 1;
+const BEFORE_URL = 2;
+const URL_SCHEMA = 3;
+const URL_SLASH1 = 4;
+const URL_SLASH2 = 5;
+const URL_SERVER = 6;
+const URL_SERVER_AT = 7;
+const URL_PATH = 8;
+const URL_QUERY = 9;
+const URL_FRAGMENT = 10;
+const BEFORE_VERSION = 11;
+const VERSION = 12;
+const LINE_LF = 13;
+const HEADERS_START = 14;
+const FIELD_START = 15;
+const FIELD = 16;
+const VALUE_WS = 17;
+const VALUE = 18;
+const VALUE_LF = 19;
+const VALUE_FOLD = 20;
+const HEADERS_LF = 21;
+const BODY = 22;
+const CHUNK_SIZE_START = 23;
+const CHUNK_SIZE = 24;
+const CHUNK_EXT_START = 25;
+const CHUNK_EXT_NAME = 26;
+const CHUNK_EXT_VALUE = 27;
+const CHUNK_EXT_QUOTED = 28;
+const CHUNK_EXT_PAIR = 29;
+const CHUNK_EXT_QUOTED_DONE = 30;
+const CHUNK_SIZE_LF = 31;
+const CHUNK_DATA = 32;
+const CHUNK_DATA_CR = 33;
+const CHUNK_DATA_LF = 34;
+const DEAD = 35;
+
+// Message flags.
+const F_CONTENT_LENGTH = 1;
+const F_TRANSFER_ENCODING = 2;
+const F_CHUNKED = 4;
+const F_CLOSE = 8;
+const F_KEEP_ALIVE = 16;
+const F_TRAILING = 32;
+
+// The kind of header whose value is being read.
+const H_OTHER = 0;
+const H_CONTENT_LENGTH = 1;
+const H_TRANSFER_ENCODING = 2;
+const H_CONNECTION = 3;
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HT = 0x09;
+
+function table(chars: string, ranges: readonly (readonly [number, number])[] = []): Uint8Array {
+  const t = new Uint8Array(256);
+  for (let i = 0; i < chars.length; i++) t[chars.charCodeAt(i)] = 1;
+  for (const [from, to] of ranges) t.fill(1, from, to + 1);
+  return t;
+}
+
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const ALPHA = table(ALNUM.slice(0, 52));
+/** RFC 9110 tchar: header names and chunk extension names/values. */
+const TOKEN = table("!#$%&'*+-.^_`|~" + ALNUM);
+/**
+ * Request-target bytes (llhttp's strict URL set): visible ASCII but space, '#' and '?', which
+ * the states handle. No CTL, DEL, tab or byte >= 0x80: a target that different parsers would
+ * split or decode differently never reaches a handler.
+ */
+const URL_CHAR = table('!"$%&\'()*+,-./:;<=>@[\\]^_`{|}~' + ALNUM);
+/** Authority bytes of an absolute-form target (userinfo, host, port, IP literal). */
+const SERVER_CHAR = table("-_.!~*'()%;:&=+$,[]" + ALNUM);
+/** Field value bytes: HTAB, visible ASCII, space, obs-text. CR, LF, NUL and other CTLs never. */
+const VALUE_CHAR = table('\t', [
+  [0x20, 0x7e],
+  [0x80, 0xff],
+]);
+/** qdtext of a quoted chunk extension value. */
+const QDTEXT = table('\t !', [
+  [0x23, 0x5b],
+  [0x5d, 0x7e],
+  [0x80, 0xff],
+]);
+/** The byte after a backslash in a quoted string. */
+const QUOTED_PAIR = table('\t ', [
+  [0x21, 0x7e],
+  [0x80, 0xff],
+]);
+const HEX = new Int8Array(256).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX['0123456789abcdef'.charCodeAt(i)] = i;
+  HEX['0123456789ABCDEF'.charCodeAt(i)] = i;
+}
+
+/**
+ * Methods Node's parser accepts over HTTP/1.x. CONNECT is parsed (so a tunnel request is
+ * answered 400, not misread as a path) but refused; PRI (the HTTP/2 preface) likewise.
+ */
+const KNOWN_METHODS = new Set([...METHODS, 'PRI']);
+const METHOD_PREFIXES = new Set<string>();
+for (const m of KNOWN_METHODS)
+  for (let i = 1; i <= m.length; i++) METHOD_PREFIXES.add(m.slice(0, i));
+const LONGEST_METHOD = Math.max(...[...KNOWN_METHODS].map((m) => m.length));
+
+/**
+ * How Node combines a repeated header (IncomingMessage's matchKnownFields): these keep the
+ * first value; `set-cookie` collects an array; `cookie` joins with '; '; all others with ', '.
+ */
+const KEEP_FIRST = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+function addHeader(dest: IncomingHttpHeaders, name: string, value: string): void {
+  const headers = dest as Record<string, string | string[] | undefined>;
+  const current = headers[name];
+  if (name === 'set-cookie') {
+    if (current === undefined) headers[name] = [value];
+    else (current as string[]).push(value);
+  } else if (current === undefined) {
+    headers[name] = value;
+  } else if (!KEEP_FIRST.has(name)) {
+    headers[name] = `${current as string}${name === 'cookie' ? '; ' : ', '}${value}`;
+  }
+}
+
+/**
+ * Whether a Transfer-Encoding value ends in `chunked`, as llhttp reads it: codings separated by
+ * ',' (OWS after the comma), `chunked` matched case-insensitively, trailing spaces allowed.
+ * Returns 'error' when `chunked` is followed by another coding: in a request nothing may follow
+ * chunked (RFC 9112 §6.1), and a body length two parsers could disagree on is the classic
+ * request-smuggling vector.
+ */
+function transferEncodingIsChunked(buf: Buffer, start: number, end: number): boolean | 'error' {
+  let i = start;
+  for (;;) {
+    // At the start of a coding.
+    if (end - i >= 7 && latin1Slice(buf, i, i + 7).toLowerCase() === 'chunked') {
+      i += 7;
+      while (i < end && buf[i] === SP) i++;
+      if (i === end) return true;
+      if (buf[i] === 0x2c) return 'error';
+    }
+    // Inside some other coding: anything but ',' (a non-token byte ends the parse: not chunked).
+    while (i < end && buf[i] !== 0x2c) {
+      if (!VALUE_CHAR[buf[i]!]) return false;
+      i++;
+    }
+    if (i === end) return false;
+    i++;
+    while (i < end && (buf[i] === SP || buf[i] === HT)) i++;
+  }
+}
+
+/**
+ * Feeds bytes in as they arrive (any split), calls the handler per message, and stops at the
+ * first error (`error` is then set and nothing more is parsed).
+ */
+export class Http1Parser {
+  /** The error that stopped the parser, if any. */
+  error: ParseError | null = null;
+
+  readonly #handler: ParserHandler;
+  readonly #maxHeaderSize: number;
+  readonly #maxHeadersCount: number;
+
+  #state = IDLE;
+  /** Unfinished line from the previous input (request line or header field). */
+  #carry: Buffer | null = null;
+  // Marks inside the current line (target start, name end, value start/end, version start),
+  // relative to the line's start while it is carried.
+  #mark1 = 0;
+  #mark2 = 0;
+  #mark3 = 0;
+
+  /** Node's header byte count (target, names, values), compared with maxHeaderSize. */
+  #counted = 0;
+  /** Raw bytes of the header section so far (bounds what we buffer). */
+  #raw = 0;
+
+  #method = '';
+  #url = '';
+  #versionMinor: 0 | 1 = 1;
+  #version = 0;
+  #headers: IncomingHttpHeaders = {};
+  #trailers: IncomingHttpHeaders | null = null;
+  #headerCount = 0;
+  #flags = 0;
+  #kind = H_OTHER;
+  #contentLength = 0;
+  #remaining = 0;
+  #extensionBytes = 0;
+  #inMessage = false;
+  #headersDone = false;
+
+  constructor(limits: ParserLimits, handler: ParserHandler) {
+    this.#handler = handler;
+    this.#maxHeaderSize = limits.maxHeaderSize;
+    this.#maxHeadersCount = limits.maxHeadersCount;
+  }
+
+  /** True between the first byte of a message and its end. */
+  get inMessage(): boolean {
+    return this.#inMessage;
+  }
+
+  /** True once the current message's header section is complete. */
+  get headersDone(): boolean {
+    return this.#headersDone;
+  }
+
+  /**
+   * Parses `data`; returns how many of its bytes were used: all of them, unless the handler
+   * stopped after a message (the rest belongs to later messages) or an error occurred.
+   */
+  execute(data: Buffer): number {
+    if (this.#state === DEAD) return 0;
+    let buf = data;
+    let offset = 0;
+    if (this.#carry) {
+      offset = this.#carry.length;
+      buf = Buffer.concat([this.#carry, data]);
+      this.#carry = null;
+    }
+    const stop = this.#run(buf, offset);
+    return this.#state === DEAD ? data.length : stop - offset;
+  }
+
+  /** Stops parsing for good (the connection is closing). */
+  abort(): void {
+    this.#state = DEAD;
+    this.#carry = null;
+  }
+
+  #fail(code: string, message: string, status: 400 | 413 | 431 = 400): number {
+    this.error = new ParseError(code, message, status);
+    this.#state = DEAD;
+    this.#carry = null;
+    return -1;
+  }
+
+  /** Counts header bytes like Node and fails with 431 once they reach the limit. */
+  #count(n: number): boolean {
+    this.#counted += n;
+    if (this.#counted >= this.#maxHeaderSize) {
+      this.#fail('HPE_HEADER_OVERFLOW', 'Header overflow', 431);
+      return false;
+    }
+    return true;
+  }
+
+  #beginMessage(): void {
+    this.#inMessage = true;
+    this.#headersDone = false;
+    this.#counted = 0;
+    this.#raw = 0;
+    this.#headers = {};
+    this.#trailers = null;
+    this.#headerCount = 0;
+    this.#flags = 0;
+    this.#contentLength = 0;
+    this.#handler.onMessageBegin();
+  }
+
+  /** Runs the state machine over buf[i..]; returns where it stopped. */
+  #run(buf: Buffer, start: number): number {
+    const end = buf.length;
+    let i = start;
+    // Where the line being read started (its bytes are carried over if the input ends in it).
+    let line = 0;
+    while (i < end) {
+      const state = this.#state;
+      switch (state) {
+        case IDLE: {
+          // llhttp skips CR and LF between messages (RFC 9112 §2.2 robustness).
+          while (i < end && (buf[i] === CR || buf[i] === LF)) i++;
+          if (i === end) break;
+          this.#beginMessage();
+          line = i;
+          this.#state = METHOD;
+          break;
+        }
+        case METHOD: {
+          // Only the methods Node knows, in upper case, then exactly one space (no tabs).
+          const c = buf[i]!;
+          if (c === SP) {
+            const method = latin1Slice(buf, line, i);
+            if (!KNOWN_METHODS.has(method)) {
+              return this.#fail('HPE_INVALID_METHOD', 'Invalid method encountered');
+            }
+            if (method === 'CONNECT' || method === 'PRI') {
+              // Tunnels and the HTTP/2 preface are not HTTP/1.1 requests Keyhold serves.
+              return this.#fail('HPE_INVALID_METHOD', `${method} is not supported`);
+            }
+            this.#method = method;
+            this.#state = BEFORE_URL;
+            i++;
+          } else if (
+            (c < 0x41 || c > 0x5a) &&
+            c !== 0x2d &&
+            c !== 0x5f &&
+            !(c >= 0x30 && c <= 0x39)
+          ) {
+            return this.#fail('HPE_INVALID_METHOD', 'Invalid method encountered');
+          } else if (i - line >= LONGEST_METHOD) {
+            return this.#fail('HPE_INVALID_METHOD', 'Invalid method encountered');
+          } else {
+            i++;
+          }
+          break;
+        }
+        case BEFORE_URL: {
+          while (i < end && buf[i] === SP) i++;
+          if (i === end) break;
+          const c = buf[i]!;
+          this.#mark1 = i;
+          if (c === 0x2f || c === 0x2a) {
+            // origin-form or asterisk-form
+            this.#state = URL_PATH;
+            i++;
+          } else if (ALPHA[c]) {
+            // absolute-form: scheme "://" authority [path]
+            this.#state = URL_SCHEMA;
+            i++;
+          } else {
+            return this.#fail('HPE_INVALID_URL', 'Unexpected start char in url');
+          }
+          break;
+        }
+        case URL_SCHEMA: {
+          const c = buf[i]!;
+          if (ALPHA[c]) i++;
+          else if (c === 0x3a) {
+            this.#state = URL_SLASH1;
+            i++;
+          } else return this.#fail('HPE_INVALID_URL', 'Unexpected char in url schema');
+          break;
+        }
+        case URL_SLASH1:
+        case URL_SLASH2: {
+          if (buf[i] !== 0x2f)
+            return this.#fail('HPE_INVALID_URL', 'Unexpected char in url schema');
+          this.#state = state === URL_SLASH1 ? URL_SLASH2 : URL_SERVER;
+          i++;
+          break;
+        }
+        case URL_SERVER:
+        case URL_SERVER_AT: {
+          const c = buf[i]!;
+          if (SERVER_CHAR[c]) i++;
+          else if (c === 0x40) {
+            // Two '@' make the authority ambiguous (which part is the host?).
+            if (state === URL_SERVER_AT) return this.#fail('HPE_INVALID_URL', 'Double @ in url');
+            this.#state = URL_SERVER_AT;
+            i++;
+          } else if (c === 0x2f) {
+            this.#state = URL_PATH;
+            i++;
+          } else if (c === 0x3f) {
+            this.#state = URL_QUERY;
+            i++;
+          } else if (c === SP) {
+            if (!this.#endUrl(buf, i)) return -1;
+            i++;
+          } else return this.#urlEndError(c);
+          break;
+        }
+        case URL_PATH:
+        case URL_QUERY:
+        case URL_FRAGMENT: {
+          while (i < end && URL_CHAR[buf[i]!]) i++;
+          if (i === end) break;
+          const c = buf[i]!;
+          if (c === 0x3f) {
+            if (state === URL_PATH) this.#state = URL_QUERY;
+            i++;
+          } else if (c === 0x23) {
+            this.#state = URL_FRAGMENT;
+            i++;
+          } else if (c === SP) {
+            if (!this.#endUrl(buf, i)) return -1;
+            i++;
+          } else return this.#urlEndError(c);
+          break;
+        }
+        case BEFORE_VERSION: {
+          while (i < end && buf[i] === SP) i++;
+          if (i === end) break;
+          this.#state = VERSION;
+          this.#version = 0;
+          this.#mark2 = i;
+          break;
+        }
+        case VERSION: {
+          // Exactly "HTTP/1.0" or "HTTP/1.1", then CRLF.
+          const k = i - this.#mark2;
+          const c = buf[i]!;
+          if (k < 5) {
+            if (c !== 'HTTP/'.charCodeAt(k)) {
+              return this.#fail('HPE_INVALID_CONSTANT', 'Expected HTTP/');
+            }
+          } else if (k === 5 || k === 7) {
+            if (c < 0x30 || c > 0x39) return this.#fail('HPE_INVALID_VERSION', 'Invalid version');
+            this.#version = this.#version * 10 + (c - 0x30);
+          } else if (k === 6) {
+            if (c !== 0x2e) return this.#fail('HPE_INVALID_VERSION', 'Expected dot');
+          } else if (c !== CR) {
+            return this.#fail('HPE_INVALID_VERSION', 'Expected CRLF after version');
+          } else {
+            // 1.0 and 1.1 only. llhttp also takes 0.9 and 2.0, which no HTTP/1.1 client sends
+            // and which carry different framing rules.
+            if (this.#version !== 10 && this.#version !== 11) {
+              return this.#fail('HPE_INVALID_VERSION', 'Invalid HTTP version');
+            }
+            this.#versionMinor = this.#version === 11 ? 1 : 0;
+            this.#state = LINE_LF;
+          }
+          i++;
+          break;
+        }
+        case LINE_LF:
+        case HEADERS_LF:
+        case VALUE_LF: {
+          // A bare CR (or bare LF, rejected elsewhere) ends lines differently for different
+          // parsers: the split header that results is a smuggling primitive. CRLF only.
+          if (buf[i] !== LF) return this.#fail('HPE_STRICT', 'Expected LF after CR');
+          i++;
+          this.#raw += i - line;
+          if (state === LINE_LF) this.#state = HEADERS_START;
+          else if (state === VALUE_LF) {
+            if (!this.#endHeader(buf, line)) return -1;
+            this.#state = VALUE_FOLD;
+          } else {
+            if (!this.#endHeaders()) return -1;
+            if (this.#state === IDLE && !this.#complete()) return i;
+          }
+          line = i;
+          break;
+        }
+        case HEADERS_START:
+        case VALUE_FOLD: {
+          // Leading whitespace on a header line is obs-fold (or a continuation of the start
+          // line): parsers that unfold and parsers that don't see different headers.
+          const c = buf[i]!;
+          if (c === SP || c === HT) {
+            return this.#fail('HPE_INVALID_HEADER_TOKEN', 'Unexpected whitespace (obs-fold)');
+          }
+          this.#state = FIELD_START;
+          break;
+        }
+        case FIELD_START: {
+          const c = buf[i]!;
+          line = i;
+          if (c === CR) {
+            this.#state = HEADERS_LF;
+            i++;
+          } else if (TOKEN[c]) {
+            this.#state = FIELD;
+            i++;
+          } else if (c === LF) {
+            return this.#fail('HPE_INVALID_HEADER_TOKEN', 'Bare LF after header');
+          } else return this.#fail('HPE_INVALID_HEADER_TOKEN', 'Invalid header token');
+          break;
+        }
+        case FIELD: {
+          while (i < end && TOKEN[buf[i]!]) i++;
+          if (i === end) break;
+          // Only ':' may end a name: 'Name :' or a control byte in a name would be read as a
+          // different header by a lenient peer (RFC 9112 §5.1).
+          if (buf[i] !== 0x3a)
+            return this.#fail('HPE_INVALID_HEADER_TOKEN', 'Invalid header token');
+          if (!this.#count(i - line)) return -1;
+          this.#mark1 = i;
+          if (!this.#startField(buf, line, i)) return -1;
+          this.#state = VALUE_WS;
+          i++;
+          break;
+        }
+        case VALUE_WS: {
+          while (i < end && (buf[i] === SP || buf[i] === HT)) i++;
+          if (i === end) break;
+          const c = buf[i]!;
+          this.#mark2 = i;
+          if (c === CR) {
+            this.#mark3 = i;
+            this.#state = VALUE_LF;
+            i++;
+            break;
+          }
+          if (c === LF) return this.#fail('HPE_INVALID_HEADER_TOKEN', 'Bare LF in header value');
+          if (!this.#startValue()) return -1;
+          this.#state = VALUE;
+          break;
+        }
+        case VALUE: {
+          while (i < end && VALUE_CHAR[buf[i]!]) i++;
+          if (i === end) break;
+          if (buf[i] !== CR) {
+            // NUL, other CTLs, DEL, or a bare LF: invalid in a field value (RFC 9110 §5.5).
+            return this.#fail('HPE_INVALID_HEADER_TOKEN', 'Invalid header value char');
+          }
+          if (!this.#count(i - this.#mark2)) return -1;
+          this.#mark3 = i;
+          this.#state = VALUE_LF;
+          i++;
+          break;
+        }
+        case BODY: {
+          const n = Math.min(this.#remaining, end - i);
+          this.#remaining -= n;
+          this.#handler.onBody(buf.subarray(i, i + n));
+          i += n;
+          if (this.#remaining === 0) {
+            this.#state = IDLE;
+            if (!this.#complete()) return i;
+          }
+          break;
+        }
+        case CHUNK_SIZE_START:
+        case CHUNK_SIZE: {
+          const c = buf[i]!;
+          const digit = HEX[c]!;
+          if (digit >= 0) {
+            this.#remaining = this.#remaining * 16 + digit;
+            if (this.#remaining > MAX_LENGTH) {
+              return this.#fail('HPE_INVALID_CHUNK_SIZE', 'Chunk size overflow');
+            }
+            this.#state = CHUNK_SIZE;
+          } else if (state === CHUNK_SIZE_START) {
+            return this.#fail('HPE_INVALID_CHUNK_SIZE', 'Invalid character in chunk size');
+          } else if (c === CR) {
+            this.#state = CHUNK_SIZE_LF;
+          } else if (c === 0x3b) {
+            this.#state = CHUNK_EXT_START;
+            this.#extensionBytes = 0;
+          } else {
+            // No whitespace after the size: '5 \r\n' vs '5\r\n' is read differently by lenient
+            // parsers (a known chunk-size smuggling variant).
+            return this.#fail('HPE_INVALID_CHUNK_SIZE', 'Invalid character in chunk size');
+          }
+          i++;
+          break;
+        }
+        case CHUNK_EXT_START:
+        case CHUNK_EXT_NAME:
+        case CHUNK_EXT_VALUE:
+        case CHUNK_EXT_QUOTED:
+        case CHUNK_EXT_PAIR:
+        case CHUNK_EXT_QUOTED_DONE: {
+          if (!this.#chunkExtension(buf[i]!)) return -1;
+          i++;
+          break;
+        }
+        case CHUNK_SIZE_LF: {
+          if (buf[i] !== LF) return this.#fail('HPE_STRICT', 'Expected LF after chunk size');
+          i++;
+          if (this.#remaining === 0) {
+            // Last chunk: a trailer section follows, parsed like headers.
+            this.#flags |= F_TRAILING;
+            this.#counted = 0;
+            this.#raw = 0;
+            line = i;
+            this.#state = FIELD_START;
+          } else {
+            this.#state = CHUNK_DATA;
+          }
+          break;
+        }
+        case CHUNK_DATA: {
+          const n = Math.min(this.#remaining, end - i);
+          this.#remaining -= n;
+          this.#handler.onBody(buf.subarray(i, i + n));
+          i += n;
+          if (this.#remaining === 0) this.#state = CHUNK_DATA_CR;
+          break;
+        }
+        case CHUNK_DATA_CR:
+        case CHUNK_DATA_LF: {
+          // Chunk data must be followed by exactly CRLF, or the next chunk-size is ambiguous.
+          if (buf[i] !== (state === CHUNK_DATA_CR ? CR : LF)) {
+            return this.#fail('HPE_STRICT', 'Expected CRLF after chunk data');
+          }
+          this.#state = state === CHUNK_DATA_CR ? CHUNK_DATA_LF : CHUNK_SIZE_START;
+          i++;
+          break;
+        }
+        default:
+          return i;
+      }
+      if (this.#state === DEAD) return i;
+    }
+    return this.#suspend(buf, line, end);
+  }
+
+  /** Keeps an unfinished line for the next input, after checking the limits on it. */
+  #suspend(buf: Buffer, line: number, end: number): number {
+    const state = this.#state;
+    if (state >= METHOD && state <= HEADERS_LF) {
+      // Node counts a partial target, name or value too, so an endless header fails at once.
+      let partial = 0;
+      if (state >= URL_SCHEMA && state <= URL_FRAGMENT) partial = end - this.#mark1;
+      else if (state === FIELD) partial = end - line;
+      else if (state === VALUE) partial = end - this.#mark2;
+      if (this.#counted + partial >= this.#maxHeaderSize) {
+        this.#fail('HPE_HEADER_OVERFLOW', 'Header overflow', 431);
+        return end;
+      }
+      // Whitespace Node does not count is still bounded: never buffer an unbounded head.
+      if (this.#raw + (end - line) > 2 * this.#maxHeaderSize) {
+        this.#fail('HPE_HEADER_OVERFLOW', 'Header section too large', 431);
+        return end;
+      }
+      if (state === METHOD && !METHOD_PREFIXES.has(latin1Slice(buf, line, end))) {
+        this.#fail('HPE_INVALID_METHOD', 'Invalid method encountered');
+        return end;
+      }
+      if (end > line) {
+        this.#carry = Buffer.from(buf.subarray(line, end));
+        this.#mark1 -= line;
+        this.#mark2 -= line;
+        this.#mark3 -= line;
+      }
+    }
+    return end;
+  }
+
+  #urlEndError(c: number): number {
+    // CR or LF right after the target is an HTTP/0.9 request line (llhttp accepts it; we do
+    // not: 0.9 has no headers, so anything after it would be read as a new request).
+    if (c === CR || c === LF) return this.#fail('HPE_INVALID_VERSION', 'HTTP/0.9 is not supported');
+    return this.#fail('HPE_INVALID_URL', 'Invalid characters in url');
+  }
+
+  #endUrl(buf: Buffer, i: number): boolean {
+    if (!this.#count(i - this.#mark1)) return false;
+    this.#url = latin1Slice(buf, this.#mark1, i);
+    this.#state = BEFORE_VERSION;
+    return true;
+  }
+
+  /** Checks a header name at its ':' (the smuggling rules llhttp applies there). */
+  #startField(buf: Buffer, start: number, end: number): boolean {
+    const length = end - start;
+    this.#kind = H_OTHER;
+    if (length !== 10 && length !== 14 && length !== 16 && length !== 17) return true;
+    const name = latin1Slice(buf, start, end).toLowerCase();
+    if (name === 'content-length') {
+      // Both framings in one request: front end and back end may pick different ones
+      // (CL.TE / TE.CL smuggling). RFC 9112 §6.3 allows rejecting; llhttp 9 does.
+      if (this.#flags & F_TRANSFER_ENCODING) {
+        this.#fail(
+          'HPE_INVALID_CONTENT_LENGTH',
+          "Content-Length can't be present with Transfer-Encoding",
+        );
+        return false;
+      }
+      this.#kind = H_CONTENT_LENGTH;
+    } else if (name === 'transfer-encoding') {
+      if (this.#flags & F_CONTENT_LENGTH) {
+        this.#fail(
+          'HPE_INVALID_TRANSFER_ENCODING',
+          "Transfer-Encoding can't be present with Content-Length",
+        );
+        return false;
+      }
+      this.#kind = H_TRANSFER_ENCODING;
+    } else if (name === 'connection' || name === 'proxy-connection') {
+      this.#kind = H_CONNECTION;
+    }
+    return true;
+  }
+
+  /** At the first byte of a non-empty value. */
+  #startValue(): boolean {
+    if (this.#kind === H_CONTENT_LENGTH && this.#flags & F_CONTENT_LENGTH) {
+      // Two Content-Length fields, even equal ones: which one a peer honours is unknowable.
+      this.#fail('HPE_UNEXPECTED_CONTENT_LENGTH', 'Duplicate Content-Length');
+      return false;
+    }
+    if (this.#kind === H_TRANSFER_ENCODING) {
+      if (this.#flags & F_CHUNKED) {
+        // A coding after chunked (here in a second field) leaves the length undeterminable.
+        this.#fail('HPE_INVALID_TRANSFER_ENCODING', 'Invalid `Transfer-Encoding` header value');
+        return false;
+      }
+      this.#flags |= F_TRANSFER_ENCODING;
+    }
+    return true;
+  }
+
+  /** A complete field line from `line`: name up to mark1, value from mark2 to mark3. */
+  #endHeader(buf: Buffer, line: number): boolean {
+    const valueStart = this.#mark2;
+    let valueEnd = this.#mark3;
+    const kind = this.#kind;
+    if (kind === H_CONTENT_LENGTH) {
+      if (!this.#contentLengthValue(buf, valueStart, valueEnd)) return false;
+    } else if (kind === H_TRANSFER_ENCODING) {
+      if (valueEnd > valueStart) {
+        const chunked = transferEncodingIsChunked(buf, valueStart, valueEnd);
+        if (chunked === 'error') {
+          this.#fail('HPE_INVALID_TRANSFER_ENCODING', 'Invalid `Transfer-Encoding` header value');
+          return false;
+        }
+        if (chunked) this.#flags |= F_CHUNKED;
+      }
+    } else if (kind === H_CONNECTION) {
+      this.#connectionValue(buf, valueStart, valueEnd);
+    }
+    if (this.#headerCount++ >= this.#maxHeadersCount) return true;
+    // Node trims trailing OWS from values (leading OWS was never part of the value).
+    while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HT)) {
+      valueEnd--;
+    }
+    const name = latin1Slice(buf, line, this.#mark1).toLowerCase();
+    const value = valueEnd > valueStart ? latin1Slice(buf, valueStart, valueEnd) : '';
+    if (this.#flags & F_TRAILING) {
+      this.#trailers ??= {};
+      addHeader(this.#trailers, name, value);
+    } else {
+      addHeader(this.#headers, name, value);
+    }
+    return true;
+  }
+
+  /**
+   * 1*DIGIT then optional OWS; no sign, no list ('3, 3'), no second number: anything a peer
+   * could read as another length is refused.
+   */
+  #contentLengthValue(buf: Buffer, start: number, end: number): boolean {
+    if (start === end) {
+      this.#fail('HPE_INVALID_CONTENT_LENGTH', 'Empty Content-Length');
+      return false;
+    }
+    let n = 0;
+    let i = start;
+    while (i < end && buf[i]! >= 0x30 && buf[i]! <= 0x39) {
+      n = n * 10 + (buf[i]! - 0x30);
+      if (n > MAX_LENGTH) {
+        this.#fail('HPE_INVALID_CONTENT_LENGTH', 'Content-Length overflow');
+        return false;
+      }
+      i++;
+    }
+    // llhttp allows trailing spaces only (a tab here is an error, as in llhttp).
+    while (i < end && buf[i] === SP) i++;
+    if (i !== end || i === start) {
+      this.#fail('HPE_INVALID_CONTENT_LENGTH', 'Invalid character in Content-Length');
+      return false;
+    }
+    this.#flags |= F_CONTENT_LENGTH;
+    this.#contentLength = n;
+    return true;
+  }
+
+  /** Connection tokens (comma-separated, OWS trimmed, case-insensitive): close, keep-alive. */
+  #connectionValue(buf: Buffer, start: number, end: number): void {
+    let s = start;
+    while (s <= end) {
+      let e = s;
+      while (e < end && buf[e] !== 0x2c) e++;
+      let a = s;
+      let b = e;
+      while (a < b && (buf[a] === SP || buf[a] === HT)) a++;
+      while (b > a && (buf[b - 1] === SP || buf[b - 1] === HT)) b--;
+      if (b - a === 5 || b - a === 10) {
+        const token = latin1Slice(buf, a, b).toLowerCase();
+        if (token === 'close') this.#flags |= F_CLOSE;
+        else if (token === 'keep-alive') this.#flags |= F_KEEP_ALIVE;
+      }
+      s = e + 1;
+    }
+  }
+
+  /** The empty line after the header or trailer section. */
+  #endHeaders(): boolean {
+    if (this.#flags & F_TRAILING) {
+      this.#state = IDLE;
+      return true;
+    }
+    const flags = this.#flags;
+    let bodyLength = 0;
+    if (flags & F_CHUNKED) {
+      bodyLength = -1;
+      this.#state = CHUNK_SIZE_START;
+      this.#remaining = 0;
+    } else if (flags & F_TRANSFER_ENCODING) {
+      // A request whose final coding is not chunked has no determinable length: 400
+      // (RFC 9112 §6.3 rule 4); reading to EOF would swallow the next request.
+      this.#fail('HPE_INVALID_TRANSFER_ENCODING', 'Request has invalid `Transfer-Encoding`');
+      return false;
+    } else if (this.#contentLength > 0) {
+      bodyLength = this.#contentLength;
+      this.#remaining = bodyLength;
+      this.#state = BODY;
+    } else {
+      this.#state = IDLE;
+    }
+    this.#headersDone = true;
+    // llhttp_should_keep_alive: HTTP/1.1 unless "close"; HTTP/1.0 only with "keep-alive".
+    const keepAlive =
+      this.#versionMinor === 1 ? (flags & F_CLOSE) === 0 : (flags & F_KEEP_ALIVE) !== 0;
+    this.#handler.onHead({
+      method: this.#method,
+      url: this.#url,
+      versionMinor: this.#versionMinor,
+      headers: this.#headers,
+      keepAlive,
+      bodyLength,
+    });
+    return true;
+  }
+
+  /** Ends the current message; false when the handler asked to stop. */
+  #complete(): boolean {
+    this.#inMessage = false;
+    this.#headersDone = false;
+    const trailers = this.#trailers;
+    this.#trailers = null;
+    if (this.#handler.onMessageComplete(trailers)) return true;
+    return false;
+  }
+
+  /** One byte of a chunk extension (`;name[=token|"quoted"]`), as llhttp's grammar. */
+  #chunkExtension(c: number): boolean {
+    let state = this.#state;
+    if (state === CHUNK_EXT_QUOTED) {
+      if (c === 0x22) this.#state = CHUNK_EXT_QUOTED_DONE;
+      else if (c === 0x5c) this.#state = CHUNK_EXT_PAIR;
+      else if (!QDTEXT[c]) return this.#badExtension();
+      return this.#countExtension();
+    }
+    if (state === CHUNK_EXT_PAIR) {
+      if (!QUOTED_PAIR[c]) return this.#badExtension();
+      this.#state = CHUNK_EXT_QUOTED;
+      return this.#countExtension();
+    }
+    if (state === CHUNK_EXT_START) {
+      if (c === SP || c === CR) return this.#badExtension();
+      state = CHUNK_EXT_NAME;
+      this.#state = state;
+    }
+    if (c === CR) {
+      this.#state = CHUNK_SIZE_LF;
+      return true;
+    }
+    if (c === 0x3b) {
+      this.#state = CHUNK_EXT_START;
+      return true;
+    }
+    if (state === CHUNK_EXT_QUOTED_DONE) return this.#badExtension();
+    if (state === CHUNK_EXT_NAME) {
+      if (c === 0x3d) {
+        this.#state = CHUNK_EXT_VALUE;
+        return true;
+      }
+      if (!TOKEN[c]) return this.#badExtension();
+      return this.#countExtension();
+    }
+    // CHUNK_EXT_VALUE: a token, into which a quoted string may open.
+    if (c === 0x22) this.#state = CHUNK_EXT_QUOTED;
+    else if (!TOKEN[c]) return this.#badExtension();
+    return this.#countExtension();
+  }
+
+  /** Extensions are never used but must be read: bounded like Node (413 past 16 KiB). */
+  #countExtension(): boolean {
+    if (++this.#extensionBytes <= MAX_CHUNK_EXTENSIONS) return true;
+    this.#fail('HPE_CHUNK_EXTENSIONS_OVERFLOW', 'Chunk extensions overflow', 413);
+    return false;
+  }
+
+  #badExtension(): boolean {
+    this.#fail('HPE_STRICT', 'Invalid character in chunk extensions');
+    return false;
+  }
+}

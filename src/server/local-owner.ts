@@ -1,0 +1,89 @@
+// The state owned by this process: the sealed store and the engine over it. The single process
+// of a node, or the primary of a worker pool (which passes `onApplied` to replicate).
+
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { HsmKey } from '../crypto/index.ts';
+import { openBackup, sealBackup } from '../state/backup.ts';
+import type { Command } from '../state/commands.ts';
+import { Engine } from '../state/engine.ts';
+import type { State } from '../state/state.ts';
+import { AesGcmSealer } from '../store/aes-gcm-sealer.ts';
+import { Store } from '../store/store.ts';
+import type { EventLog } from './event-log.ts';
+import type { Metrics } from './metrics.ts';
+import type { StateOwner } from './state-owner.ts';
+
+export interface LocalOwnerOptions {
+  readonly dir: string;
+  readonly hsmKey: HsmKey;
+  /** Enclave created at first start (requests that name none use it). */
+  readonly defaultEnclave: string;
+  /** Recorded as the creator of the default enclave. */
+  readonly rootIdentity: string;
+  readonly log: EventLog;
+  readonly onApplied?: (command: Command, index: number) => void;
+}
+
+export class LocalOwner implements StateOwner {
+  readonly engine: Engine;
+  readonly #hsmKey: HsmKey;
+  /** Set by the serving side: the registry to report (single-process mode). */
+  metricsSource: Metrics | null = null;
+
+  private constructor(engine: Engine, options: LocalOwnerOptions) {
+    this.engine = engine;
+    this.#hsmKey = options.hsmKey;
+  }
+
+  /** Opens (or creates) the sealed state in `DIR/state` and creates the default enclave. */
+  static async open(options: LocalOwnerOptions): Promise<LocalOwner> {
+    await mkdir(options.dir, { recursive: true, mode: 0o700 });
+    const { store, recovered } = await Store.open({
+      dir: join(options.dir, 'state'),
+      rekSealer: new AesGcmSealer(options.hsmKey.rekSealingKey()),
+    });
+    for (const warning of recovered.warnings) options.log.warn(warning);
+    const engine = Engine.recover(
+      store,
+      recovered,
+      options.onApplied ? { onApplied: options.onApplied } : {},
+    );
+    if (!engine.state.enclaves.has(options.defaultEnclave)) {
+      await engine.submit({
+        op: 'enclave.create',
+        enclave: options.defaultEnclave,
+        at: Date.now(),
+        by: options.rootIdentity,
+      });
+    }
+    return new LocalOwner(engine, options);
+  }
+
+  get state(): State {
+    return this.engine.state;
+  }
+
+  /** Resolves once the command is durable and applied here. */
+  async submit(command: Command): Promise<void> {
+    await this.engine.submit(command);
+  }
+
+  async backup(): Promise<Buffer> {
+    return sealBackup(await this.engine.exportSnapshot(), this.#hsmKey.backupSealingKey());
+  }
+
+  async restore(backup: Buffer): Promise<void> {
+    await this.engine.restoreSnapshot(openBackup(backup, this.#hsmKey.backupSealingKey()));
+  }
+
+  async metrics(): Promise<{ contentType: string; body: string }> {
+    const registry = this.metricsSource?.registry;
+    if (!registry) return { contentType: 'text/plain; version=0.0.4; charset=utf-8', body: '' };
+    return { contentType: registry.contentType, body: await registry.metrics() };
+  }
+
+  close(): Promise<void> {
+    return this.engine.close();
+  }
+}

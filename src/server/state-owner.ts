@@ -1,0 +1,16 @@
+// What serving requests needs from whoever owns the durable state: this process's engine
+// (single-process mode, and the primary of a worker pool), or the primary seen from a worker.
+
+import type { CommandSink } from '../core/core.ts';
+import type { State } from '../state/state.ts';
+
+export interface StateOwner extends CommandSink {
+  /** The state requests read: the engine's own, or a worker's replica of it. */
+  readonly state: State;
+  /** A sealed backup of the whole state. */
+  backup(): Promise<Buffer>;
+  /** Replaces the whole state with a sealed backup. */
+  restore(backup: Buffer): Promise<void>;
+  /** Prometheus text for every process of the node. */
+  metrics(): Promise<{ contentType: string; body: string }>;
+}

@@ -1,0 +1,54 @@
+// The messages between the primary of a worker pool and its workers (node:cluster IPC with
+// 'advanced' serialization, so Buffers and Dates cross intact). Key material crosses only
+// this in-memory pipe between processes of one node, never a file or the network.
+
+import type { AuditRecord } from '../audit.ts';
+import type { LogEvent } from '../event-log.ts';
+
+/** A client-facing error, as it crosses back to the worker that asked. */
+export interface WireKeyholdError {
+  readonly code: string;
+  readonly message: string;
+  readonly status: number | undefined;
+}
+
+/** Primary → worker. */
+export type ToWorker =
+  /** The state to start from, and what every worker shares (TLS tickets, certificate). */
+  | {
+      readonly type: 'init';
+      readonly snapshot: Buffer;
+      readonly ticketKeys: Buffer;
+      readonly certificate: { cert: Buffer; key: Buffer };
+    }
+  /** A committed command to apply, in log order. */
+  | { readonly type: 'apply'; readonly index: number; readonly command: Buffer }
+  /** The whole state was replaced (restore). */
+  | { readonly type: 'reset'; readonly snapshot: Buffer }
+  /** The answer to a worker's request `id`. */
+  | {
+      readonly type: 'reply';
+      readonly id: number;
+      readonly value?: unknown;
+      readonly error?: WireKeyholdError;
+    }
+  /** How many subscribers the node has in all, per stream; workers forward events while > 0. */
+  | { readonly type: 'subscribers'; readonly audit: number; readonly log: number }
+  | { readonly type: 'audit'; readonly record: AuditRecord }
+  | { readonly type: 'log'; readonly event: LogEvent }
+  /** Stop accepting connections and exit. */
+  | { readonly type: 'shutdown' };
+
+/** Worker → primary. */
+export type ToPrimary =
+  /** The worker listens for messages and wants its state. */
+  | { readonly type: 'ready' }
+  | { readonly type: 'listening'; readonly address: string }
+  | { readonly type: 'applied'; readonly index: number }
+  | { readonly type: 'submit'; readonly id: number; readonly command: Buffer }
+  | { readonly type: 'backup'; readonly id: number }
+  | { readonly type: 'restore'; readonly id: number; readonly backup: Buffer }
+  | { readonly type: 'metrics'; readonly id: number }
+  | { readonly type: 'subscribe'; readonly stream: 'audit' | 'log'; readonly delta: 1 | -1 }
+  | { readonly type: 'audit'; readonly record: AuditRecord }
+  | { readonly type: 'log'; readonly event: LogEvent };

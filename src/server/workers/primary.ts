@@ -1,0 +1,270 @@
+// The primary of a worker pool: owns the sealed store and the engine, forks one worker per core
+// to serve requests, replicates every committed command to all workers and acknowledges a write
+// only once every live worker has applied it. It serves no requests itself.
+
+import cluster from 'node:cluster';
+import type { Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { AggregatorRegistry } from 'prom-client';
+import { KeyholdError } from '../../model/errors.ts';
+import { decodeCommand, encodeCommand } from '../../state/commands.ts';
+import { encodeSnapshot } from '../../state/snapshot.ts';
+import { EventLog } from '../event-log.ts';
+import type { ServerOptions } from '../keyhold-server.ts';
+import { LocalOwner } from '../local-owner.ts';
+import { resolveRoot } from '../root-identity.ts';
+import type { Root } from '../root-identity.ts';
+import { loadServerCertificate } from '../server-certificate.ts';
+import type { LoadedCertificate } from '../server-certificate.ts';
+import type { ToPrimary, ToWorker, WireKeyholdError } from './messages.ts';
+
+interface Member {
+  readonly worker: Worker;
+  /** False until the worker asked for its state; it gets no commands before that. */
+  ready: boolean;
+  /** Highest log index this worker has applied. */
+  applied: number;
+  subscriptions: { audit: number; log: number };
+  address: string | null;
+}
+
+export class Primary {
+  readonly root: Root;
+  readonly certificate: LoadedCertificate;
+  readonly log: EventLog;
+  readonly #owner: LocalOwner;
+  readonly #members = new Map<number, Member>();
+  readonly #ticketKeys = randomBytes(48);
+  readonly #aggregator = new AggregatorRegistry();
+  readonly #waiters: { index: number; resolve: () => void }[] = [];
+  readonly #workers: number;
+  #shuttingDown = false;
+  #listening: ((address: string) => void) | null = null;
+
+  private constructor(init: {
+    owner: LocalOwner;
+    root: Root;
+    certificate: LoadedCertificate;
+    log: EventLog;
+    workers: number;
+  }) {
+    this.#owner = init.owner;
+    this.root = init.root;
+    this.certificate = init.certificate;
+    this.log = init.log;
+    this.#workers = init.workers;
+    // The primary's own events (a worker died…) reach subscribers in every worker.
+    this.log.stream.setForward((event) => this.#relay({ type: 'log', event }, 'log'));
+  }
+
+  /** Opens the state, forks `workers` workers and resolves once all of them listen. */
+  static async start(options: ServerOptions, workers: number): Promise<Primary> {
+    const log = options.log ?? new EventLog();
+    const root = resolveRoot(options.hsmKey, options.adminIdentity);
+    let broadcast: ((message: ToWorker) => void) | null = null;
+    const owner = await LocalOwner.open({
+      dir: options.dir,
+      hsmKey: options.hsmKey,
+      defaultEnclave: options.defaultEnclave ?? 'default',
+      rootIdentity: root.identity,
+      log,
+      onApplied: (command, index) =>
+        broadcast?.({ type: 'apply', index, command: encodeCommand(command) }),
+    });
+    const certificate = await loadServerCertificate(options.dir, options.tls, options.publicHost);
+    const primary = new Primary({ owner, root, certificate, log, workers });
+    broadcast = (message) => primary.#broadcast(message);
+    cluster.setupPrimary({ serialization: 'advanced' });
+    await primary.#forkAll();
+    return primary;
+  }
+
+  /** The address the workers listen on. */
+  get address(): string {
+    for (const member of this.#members.values()) if (member.address) return member.address;
+    return '';
+  }
+
+  /** Stops every worker, then closes the store. */
+  async close(): Promise<void> {
+    this.#shuttingDown = true;
+    const exits = [...this.#members.values()].map(
+      (m) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => m.worker.kill('SIGKILL'), 5000);
+          m.worker.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          this.#send(m, { type: 'shutdown' });
+        }),
+    );
+    await Promise.all(exits);
+    await this.#owner.close();
+  }
+
+  async #forkAll(): Promise<void> {
+    const listening = new Promise<string>((resolve) => {
+      let count = 0;
+      this.#listening = (address) => {
+        if (++count === this.#workers) resolve(address);
+      };
+    });
+    for (let i = 0; i < this.#workers; i++) this.#fork();
+    await listening;
+    this.#listening = null;
+  }
+
+  #fork(): void {
+    const worker = cluster.fork();
+    const member: Member = {
+      worker,
+      ready: false,
+      applied: this.#owner.state.commit,
+      subscriptions: { audit: 0, log: 0 },
+      address: null,
+    };
+    this.#members.set(worker.id, member);
+    worker.on('message', (message: ToPrimary) => this.#onMessage(member, message));
+    worker.once('exit', (code, signal) => this.#onExit(member, code, signal));
+  }
+
+  #onExit(member: Member, code: number | null, signal: string | null): void {
+    this.#members.delete(member.worker.id);
+    const { audit, log } = member.subscriptions;
+    if (audit !== 0 || log !== 0) this.#broadcastSubscribers();
+    this.#checkWaiters();
+    if (this.#shuttingDown) return;
+    this.log.error(
+      `worker ${member.worker.process.pid ?? '?'} exited (${signal ?? `code ${String(code)}`}); starting a new one`,
+    );
+    this.#fork();
+  }
+
+  #onMessage(member: Member, message: ToPrimary): void {
+    switch (message.type) {
+      case 'ready':
+        // The snapshot and the switch to `ready` happen in one synchronous step, so the worker
+        // sees every later command exactly once, after its snapshot.
+        member.ready = true;
+        member.applied = this.#owner.state.commit;
+        this.#send(member, {
+          type: 'init',
+          snapshot: encodeSnapshot(this.#owner.state),
+          ticketKeys: this.#ticketKeys,
+          certificate: { cert: this.certificate.cert, key: this.certificate.key },
+        });
+        return;
+      case 'listening':
+        member.address = message.address;
+        this.#listening?.(message.address);
+        return;
+      case 'applied':
+        member.applied = Math.max(member.applied, message.index);
+        this.#checkWaiters();
+        return;
+      case 'submit':
+        this.#answer(member, message.id, async () => {
+          const index = await this.#owner.engine.submit(decodeCommand(message.command));
+          await this.#allApplied(index);
+          return undefined;
+        });
+        return;
+      case 'backup':
+        this.#answer(member, message.id, () => this.#owner.backup());
+        return;
+      case 'restore':
+        this.#answer(member, message.id, async () => {
+          await this.#owner.restore(message.backup);
+          const snapshot = encodeSnapshot(this.#owner.state);
+          const index = this.#owner.state.commit;
+          this.#broadcast({ type: 'reset', snapshot });
+          for (const m of this.#members.values()) m.applied = Math.min(m.applied, index - 1);
+          await this.#allApplied(index);
+          return undefined;
+        });
+        return;
+      case 'metrics':
+        this.#answer(member, message.id, async () => ({
+          contentType: this.#aggregator.contentType,
+          body: await this.#aggregator.clusterMetrics(),
+        }));
+        return;
+      case 'subscribe':
+        member.subscriptions[message.stream] += message.delta;
+        this.#broadcastSubscribers();
+        return;
+      case 'audit':
+        this.#relay(message, 'audit');
+        return;
+      case 'log':
+        this.#relay(message, 'log');
+        return;
+    }
+  }
+
+  #answer(member: Member, id: number, work: () => Promise<unknown>): void {
+    work().then(
+      (value) => this.#send(member, { type: 'reply', id, value }),
+      (error: unknown) => {
+        let wire: WireKeyholdError;
+        if (error instanceof KeyholdError) {
+          wire = { code: error.code, message: error.message, status: error.status };
+        } else {
+          this.log.error(
+            `internal error: ${error instanceof Error ? error.message : String(error)}`,
+          );
+          wire = { code: 'INTERNAL', message: 'internal error', status: undefined };
+        }
+        this.#send(member, { type: 'reply', id, error: wire });
+      },
+    );
+  }
+
+  /** Resolves once every live worker has applied `index` (workers that die stop counting). */
+  #allApplied(index: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#waiters.push({ index, resolve });
+      this.#checkWaiters();
+    });
+  }
+
+  #checkWaiters(): void {
+    let min = Infinity;
+    for (const member of this.#members.values()) {
+      if (member.ready) min = Math.min(min, member.applied);
+    }
+    for (let i = this.#waiters.length - 1; i >= 0; i--) {
+      const waiter = this.#waiters[i]!;
+      if (waiter.index <= min) {
+        this.#waiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  }
+
+  #broadcast(message: ToWorker): void {
+    for (const member of this.#members.values()) this.#send(member, message);
+  }
+
+  #broadcastSubscribers(): void {
+    let audit = 0;
+    let log = 0;
+    for (const m of this.#members.values()) {
+      audit += m.subscriptions.audit;
+      log += m.subscriptions.log;
+    }
+    this.#broadcast({ type: 'subscribers', audit, log });
+  }
+
+  /** Relays a stream event to the workers that have subscribers for it. */
+  #relay(message: ToWorker & { type: 'audit' | 'log' }, stream: 'audit' | 'log'): void {
+    for (const member of this.#members.values()) {
+      if (member.subscriptions[stream] > 0) this.#send(member, message);
+    }
+  }
+
+  #send(member: Member, message: ToWorker): void {
+    if (member.ready && member.worker.isConnected()) member.worker.send(message);
+  }
+}

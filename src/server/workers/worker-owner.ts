@@ -1,0 +1,91 @@
+// A worker's view of the state owner: a replica of the primary's state, kept current by the
+// commands the primary broadcasts, and writes, backups and metrics sent to the primary.
+
+import { KeyholdError } from '../../model/errors.ts';
+import type { ErrorCode } from '../../model/errors.ts';
+import type { Command } from '../../state/commands.ts';
+import { decodeCommand, encodeCommand } from '../../state/commands.ts';
+import { decodeSnapshot } from '../../state/snapshot.ts';
+import type { State } from '../../state/state.ts';
+import type { StateOwner } from '../state-owner.ts';
+import type { ToPrimary, ToWorker } from './messages.ts';
+
+type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
+
+export class WorkerOwner implements StateOwner {
+  readonly state: State;
+  readonly #send: (message: ToPrimary) => void;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+
+  /** @param snapshot the state at the moment this worker joined (from the `init` message). */
+  constructor(snapshot: Buffer, send: (message: ToPrimary) => void) {
+    this.state = decodeSnapshot(snapshot);
+    this.#send = send;
+  }
+
+  /** Handles the state-related messages from the primary; returns false for others. */
+  handle(message: ToWorker): boolean {
+    switch (message.type) {
+      case 'apply':
+        this.state.apply(decodeCommand(message.command));
+        this.state.commit = message.index;
+        this.#send({ type: 'applied', index: message.index });
+        return true;
+      case 'reset':
+        this.state.replaceWith(decodeSnapshot(message.snapshot));
+        this.#send({ type: 'applied', index: this.state.commit });
+        return true;
+      case 'reply': {
+        const pending = this.#pending.get(message.id);
+        if (!pending) return true;
+        this.#pending.delete(message.id);
+        if (message.error) {
+          const { code, message: text, status } = message.error;
+          pending.reject(new KeyholdError(code as ErrorCode, text, status));
+        } else {
+          pending.resolve(message.value);
+        }
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  /** Resolves once the primary committed the command and every worker (this one too) applied it. */
+  async submit(command: Command): Promise<void> {
+    await this.#request((id) => ({ type: 'submit', id, command: encodeCommand(command) }));
+  }
+
+  async backup(): Promise<Buffer> {
+    return Buffer.from((await this.#request((id) => ({ type: 'backup', id }))) as Uint8Array);
+  }
+
+  async restore(backup: Buffer): Promise<void> {
+    await this.#request((id) => ({ type: 'restore', id, backup }));
+  }
+
+  async metrics(): Promise<{ contentType: string; body: string }> {
+    return (await this.#request((id) => ({ type: 'metrics', id }))) as {
+      contentType: string;
+      body: string;
+    };
+  }
+
+  /** Fails every request still waiting (the primary went away). */
+  abandon(): void {
+    for (const pending of this.#pending.values()) {
+      pending.reject(new KeyholdError('UNAVAILABLE', 'the node is shutting down'));
+    }
+    this.#pending.clear();
+  }
+
+  #request(make: (id: number) => ToPrimary): Promise<unknown> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#send(make(id));
+    });
+  }
+}

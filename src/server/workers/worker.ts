@@ -1,0 +1,79 @@
+// A worker of a pool: serves both faces from a replica of the primary's state, forwards writes
+// (and backups, restores, metrics) to the primary, and relays log-stream events through it.
+
+import { AggregatorRegistry } from 'prom-client';
+import { EventLog } from '../event-log.ts';
+import { KeyholdServer, openAuditLog } from '../keyhold-server.ts';
+import type { ServerOptions } from '../keyhold-server.ts';
+import { resolveRoot } from '../root-identity.ts';
+import type { ToPrimary, ToWorker } from './messages.ts';
+import { WorkerOwner } from './worker-owner.ts';
+
+/** Runs this process as a worker until the primary says `shutdown` (or goes away). */
+export function runWorker(options: ServerOptions): Promise<void> {
+  const send = (message: ToPrimary): void => {
+    if (process.connected) process.send?.(message);
+  };
+  return new Promise((resolve, reject) => {
+    let server: KeyholdServer | null = null;
+    let owner: WorkerOwner | null = null;
+    const log = options.log ?? new EventLog();
+    const audit = openAuditLog(options);
+    log.stream.onSubscriberChange((delta) => send({ type: 'subscribe', stream: 'log', delta }));
+    audit.stream.onSubscriberChange((delta) => send({ type: 'subscribe', stream: 'audit', delta }));
+
+    const stop = (): void => {
+      owner?.abandon();
+      void (server ? server.close() : Promise.resolve()).then(resolve, reject);
+    };
+    process.on('disconnect', stop);
+    // The primary coordinates shutdown (a terminal's Ctrl-C reaches every process of the group).
+    process.on('SIGINT', () => undefined);
+    process.on('SIGTERM', () => undefined);
+    process.on('message', (message: ToWorker) => {
+      if (owner?.handle(message)) return;
+      switch (message.type) {
+        case 'init':
+          owner = new WorkerOwner(message.snapshot, send);
+          server = new KeyholdServer({
+            owner,
+            root: resolveRoot(options.hsmKey, options.adminIdentity),
+            certificate: {
+              cert: message.certificate.cert,
+              key: message.certificate.key,
+              files: options.tls ?? { cert: '', key: '' },
+              created: false,
+            },
+            options,
+            log,
+            audit,
+            ticketKeys: message.ticketKeys,
+          });
+          AggregatorRegistry.setRegistries([server.metrics.registry]);
+          server
+            .listen(options.address, options.publicHost)
+            .then(() => send({ type: 'listening', address: server!.address }), reject);
+          return;
+        case 'subscribers':
+          // Forward this process's events to the primary while anyone, anywhere, subscribes.
+          audit.stream.setForward(
+            message.audit > 0 ? (record) => send({ type: 'audit', record }) : null,
+          );
+          log.stream.setForward(message.log > 0 ? (event) => send({ type: 'log', event }) : null);
+          return;
+        case 'audit':
+          audit.stream.deliver(message.record);
+          return;
+        case 'log':
+          log.stream.deliver(message.event);
+          return;
+        case 'shutdown':
+          stop();
+          return;
+        default:
+          return;
+      }
+    });
+    send({ type: 'ready' });
+  });
+}
