@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { ApiKey } from '../src/identity/index.ts';
 import { KmsClient } from '../src/sdk/index.ts';
+import { KES_ERRORS, KesClient, KesError } from '../src/sdk/kes/index.ts';
 import { CLI, startServer, type ServerProcess } from './helpers/server-process.ts';
 import { kesEnv, runCli, type CliResult } from './kes-cli-run.ts';
 
@@ -126,6 +127,39 @@ describe('keyhold kes (server views)', () => {
     const userSelf = await kes(['identity', 'info', '-k', '--json'], { KES_API_KEY: user.toKes() });
     assert.equal(userSelf.code, 0, userSelf.stderr);
     assert.equal((JSON.parse(userSelf.stdout) as { policy: string }).policy, 'minio');
+  });
+
+  it('answers every KesClient method over real mTLS', async () => {
+    const client = new KesClient({
+      endpoints: server.endpoint,
+      apiKey: server.rootApiKey,
+      insecure: true,
+    });
+    try {
+      assert.equal(typeof (await client.version()).version, 'string');
+      await client.ready();
+      const routes = await client.apis();
+      assert.ok(routes.some((r) => r.method === 'PUT' && r.path === '/v1/key/hmac/'));
+      await client.createKey('sdk-key');
+      await client.importKey('sdk-imported', Buffer.alloc(32, 9), { cipher: 'ChaCha20' });
+      assert.equal((await client.describeKey('sdk-imported')).algorithm, 'ChaCha20');
+      const names: string[] = [];
+      for await (const name of client.listKeys('sdk-')) names.push(name);
+      assert.deepEqual(names, ['sdk-imported', 'sdk-key']);
+      const ct = await client.encrypt('sdk-key', Buffer.from('secret'), Buffer.from('ctx'));
+      assert.equal((await client.decrypt('sdk-key', ct, Buffer.from('ctx'))).toString(), 'secret');
+      assert.equal((await client.hmac('sdk-key', Buffer.from('m'))).length, 32);
+      const self = await client.describeSelf();
+      assert.deepEqual([self.identity, self.isAdmin], [rootHex, true]);
+      assert.equal(client.identity, rootHex);
+      await client.deleteKey('sdk-imported');
+      const gone = await client.describeKey('sdk-imported').catch((e: unknown) => e);
+      assert.ok(KesError.matches(gone, KES_ERRORS.keyNotFound), String(gone));
+      const exists = await client.createKey('sdk-key').catch((e: unknown) => e);
+      assert.ok(KesError.matches(exists, KES_ERRORS.keyExists), String(exists));
+    } finally {
+      client.close();
+    }
   });
 
   it('follows the audit log until interrupted', async () => {

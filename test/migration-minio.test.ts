@@ -4,11 +4,13 @@
 // context MinIO sends, through the KES API (CLI and SDK) and the KMS API (KEY:DECRYPT, version 0).
 import assert from 'node:assert/strict';
 import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hchacha20 } from '../src/crypto/index.ts';
 import { KES_ERRORS, KesClient, KesError } from '../src/sdk/kes/index.ts';
 import { KmsClient } from '../src/sdk/index.ts';
-import { startServer, type ServerProcess } from './helpers/server-process.ts';
+import { startServer, tempDir, type ServerProcess } from './helpers/server-process.ts';
 import { cleanEnv, kesEnv, runCli } from './kes-cli-run.ts';
 
 type Aead = 'AES-256-GCM-HMAC-SHA-256' | 'ChaCha20Poly1305';
@@ -178,6 +180,34 @@ describe('migration from MINIO_KMS_SECRET_KEY', () => {
   });
 
   it('reads the key from MINIO_KMS_SECRET_KEY_FILE and rejects malformed keys before connecting', async () => {
+    const tmp = tempDir('keyhold-minio-key-');
+    try {
+      const file = join(tmp.dir, 'kms-secret');
+      writeFileSync(file, minioSecretKey + '\n', { mode: 0o600 });
+      const viaEnv = await runCli(['kes', 'import-minio-key', '-k', '--json'], {
+        env: kesEnv(server, { MINIO_KMS_SECRET_KEY_FILE: file }),
+      });
+      assert.equal(viaEnv.code, 0, viaEnv.stderr);
+      assert.deepEqual(JSON.parse(viaEnv.stdout), { name, status: 'already-imported' });
+      const other = join(tmp.dir, 'other-secret');
+      writeFileSync(other, `from-file:${randomBytes(32).toString('base64')}`, { mode: 0o600 });
+      const viaFlag = await runCli(['kes', 'import-minio-key', '-k', '--json', '--file', other], {
+        env: kesEnv(server),
+      });
+      assert.equal(viaFlag.code, 0, viaFlag.stderr);
+      assert.deepEqual(JSON.parse(viaFlag.stdout), { name: 'from-file', status: 'imported' });
+      const missing = await runCli(['kes', 'import-minio-key', '--file', join(tmp.dir, 'nope')], {
+        env: kesEnv(server),
+      });
+      assert.equal(missing.code, 1);
+      assert.match(
+        missing.stderr,
+        /cannot read MinIO secret key file '.*nope': no such file or directory/,
+      );
+    } finally {
+      tmp.remove();
+    }
+
     const noColon = await runCli(['kes', 'import-minio-key', 'just-base64'], { env: cleanEnv() });
     assert.equal(noColon.code, 2);
     assert.match(noColon.stderr, /a MinIO secret key is 'NAME:BASE64', found no ':'/);
