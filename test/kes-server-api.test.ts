@@ -3,6 +3,7 @@
 // both the KES and the KMS API.
 
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { KmsClient } from '../src/sdk/index.ts';
 import { apiKeyCert, errorBody, kes, startKesServer } from './kes-server-support.ts';
@@ -364,6 +365,29 @@ describe('keys', () => {
     );
     // An imported key gets an HMAC key, as upstream.
     assert.equal((await call('PUT', '/v1/key/hmac/imported', { message: b64('m') })).status, 200);
+    // Keyhold extension: `hmac_key` keeps a migrated key's HMAC key.
+    const hmacKey = Buffer.alloc(32, 5);
+    assertEmpty(
+      await call('PUT', '/v1/key/import/with-hmac', {
+        key: b64(key),
+        cipher: 'AES256',
+        hmac_key: b64(hmacKey),
+      }),
+    );
+    const mac = await call('PUT', '/v1/key/hmac/with-hmac', { message: b64('m') });
+    assert.equal(
+      mac.json<{ hmac: string }>().hmac,
+      createHmac('sha256', hmacKey).update('m').digest('base64'),
+    );
+    assertError(
+      await call('PUT', '/v1/key/import/x5', {
+        key: b64(key),
+        cipher: 'AES256',
+        hmac_key: b64('short'),
+      }),
+      406,
+      'invalid HMAC key size: must be 32 bytes',
+    );
   });
 
   it('list: prefixes, a trailing * stripped, /v1/key/list with and without slash', async () => {

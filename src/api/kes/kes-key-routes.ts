@@ -127,7 +127,7 @@ async function importKey(k: KesRequest): Promise<void> {
   checkKeyName(name);
   const body = decodeBody(
     k.body,
-    { key: 'bytes', cipher: 'string', bytes: 'bytes', algorithm: 'string' },
+    { key: 'bytes', cipher: 'string', bytes: 'bytes', algorithm: 'string', hmac_key: 'bytes' },
     'invalid import key request body',
   );
   // Legacy v0.22 clients send {"bytes","algorithm"}, where an empty algorithm meant AES256.
@@ -139,14 +139,15 @@ async function importKey(k: KesRequest): Promise<void> {
   if (key.length !== 32) {
     throw new KeyholdError('NOT_ACCEPTABLE', `invalid key size for '${cipher}'`);
   }
-  await k.env.core.importKey(k.caller, k.enclave, {
-    name,
-    type,
-    key,
-    // KES gives every imported key a fresh HMAC key, so /v1/key/hmac works on it.
-    hmacKey: randomPool.take(32),
-  });
+  // Keyhold extension: `hmac_key` keeps a migrated key's HMACs stable (import-fs sends it).
+  // Without it the key gets a fresh HMAC key, as in KES, so /v1/key/hmac works on it.
+  const hmacKey = body.hmac_key ?? randomPool.take(32);
+  if (hmacKey.length !== 32) {
+    throw new KeyholdError('NOT_ACCEPTABLE', `invalid HMAC key size: must be 32 bytes`);
+  }
+  await k.env.core.importKey(k.caller, k.enclave, { name, type, key, hmacKey });
   key.fill(0);
+  hmacKey.fill(0);
   sendEmpty(k.res);
   auditKeyChange(k, `secret key '${name}' created`);
 }
