@@ -58,6 +58,11 @@ const MAX_CHUNK_EXTENSIONS = 16 * 1024;
  * only up to 2^53 - 1 (llhttp goes to 2^64 - 1, which no Keyhold body approaches).
  */
 const MAX_LENGTH = Number.MAX_SAFE_INTEGER;
+/**
+ * Bytes decoded to text at once when a header section starts: fields are then substrings of
+ * it (pure JavaScript) rather than one native decode call each, the main cost of small heads.
+ */
+const TEXT_WINDOW = 4096;
 
 // Parser states.
 const IDLE = 0;
@@ -125,6 +130,8 @@ function table(chars: string, ranges: readonly (readonly [number, number])[] = [
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const ALPHA = table(ALNUM.slice(0, 52));
+/** Bytes that can occur in the methods Node knows. */
+const METHOD_CHAR = table('ABCDEFGHIJKLMNOPQRSTUVWXYZ-');
 /** RFC 9110 tchar: header names and chunk extension names/values. */
 const TOKEN = table("!#$%&'*+-.^_`|~" + ALNUM);
 /**
@@ -271,6 +278,11 @@ export class Http1Parser {
   #contentLength = 0;
   #remaining = 0;
   #extensionBytes = 0;
+  /** latin1 text of #textBuf[#textStart, #textEnd), from which fields are sliced. */
+  #text = '';
+  #textBuf: Buffer | null = null;
+  #textStart = 0;
+  #textEnd = 0;
   #inMessage = false;
   #headersDone = false;
 
@@ -349,6 +361,7 @@ export class Http1Parser {
     let i = start;
     // Where the line being read started (its bytes are carried over if the input ends in it).
     let line = 0;
+    if (this.#state >= METHOD && this.#state <= HEADERS_LF) this.#decode(buf, 0, end);
     while (i < end) {
       const state = this.#state;
       switch (state) {
@@ -357,15 +370,18 @@ export class Http1Parser {
           while (i < end && (buf[i] === CR || buf[i] === LF)) i++;
           if (i === end) break;
           this.#beginMessage();
+          this.#decode(buf, i, end);
           line = i;
           this.#state = METHOD;
           break;
         }
         case METHOD: {
           // Only the methods Node knows, in upper case, then exactly one space (no tabs).
+          while (i < end && METHOD_CHAR[buf[i]!] && i - line < LONGEST_METHOD) i++;
+          if (i === end) break;
           const c = buf[i]!;
           if (c === SP) {
-            const method = latin1Slice(buf, line, i);
+            const method = this.#slice(buf, line, i);
             if (!KNOWN_METHODS.has(method)) {
               return this.#fail('HPE_INVALID_METHOD', 'Invalid method encountered');
             }
@@ -376,17 +392,8 @@ export class Http1Parser {
             this.#method = method;
             this.#state = BEFORE_URL;
             i++;
-          } else if (
-            (c < 0x41 || c > 0x5a) &&
-            c !== 0x2d &&
-            c !== 0x5f &&
-            !(c >= 0x30 && c <= 0x39)
-          ) {
-            return this.#fail('HPE_INVALID_METHOD', 'Invalid method encountered');
-          } else if (i - line >= LONGEST_METHOD) {
-            return this.#fail('HPE_INVALID_METHOD', 'Invalid method encountered');
           } else {
-            i++;
+            return this.#fail('HPE_INVALID_METHOD', 'Invalid method encountered');
           }
           break;
         }
@@ -470,6 +477,21 @@ export class Http1Parser {
           this.#state = VERSION;
           this.#version = 0;
           this.#mark2 = i;
+          if (
+            end - i > 8 &&
+            buf[i] === 0x48 &&
+            buf[i + 1] === 0x54 &&
+            buf[i + 2] === 0x54 &&
+            buf[i + 3] === 0x50 &&
+            buf[i + 4] === 0x2f &&
+            buf[i + 5] === 0x31 &&
+            buf[i + 6] === 0x2e &&
+            (buf[i + 7] === 0x31 || buf[i + 7] === 0x30)
+          ) {
+            // Fast path for "HTTP/1.1" and "HTTP/1.0"; the CRLF is checked below.
+            this.#version = buf[i + 7] === 0x31 ? 11 : 10;
+            i += 8;
+          }
           break;
         }
         case VERSION: {
@@ -640,6 +662,7 @@ export class Http1Parser {
             this.#flags |= F_TRAILING;
             this.#counted = 0;
             this.#raw = 0;
+            this.#decode(buf, i, end);
             line = i;
             this.#state = FIELD_START;
           } else {
@@ -670,7 +693,26 @@ export class Http1Parser {
       }
       if (this.#state === DEAD) return i;
     }
+    this.#textBuf = null;
+    this.#text = '';
     return this.#suspend(buf, line, end);
+  }
+
+  /** Decodes the start of a header section at once (see TEXT_WINDOW). */
+  #decode(buf: Buffer, start: number, end: number): void {
+    const stop = Math.min(end, start + TEXT_WINDOW);
+    this.#text = latin1Slice(buf, start, stop);
+    this.#textBuf = buf;
+    this.#textStart = start;
+    this.#textEnd = stop;
+  }
+
+  /** The latin1 text of buf[start, end). */
+  #slice(buf: Buffer, start: number, end: number): string {
+    if (buf === this.#textBuf && start >= this.#textStart && end <= this.#textEnd) {
+      return this.#text.slice(start - this.#textStart, end - this.#textStart);
+    }
+    return latin1Slice(buf, start, end);
   }
 
   /** Keeps an unfinished line for the next input, after checking the limits on it. */
@@ -714,7 +756,7 @@ export class Http1Parser {
 
   #endUrl(buf: Buffer, i: number): boolean {
     if (!this.#count(i - this.#mark1)) return false;
-    this.#url = latin1Slice(buf, this.#mark1, i);
+    this.#url = this.#slice(buf, this.#mark1, i);
     this.#state = BEFORE_VERSION;
     return true;
   }
@@ -724,7 +766,7 @@ export class Http1Parser {
     const length = end - start;
     this.#kind = H_OTHER;
     if (length !== 10 && length !== 14 && length !== 16 && length !== 17) return true;
-    const name = latin1Slice(buf, start, end).toLowerCase();
+    const name = this.#slice(buf, start, end).toLowerCase();
     if (name === 'content-length') {
       // Both framings in one request: front end and back end may pick different ones
       // (CL.TE / TE.CL smuggling). RFC 9112 §6.3 allows rejecting; llhttp 9 does.
@@ -793,8 +835,8 @@ export class Http1Parser {
     while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HT)) {
       valueEnd--;
     }
-    const name = latin1Slice(buf, line, this.#mark1).toLowerCase();
-    const value = valueEnd > valueStart ? latin1Slice(buf, valueStart, valueEnd) : '';
+    const name = this.#slice(buf, line, this.#mark1).toLowerCase();
+    const value = valueEnd > valueStart ? this.#slice(buf, valueStart, valueEnd) : '';
     if (this.#flags & F_TRAILING) {
       this.#trailers ??= {};
       addHeader(this.#trailers, name, value);
@@ -845,7 +887,7 @@ export class Http1Parser {
       while (a < b && (buf[a] === SP || buf[a] === HT)) a++;
       while (b > a && (buf[b - 1] === SP || buf[b - 1] === HT)) b--;
       if (b - a === 5 || b - a === 10) {
-        const token = latin1Slice(buf, a, b).toLowerCase();
+        const token = this.#slice(buf, a, b).toLowerCase();
         if (token === 'close') this.#flags |= F_CLOSE;
         else if (token === 'keep-alive') this.#flags |= F_KEEP_ALIVE;
       }

@@ -46,7 +46,6 @@ export class Http1Server extends TlsServer implements ConnectionOwner {
   #closing = false;
   #timer: NodeJS.Timeout | null = null;
   #date = '';
-  #dateTimer: NodeJS.Timeout | null = null;
 
   constructor(tlsOptions: TlsOptions, listener: Http1Listener, options: Http1ServerOptions = {}) {
     super({
@@ -89,13 +88,10 @@ export class Http1Server extends TlsServer implements ConnectionOwner {
     if (this.#date === '') {
       const now = Date.now();
       this.#date = new Date(now).toUTCString();
-      this.#dateTimer = setTimeout(
-        () => {
-          this.#date = '';
-        },
-        1000 - (now % 1000),
-      );
-      this.#dateTimer.unref();
+      const expire = (): void => {
+        this.#date = '';
+      };
+      setTimeout(expire, 1000 - (now % 1000)).unref();
     }
     return this.#date;
   }
