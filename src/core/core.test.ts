@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { SecretKey } from '../crypto/index.ts';
 import { KeyholdError } from '../model/errors.ts';
 import type { Command } from '../state/commands.ts';
 import { State } from '../state/state.ts';
@@ -252,6 +253,30 @@ describe('Core keys', () => {
     );
     const mac = core.mac(root, 'e1', { name: 'k1', version: 0, message: Buffer.from('m') });
     assert.equal(mac.mac.length, 32);
+  });
+
+  it('opens raw ChaCha20 ciphertexts with a key imported as AES256 (MinIO converts its legacy JSON)', async () => {
+    const core = await populated();
+    const material = Buffer.alloc(32, 9);
+    await core.importKey(root, 'e1', { name: 'minio', type: 'AES256', key: material });
+    const ad = Buffer.from('{"bucket":"bucket/object"}');
+    const chacha = new SecretKey('ChaCha20', material).seal(Buffer.from('dek'), ad);
+    const plain = core.decrypt(root, 'e1', {
+      name: 'minio',
+      version: 0,
+      ciphertext: chacha,
+      associatedData: ad,
+    });
+    assert.equal(plain.toString(), 'dek');
+    // Keys created inside Keyhold never had another algorithm: no fallback for them.
+    const native = core.keyStatus(root, 'e1', { name: 'k1', version: 0 }).version.key;
+    const other = new SecretKey('ChaCha20', native.exportKeyMaterial()).seal(Buffer.from('x'), ad);
+    assert.equal(
+      await codeOf(() =>
+        core.decrypt(root, 'e1', { name: 'k1', version: 0, ciphertext: other, associatedData: ad }),
+      ),
+      'DECRYPT',
+    );
   });
 
   it('validates names', async () => {

@@ -3,7 +3,7 @@
 
 import { createHmac } from 'node:crypto';
 import type { KeyType } from '../crypto/index.ts';
-import { NotAuthenticError, randomPool } from '../crypto/index.ts';
+import { NotAuthenticError, SecretKey, randomPool } from '../crypto/index.ts';
 import { KeyholdError, badRequest } from '../model/errors.ts';
 import { isValidName, isValidPrefix } from '../model/names.ts';
 import { parseIdentity } from '../identity/index.ts';
@@ -219,15 +219,20 @@ export class Core {
   ): Buffer {
     authorize(this.#state, caller, 'KEY:DECRYPT', enclave, request.name);
     const ring = this.#ring(enclave, request.name);
+    const { ciphertext, associatedData } = request;
     if (request.version !== 0) {
-      return open(pickVersion(ring, request.version), request.ciphertext, request.associatedData);
+      const plaintext = tryOpen(pickVersion(ring, request.version), ciphertext, associatedData);
+      if (plaintext) return plaintext;
+      throw new KeyholdError('DECRYPT');
     }
-    const versions = [...ring.versions.values()].sort((a, b) => b.version - a.version);
-    for (const version of versions) {
-      try {
-        return version.key.open(request.ciphertext, request.associatedData);
-      } catch (error) {
-        if (!(error instanceof NotAuthenticError)) throw error;
+    const latest = latestVersion(ring);
+    const plaintext = tryOpen(latest, ciphertext, associatedData);
+    if (plaintext) return plaintext;
+    if (ring.versions.size > 1) {
+      const older = [...ring.versions.values()].filter((v) => v !== latest);
+      for (const version of older.sort((a, b) => b.version - a.version)) {
+        const opened = tryOpen(version, ciphertext, associatedData);
+        if (opened) return opened;
       }
     }
     throw new KeyholdError('DECRYPT');
@@ -420,12 +425,32 @@ function pickVersion(ring: KeyRing, version: number): KeyVersion {
   return found;
 }
 
-function open(version: KeyVersion, ciphertext: Uint8Array, associatedData: Uint8Array): Buffer {
+/**
+ * Opens a ciphertext with one key version, or returns null. An imported key also tries the other
+ * algorithm on raw ciphertexts: MinIO converts its legacy JSON ciphertexts to the raw format
+ * before sending them to a KMS, dropping the algorithm name, so a ChaCha20 ciphertext written by
+ * MinIO's builtin KMS (hosts without AES instructions) arrives for a key imported as AES256.
+ */
+function tryOpen(
+  version: KeyVersion,
+  ciphertext: Uint8Array,
+  associatedData: Uint8Array,
+): Buffer | null {
   try {
     return version.key.open(ciphertext, associatedData);
   } catch (error) {
-    if (error instanceof NotAuthenticError) throw new KeyholdError('DECRYPT');
-    throw error;
+    if (!(error instanceof NotAuthenticError)) throw error;
+  }
+  if (!version.imported) return null;
+  const other = new SecretKey(
+    version.key.type === 'AES256' ? 'ChaCha20' : 'AES256',
+    version.key.exportKeyMaterial(),
+  );
+  try {
+    return other.open(ciphertext, associatedData);
+  } catch (error) {
+    if (!(error instanceof NotAuthenticError)) throw error;
+    return null;
   }
 }
 

@@ -9,12 +9,14 @@ import {
   CONTENT_TYPE_JSON,
   CONTENT_TYPE_PROTOBUF,
   KmsWireError,
+  acceptsProtobuf,
   decodeKmsRequest,
+  encodeVersionBody,
   encodeErrorBody,
   encodeKmsResponse,
 } from '../../protocol/kms/index.ts';
 import type { ResponseOf } from '../../protocol/kms/index.ts';
-import { VersionResponse } from '../../protocol/kms/pb/keyhold/kms/v1/response.ts';
+import type { VersionResponse } from '../../protocol/kms/pb/keyhold/kms/v1/response.ts';
 import type { EventLog } from '../../server/event-log.ts';
 import type { Route } from '../../server/route.ts';
 import { streamLog } from './log-stream-route.ts';
@@ -118,19 +120,13 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
       method: 'GET',
       path: '/version',
       handle: ({ req, res }) => {
-        const version = options.version();
-        const wantsProtobuf =
-          (req.headers.accept ?? '').includes(CONTENT_TYPE_PROTOBUF) ||
-          req.headers['content-type'] === CONTENT_TYPE_PROTOBUF;
-        if (wantsProtobuf) {
-          send(res, Buffer.from(VersionResponse.encode(version).finish()));
-        } else {
-          send(
-            res,
-            Buffer.from(JSON.stringify(VersionResponse.toJSON(version))),
-            CONTENT_TYPE_JSON,
-          );
-        }
+        // Protobuf only when asked for; kms-go's `Accept: application/*` gets protojson.
+        const { contentType, body } = encodeVersionBody(
+          options.version(),
+          acceptsProtobuf(req.headers.accept) ||
+            req.headers['content-type'] === CONTENT_TYPE_PROTOBUF,
+        );
+        send(res, body, contentType);
       },
     },
     { ...base, method: 'GET', path: '/v1/health/live', handle: ({ res }) => sendEmpty(res) },

@@ -24,7 +24,11 @@ export function runWorker(options: ServerOptions): Promise<void> {
 
     const stop = (): void => {
       owner?.abandon();
-      void (server ? server.close() : Promise.resolve()).then(resolve, reject);
+      void (server ? server.close() : Promise.resolve()).then(() => {
+        // The IPC channel would keep this process alive; the primary is done with it.
+        if (process.connected) process.disconnect();
+        resolve();
+      }, reject);
     };
     process.on('disconnect', stop);
     // The primary coordinates shutdown (a terminal's Ctrl-C reaches every process of the group).
