@@ -6,7 +6,7 @@ import { TLSSocket } from 'node:tls';
 import type { Caller } from '../../core/caller.ts';
 import type { Core } from '../../core/core.ts';
 import { kesIdentityOfTlsSocket, parseIdentity } from '../../identity/index.ts';
-import type { KesPeerIdentity } from '../../identity/index.ts';
+import type { Identity, KesPeerIdentity } from '../../identity/index.ts';
 import { KeyholdError, badRequest } from '../../model/errors.ts';
 import type { AuditLog, AuditRecord } from '../../server/audit.ts';
 import type { EventLog, LogEvent } from '../../server/event-log.ts';
@@ -170,8 +170,10 @@ export class KesFace {
       ctx.res.once('close', done);
     }
     const skipAuth = override?.skipAuth === true;
-    const identity = this.#identify(spec, ctx, settings, skipAuth);
-    const hex = identity === '' ? '' : parseIdentity(identity).toHex();
+    const peer = this.#identify(spec, ctx, settings, skipAuth);
+    // Both spellings are cached on the connection's Identity.
+    const identity = peer?.toH1() ?? '';
+    const hex = peer?.toHex() ?? '';
     const rootIdentity = this.#rootIdentity();
     const staticName = hex === '' ? undefined : settings.identities.get(hex);
     const path = spec.path.endsWith('/') ? spec.path + ctx.resource : spec.path;
@@ -206,21 +208,21 @@ export class KesFace {
     }
   }
 
-  /** The caller's `h1:` identity by the KES rule; throws KES's 400s where it must have one. */
+  /** The caller's identity by the KES rule (none: undefined); throws KES's 400s where it must have one. */
   #identify(
     spec: KesRouteSpec,
     ctx: RequestContext,
     settings: KesSettings,
     skipAuth: boolean,
-  ): string {
-    if (spec.auth === 'none') return '';
+  ): Identity | undefined {
+    if (spec.auth === 'none') return undefined;
     const socket = ctx.req.socket instanceof TLSSocket ? ctx.req.socket : null;
     const peer: KesPeerIdentity = socket
       ? kesIdentityOfTlsSocket(socket)
       : { problem: 'no-certificate' };
     const enforce = spec.auth === 'policy' && !skipAuth;
     if (!peer.identity) {
-      if (!enforce) return '';
+      if (!enforce) return undefined;
       throw badRequest(
         peer.problem === 'multiple-certificates'
           ? 'tls: received more than one client certificate'
@@ -234,6 +236,6 @@ export class KesFace {
         `tls: failed to verify client certificate: ${String(socket?.authorizationError)}`,
       );
     }
-    return peer.identity.toH1();
+    return peer.identity;
   }
 }
