@@ -104,12 +104,14 @@ then are printed first. Requires SysAdmin.`,
     process.once('SIGTERM', stop);
     let count = 0;
     try {
-      for await (const record of client.logs({
+      const stream = await client.logs({
         level: levelOf(args),
         message: stringOption(args, 'message'),
         since: since === undefined ? undefined : parseSince(since),
         signal: controller.signal,
-      })) {
+      });
+      process.stderr.write(`Following the log of ${stream.host} (Ctrl-C to stop)\n`);
+      for await (const record of stream) {
         printRecord(record, json);
         if (limit !== undefined && ++count >= limit) break;
       }

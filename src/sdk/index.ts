@@ -13,6 +13,7 @@ export {
   type KmsClientOptions,
   type LogLevelName,
   type LogOptions,
+  type LogStream,
   type MacParams,
 } from './kms-client.ts';
 export type { TlsOptions } from './transport.ts';
@@ -51,6 +52,7 @@ export {
   isPolicyNotFound,
   type HostFailure,
   type KmsApiErrorName,
+  type KmsErrorValue,
 } from './errors.ts';
 export {
   DEFAULT_KMS_PORT,

@@ -75,6 +75,14 @@ export interface KmsClientOptions {
   readonly maxSockets?: number | undefined;
 }
 
+/** An open log stream: iterate it for records; `close()` ends it. */
+export interface LogStream extends AsyncIterable<LogRecord> {
+  /** The endpoint streaming. */
+  readonly host: string;
+  /** Ends the stream (a pending iteration then ends). */
+  close(): void;
+}
+
 /** Per-call options of every method. */
 export interface CallOptions {
   /** Send to exactly this endpoint (`host:port` as configured): no failover. */
@@ -304,10 +312,12 @@ export class KmsClient {
   }
 
   /**
-   * POST /v1/debug/log: the server's log records as they happen (and, with `since`, from then on).
-   * The stream is endless: stop with `break` or an AbortSignal. SysAdmin only.
+   * POST /v1/debug/log: opens the server's log stream (SysAdmin only) and resolves once the
+   * server accepted it, so a refusal is thrown here. Iterate the result for the records as they
+   * happen (with `since`, the kept ones from then on first). The stream is endless: stop with
+   * `close()`, `break` or the AbortSignal.
    */
-  async *logs(options: LogOptions = {}): AsyncGenerator<LogRecord, void, undefined> {
+  async logs(options: LogOptions = {}): Promise<LogStream> {
     const body = encodeLogRequest({
       level: levelNumber(options.level),
       message: options.message ?? '',
@@ -322,14 +332,17 @@ export class KmsClient {
       host: options.host,
       signal: options.signal,
     });
-    try {
-      if (res.statusCode !== 200) throw await errorOfStream(res, host);
-      // kms-go refuses a log stream of any other type.
-      if (res.headers['content-type'] !== CONTENT_TYPE_PROTOBUF) {
-        throw new KmsResponseError(
-          `log stream has Content-Type '${res.headers['content-type'] ?? ''}'`,
-        );
-      }
+    if (res.statusCode !== 200) throw await errorOfStream(res, host);
+    // kms-go refuses a log stream of any other type.
+    if (res.headers['content-type'] !== CONTENT_TYPE_PROTOBUF) {
+      res.destroy();
+      throw new KmsResponseError(
+        `log stream has Content-Type '${res.headers['content-type'] ?? ''}'`,
+      );
+    }
+    const malformed = (error: unknown): unknown => this.#malformed(error);
+    let closed = false;
+    async function* records(): AsyncGenerator<LogRecord, void, undefined> {
       const decoder = new LogStreamDecoder();
       try {
         for await (const chunk of res as AsyncIterable<Buffer>) {
@@ -337,11 +350,23 @@ export class KmsClient {
         }
         decoder.end();
       } catch (error) {
-        throw this.#malformed(error);
+        // Aborting destroys the reply mid-stream ("aborted"): report the abort itself.
+        if (options.signal?.aborted === true) throw options.signal.reason;
+        if (closed) return;
+        throw malformed(error);
+      } finally {
+        res.destroy();
       }
-    } finally {
-      res.destroy();
     }
+    const iterator = records();
+    return {
+      host,
+      close: () => {
+        closed = true;
+        res.destroy();
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
   }
 
   // ── enclaves (SysAdmin) ──────────────────────────────────────────────────
