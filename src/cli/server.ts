@@ -1,10 +1,14 @@
 // `keyhold server [DIR]`: runs one Keyhold node until SIGINT/SIGTERM.
 
+import cluster from 'node:cluster';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import { configureServer, reloadOnSighup } from '../config/server-setup.ts';
 import { HsmKey } from '../crypto/index.ts';
-import { KeyholdServer } from '../server/keyhold-server.ts';
+import { startNode } from '../server/node.ts';
+import type { RunningNode } from '../server/node.ts';
 import { VERSION } from '../version.ts';
 import type { Command, ParsedArgs } from './command.ts';
 import { flag, stringOption, UsageError } from './command.ts';
@@ -23,56 +27,86 @@ create one with 'keyhold hsm new'. Without a configured certificate the server c
 self-signed one in DIR/certs and says where it is.
 
 Options:
+  --config FILE         KES-format config file (admin, tls, policy, api, log, keys, plus a
+                        'keyhold' section); SIGHUP reloads policies, TLS and log levels
   --address HOST:PORT   listen address (default 0.0.0.0:7373; 127.0.0.1:7373 with --dev)
   --host HOST:PORT      public address clients use (reported by /version, put in the certificate)
   --tls-cert FILE       server certificate (PEM)
   --tls-key FILE        server private key (PEM)
   --audit-log FILE      append one NDJSON audit record per request to FILE
+  --workers N           processes serving requests (default: number of cores, ${availableParallelism()}
+                        here); 0 serves from the single process that owns the state
   --dev                 development mode: without an HSM key in the environment, keep a
                         generated one in DIR/${DEV_HSM_FILE} (NOT SAFE: anyone who can read DIR
                         can unseal it)
 `,
   options: {
+    config: { type: 'string' },
     address: { type: 'string' },
     host: { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     'audit-log': { type: 'string' },
+    workers: { type: 'string' },
     dev: { type: 'boolean' },
   },
   async run(args) {
     if (args.positionals.length > 1) throw new UsageError('expected at most one state directory');
-    const dir = resolve(args.positionals[0] ?? 'keyhold-data');
+    const configFile = stringOption(args, 'config');
+    const configured = configFile === undefined ? undefined : await configureServer(configFile);
+    const dir = resolve(args.positionals[0] ?? configured?.options.dir ?? 'keyhold-data');
     const dev = flag(args, 'dev');
-    const hsmKey = await loadHsmKey(dir, dev);
+    const hsmKey = await loadHsmKey(dir, dev, configured?.options.hsmKey);
     const tlsCert = stringOption(args, 'tls-cert');
     const tlsKey = stringOption(args, 'tls-key');
     if ((tlsCert === undefined) !== (tlsKey === undefined)) {
       throw new UsageError('--tls-cert and --tls-key go together');
     }
-    const server = await KeyholdServer.start({
-      dir,
-      address: stringOption(args, 'address') ?? (dev ? '127.0.0.1:7373' : '0.0.0.0:7373'),
-      hsmKey,
-      ...optional('publicHost', stringOption(args, 'host')),
-      ...optional('auditFile', stringOption(args, 'audit-log')),
-      ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}),
-    });
-    printBanner(server, dir, args);
+    const workers = parseWorkers(stringOption(args, 'workers'));
+    if (configured) reloadOnSighup(() => configured.reload());
+    const { tlsConfig, ...fromConfig } = configured?.options ?? {};
+    const node = await startNode(
+      {
+        ...fromConfig,
+        // Certificate files on the command line replace the config file's TLS material.
+        ...(tlsConfig && !(tlsCert && tlsKey) ? { tlsConfig } : {}),
+        dir,
+        address:
+          stringOption(args, 'address') ??
+          configured?.options.address ??
+          (dev ? '127.0.0.1:7373' : '0.0.0.0:7373'),
+        hsmKey,
+        ...optional('publicHost', stringOption(args, 'host')),
+        ...optional('auditFile', stringOption(args, 'audit-log') ?? configured?.options.auditFile),
+        ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}),
+      },
+      workers,
+    );
+    if (!node) return 0; // a worker process: it served until the primary stopped it
+    printBanner(node, dir, args);
     await waitForSignal();
-    server.log.info('shutting down');
-    await server.close();
+    await node.close();
     return 0;
   },
 };
+
+function parseWorkers(text: string | undefined): number {
+  if (text === undefined) return availableParallelism();
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 256) {
+    throw new UsageError('--workers takes a whole number from 0 to 256');
+  }
+  return n;
+}
 
 function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
   return value === undefined ? {} : ({ [key]: value } as { [P in K]: string });
 }
 
-async function loadHsmKey(dir: string, dev: boolean): Promise<HsmKey> {
+async function loadHsmKey(dir: string, dev: boolean, configured?: HsmKey): Promise<HsmKey> {
   const text = process.env.KEYHOLD_HSM_KEY ?? process.env.MINIO_KMS_HSM_KEY;
   if (text !== undefined && text !== '') return HsmKey.parse(text);
+  if (configured) return configured;
   if (!dev) {
     throw new Error(
       "no HSM key: set KEYHOLD_HSM_KEY (create one with 'keyhold hsm new'), or use --dev for a throwaway development server",
@@ -81,32 +115,35 @@ async function loadHsmKey(dir: string, dev: boolean): Promise<HsmKey> {
   const file = join(dir, DEV_HSM_FILE);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if (!existsSync(file)) writeFileSync(file, HsmKey.generate().toString() + '\n', { mode: 0o600 });
-  process.stderr.write(
-    `\nWARNING: development mode. The HSM key is stored in clear beside the data in\n` +
-      `         ${file}\n` +
-      `         Anyone who can read that directory can unseal every key. Never use --dev in production.\n\n`,
-  );
+  if (!cluster.isWorker)
+    process.stderr.write(
+      `\nWARNING: development mode. The HSM key is stored in clear beside the data in\n` +
+        `         ${file}\n` +
+        `         Anyone who can read that directory can unseal every key. Never use --dev in production.\n\n`,
+    );
   return HsmKey.parse(readFileSync(file, 'utf8').trim());
 }
 
-function printBanner(server: KeyholdServer, dir: string, args: ParsedArgs): void {
-  const endpoint = `https://${stringOption(args, 'host') ?? displayAddress(server.address)}`;
+function printBanner(node: RunningNode, dir: string, args: ParsedArgs): void {
+  const endpoint = `https://${stringOption(args, 'host') ?? displayAddress(node.address)}`;
   const lines = [
     `Keyhold ${VERSION}`,
     `Endpoint:    ${endpoint}`,
     `State:       ${dir}`,
-    `Certificate: ${server.certificateFiles.cert}${server.certificateCreated ? ' (self-signed, created now)' : ''}`,
+    `Certificate: ${node.certificateFiles.cert}${node.certificateCreated ? ' (self-signed, created now)' : ''}`,
+    `Workers:     ${node.workers === 0 ? 'none (single process)' : String(node.workers)}`,
   ];
-  if (server.rootApiKey) {
-    lines.push(`API Key:     ${server.rootApiKey.toK1()}   (root; derived from the HSM key)`);
-    lines.push(`Identity:    ${server.rootIdentity}`);
+  const { apiKey, identity } = node.root;
+  if (apiKey) {
+    lines.push(`API Key:     ${apiKey.toK1()}   (root; derived from the HSM key)`);
+    lines.push(`Identity:    ${identity}`);
     lines.push('');
     lines.push('Try it:');
     lines.push(
-      `  node ${process.argv[1] ?? 'keyhold'} ls-enclave -k -s ${endpoint.slice('https://'.length)} -a ${server.rootApiKey.toK1()}`,
+      `  node ${process.argv[1] ?? 'keyhold'} ls-enclave -k -s ${endpoint.slice('https://'.length)} -a ${apiKey.toK1()}`,
     );
   } else {
-    lines.push(`Root:        ${server.rootIdentity || 'disabled'}`);
+    lines.push(`Root:        ${identity || 'disabled'}`);
   }
   print(lines.join('\n'));
 }

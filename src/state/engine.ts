@@ -27,13 +27,24 @@ export interface EngineOptions {
   readonly onApplied?: (command: Command, index: number) => void;
 }
 
+/** One write (or an exclusive operation) still in progress. */
+interface InFlight {
+  /** The objects it reads and writes; null for operations that conflict with everything. */
+  readonly keys: readonly string[] | null;
+  readonly done: Promise<unknown>;
+}
+
 export class Engine {
   readonly state: State;
   readonly #log: CommandLog;
   readonly #snapshotEvery: number;
   readonly #onApplied: ((command: Command, index: number) => void) | undefined;
-  #tail: Promise<unknown> = Promise.resolve();
+  readonly #inFlight = new Set<InFlight>();
+  /** Commands made durable but not yet applied, by log index (applied strictly in order). */
+  readonly #durable = new Map<number, Command>();
+  readonly #appliedWaiters = new Map<number, () => void>();
   #sinceSnapshot: number;
+  #snapshotting = false;
   #failed: Error | null = null;
 
   private constructor(
@@ -52,6 +63,7 @@ export class Engine {
   /** Rebuilds the state from what the log recovered and returns an engine writing to `log`. */
   static recover(log: CommandLog, recovered: RecoveredLog, options: EngineOptions = {}): Engine {
     const state = recovered.snapshot ? decodeSnapshot(recovered.snapshot.payload) : new State();
+    if (recovered.snapshot) state.commit = recovered.snapshot.index;
     for (const record of recovered.records) {
       state.apply(decodeCommand(record.payload));
       state.commit = record.index;
@@ -61,21 +73,21 @@ export class Engine {
 
   /**
    * Checks, logs (fsync) and applies `command`. Resolves with its log index once the write is
-   * durable and visible;
-   * rejects with the client-facing error if the command does not apply, or if storage failed
-   * (after which every further write is refused).
+   * durable and visible; rejects with the client-facing error if the command does not apply, or
+   * if storage failed (after which every further write is refused).
+   *
+   * Writes to unrelated objects run concurrently, so that the store commits them together with
+   * one fsync; a write waits for every earlier write it conflicts with (same object, or an
+   * enclave and anything inside it), so its check sees their outcome. Commands are applied in log
+   * order.
    */
   submit(command: Command): Promise<number> {
-    const run = this.#tail.then(() => this.#write(command));
-    this.#tail = run.catch(() => undefined);
-    return run;
+    return this.#run(conflictKeys(command), () => this.#write(command));
   }
 
   /** The complete state as a snapshot payload (for backups), consistent with all earlier writes. */
-  async exportSnapshot(): Promise<Buffer> {
-    const run = this.#tail.then(() => encodeSnapshot(this.state));
-    this.#tail = run.catch(() => undefined);
-    return run;
+  exportSnapshot(): Promise<Buffer> {
+    return this.#run(null, () => Promise.resolve(encodeSnapshot(this.state)));
   }
 
   /**
@@ -83,8 +95,8 @@ export class Engine {
    * durable as a snapshot after every earlier write, then swapped in.
    */
   restoreSnapshot(payload: Buffer): Promise<void> {
-    const run = this.#tail.then(async () => {
-      if (this.#failed) throw new KeyholdError('UNAVAILABLE', 'storage failed: writes are refused');
+    return this.#run(null, async () => {
+      this.#checkHealthy();
       let restored: State;
       try {
         restored = decodeSnapshot(payload);
@@ -100,33 +112,112 @@ export class Engine {
       this.state.replaceWith(restored);
       this.#sinceSnapshot = 0;
     });
-    this.#tail = run.catch(() => undefined);
-    return run;
   }
 
   /** Waits for pending writes, then closes the log. */
   async close(): Promise<void> {
-    await this.#tail;
+    await this.#run(null, () => Promise.resolve());
     await this.#log.close();
   }
 
-  async #write(command: Command): Promise<number> {
+  /** Runs `work` after every in-flight operation it conflicts with. */
+  #run<T>(keys: readonly string[] | null, work: () => Promise<T>): Promise<T> {
+    const blockers: Promise<unknown>[] = [];
+    for (const other of this.#inFlight) if (conflicts(keys, other.keys)) blockers.push(other.done);
+    const result = blockers.length === 0 ? work() : Promise.all(blockers).then(work);
+    const entry: InFlight = { keys, done: result.catch(() => undefined) };
+    this.#inFlight.add(entry);
+    void entry.done.then(() => this.#inFlight.delete(entry));
+    return result;
+  }
+
+  #checkHealthy(): void {
     if (this.#failed) throw new KeyholdError('UNAVAILABLE', 'storage failed: writes are refused');
+  }
+
+  async #write(command: Command): Promise<number> {
+    this.#checkHealthy();
     this.state.check(command);
     let index: number;
     try {
       index = await this.#log.append(encodeCommand(command));
     } catch (error) {
-      this.#failed = error instanceof Error ? error : new Error(String(error));
+      this.#failed ??= error instanceof Error ? error : new Error(String(error));
       throw new KeyholdError('UNAVAILABLE', 'storage failed: writes are refused');
     }
-    this.state.apply(command);
-    this.state.commit = index;
-    this.#onApplied?.(command, index);
-    if (++this.#sinceSnapshot >= this.#snapshotEvery) {
-      this.#sinceSnapshot = 0;
-      await this.#log.snapshot(index, encodeSnapshot(this.state));
-    }
+    this.#durable.set(index, command);
+    const applied = new Promise<void>((resolve) => this.#appliedWaiters.set(index, resolve));
+    this.#applyDurable();
+    await applied;
     return index;
   }
+
+  /** Applies durable commands in log order, as far as the order has no gap. */
+  #applyDurable(): void {
+    for (;;) {
+      const index = this.state.commit + 1;
+      const command = this.#durable.get(index);
+      if (!command) break;
+      this.#durable.delete(index);
+      this.state.apply(command);
+      this.state.commit = index;
+      this.#onApplied?.(command, index);
+      this.#appliedWaiters.get(index)?.();
+      this.#appliedWaiters.delete(index);
+      this.#sinceSnapshot++;
+    }
+    // Snapshot when the log since the last one is as large as the state (amortised O(1) per
+    // write), and at least every `snapshotEvery` records.
+    if (
+      !this.#snapshotting &&
+      this.#sinceSnapshot >= Math.max(this.#snapshotEvery, this.state.size)
+    ) {
+      this.#snapshotting = true;
+      this.#sinceSnapshot = 0;
+      void this.#run(null, async () => {
+        await this.#log.snapshot(this.state.commit, encodeSnapshot(this.state));
+      })
+        .catch((error: unknown) => {
+          this.#failed ??= error instanceof Error ? error : new Error(String(error));
+        })
+        .finally(() => {
+          this.#snapshotting = false;
+        });
+    }
+  }
+}
+
+/**
+ * The objects a command reads or writes, as paths; two commands conflict when a path of one
+ * equals or contains a path of the other (`enclave/E` contains `enclave/E/key/K`).
+ */
+export function conflictKeys(command: Command): string[] {
+  const e = `enclave/${command.enclave}`;
+  switch (command.op) {
+    case 'enclave.create':
+    case 'enclave.delete':
+      return [e];
+    case 'key.create':
+    case 'key.delete':
+      return [`${e}/key/${command.name}`];
+    case 'policy.put':
+    case 'policy.delete':
+      return [`${e}/policy/${command.name}`];
+    case 'policy.assign':
+      return [`${e}/policy/${command.policy}`, `identity/${command.identity}`];
+    case 'identity.put':
+    case 'identity.delete':
+      // Identities are unique across enclaves, and deletions cascade to service accounts.
+      return [`${e}/identities`, 'identity'];
+  }
+}
+
+function conflicts(a: readonly string[] | null, b: readonly string[] | null): boolean {
+  if (a === null || b === null) return true;
+  for (const x of a) {
+    for (const y of b) {
+      if (x === y || x.startsWith(y + '/') || y.startsWith(x + '/')) return true;
+    }
+  }
+  return false;
 }

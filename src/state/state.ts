@@ -15,6 +15,13 @@ export class State {
   /** Number of commands applied (the log index of the last one). */
   commit = 0;
 
+  /** Number of objects held (enclaves, keys, policies, identities): the size of a snapshot. */
+  get size(): number {
+    let n = this.enclaves.size + this.identities.size;
+    for (const enclave of this.enclaves.values()) n += enclave.keys.size + enclave.policies.size;
+    return n;
+  }
+
   /** The enclave or ENCLAVE_NOT_FOUND. */
   enclave(name: string): EnclaveRecord {
     const enclave = this.enclaves.get(name);

@@ -54,6 +54,9 @@ export function runWorker(options: ServerOptions): Promise<void> {
             ticketKeys: message.ticketKeys,
           });
           AggregatorRegistry.setRegistries([server.metrics.registry]);
+          // Constructing one installs prom-client's worker-side listener that answers the
+          // primary's aggregation requests (setRegistries alone does not).
+          new AggregatorRegistry();
           server
             .listen(options.address, options.publicHost)
             .then(() => send({ type: 'listening', address: server!.address }), reject);
