@@ -232,7 +232,7 @@ export class KmsClient {
     return this.#transport.isSuspended(host);
   }
 
-  /** Closes the connection pool. Requests in flight finish; later requests fail. */
+  /** Closes every connection of the pool: requests in flight fail, later ones open new connections. */
   close(): void {
     this.#transport.close();
   }

@@ -162,7 +162,7 @@ export class Transport {
     throw new KmsConnectionError(failures);
   }
 
-  /** Closes idle sockets and refuses new requests on them. */
+  /** Destroys every socket of the agent, idle or in use. */
   close(): void {
     this.#agent.destroy();
   }
@@ -195,7 +195,7 @@ export class Transport {
         req.destroy(new Error(`no reply from ${host} within ${this.#timeout} ms`));
       });
       req.on('error', (error: NodeJS.ErrnoException) => {
-        if (req.reusedSocket && error.code === 'ECONNRESET') {
+        if (req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) {
           (error as StaleSocketError).staleSocket = true;
         }
         reject(error);
