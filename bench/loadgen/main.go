@@ -19,8 +19,8 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
-	"net/http/httptrace"
 	"os"
 	"sort"
 	"strings"
@@ -30,15 +30,16 @@ import (
 )
 
 type result struct {
-	Requests    int64            `json:"requests"`
-	Errors      int64            `json:"errors"`
-	Seconds     float64          `json:"seconds"`
-	RPS         float64          `json:"rps"`
-	P50Micros   float64          `json:"p50_us"`
-	P99Micros   float64          `json:"p99_us"`
-	Statuses    map[string]int64 `json:"statuses"`
-	Connections int64            `json:"connections"`
-	FirstError  string           `json:"first_error,omitempty"`
+	Requests  int64            `json:"requests"`
+	Errors    int64            `json:"errors"`
+	Seconds   float64          `json:"seconds"`
+	RPS       float64          `json:"rps"`
+	P50Micros float64          `json:"p50_us"`
+	P99Micros float64          `json:"p99_us"`
+	Statuses  map[string]int64 `json:"statuses"`
+	// Connections counts TCP connections opened during the whole run (warm-up included).
+	Connections int64  `json:"connections"`
+	FirstError  string `json:"first_error,omitempty"`
 }
 
 func main() {
@@ -52,6 +53,7 @@ func main() {
 	warmup := flag.Duration("warmup", 2*time.Second, "warm-up before measuring")
 	rate := flag.Float64("rate", 0, "total requests per second (0 = as fast as possible)")
 	timeout := flag.Duration("timeout", 0, "per-request timeout (0 = none)")
+	noKeepAlive := flag.Bool("no-keepalive", false, "a new TLS connection (full handshake) for every request")
 	flag.Parse()
 
 	var body []byte
@@ -61,7 +63,10 @@ func main() {
 			fail(err)
 		}
 	}
-	tlsConfig := &tls.Config{InsecureSkipVerify: true, ClientSessionCache: tls.NewLRUClientSessionCache(256)}
+	tlsConfig := &tls.Config{InsecureSkipVerify: true}
+	if !*noKeepAlive {
+		tlsConfig.ClientSessionCache = tls.NewLRUClientSessionCache(256)
+	}
 	if *apiKey != "" {
 		cert, err := certificateFor(*apiKey)
 		if err != nil {
@@ -76,13 +81,14 @@ func main() {
 		MaxConnsPerHost:     *conns,
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   false,
+		DisableKeepAlives:   *noKeepAlive,
+	}
+	dialer := &net.Dialer{}
+	transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		atomic.AddInt64(&dials, 1)
+		return dialer.DialContext(ctx, network, addr)
 	}
 	client := &http.Client{Transport: transport, Timeout: *timeout}
-	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		if !info.Reused {
-			atomic.AddInt64(&dials, 1)
-		}
-	}}
 
 	var (
 		measuring  atomic.Bool
@@ -113,7 +119,7 @@ func main() {
 						time.Sleep(d)
 					}
 				}
-				req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), *method, *url, bytes.NewReader(body))
+				req, _ := http.NewRequest(*method, *url, bytes.NewReader(body))
 				req.Header.Set("Content-Type", *contentType)
 				req.Header.Set("Accept", "application/*")
 				start := time.Now()

@@ -1,0 +1,229 @@
+// Load generation for the benchmarks: the Go client (bench/loadgen, how MinIO and the Go SDKs
+// talk), a Node client, and CPU accounting of a server's whole process tree from /proc.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { join } from 'node:path';
+import { clientCertificateForApiKey, parseApiKey } from '../src/identity/index.ts';
+
+/** One load run's outcome, the Go load generator's JSON shape. */
+export interface LoadResult {
+  readonly requests: number;
+  readonly errors: number;
+  readonly seconds: number;
+  readonly rps: number;
+  readonly p50_us: number;
+  readonly p99_us: number;
+  readonly statuses: Record<string, number>;
+  readonly connections?: number;
+  readonly first_error?: string;
+}
+
+export interface LoadSpec {
+  readonly url: string;
+  readonly method: 'GET' | 'POST' | 'PUT';
+  readonly body?: Buffer;
+  readonly contentType?: string;
+  readonly apiKey: string;
+  readonly connections: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  /** Total requests per second to pace at (0 = as fast as possible). */
+  readonly rate?: number;
+  /** A new TLS connection for every request. */
+  readonly noKeepAlive?: boolean;
+}
+
+/** Builds the Go load generator into `dir` with Debian's golang-go; null when Go is missing. */
+export function buildGoLoadgen(dir: string): string | null {
+  const out = join(dir, 'loadgen');
+  try {
+    execFileSync('go', ['build', '-o', out, '.'], {
+      cwd: new URL('../../bench/loadgen/', import.meta.url).pathname,
+      stdio: 'pipe',
+      env: { ...process.env, GOFLAGS: '-mod=mod', GO111MODULE: 'on', GOPROXY: 'off' },
+    });
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/** Runs the Go load generator; `bodyFile` holds the request body. */
+export function goLoad(
+  binary: string,
+  spec: LoadSpec,
+  bodyFile: string | null,
+): Promise<LoadResult> {
+  const args = [
+    '-url',
+    spec.url,
+    '-method',
+    spec.method,
+    '-api-key',
+    spec.apiKey,
+    '-c',
+    String(spec.connections),
+    '-d',
+    `${spec.durationMs}ms`,
+    '-warmup',
+    `${spec.warmupMs}ms`,
+    '-content-type',
+    spec.contentType ?? 'application/octet-stream',
+  ];
+  if (bodyFile) args.push('-body', bodyFile);
+  if (spec.rate) args.push('-rate', String(spec.rate));
+  if (spec.noKeepAlive) args.push('-no-keepalive');
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`loadgen failed (${String(code)}): ${err}`));
+      else resolve(JSON.parse(out) as LoadResult);
+    });
+  });
+}
+
+/**
+ * The Node load generator: `connections` keep-alive TLS connections, one request in flight on
+ * each, the API-key client certificate as the Go clients make it.
+ */
+export async function nodeLoad(spec: LoadSpec): Promise<LoadResult> {
+  const cert = clientCertificateForApiKey(parseApiKey(spec.apiKey));
+  const agent = new Agent({
+    keepAlive: !spec.noKeepAlive,
+    maxSockets: spec.connections,
+    cert: cert.cert,
+    key: cert.key,
+    rejectUnauthorized: false,
+  });
+  const url = new URL(spec.url);
+  let measuring = false;
+  let stop = false;
+  let requests = 0;
+  let errors = 0;
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  const once = (): Promise<void> =>
+    new Promise((resolve) => {
+      const start = process.hrtime.bigint();
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname + url.search,
+          method: spec.method,
+          agent,
+          headers: spec.body
+            ? {
+                'Content-Type': spec.contentType ?? 'application/octet-stream',
+                'Content-Length': spec.body.length,
+              }
+            : {},
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (measuring) {
+              requests++;
+              statuses[String(res.statusCode)] = (statuses[String(res.statusCode)] ?? 0) + 1;
+              latencies.push(Number(process.hrtime.bigint() - start) / 1000);
+            }
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        if (measuring) errors++;
+        resolve();
+      });
+      req.end(spec.body);
+    });
+  const loops = Array.from({ length: spec.connections }, async () => {
+    while (!stop) await once();
+  });
+  await sleep(spec.warmupMs);
+  measuring = true;
+  const started = performance.now();
+  await sleep(spec.durationMs);
+  measuring = false;
+  const seconds = (performance.now() - started) / 1000;
+  stop = true;
+  await Promise.all(loops);
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number): number => latencies[Math.floor((latencies.length - 1) * p)] ?? 0;
+  return {
+    requests,
+    errors,
+    seconds,
+    rps: requests / seconds,
+    p50_us: pct(0.5),
+    p99_us: pct(0.99),
+    statuses,
+  };
+}
+
+/** CPU seconds (user + system) used so far by `pid` and all its descendants. */
+export function treeCpuSeconds(pid: number): number {
+  const ticks = 100; // USER_HZ on Linux
+  let total = 0;
+  for (const p of treePids(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / ticks;
+    } catch {
+      // the process ended
+    }
+  }
+  return total;
+}
+
+/** Resident memory in bytes of `pid` and its descendants. */
+export function treeRssBytes(pid: number): number {
+  let total = 0;
+  for (const p of treePids(pid)) {
+    try {
+      const status = readFileSync(`/proc/${p}/status`, 'utf8');
+      const kb = /VmRSS:\s+(\d+)/.exec(status)?.[1];
+      if (kb) total += Number(kb) * 1024;
+    } catch {
+      // the process ended
+    }
+  }
+  return total;
+}
+
+function treePids(root: number): number[] {
+  const children = new Map<number, number[]>();
+  if (!existsSync('/proc')) return [root];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(entry));
+      children.set(ppid, list);
+    } catch {
+      // the process ended
+    }
+  }
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const p = queue.pop()!;
+    out.push(p);
+    queue.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,387 @@
+// `npm run bench`: Keyhold against a bare node:https baseline in the same run, over mTLS with
+// keep-alive, driven by the Go load generator (as MinIO and the Go SDKs talk) and a Node one.
+// Prints a table and one JSON line. Options: --duration MS --warmup MS --connections N
+// --keys N (scale test; 0 skips it).
+
+import { spawnSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { decodeKmsResponse, encodeKmsRequest } from '../src/protocol/kms/index.ts';
+import { rawRequest } from '../test/helpers/raw-https.ts';
+import { startServer } from '../test/helpers/server-process.ts';
+import type { LoadResult, LoadSpec } from './load.ts';
+import { buildGoLoadgen, goLoad, nodeLoad, sleep, treeCpuSeconds } from './load.ts';
+import { runScale } from './scale.ts';
+import type { ScaleResult } from './scale.ts';
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '5000' },
+    warmup: { type: 'string', default: '2000' },
+    connections: { type: 'string', default: '32' },
+    keys: { type: 'string', default: '1000000' },
+  },
+});
+const DURATION = Number(values.duration);
+const WARMUP = Number(values.warmup);
+const CONNECTIONS = Number(values.connections);
+const KEYS = Number(values.keys);
+
+interface Row {
+  readonly scenario: string;
+  readonly client: 'go' | 'node';
+  readonly rps: number;
+  readonly opsPerSecond: number;
+  readonly p50Micros: number;
+  readonly p99Micros: number;
+  readonly serverCpuMicrosPerOp: number;
+  /** Requests/s relative to the baseline measured with the same client in this run. */
+  readonly ratioToBaseline: number | null;
+  readonly errors: number;
+  readonly non200: number;
+}
+
+const work = mkdtempSync(join(tmpdir(), 'keyhold-bench-'));
+const rows: Row[] = [];
+
+async function main(): Promise<void> {
+  const crypto = runCryptoBench();
+  const goBinary = buildGoLoadgen(work);
+  if (!goBinary)
+    process.stderr.write(
+      'bench: Go is not installed (apt-get install golang-go); Go scenarios skipped\n',
+    );
+
+  const server = await startServer({ timeout: 30_000 });
+  const baseline = await startBaseline(
+    join(server.dir, 'certs', 'server.crt'),
+    join(server.dir, 'certs', 'server.key'),
+  );
+  try {
+    const key = server.rootApiKey;
+    const kms = `https://${server.endpoint}/v1/kms/default`;
+    const kes = `https://${server.endpoint}`;
+    const create = await rawRequest(
+      server.endpoint,
+      key,
+      'POST',
+      '/v1/kms/default',
+      encodeKmsRequest('KEY:CREATE', [{ name: 'bench', type: '', addVersion: false }]),
+    );
+    if (create.status !== 200) throw new Error(`cannot create the benchmark key: ${create.status}`);
+    const context = Buffer.from('{"bucket":"bucket/object"}');
+    const generated = await rawRequest(
+      server.endpoint,
+      key,
+      'POST',
+      '/v1/kms/default',
+      encodeKmsRequest('KEY:GENERATE', [
+        { name: 'bench', version: 0, associatedData: context, length: 32 },
+      ]),
+    );
+    const [dek] = decodeKmsResponse('KEY:GENERATE', generated.body, 1);
+    const ciphertext = dek!.ciphertext.toString('base64');
+    const b64context = context.toString('base64');
+
+    const gen = (n: number): Buffer =>
+      encodeKmsRequest(
+        'KEY:GENERATE',
+        Array.from({ length: n }, () => ({
+          name: 'bench',
+          version: 0,
+          associatedData: context,
+          length: 32,
+        })),
+      );
+    const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
+    const scenarios: {
+      name: string;
+      url: string;
+      method: LoadSpec['method'];
+      body?: Buffer;
+      ops: number;
+      type?: string;
+      noKeepAlive?: boolean;
+      target: 'keyhold' | 'baseline';
+    }[] = [
+      {
+        name: 'baseline: bare node:https, 100-byte JSON',
+        url: `https://127.0.0.1:${baseline.port}/`,
+        method: 'GET',
+        ops: 1,
+        target: 'baseline',
+      },
+      {
+        name: 'KES generate (1 data key per request)',
+        url: `${kes}/v1/key/generate/bench`,
+        method: 'POST',
+        body: json({ context: b64context }),
+        ops: 1,
+        type: 'application/json',
+        target: 'keyhold',
+      },
+      {
+        name: 'KES decrypt',
+        url: `${kes}/v1/key/decrypt/bench`,
+        method: 'POST',
+        body: json({ ciphertext, context: b64context }),
+        ops: 1,
+        type: 'application/json',
+        target: 'keyhold',
+      },
+      {
+        name: 'KMS KEY:GENERATE, 1 frame',
+        url: kms,
+        method: 'POST',
+        body: gen(1),
+        ops: 1,
+        target: 'keyhold',
+      },
+      {
+        name: 'KMS KEY:GENERATE, 100 frames',
+        url: kms,
+        method: 'POST',
+        body: gen(100),
+        ops: 100,
+        target: 'keyhold',
+      },
+      {
+        name: 'KES bulk decrypt, 1000 items',
+        url: `${kes}/v1/key/bulk/decrypt/bench`,
+        method: 'POST',
+        body: json(Array.from({ length: 1000 }, () => ({ ciphertext, context: b64context }))),
+        ops: 1000,
+        type: 'application/json',
+        target: 'keyhold',
+      },
+      {
+        name: 'baseline: full mTLS handshakes',
+        url: `https://127.0.0.1:${baseline.port}/`,
+        method: 'GET',
+        ops: 1,
+        noKeepAlive: true,
+        target: 'baseline',
+      },
+      {
+        name: 'KMS generate, full mTLS handshake each',
+        url: kms,
+        method: 'POST',
+        body: gen(1),
+        ops: 1,
+        noKeepAlive: true,
+        target: 'keyhold',
+      },
+    ];
+
+    const clients: ('go' | 'node')[] = goBinary ? ['go', 'node'] : ['node'];
+    for (const client of clients) {
+      let baselineRps = 0;
+      let handshakeBaseline = 0;
+      for (const s of scenarios) {
+        // The Node client repeats only the headline comparison.
+        if (
+          client === 'node' &&
+          ![
+            'baseline: bare node:https, 100-byte JSON',
+            'KMS KEY:GENERATE, 1 frame',
+            'KES generate (1 data key per request)',
+          ].includes(s.name)
+        )
+          continue;
+        const pid = s.target === 'baseline' ? baseline.pid : server.child.pid!;
+        const spec: LoadSpec = {
+          url: s.url,
+          method: s.method,
+          apiKey: key,
+          connections: CONNECTIONS,
+          warmupMs: WARMUP,
+          durationMs: DURATION,
+          ...(s.body ? { body: s.body } : {}),
+          ...(s.type ? { contentType: s.type } : {}),
+          ...(s.noKeepAlive ? { noKeepAlive: true } : {}),
+        };
+        const { result, cpuSeconds } = await measure(client, goBinary, spec, pid);
+        if (s.name.startsWith('baseline: bare')) baselineRps = result.rps;
+        if (s.name === 'baseline: full mTLS handshakes') handshakeBaseline = result.rps;
+        const reference = s.noKeepAlive ? handshakeBaseline : baselineRps;
+        rows.push(
+          row(
+            s.name,
+            client,
+            result,
+            s.ops,
+            cpuSeconds,
+            s.target === 'baseline' ? null : reference,
+          ),
+        );
+      }
+    }
+
+    // Latency at half of the maximum single-request rate.
+    const max = rows.find(
+      (r) => r.client === rows[0]!.client && r.scenario === 'KMS KEY:GENERATE, 1 frame',
+    );
+    if (max) {
+      const spec: LoadSpec = {
+        url: kms,
+        method: 'POST',
+        body: gen(1),
+        apiKey: key,
+        connections: CONNECTIONS,
+        warmupMs: WARMUP,
+        durationMs: DURATION,
+        rate: Math.round(max.rps / 2),
+      };
+      const { result, cpuSeconds } = await measure(max.client, goBinary, spec, server.child.pid!);
+      rows.push(
+        row(
+          `KMS KEY:GENERATE, 1 frame, paced at ${Math.round(max.rps / 2)}/s (half of max)`,
+          max.client,
+          result,
+          1,
+          cpuSeconds,
+          null,
+        ),
+      );
+    }
+  } finally {
+    baseline.stop();
+    await server.stop();
+  }
+
+  let scale: ScaleResult | null = null;
+  if (KEYS > 0) scale = await runScale(KEYS, goBinary, work);
+
+  report(crypto, scale);
+}
+
+async function measure(
+  client: 'go' | 'node',
+  goBinary: string | null,
+  spec: LoadSpec,
+  pid: number,
+): Promise<{ result: LoadResult; cpuSeconds: number }> {
+  let bodyFile: string | null = null;
+  if (spec.body) {
+    bodyFile = join(work, 'body.bin');
+    writeFileSync(bodyFile, spec.body);
+  }
+  const run = client === 'go' ? goLoad(goBinary!, spec, bodyFile) : nodeLoad(spec);
+  await sleep(spec.warmupMs);
+  const cpu0 = treeCpuSeconds(pid);
+  await sleep(spec.durationMs);
+  const cpu1 = treeCpuSeconds(pid);
+  return { result: await run, cpuSeconds: cpu1 - cpu0 };
+}
+
+function row(
+  scenario: string,
+  client: 'go' | 'node',
+  r: LoadResult,
+  ops: number,
+  cpuSeconds: number,
+  baselineRps: number | null,
+): Row {
+  const ok = r.statuses['200'] ?? 0;
+  return {
+    scenario,
+    client,
+    rps: r.rps,
+    opsPerSecond: r.rps * ops,
+    p50Micros: r.p50_us,
+    p99Micros: r.p99_us,
+    serverCpuMicrosPerOp: r.requests > 0 ? (cpuSeconds * 1e6) / (r.requests * ops) : 0,
+    ratioToBaseline: baselineRps ? r.rps / baselineRps : null,
+    errors: r.errors,
+    non200: r.requests - ok,
+  };
+}
+
+function runCryptoBench(): unknown {
+  const run = spawnSync(process.execPath, [new URL('./crypto.js', import.meta.url).pathname], {
+    encoding: 'utf8',
+  });
+  process.stdout.write(run.stdout);
+  const last = run.stdout.trim().split('\n').pop() ?? '{}';
+  try {
+    return JSON.parse(last);
+  } catch {
+    return null;
+  }
+}
+
+function startBaseline(
+  cert: string,
+  key: string,
+): Promise<{ port: number; pid: number; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    [new URL('./baseline-server.js', import.meta.url).pathname, cert, key],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return new Promise((resolve, reject) => {
+    child.stdout.once('data', (chunk: Buffer) => {
+      const port = Number(/port (\d+)/.exec(chunk.toString())?.[1]);
+      if (!port) reject(new Error('baseline server did not start'));
+      else resolve({ port, pid: child.pid!, stop: () => child.kill('SIGTERM') });
+    });
+  });
+}
+
+function report(crypto: unknown, scale: ScaleResult | null): void {
+  const f = (n: number, d = 0): string =>
+    n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+  const table = [
+    ['scenario', 'client', 'req/s', 'ops/s', 'p50 µs', 'p99 µs', 'server CPU µs/op', 'vs baseline'],
+    ...rows.map((r) => [
+      r.scenario,
+      r.client,
+      f(r.rps),
+      f(r.opsPerSecond),
+      f(r.p50Micros),
+      f(r.p99Micros),
+      f(r.serverCpuMicrosPerOp, 1),
+      r.ratioToBaseline === null ? '' : `${f(r.ratioToBaseline, 2)}×`,
+    ]),
+  ];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+  process.stdout.write(
+    '\n' +
+      table
+        .map((r) =>
+          r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '),
+        )
+        .join('\n') +
+      '\n',
+  );
+  for (const r of rows)
+    if (r.errors || r.non200)
+      process.stdout.write(
+        `  note: ${r.scenario} (${r.client}): ${r.errors} errors, ${r.non200} non-200 answers\n`,
+      );
+  if (scale) {
+    process.stdout.write(
+      `\nscale: ${f(scale.keys)} keys created in ${f(scale.createSeconds, 1)} s (${f(scale.keys / scale.createSeconds)}/s), ` +
+        `resident ${f(scale.rssBytes / 2 ** 20)} MiB; restart to ready ${f(scale.restartSeconds, 2)} s (resident ${f(scale.restartRssBytes / 2 ** 20)} MiB); ` +
+        `list all ${f(scale.listSeconds, 2)} s; generate with ${f(scale.keys)} keys ${f(scale.generateLarge)} req/s vs 10 keys ${f(scale.generateSmall)} req/s (${f(scale.generateLarge / scale.generateSmall, 2)}×)\n`,
+    );
+  }
+  const machine = {
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? '',
+    usableCpus: availableParallelism(),
+    connections: CONNECTIONS,
+    durationMs: DURATION,
+    warmupMs: WARMUP,
+  };
+  process.stdout.write(JSON.stringify({ machine, crypto, scenarios: rows, scale }) + '\n');
+}
+
+try {
+  await main();
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
