@@ -21,9 +21,18 @@ export function formatTable(rows: readonly (readonly string[])[]): string {
 
 /** Writes a value as indented JSON followed by a newline. */
 export function printJson(value: unknown): void {
+  // Buffer.toJSON runs before a replacer sees the value, so bytes arrive as {type, data}.
+  const bytes = (v: unknown): v is { type: 'Buffer'; data: number[] } =>
+    typeof v === 'object' &&
+    v !== null &&
+    (v as { type?: unknown }).type === 'Buffer' &&
+    Array.isArray((v as { data?: unknown }).data);
   process.stdout.write(
-    JSON.stringify(value, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('base64') : v), 2) +
-      '\n',
+    JSON.stringify(
+      value,
+      (_k, v: unknown) => (bytes(v) ? Buffer.from(v.data).toString('base64') : v),
+      2,
+    ) + '\n',
   );
 }
 

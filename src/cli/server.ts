@@ -5,9 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { configureServer, reloadOnSighup } from '../config/server-setup.ts';
 import { HsmKey } from '../crypto/index.ts';
-import { startNode } from '../server/node.ts';
 import type { RunningNode } from '../server/node.ts';
 import { VERSION } from '../version.ts';
 import type { Command, ParsedArgs } from './command.ts';
@@ -36,6 +34,8 @@ Options:
   --audit-log FILE      append one NDJSON audit record per request to FILE
   --workers N           processes serving requests (default: number of cores, ${availableParallelism()}
                         here); 0 serves from the single process that owns the state
+  --http node|lean      HTTP/1.1 implementation: node:https (default) or Keyhold's lean
+                        strict HTTP/1.1 server
   --dev                 development mode: without an HSM key in the environment, keep a
                         generated one in DIR/${DEV_HSM_FILE} (NOT SAFE: anyone who can read DIR
                         can unseal it)
@@ -48,11 +48,15 @@ Options:
     'tls-key': { type: 'string' },
     'audit-log': { type: 'string' },
     workers: { type: 'string' },
+    http: { type: 'string' },
     dev: { type: 'boolean' },
   },
   async run(args) {
     if (args.positionals.length > 1) throw new UsageError('expected at most one state directory');
     const configFile = stringOption(args, 'config');
+    // Loaded here, not at the top: every other command would pay for the server's modules.
+    const { configureServer, reloadOnSighup } = await import('../config/server-setup.ts');
+    const { startNode } = await import('../server/node.ts');
     const configured = configFile === undefined ? undefined : await configureServer(configFile);
     const dir = resolve(args.positionals[0] ?? configured?.options.dir ?? 'keyhold-data');
     const dev = flag(args, 'dev');
@@ -63,11 +67,14 @@ Options:
       throw new UsageError('--tls-cert and --tls-key go together');
     }
     const workers = parseWorkers(stringOption(args, 'workers'));
+    const http = stringOption(args, 'http') ?? 'node';
+    if (http !== 'lean' && http !== 'node') throw new UsageError("--http takes 'lean' or 'node'");
     if (configured) reloadOnSighup(() => configured.reload());
     const { tlsConfig, ...fromConfig } = configured?.options ?? {};
     const node = await startNode(
       {
         ...fromConfig,
+        http,
         // Certificate files on the command line replace the config file's TLS material.
         ...(tlsConfig && !(tlsCert && tlsKey) ? { tlsConfig } : {}),
         dir,

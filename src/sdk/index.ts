@@ -69,3 +69,4 @@ export {
 } from './policy-document.ts';
 export { ApiKey, parseApiKey } from '../identity/index.ts';
 export type { LogRecord, VersionResponse } from '../protocol/kms/index.ts';
+export * from './kes/index.ts';

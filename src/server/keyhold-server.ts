@@ -4,7 +4,7 @@
 
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:https';
-import type { Server } from 'node:https';
+import type { Server as TlsServer, TlsOptions } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { arch, availableParallelism, cpus, platform } from 'node:os';
 import { TLSSocket } from 'node:tls';
@@ -22,6 +22,7 @@ import type { VersionResponse } from '../protocol/kms/pb/keyhold/kms/v1/response
 import { VERSION } from '../version.ts';
 import { AuditLog } from './audit.ts';
 import { EventLog } from './event-log.ts';
+import { Http1Server } from './http1/index.ts';
 import { LocalOwner } from './local-owner.ts';
 import { Metrics } from './metrics.ts';
 import { createPipeline } from './pipeline.ts';
@@ -52,6 +53,8 @@ export interface ServerOptions {
   /** NDJSON audit log file (appended); none by default. */
   readonly auditFile?: string;
   readonly log?: EventLog;
+  /** HTTP implementation: node:https (default) or the lean strict HTTP/1.1 server. */
+  readonly http?: 'lean' | 'node';
   /** KES face settings from a config file (policies, route overrides, levels); reloadable. */
   readonly kes?: Reloadable<KesSettings>;
   /** TLS material from a config file (key password, client CAs); reloadable. */
@@ -82,7 +85,7 @@ export class KeyholdServer {
   readonly rootIdentity: string;
   readonly certificateFiles: CertificateFiles;
   readonly certificateCreated: boolean;
-  readonly #https: Server;
+  readonly #https: TlsServer & { closeAllConnections(): void };
   readonly #started = Date.now();
   readonly #owned: LocalOwner | null;
   #host = '';
@@ -131,38 +134,41 @@ export class KeyholdServer {
     for (const route of this.kes.routes()) routes.add(route);
 
     const tlsConfig = init.options.tlsConfig;
-    this.#https = createServer(
-      {
-        cert: init.certificate.cert,
-        key: init.certificate.key,
-        ...secureContextOf(tlsConfig?.get()),
-        ...(init.ticketKeys ? { ticketKeys: init.ticketKeys } : {}),
-        requestCert: true,
-        rejectUnauthorized: false,
-        minVersion: 'TLSv1.2',
-        ALPNProtocols: ['http/1.1'],
-        keepAliveTimeout: 120_000,
-        headersTimeout: 30_000,
-        requestTimeout: 60_000,
+    const tlsOptions: TlsOptions = {
+      cert: init.certificate.cert,
+      key: init.certificate.key,
+      ...secureContextOf(tlsConfig?.get()),
+      ...(init.ticketKeys ? { ticketKeys: init.ticketKeys } : {}),
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+      ALPNProtocols: ['http/1.1'],
+    };
+    const timeouts = { keepAliveTimeout: 120_000, headersTimeout: 30_000, requestTimeout: 60_000 };
+    const pipeline = createPipeline({
+      routes,
+      identify: (socket) =>
+        socket instanceof TLSSocket ? (identityOfTlsSocket(socket)?.toH1() ?? '') : '',
+      rootIdentity: () => this.rootIdentity,
+      audit: this.audit,
+      writeError: (res, face, error) => {
+        if (face === 'kes') writeKesError(res, error);
+        else writeKmsError(res, error);
       },
-      createPipeline({
-        routes,
-        identify: (socket) =>
-          socket instanceof TLSSocket ? (identityOfTlsSocket(socket)?.toH1() ?? '') : '',
-        rootIdentity: () => this.rootIdentity,
-        audit: this.audit,
-        writeError: (res, face, error) => {
-          if (face === 'kes') writeKesError(res, error);
-          else writeKmsError(res, error);
-        },
-        onFault: (error, req) =>
-          this.log.error(
-            `internal error on ${req.method ?? ''} ${req.url ?? ''}: ${error instanceof Error ? error.message : String(error)}`,
-          ),
-        observe: (route, status, seconds) => this.metrics.observe(route, status, seconds),
-      }),
-    );
-    this.#https.maxRequestsPerSocket = 0;
+      onFault: (error, req) =>
+        this.log.error(
+          `internal error on ${req.method ?? ''} ${req.url ?? ''}: ${error instanceof Error ? error.message : String(error)}`,
+        ),
+      observe: (route, status, seconds) => this.metrics.observe(route, status, seconds),
+    });
+    if (init.options.http === 'lean') {
+      // The lean HTTP/1.1 server writes each answer as one TLS record.
+      this.#https = new Http1Server(tlsOptions, pipeline, timeouts);
+    } else {
+      const server = createServer({ ...tlsOptions, ...timeouts }, pipeline);
+      server.maxRequestsPerSocket = 0;
+      this.#https = server;
+    }
     this.#https.on('tlsClientError', () => undefined);
     // A reload swaps the context for new connections; open ones keep theirs.
     tlsConfig?.onChange((tls) => {
