@@ -3,6 +3,8 @@
 // none ran: Node 20's runner takes no globs and exits 0 on an empty run, so we list the files
 // ourselves and read the summary it prints.
 import { spawn } from 'node:child_process';
+import console from 'node:console';
+import process from 'node:process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
