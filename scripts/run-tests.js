@@ -29,7 +29,13 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const args = ['--enable-source-maps', '--test', '--test-reporter=spec', '--test-concurrency=3', ...files];
+const args = [
+  '--enable-source-maps',
+  '--test',
+  '--test-reporter=spec',
+  '--test-concurrency=3',
+  ...files,
+];
 const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
 let tail = '';
 child.stdout.on('data', (chunk) => {
