@@ -529,7 +529,7 @@ test('close() ends idle connections and lets busy ones finish', async () => {
   busy.write(get('/slow'));
   await new Promise((r) => setTimeout(r, 100));
   const closed = new Promise((r) => server.close(r));
-  await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 100 && !idleReader.closed(); i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(idleReader.closed(), true);
   assert.equal(busyReader.closed(), false);
   release();
