@@ -219,6 +219,52 @@ async function main(): Promise<void> {
       }
     }
 
+    // The same headline scenarios on the lean HTTP/1.1 server (`--http lean`).
+    const lean = await startServer({ args: ['--http', 'lean'], timeout: 30_000 });
+    try {
+      const made = await rawRequest(
+        lean.endpoint,
+        lean.rootApiKey,
+        'POST',
+        '/v1/kms/default',
+        encodeKmsRequest('KEY:CREATE', [{ name: 'bench', type: '', addVersion: false }]),
+      );
+      if (made.status !== 200) throw new Error(`cannot create the benchmark key: ${made.status}`);
+      const client = goBinary ? 'go' : 'node';
+      const reference = rows.find(
+        (r) => r.client === client && r.scenario.startsWith('baseline: bare'),
+      );
+      for (const [name, url, body, type] of [
+        [
+          'KMS KEY:GENERATE, 1 frame (lean HTTP/1.1)',
+          `https://${lean.endpoint}/v1/kms/default`,
+          gen(1),
+          undefined,
+        ],
+        [
+          'KES generate (lean HTTP/1.1)',
+          `https://${lean.endpoint}/v1/key/generate/bench`,
+          json({ context: b64context }),
+          'application/json',
+        ],
+      ] as const) {
+        const spec: LoadSpec = {
+          url,
+          method: 'POST',
+          body,
+          apiKey: lean.rootApiKey,
+          connections: CONNECTIONS,
+          warmupMs: WARMUP,
+          durationMs: DURATION,
+          ...(type ? { contentType: type } : {}),
+        };
+        const { result, cpuSeconds } = await measure(client, goBinary, spec, lean.child.pid!);
+        rows.push(row(name, client, result, 1, cpuSeconds, reference?.rps ?? null));
+      }
+    } finally {
+      await lean.stop();
+    }
+
     // Latency at half of the maximum single-request rate.
     const max = rows.find(
       (r) => r.client === rows[0]!.client && r.scenario === 'KMS KEY:GENERATE, 1 frame',
