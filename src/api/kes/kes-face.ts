@@ -194,6 +194,7 @@ export class KesFace {
       res: ctx.res,
       caller,
       resource: ctx.resource,
+      query: ctx.query,
       body: ctx.body,
       enclave: selectEnclave(ctx.query, ctx.req, this.#env.defaultEnclave),
       settings,

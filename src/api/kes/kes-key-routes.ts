@@ -109,9 +109,11 @@ function listKeys(k: KesRequest): void {
     authorizeOp(k, 'KEY:LIST', '');
     throw invalidPattern(pattern);
   }
+  // Upstream kms-go feeds `continue_at` back as the next prefix (kes.md §2.2, broken beyond
+  // 1024 names); Keyhold also takes it as `?continue_at=`, which its own SDK sends.
   const page = k.env.core.listKeys(k.caller, k.enclave, {
     prefix,
-    continueAt: '',
+    continueAt: k.query.get('continue_at') ?? '',
     limit: MAX_LIST_NAMES,
   });
   const out: { names: string[]; continue_at?: string } = {

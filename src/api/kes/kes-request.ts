@@ -64,6 +64,7 @@ export interface KesRequest {
   readonly caller: Caller;
   /** URL-decoded path remainder after the route prefix ('' for exact routes). */
   readonly resource: string;
+  readonly query: URLSearchParams;
   readonly body: Buffer;
   readonly enclave: string;
   readonly settings: KesSettings;
