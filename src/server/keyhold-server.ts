@@ -10,6 +10,7 @@ import { arch, availableParallelism, cpus, platform } from 'node:os';
 import { TLSSocket } from 'node:tls';
 import { KesFace, writeKesError } from '../api/kes/index.ts';
 import type { KesSettings } from '../api/kes/index.ts';
+import type { KesCounts } from '../api/kes/kes-metrics.ts';
 import { kmsRoutes, writeKmsError } from '../api/kms/kms-routes.ts';
 import type { Reloadable } from '../config/reloadable.ts';
 import type { TlsMaterial } from '../config/tls-material.ts';
@@ -130,6 +131,9 @@ export class KeyholdServer {
       defaultEnclave: init.options.defaultEnclave ?? 'default',
       started: this.#started,
       ...(init.options.kes ? { settings: init.options.kes } : {}),
+      ...(init.owner.gather
+        ? { gatherCounts: async () => (await init.owner.gather!('kes-counts')) as KesCounts[] }
+        : {}),
     });
     for (const route of this.kes.routes()) routes.add(route);
 

@@ -4,6 +4,9 @@
 import type { CommandSink } from '../core/core.ts';
 import type { State } from '../state/state.ts';
 
+/** What `gather` can collect from every worker. */
+export type GatherTopic = 'kes-counts';
+
 export interface StateOwner extends CommandSink {
   /** The state requests read: the engine's own, or a worker's replica of it. */
   readonly state: State;
@@ -13,4 +16,6 @@ export interface StateOwner extends CommandSink {
   restore(backup: Buffer): Promise<void>;
   /** Prometheus text for every process of the node. */
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** A worker pool: asks every worker for a value (e.g. its KES counters); absent otherwise. */
+  gather?(what: GatherTopic): Promise<unknown[]>;
 }

@@ -16,6 +16,7 @@ import { identityRoutes } from './kes-identity-routes.ts';
 import { keyRoutes } from './kes-key-routes.ts';
 import { NdjsonBroadcast, encodeAuditEvent, encodeErrorEvent } from './kes-log-stream.ts';
 import { KesMetrics } from './kes-metrics.ts';
+import type { KesCounts } from './kes-metrics.ts';
 import { policyRoutes } from './kes-policy-routes.ts';
 import { selectEnclave } from './kes-request.ts';
 import type { KesEnv, KesRequest, KesRouteSpec } from './kes-request.ts';
@@ -38,6 +39,8 @@ export interface KesFaceOptions {
   readonly settings?: Reloadable<KesSettings>;
   /** Where KES's text audit lines go (default: stdout). */
   readonly auditOut?: (line: string) => void;
+  /** A worker pool's processes' counters (for `/v1/metrics`); absent in a single process. */
+  readonly gatherCounts?: () => Promise<KesCounts[]>;
 }
 
 // Routes upstream gives no body still get a small buffer: KES ignores a body it does not read.
@@ -75,6 +78,7 @@ export class KesFace {
       defaultEnclave: options.defaultEnclave,
       started: new Date(options.started),
       metrics,
+      allCounts: options.gatherCounts ?? (() => Promise.resolve([metrics.counts()])),
       auditStream: new NdjsonBroadcast<AuditRecord>(
         (listener) => options.audit.subscribe(listener),
         encodeAuditEvent,

@@ -9,6 +9,40 @@ export const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
 
 const BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 3, 5, 10] as const;
 
+/** The counters of one process, plain data so that a worker pool can add them up. */
+export interface KesCounts {
+  readonly success: [number, number][];
+  readonly error: [number, number][];
+  readonly failure: [number, number][];
+  readonly buckets: number[];
+  readonly active: number;
+  readonly sum: number;
+  readonly count: number;
+  readonly errorEvents: number;
+  readonly auditEvents: number;
+}
+
+/** Adds up the counters of several processes. */
+export function mergeKesCounts(all: readonly KesCounts[]): KesCounts {
+  const codes = (pick: (c: KesCounts) => [number, number][]): [number, number][] => {
+    const sum = new Map<number, number>();
+    for (const c of all) for (const [code, n] of pick(c)) sum.set(code, (sum.get(code) ?? 0) + n);
+    return [...sum];
+  };
+  const total = (pick: (c: KesCounts) => number): number => all.reduce((n, c) => n + pick(c), 0);
+  return {
+    success: codes((c) => c.success),
+    error: codes((c) => c.error),
+    failure: codes((c) => c.failure),
+    buckets: BUCKETS.map((_, i) => total((c) => c.buckets[i] ?? 0)),
+    active: total((c) => c.active),
+    sum: total((c) => c.sum),
+    count: total((c) => c.count),
+    errorEvents: total((c) => c.errorEvents),
+    auditEvents: total((c) => c.auditEvents),
+  };
+}
+
 export class KesMetrics {
   readonly #success = new Map<number, number>();
   readonly #error = new Map<number, number>();
@@ -60,8 +94,26 @@ export class KesMetrics {
     this.#auditEvents++;
   }
 
-  /** The Prometheus text exposition. */
-  exposition(): string {
+  /** This process's counters. */
+  counts(): KesCounts {
+    return {
+      success: [...this.#success],
+      error: [...this.#error],
+      failure: [...this.#failure],
+      buckets: [...this.#bucketCounts],
+      active: this.#active,
+      sum: this.#sum,
+      count: this.#count,
+      errorEvents: this.#errorEvents,
+      auditEvents: this.#auditEvents,
+    };
+  }
+
+  /** The Prometheus text exposition of `counts` (by default this process's). */
+  exposition(counts: KesCounts = this.counts()): string {
+    const success = new Map(counts.success);
+    const error = new Map(counts.error);
+    const failure = new Map(counts.failure);
     const lines: string[] = [];
     const counter = (name: string, help: string, values: Map<number, number>): void => {
       if (values.size === 0) return; // a family without samples breaks kms-go's parser
@@ -76,47 +128,47 @@ export class KesMetrics {
     counter(
       'kes_http_request_success',
       'Number of requests that have been served successfully.',
-      this.#success,
+      success,
     );
     counter(
       'kes_http_request_error',
       'Number of request that failed due to some error. (HTTP 4xx status code)',
-      this.#error,
+      error,
     );
     counter(
       'kes_http_request_failure',
       'Number of request that failed due to some internal failure. (HTTP 5xx status code)',
-      this.#failure,
+      failure,
     );
     single(
       'kes_http_request_active',
       'gauge',
       'Number of active requests that are not finished, yet.',
-      this.#active,
+      counts.active,
     );
     lines.push(
       '# HELP kes_http_response_time Histogram of request response times spawning from 10ms to 10s.',
       '# TYPE kes_http_response_time histogram',
     );
     BUCKETS.forEach((le, i) => {
-      lines.push(`kes_http_response_time_bucket{le="${le}"} ${this.#bucketCounts[i]!}`);
+      lines.push(`kes_http_response_time_bucket{le="${le}"} ${counts.buckets[i] ?? 0}`);
     });
     lines.push(
-      `kes_http_response_time_bucket{le="+Inf"} ${this.#count}`,
-      `kes_http_response_time_sum ${this.#sum}`,
-      `kes_http_response_time_count ${this.#count}`,
+      `kes_http_response_time_bucket{le="+Inf"} ${counts.count}`,
+      `kes_http_response_time_sum ${counts.sum}`,
+      `kes_http_response_time_count ${counts.count}`,
     );
     single(
       'kes_log_error_events',
       'counter',
       'Number of error log events written to error log targets.',
-      this.#errorEvents,
+      counts.errorEvents,
     );
     single(
       'kes_log_audit_events',
       'counter',
       'Number of audit log events written to audit log targets.',
-      this.#auditEvents,
+      counts.auditEvents,
     );
     const memory = process.memoryUsage();
     const uptime = Math.round((Date.now() - this.#started) / 10) / 100;

@@ -10,7 +10,7 @@ import type { AuditRecord } from '../../server/audit.ts';
 import type { HttpRequest, HttpResponse } from '../../server/http-types.ts';
 import type { LogEvent } from '../../server/event-log.ts';
 import { encodeGoJson } from './go-json.ts';
-import type { KesMetrics } from './kes-metrics.ts';
+import type { KesCounts, KesMetrics } from './kes-metrics.ts';
 import type { NdjsonBroadcast } from './kes-log-stream.ts';
 import type { KesSettings } from './kes-settings.ts';
 
@@ -46,6 +46,8 @@ export interface KesEnv {
   /** Server start: upstream reports it as `created_at` of config-file policies and identities. */
   readonly started: Date;
   readonly metrics: KesMetrics;
+  /** The counters of every process of the node (a worker pool); this process's alone if absent. */
+  readonly allCounts: () => Promise<KesCounts[]>;
   readonly auditStream: NdjsonBroadcast<AuditRecord>;
   readonly errorStream: NdjsonBroadcast<LogEvent>;
   /** The admin identity in hex, or '' when there is none (disabled). */

@@ -4,7 +4,7 @@
 import { arch, availableParallelism, cpus, platform } from 'node:os';
 import { authorizeKesPath } from '../../core/authorize.ts';
 import { VERSION } from '../../version.ts';
-import { PROMETHEUS_TEXT } from './kes-metrics.ts';
+import { PROMETHEUS_TEXT, mergeKesCounts } from './kes-metrics.ts';
 import { sendEmpty, sendJson } from './kes-request.ts';
 import type { KesRequest, KesRouteSpec } from './kes-request.ts';
 
@@ -53,9 +53,9 @@ export function systemRoutes(): KesRouteSpec[] {
       ...base,
       method: 'GET',
       path: '/v1/metrics',
-      handle: (k) => {
+      handle: async (k) => {
         authorizeKesPath(k.env.core.state, k.caller, null);
-        const body = Buffer.from(k.env.metrics.exposition());
+        const body = Buffer.from(k.env.metrics.exposition(mergeKesCounts(await k.env.allCounts())));
         k.res.writeHead(200, { 'Content-Type': PROMETHEUS_TEXT, 'Content-Length': body.length });
         k.res.end(body);
       },

@@ -4,6 +4,7 @@
 
 import type { AuditRecord } from '../audit.ts';
 import type { LogEvent } from '../event-log.ts';
+import type { GatherTopic } from '../state-owner.ts';
 
 /** A client-facing error, as it crosses back to the worker that asked. */
 export interface WireKeyholdError {
@@ -36,6 +37,8 @@ export type ToWorker =
   | { readonly type: 'subscribers'; readonly audit: number; readonly log: number }
   | { readonly type: 'audit'; readonly record: AuditRecord }
   | { readonly type: 'log'; readonly event: LogEvent }
+  /** Asks for this worker's value of `what` (answer with `gathered`). */
+  | { readonly type: 'gather'; readonly gid: number; readonly what: GatherTopic }
   /** Stop accepting connections and exit. */
   | { readonly type: 'shutdown' };
 
@@ -49,6 +52,9 @@ export type ToPrimary =
   | { readonly type: 'backup'; readonly id: number }
   | { readonly type: 'restore'; readonly id: number; readonly backup: Buffer }
   | { readonly type: 'metrics'; readonly id: number }
+  /** Collect `what` from every worker; the reply's value is the list. */
+  | { readonly type: 'gather'; readonly id: number; readonly what: GatherTopic }
+  | { readonly type: 'gathered'; readonly gid: number; readonly value: unknown }
   | { readonly type: 'subscribe'; readonly stream: 'audit' | 'log'; readonly delta: 1 | -1 }
   | { readonly type: 'audit'; readonly record: AuditRecord }
   | { readonly type: 'log'; readonly event: LogEvent };

@@ -16,6 +16,7 @@ import { resolveRoot } from '../root-identity.ts';
 import type { Root } from '../root-identity.ts';
 import { loadServerCertificate } from '../server-certificate.ts';
 import type { LoadedCertificate } from '../server-certificate.ts';
+import type { GatherTopic } from '../state-owner.ts';
 import type { ToPrimary, ToWorker, WireKeyholdError } from './messages.ts';
 
 interface Member {
@@ -37,6 +38,11 @@ export class Primary {
   readonly #ticketKeys = randomBytes(48);
   readonly #aggregator = new AggregatorRegistry();
   readonly #waiters: { index: number; resolve: () => void }[] = [];
+  readonly #gathers = new Map<
+    number,
+    { values: unknown[]; missing: Set<number>; done: () => void }
+  >();
+  #nextGather = 1;
   readonly #workers: number;
   #shuttingDown = false;
   #listening: ((address: string) => void) | null = null;
@@ -131,6 +137,9 @@ export class Primary {
 
   #onExit(member: Member, code: number | null, signal: string | null): void {
     this.#members.delete(member.worker.id);
+    for (const gather of this.#gathers.values()) {
+      if (gather.missing.delete(member.worker.id) && gather.missing.size === 0) gather.done();
+    }
     const { audit, log } = member.subscriptions;
     if (audit !== 0 || log !== 0) this.#broadcastSubscribers();
     this.#checkWaiters();
@@ -190,6 +199,17 @@ export class Primary {
           body: await this.#aggregator.clusterMetrics(),
         }));
         return;
+      case 'gather':
+        this.#answer(member, message.id, () => this.#gather(message.what));
+        return;
+      case 'gathered': {
+        const gather = this.#gathers.get(message.gid);
+        if (gather?.missing.delete(member.worker.id)) {
+          gather.values.push(message.value);
+          if (gather.missing.size === 0) gather.done();
+        }
+        return;
+      }
       case 'subscribe':
         member.subscriptions[message.stream] += message.delta;
         this.#broadcastSubscribers();
@@ -219,6 +239,27 @@ export class Primary {
         this.#send(member, { type: 'reply', id, error: wire });
       },
     );
+  }
+
+  /** Asks every ready worker for `what`; answers within a second with what arrived. */
+  #gather(what: GatherTopic): Promise<unknown[]> {
+    const gid = this.#nextGather++;
+    const ready = [...this.#members.values()].filter((m) => m.ready);
+    return new Promise((resolve) => {
+      const gather = {
+        values: [] as unknown[],
+        missing: new Set(ready.map((m) => m.worker.id)),
+        done: () => {
+          clearTimeout(timer);
+          this.#gathers.delete(gid);
+          resolve(gather.values);
+        },
+      };
+      const timer = setTimeout(() => gather.done(), 1000);
+      this.#gathers.set(gid, gather);
+      for (const member of ready) this.#send(member, { type: 'gather', gid, what });
+      if (ready.length === 0) gather.done();
+    });
   }
 
   /** Resolves once every live worker has applied `index` (workers that die stop counting). */

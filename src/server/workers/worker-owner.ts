@@ -7,7 +7,7 @@ import type { Command } from '../../state/commands.ts';
 import { decodeCommand, encodeCommand } from '../../state/commands.ts';
 import { decodeSnapshot } from '../../state/snapshot.ts';
 import type { State } from '../../state/state.ts';
-import type { StateOwner } from '../state-owner.ts';
+import type { GatherTopic, StateOwner } from '../state-owner.ts';
 import type { ToPrimary, ToWorker } from './messages.ts';
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
@@ -71,6 +71,11 @@ export class WorkerOwner implements StateOwner {
       contentType: string;
       body: string;
     };
+  }
+
+  /** Every worker's value of `what` (this one's included), through the primary. */
+  async gather(what: GatherTopic): Promise<unknown[]> {
+    return (await this.#request((id) => ({ type: 'gather', id, what }))) as unknown[];
   }
 
   /** Fails every request still waiting (the primary went away). */

@@ -74,6 +74,9 @@ export function runWorker(options: ServerOptions): Promise<void> {
         case 'log':
           log.stream.deliver(message.event);
           return;
+        case 'gather':
+          send({ type: 'gathered', gid: message.gid, value: server?.kes.metrics.counts() ?? null });
+          return;
         case 'shutdown':
           stop();
           return;
