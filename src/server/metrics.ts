@@ -8,6 +8,10 @@ export class Metrics {
   readonly #requests: Counter<'route' | 'code'>;
   readonly #duration: Histogram<'route'>;
   readonly #started = Date.now();
+  readonly #children = new Map<
+    string,
+    { requests: { inc(): void }; duration: { observe(value: number): void } }
+  >();
 
   constructor(countKeys: () => number) {
     this.#requests = new Counter({
@@ -45,7 +49,17 @@ export class Metrics {
 
   /** Records one finished request. */
   observe(route: string, status: number, seconds: number): void {
-    this.#requests.inc({ route, code: String(status) });
-    this.#duration.observe({ route }, seconds);
+    // Label children are cached: prom-client hashes the label object on every call otherwise.
+    const key = `${route} ${status}`;
+    let children = this.#children.get(key);
+    if (!children) {
+      children = {
+        requests: this.#requests.labels(route, String(status)),
+        duration: this.#duration.labels(route),
+      };
+      this.#children.set(key, children);
+    }
+    children.requests.inc();
+    children.duration.observe(seconds);
   }
 }
