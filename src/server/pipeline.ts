@@ -89,7 +89,9 @@ export function createPipeline(
     }
     let resource: string;
     try {
-      resource = decodeURIComponent(matched.resource);
+      resource = matched.resource.includes('%')
+        ? decodeURIComponent(matched.resource)
+        : matched.resource;
     } catch {
       drain(req);
       options.writeError(res, route.face, new KeyholdError('BAD_REQUEST', 'invalid URL path'));
@@ -100,12 +102,16 @@ export function createPipeline(
         options.writeError(res, route.face, error);
         return;
       }
+      let query: URLSearchParams | undefined;
       const ctx = {
         req,
         res,
         caller,
         resource,
-        query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
+        // Parsed on first use: most requests carry no query.
+        get query(): URLSearchParams {
+          return (query ??= new URLSearchParams(q === -1 ? '' : url.slice(q + 1)));
+        },
         body,
       };
       try {
