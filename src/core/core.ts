@@ -228,9 +228,9 @@ export class Core {
     const latest = latestVersion(ring);
     const plaintext = tryOpen(latest, ciphertext, associatedData);
     if (plaintext) return plaintext;
-    if (ring.versions.size > 1) {
-      const older = [...ring.versions.values()].filter((v) => v !== latest);
-      for (const version of older.sort((a, b) => b.version - a.version)) {
+    if (ring.versionCount > 1) {
+      const older = ring.versions().filter((v) => v.version !== latest.version);
+      for (const version of older.reverse()) {
         const opened = tryOpen(version, ciphertext, associatedData);
         if (opened) return opened;
       }
@@ -420,7 +420,7 @@ function parseKeyType(text: string): KeyType {
 
 function pickVersion(ring: KeyRing, version: number): KeyVersion {
   if (version === 0) return latestVersion(ring);
-  const found = ring.versions.get(version);
+  const found = ring.version(version);
   if (!found) throw new KeyholdError('KEY_NOT_FOUND');
   return found;
 }

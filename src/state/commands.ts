@@ -4,6 +4,7 @@
 
 import type { KeyType } from '../crypto/index.ts';
 import type { Privilege } from '../model/privilege.ts';
+import { ByteReader, ChunkWriter } from './binary.ts';
 import type { RuleMap } from './entities.ts';
 
 interface Stamp {
@@ -62,11 +63,52 @@ export type Command =
 
 export type CommandOp = Command['op'];
 
-/** Format version of the encoding below; bump on any incompatible change. */
+/** Format version of the JSON encoding (every op but the two below). */
 const FORMAT = 1;
+/** First byte of the binary encoding of `key.create` and `key.delete` (JSON starts with `{`). */
+const BINARY = 0x02;
+const OP_KEY_CREATE = 1;
+const OP_KEY_DELETE = 2;
+const KEY_CREATE_CHACHA20 = 1;
+const KEY_CREATE_IMPORTED = 2;
+const KEY_CREATE_ADD_VERSION = 4;
+const KEY_CREATE_HMAC = 8;
+const WHAT = 'invalid command';
 
-/** Encodes a command for the log. Buffers become base64 strings. */
+/**
+ * Encodes a command for the log and for workers. The frequent key commands are binary:
+ * `0x02 ‖ op(1)`, then for key.create `flags(1) ‖ at f64 ‖ enclave ‖ name ‖ by ‖ key(32) ‖
+ * [hmacKey(32)]`, for key.delete `all(1) ‖ version u32 ‖ enclave ‖ name` (strings: u16 length ‖
+ * UTF-8; numbers little-endian). Every other command is JSON `{v:1,…}` with Buffers as base64.
+ */
 export function encodeCommand(command: Command): Buffer {
+  if (command.op === 'key.create' || command.op === 'key.delete') {
+    const w = new ChunkWriter(256);
+    w.u8(BINARY);
+    if (command.op === 'key.create') {
+      w.u8(OP_KEY_CREATE);
+      w.u8(
+        (command.type === 'ChaCha20' ? KEY_CREATE_CHACHA20 : 0) |
+          (command.imported ? KEY_CREATE_IMPORTED : 0) |
+          (command.addVersion ? KEY_CREATE_ADD_VERSION : 0) |
+          (command.hmacKey ? KEY_CREATE_HMAC : 0),
+      );
+      w.f64(command.at);
+      w.str(command.enclave);
+      w.str(command.name);
+      w.str(command.by);
+      w.bytes(command.key);
+      if (command.hmacKey) w.bytes(command.hmacKey);
+    } else {
+      w.u8(OP_KEY_DELETE);
+      w.u8(command.all ? 1 : 0);
+      w.u32(command.version);
+      w.str(command.enclave);
+      w.str(command.name);
+    }
+    const chunks = w.chunks();
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  }
   return Buffer.from(
     JSON.stringify({ v: FORMAT, ...command }, (_key, value: unknown) =>
       isBufferJson(value) ? { $b: Buffer.from(value.data).toString('base64') } : value,
@@ -76,12 +118,49 @@ export function encodeCommand(command: Command): Buffer {
 
 /** Decodes a logged command; throws on an unknown format version or malformed record. */
 export function decodeCommand(bytes: Uint8Array): Command {
-  const parsed = JSON.parse(Buffer.from(bytes).toString('utf8'), (_key, value: unknown) =>
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf[0] === BINARY) return decodeBinary(new ByteReader(buf, WHAT, 1));
+  const parsed = JSON.parse(buf.toString('utf8'), (_key, value: unknown) =>
     isEncodedBuffer(value) ? Buffer.from(value.$b, 'base64') : value,
   ) as { v?: unknown } & Command;
   if (parsed.v !== FORMAT)
     throw new Error(`unsupported command format version ${String(parsed.v)}`);
   const { v: _v, ...command } = parsed;
+  return command;
+}
+
+function decodeBinary(r: ByteReader): Command {
+  const op = r.u8();
+  let command: Command;
+  if (op === OP_KEY_CREATE) {
+    const flags = r.u8();
+    if (flags > 15) throw r.error(`unknown key.create flags ${flags}`, r.offset - 1);
+    const at = r.f64();
+    const enclave = r.str();
+    const name = r.str();
+    const by = r.str();
+    const key = r.bytes(32);
+    command = {
+      op: 'key.create',
+      enclave,
+      name,
+      type: flags & KEY_CREATE_CHACHA20 ? 'ChaCha20' : 'AES256',
+      key,
+      hmacKey: flags & KEY_CREATE_HMAC ? r.bytes(32) : null,
+      imported: (flags & KEY_CREATE_IMPORTED) !== 0,
+      addVersion: (flags & KEY_CREATE_ADD_VERSION) !== 0,
+      at,
+      by,
+    };
+  } else if (op === OP_KEY_DELETE) {
+    const all = r.u8();
+    if (all > 1) throw r.error(`bad key.delete flag ${all}`, r.offset - 1);
+    const version = r.u32();
+    command = { op: 'key.delete', enclave: r.str(), name: r.str(), version, all: all === 1 };
+  } else {
+    throw r.error(`unknown binary command ${op}`, r.offset - 1);
+  }
+  r.end();
   return command;
 }
 

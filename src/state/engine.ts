@@ -21,7 +21,10 @@ export interface RecoveredLog {
 }
 
 export interface EngineOptions {
-  /** Take a snapshot after this many records since the last one (default 10,000). */
+  /**
+   * Take a snapshot once the log since the last one holds this many records (default 10,000) and
+   * at least half as many as the state had objects then; and at close, past this many.
+   */
   readonly snapshotEvery?: number;
   /** Called after each applied command (replication to workers, audit, metrics). */
   readonly onApplied?: (command: Command, index: number) => void;
@@ -44,7 +47,10 @@ export class Engine {
   readonly #durable = new Map<number, Command>();
   readonly #appliedWaiters = new Map<number, () => void>();
   #sinceSnapshot: number;
-  #snapshotting = false;
+  /** Objects in the state at the last snapshot (what the next one is weighed against). */
+  #sizeAtSnapshot: number;
+  /** The snapshot being written, if any. */
+  #snapshotting: Promise<void> | null = null;
   #failed: Error | null = null;
 
   private constructor(
@@ -56,6 +62,7 @@ export class Engine {
     this.state = state;
     this.#log = log;
     this.#sinceSnapshot = sinceSnapshot;
+    this.#sizeAtSnapshot = state.size;
     this.#snapshotEvery = options.snapshotEvery ?? 10_000;
     this.#onApplied = options.onApplied;
   }
@@ -108,15 +115,23 @@ export class Engine {
       }
       const index = this.state.commit + 1;
       restored.commit = index;
+      await this.#snapshotting;
       await this.#log.snapshot(index, encodeSnapshot(restored));
       this.state.replaceWith(restored);
       this.#sinceSnapshot = 0;
+      this.#sizeAtSnapshot = this.state.size;
     });
   }
 
-  /** Waits for pending writes, then closes the log. */
+  /**
+   * Waits for pending writes, snapshots the state if the log since the last snapshot is long
+   * (so that the next start replays little), then closes the log.
+   */
   async close(): Promise<void> {
-    await this.#run(null, () => Promise.resolve());
+    await this.#run(null, async () => {
+      if (!this.#failed && this.#sinceSnapshot >= this.#snapshotEvery) this.#snapshot();
+      await this.#snapshotting;
+    });
     await this.#log.close();
   }
 
@@ -166,24 +181,34 @@ export class Engine {
       this.#appliedWaiters.delete(index);
       this.#sinceSnapshot++;
     }
-    // Snapshot when the log since the last one is as large as the state (amortised O(1) per
-    // write), and at least every `snapshotEvery` records.
+    // Snapshot when the log since the last one holds half as many records as the state had
+    // objects then: amortised O(1) per write, and a restart replays at most that many records.
     if (
       !this.#snapshotting &&
-      this.#sinceSnapshot >= Math.max(this.#snapshotEvery, this.state.size)
+      this.#sinceSnapshot >= Math.max(this.#snapshotEvery, this.#sizeAtSnapshot / 2)
     ) {
-      this.#snapshotting = true;
-      this.#sinceSnapshot = 0;
-      void this.#run(null, async () => {
-        await this.#log.snapshot(this.state.commit, encodeSnapshot(this.state));
-      })
-        .catch((error: unknown) => {
-          this.#failed ??= error instanceof Error ? error : new Error(String(error));
-        })
-        .finally(() => {
-          this.#snapshotting = false;
-        });
+      this.#snapshot();
     }
+  }
+
+  /**
+   * Snapshots the state as of now. Encoded synchronously, so it is exactly the state at
+   * `state.commit` (every applied command is durable); written while later writes go on (the log
+   * orders the snapshot file among its appends).
+   */
+  #snapshot(): void {
+    const index = this.state.commit;
+    const payload = encodeSnapshot(this.state);
+    this.#sinceSnapshot = 0;
+    this.#sizeAtSnapshot = this.state.size;
+    this.#snapshotting = this.#log
+      .snapshot(index, payload)
+      .catch((error: unknown) => {
+        this.#failed ??= error instanceof Error ? error : new Error(String(error));
+      })
+      .finally(() => {
+        this.#snapshotting = null;
+      });
   }
 }
 

@@ -1,15 +1,21 @@
 // The records the state holds: enclaves, key rings with versions, policies and identities.
 // Plain data; the state machine (state.ts) is the only writer.
 
-import type { SecretKey } from '../crypto/index.ts';
+import type { KeyType, SecretKey } from '../crypto/index.ts';
 import type { Privilege } from '../model/privilege.ts';
-import { SortedNames } from './sorted-names.ts';
+import type { KeyRings } from './key-rings.ts';
+import type { SortedNames } from './sorted-names.ts';
 
-/** One version of a key: the secret, its optional HMAC key, and who made it when. */
+/**
+ * One version of a key: the secret, its optional HMAC key, and who made it when. A view of the
+ * state's compact key records, valid until the state changes: use it at once, don't keep it.
+ */
 export interface KeyVersion {
   readonly version: number;
+  readonly type: KeyType;
+  /** The key, from a bounded cache (made on first use). */
   readonly key: SecretKey;
-  /** 32-byte HMAC-SHA256 key for KEY:MAC / KES hmac; null for keys imported without one. */
+  /** 32-byte HMAC-SHA256 key for KEY:MAC / KES hmac (SECRET); null for keys imported without. */
   readonly hmacKey: Buffer | null;
   readonly createdAt: Date;
   readonly createdBy: string;
@@ -17,12 +23,22 @@ export interface KeyVersion {
   readonly imported: boolean;
 }
 
-/** A named key with its live versions. Version numbers only ever grow, even after deletion. */
+/**
+ * A named key with its live versions (at least one). Version numbers only ever grow, even after
+ * deletion. A view like KeyVersion: valid until the state changes.
+ */
 export interface KeyRing {
   readonly name: string;
-  readonly versions: Map<number, KeyVersion>;
   /** The highest version number ever assigned (the next one is `highest + 1`). */
-  highest: number;
+  readonly highest: number;
+  /** Number of live versions. */
+  readonly versionCount: number;
+  /** The live version with the highest number. */
+  latest(): KeyVersion;
+  /** Live version `version`, if any. */
+  version(version: number): KeyVersion | undefined;
+  /** Every live version, in ascending version order. */
+  versions(): KeyVersion[];
 }
 
 /** Rules of a KMS-API policy: command name → name patterns. */
@@ -54,14 +70,11 @@ export interface EnclaveRecord {
   readonly name: string;
   readonly createdAt: Date;
   readonly createdBy: string;
-  readonly keys: SortedNames<KeyRing>;
+  readonly keys: KeyRings;
   readonly policies: SortedNames<PolicyRecord>;
 }
 
 /** Latest live version of a ring (rings in the state always have at least one). */
 export function latestVersion(ring: KeyRing): KeyVersion {
-  let best: KeyVersion | undefined;
-  for (const v of ring.versions.values()) if (!best || v.version > best.version) best = v;
-  if (!best) throw new Error(`key ring '${ring.name}' has no versions`);
-  return best;
+  return ring.latest();
 }

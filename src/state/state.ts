@@ -1,11 +1,11 @@
 // The state machine: validates commands against the current state (`check`) and applies them
 // deterministically (`apply`). The in-memory state is the read path; nothing here does I/O.
 
-import { SecretKey } from '../crypto/index.ts';
 import { KeyholdError, badRequest } from '../model/errors.ts';
 import type { Command } from './commands.ts';
 import type { EnclaveRecord, IdentityRecord, KeyRing } from './entities.ts';
-import { latestVersion } from './entities.ts';
+import { KeyRings } from './key-rings.ts';
+import { KeySlab } from './key-slab.ts';
 import { SortedNames } from './sorted-names.ts';
 
 export class State {
@@ -14,6 +14,28 @@ export class State {
   readonly identities = new SortedNames<IdentityRecord>();
   /** Number of commands applied (the log index of the last one). */
   commit = 0;
+  #slab: KeySlab;
+
+  /** @param slab where key versions live (a snapshot decoder passes the one it filled). */
+  constructor(slab: KeySlab = new KeySlab()) {
+    this.#slab = slab;
+  }
+
+  /** The compact store of every key version (for the snapshot codec). */
+  get keySlab(): KeySlab {
+    return this.#slab;
+  }
+
+  /** A new, empty enclave record whose keys live in this state's slab. */
+  newEnclave(name: string, createdAt: Date, createdBy: string): EnclaveRecord {
+    return {
+      name,
+      createdAt,
+      createdBy,
+      keys: new KeyRings(this.#slab),
+      policies: new SortedNames(),
+    };
+  }
 
   /** Number of objects held (enclaves, keys, policies, identities): the size of a snapshot. */
   get size(): number {
@@ -49,17 +71,17 @@ export class State {
         this.enclave(command.enclave);
         return;
       case 'key.create': {
-        const ring = this.enclave(command.enclave).keys.get(command.name);
+        const exists = this.enclave(command.enclave).keys.has(command.name);
         if (command.addVersion) {
-          if (!ring) throw new KeyholdError('KEY_NOT_FOUND');
-        } else if (ring) {
+          if (!exists) throw new KeyholdError('KEY_NOT_FOUND');
+        } else if (exists) {
           throw new KeyholdError('KEY_EXISTS');
         }
         return;
       }
       case 'key.delete': {
         const ring = this.keyRing(command.enclave, command.name);
-        if (command.version !== 0 && !ring.versions.has(command.version)) {
+        if (command.version !== 0 && !ring.version(command.version)) {
           throw new KeyholdError('KEY_NOT_FOUND');
         }
         return;
@@ -103,48 +125,32 @@ export class State {
     this.commit++;
     switch (command.op) {
       case 'enclave.create':
-        this.enclaves.set(command.enclave, {
-          name: command.enclave,
-          createdAt: new Date(command.at),
-          createdBy: command.by,
-          keys: new SortedNames(),
-          policies: new SortedNames(),
-        });
+        this.enclaves.set(
+          command.enclave,
+          this.newEnclave(command.enclave, new Date(command.at), command.by),
+        );
         return;
       case 'enclave.delete':
+        this.enclaves.get(command.enclave)?.keys.clear();
         this.enclaves.delete(command.enclave);
         for (const identity of [...this.identities.values()]) {
           if (identity.enclave === command.enclave) this.identities.delete(identity.identity);
         }
         return;
-      case 'key.create': {
-        const keys = this.enclave(command.enclave).keys;
-        let ring = keys.get(command.name);
-        if (!ring) {
-          ring = { name: command.name, versions: new Map(), highest: 0 };
-          keys.set(command.name, ring);
-        }
-        const version = ++ring.highest;
-        ring.versions.set(version, {
-          version,
-          key: new SecretKey(command.type, command.key),
+      case 'key.create':
+        this.enclave(command.enclave).keys.add(command.name, {
+          type: command.type,
+          key: command.key,
           hmacKey: command.hmacKey,
-          createdAt: new Date(command.at),
-          createdBy: command.by,
+          at: command.at,
+          by: command.by,
           imported: command.imported,
         });
         return;
-      }
       case 'key.delete': {
         const keys = this.enclave(command.enclave).keys;
-        const ring = keys.get(command.name);
-        if (!ring) return;
-        if (command.all) {
-          keys.delete(command.name);
-          return;
-        }
-        ring.versions.delete(command.version === 0 ? latestVersion(ring).version : command.version);
-        if (ring.versions.size === 0) keys.delete(command.name);
+        if (command.all) keys.deleteRing(command.name);
+        else keys.deleteVersion(command.name, command.version);
         return;
       }
       case 'policy.put':
@@ -185,8 +191,13 @@ export class State {
     }
   }
 
-  /** Replaces the whole content with another state's (a restore). */
+  /**
+   * Replaces the whole content with another state's (a restore), zeroing this one's key material.
+   * `other` must not be used afterwards.
+   */
   replaceWith(other: State): void {
+    this.#slab.wipe();
+    this.#slab = other.#slab;
     this.enclaves.clear();
     for (const enclave of other.enclaves.values()) this.enclaves.set(enclave.name, enclave);
     this.identities.clear();
