@@ -33,6 +33,8 @@ export interface LoadSpec {
   readonly rate?: number;
   /** A new TLS connection for every request. */
   readonly noKeepAlive?: boolean;
+  /** Per-request timeout of the Go client (its pre-1.23 dial cancellation shows with one). */
+  readonly timeoutMs?: number;
 }
 
 /** Builds the Go load generator into `dir` with Debian's golang-go; null when Go is missing. */
@@ -75,6 +77,7 @@ export function goLoad(
   if (bodyFile) args.push('-body', bodyFile);
   if (spec.rate) args.push('-rate', String(spec.rate));
   if (spec.noKeepAlive) args.push('-no-keepalive');
+  if (spec.timeoutMs) args.push('-timeout', `${spec.timeoutMs}ms`);
   return new Promise((resolve, reject) => {
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -23,6 +23,7 @@ import type { VersionResponse } from '../protocol/kms/pb/keyhold/kms/v1/response
 import { VERSION } from '../version.ts';
 import { AuditLog } from './audit.ts';
 import { EventLog } from './event-log.ts';
+import { HandshakeGate } from './handshake-gate.ts';
 import { Http1Server } from './http1/index.ts';
 import { LocalOwner } from './local-owner.ts';
 import { Metrics } from './metrics.ts';
@@ -72,6 +73,8 @@ export interface FrontOptions {
   readonly audit: AuditLog;
   /** TLS session ticket keys shared by every process of the node (48 bytes). */
   readonly ticketKeys?: Buffer;
+  /** A worker pool: told when this process starts or stops having TLS handshakes in progress. */
+  readonly onHandshakesBusy?: (busy: boolean) => void;
 }
 
 export class KeyholdServer {
@@ -86,6 +89,8 @@ export class KeyholdServer {
   readonly rootIdentity: string;
   readonly certificateFiles: CertificateFiles;
   readonly certificateCreated: boolean;
+  /** Lets TLS handshakes finish before requests on reused connections (handshake-gate.ts). */
+  readonly handshakes: HandshakeGate;
   readonly #https: TlsServer & { closeAllConnections(): void };
   readonly #started = Date.now();
   readonly #owned: LocalOwner | null;
@@ -149,6 +154,7 @@ export class KeyholdServer {
       ALPNProtocols: ['http/1.1'],
     };
     const timeouts = { keepAliveTimeout: 120_000, headersTimeout: 30_000, requestTimeout: 60_000 };
+    this.handshakes = new HandshakeGate(init.onHandshakesBusy);
     const pipeline = createPipeline({
       routes,
       identify: (socket) =>
@@ -164,6 +170,7 @@ export class KeyholdServer {
           `internal error on ${req.method ?? ''} ${req.url ?? ''}: ${error instanceof Error ? error.message : String(error)}`,
         ),
       observe: (route, status, seconds) => this.metrics.observe(route, status, seconds),
+      admit: (socket) => this.handshakes.admit(socket),
     });
     if (init.options.http === 'lean') {
       // The lean HTTP/1.1 server writes each answer as one TLS record.
@@ -174,6 +181,7 @@ export class KeyholdServer {
       this.#https = server;
     }
     this.#https.on('tlsClientError', () => undefined);
+    this.handshakes.attach(this.#https);
     // A reload swaps the context for new connections; open ones keep theirs.
     tlsConfig?.onChange((tls) => {
       this.#https.setSecureContext({

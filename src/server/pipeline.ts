@@ -18,6 +18,8 @@ export interface PipelineOptions {
   readonly writeError: (res: HttpResponse, face: Route['face'], error: KeyholdError) => void;
   /** Called for faults that are not client errors (never with key material). */
   readonly onFault: (error: unknown, req: HttpRequest) => void;
+  /** Null when a request may run now, else a promise to wait for (see handshake-gate.ts). */
+  readonly admit?: (socket: Socket) => Promise<void> | null;
   /** Observes every finished request (metrics). */
   readonly observe?: (route: string, status: number, seconds: number) => void;
 }
@@ -114,12 +116,17 @@ export function createPipeline(
         },
         body,
       };
-      try {
-        const done = route.handle(ctx);
-        if (done) done.catch((e: unknown) => fail(e));
-      } catch (e) {
-        fail(e);
-      }
+      const run = (): void => {
+        try {
+          const done = route.handle(ctx);
+          if (done) done.catch((e: unknown) => fail(e));
+        } catch (e) {
+          fail(e);
+        }
+      };
+      const wait = options.admit?.(req.socket);
+      if (wait) void wait.then(run);
+      else run();
     });
 
     function fail(error: unknown): void {
