@@ -15,17 +15,18 @@ export interface WireKeyholdError {
 
 /** Primary → worker. */
 export type ToWorker =
-  /** The state to start from, and what every worker shares (TLS tickets, certificate). */
+  /** A piece of the snapshot that the next `init` or `reset` starts from (snapshot-stream.ts). */
+  | { readonly type: 'snapshot'; readonly total: number; readonly bytes: Buffer }
+  /** Start from the snapshot just sent; what every worker shares (TLS tickets, certificate). */
   | {
       readonly type: 'init';
-      readonly snapshot: Buffer;
       readonly ticketKeys: Buffer;
       readonly certificate: { cert: Buffer; key: Buffer };
     }
   /** A committed command to apply, in log order. */
   | { readonly type: 'apply'; readonly index: number; readonly command: Buffer }
-  /** The whole state was replaced (restore). */
-  | { readonly type: 'reset'; readonly snapshot: Buffer }
+  /** The whole state was replaced (restore) by the snapshot just sent. */
+  | { readonly type: 'reset' }
   /** The answer to a worker's request `id`. */
   | {
       readonly type: 'reply';

@@ -18,6 +18,8 @@ import { loadServerCertificate } from '../server-certificate.ts';
 import type { LoadedCertificate } from '../server-certificate.ts';
 import type { GatherTopic } from '../state-owner.ts';
 import type { ToPrimary, ToWorker, WireKeyholdError } from './messages.ts';
+import { collectGarbage } from './collect-garbage.ts';
+import { WorkerOutbox } from './snapshot-stream.ts';
 
 interface Member {
   readonly worker: Worker;
@@ -25,6 +27,8 @@ interface Member {
   ready: boolean;
   /** Highest log index this worker has applied. */
   applied: number;
+  /** Messages to the worker, in order, with snapshots streamed in pieces. */
+  readonly outbox: WorkerOutbox;
   subscriptions: { audit: number; log: number };
   address: string | null;
 }
@@ -46,6 +50,8 @@ export class Primary {
   readonly #workers: number;
   #shuttingDown = false;
   #listening: ((address: string) => void) | null = null;
+  /** The `init` snapshot while the first workers start (at one commit), then null: ~100 MB. */
+  #initSnapshot: { commit: number; payload: Buffer } | null = null;
 
   private constructor(init: {
     owner: LocalOwner;
@@ -119,6 +125,13 @@ export class Primary {
     for (let i = 0; i < this.#workers; i++) this.#fork();
     await listening;
     this.#listening = null;
+    this.#initSnapshot = null;
+    // Recovery and the workers' snapshots leave a few hundred MB of dead buffers behind; collect
+    // them once the message handler that got here (whose frame still holds some) returned.
+    for (let i = 0; i < 2; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      collectGarbage();
+    }
   }
 
   #fork(): void {
@@ -127,6 +140,7 @@ export class Primary {
       worker,
       ready: false,
       applied: this.#owner.state.commit,
+      outbox: new WorkerOutbox(worker),
       subscriptions: { audit: 0, log: 0 },
       address: null,
     };
@@ -157,12 +171,13 @@ export class Primary {
         // sees every later command exactly once, after its snapshot.
         member.ready = true;
         member.applied = this.#owner.state.commit;
-        this.#send(member, {
-          type: 'init',
-          snapshot: encodeSnapshot(this.#owner.state),
-          ticketKeys: this.#ticketKeys,
-          certificate: { cert: this.certificate.cert, key: this.certificate.key },
-        });
+        if (member.worker.isConnected()) {
+          member.outbox.sendSnapshot(this.#snapshotForInit(), {
+            type: 'init',
+            ticketKeys: this.#ticketKeys,
+            certificate: { cert: this.certificate.cert, key: this.certificate.key },
+          });
+        }
         return;
       case 'listening':
         member.address = message.address;
@@ -187,7 +202,10 @@ export class Primary {
           await this.#owner.restore(message.backup);
           const snapshot = encodeSnapshot(this.#owner.state);
           const index = this.#owner.state.commit;
-          this.#broadcast({ type: 'reset', snapshot });
+          for (const m of this.#members.values()) {
+            if (m.ready && m.worker.isConnected())
+              m.outbox.sendSnapshot(snapshot, { type: 'reset' });
+          }
           for (const m of this.#members.values()) m.applied = Math.min(m.applied, index - 1);
           await this.#allApplied(index);
           return undefined;
@@ -221,6 +239,16 @@ export class Primary {
         this.#relay(message, 'log');
         return;
     }
+  }
+
+  /** The state as a snapshot, encoded once for all the workers that start together. */
+  #snapshotForInit(): Buffer {
+    const commit = this.#owner.state.commit;
+    if (this.#listening === null) return encodeSnapshot(this.#owner.state);
+    if (this.#initSnapshot?.commit !== commit) {
+      this.#initSnapshot = { commit, payload: encodeSnapshot(this.#owner.state) };
+    }
+    return this.#initSnapshot.payload;
   }
 
   #answer(member: Member, id: number, work: () => Promise<unknown>): void {
@@ -306,6 +334,6 @@ export class Primary {
   }
 
   #send(member: Member, message: ToWorker): void {
-    if (member.ready && member.worker.isConnected()) member.worker.send(message);
+    if (member.ready && member.worker.isConnected()) member.outbox.send(message);
   }
 }

@@ -18,10 +18,21 @@ export class WorkerOwner implements StateOwner {
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
 
-  /** @param snapshot the state at the moment this worker joined (from the `init` message). */
+  /**
+   * @param snapshot the state at the moment this worker joined (streamed before `init`); zeroed
+   *   once decoded.
+   */
   constructor(snapshot: Buffer, send: (message: ToPrimary) => void) {
     this.state = decodeSnapshot(snapshot);
+    snapshot.fill(0);
     this.#send = send;
+  }
+
+  /** Replaces the state (a restore) by `snapshot` (streamed before `reset`), then zeroes it. */
+  reset(snapshot: Buffer): void {
+    this.state.replaceWith(decodeSnapshot(snapshot));
+    snapshot.fill(0);
+    this.#send({ type: 'applied', index: this.state.commit });
   }
 
   /** Handles the state-related messages from the primary; returns false for others. */
@@ -31,10 +42,6 @@ export class WorkerOwner implements StateOwner {
         this.state.apply(decodeCommand(message.command));
         this.state.commit = message.index;
         this.#send({ type: 'applied', index: message.index });
-        return true;
-      case 'reset':
-        this.state.replaceWith(decodeSnapshot(message.snapshot));
-        this.#send({ type: 'applied', index: this.state.commit });
         return true;
       case 'reply': {
         const pending = this.#pending.get(message.id);

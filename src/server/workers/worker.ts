@@ -7,6 +7,8 @@ import { KeyholdServer, openAuditLog } from '../keyhold-server.ts';
 import type { ServerOptions } from '../keyhold-server.ts';
 import { resolveRoot } from '../root-identity.ts';
 import type { ToPrimary, ToWorker } from './messages.ts';
+import { collectGarbage } from './collect-garbage.ts';
+import { SnapshotReceiver } from './snapshot-stream.ts';
 import { WorkerOwner } from './worker-owner.ts';
 
 /** Runs this process as a worker until the primary says `shutdown` (or goes away). */
@@ -34,24 +36,36 @@ export function runWorker(options: ServerOptions): Promise<void> {
     // The primary coordinates shutdown (a terminal's Ctrl-C reaches every process of the group).
     process.on('SIGINT', () => undefined);
     process.on('SIGTERM', () => undefined);
+    const snapshot = new SnapshotReceiver();
     process.on('message', (message: ToWorker) => {
       if (owner?.handle(message)) return;
       switch (message.type) {
+        case 'snapshot':
+          snapshot.add(message.total, message.bytes);
+          return;
+        case 'reset':
+          owner?.reset(snapshot.take());
+          // Once this handler returned: its frame still holds the snapshot.
+          setImmediate(collectGarbage);
+          return;
         case 'init':
-          owner = new WorkerOwner(message.snapshot, send);
+          owner = new WorkerOwner(snapshot.take(), send);
+          setImmediate(collectGarbage);
+          // What this worker keeps is copied out of the message: a Buffer that arrives over IPC
+          // is a view of the whole message and would keep it alive.
           server = new KeyholdServer({
             owner,
             root: resolveRoot(options.hsmKey, options.adminIdentity),
             certificate: {
-              cert: message.certificate.cert,
-              key: message.certificate.key,
+              cert: Buffer.from(message.certificate.cert),
+              key: Buffer.from(message.certificate.key),
               files: options.tls ?? { cert: '', key: '' },
               created: false,
             },
             options,
             log,
             audit,
-            ticketKeys: message.ticketKeys,
+            ticketKeys: Buffer.from(message.ticketKeys),
           });
           AggregatorRegistry.setRegistries([server.metrics.registry]);
           // Constructing one installs prom-client's worker-side listener that answers the
