@@ -38,6 +38,8 @@ export type ToWorker =
   | { readonly type: 'subscribers'; readonly audit: number; readonly log: number }
   | { readonly type: 'audit'; readonly record: AuditRecord }
   | { readonly type: 'log'; readonly event: LogEvent }
+  /** How many workers have TLS handshakes in progress (handshake-gate.ts). */
+  | { readonly type: 'handshaking'; readonly workers: number }
   /** Asks for this worker's value of `what` (answer with `gathered`). */
   | { readonly type: 'gather'; readonly gid: number; readonly what: GatherTopic }
   /** Stop accepting connections and exit. */
@@ -56,6 +58,8 @@ export type ToPrimary =
   /** Collect `what` from every worker; the reply's value is the list. */
   | { readonly type: 'gather'; readonly id: number; readonly what: GatherTopic }
   | { readonly type: 'gathered'; readonly gid: number; readonly value: unknown }
+  /** This worker started or stopped having TLS handshakes in progress. */
+  | { readonly type: 'handshaking'; readonly busy: boolean }
   | { readonly type: 'subscribe'; readonly stream: 'audit' | 'log'; readonly delta: 1 | -1 }
   | { readonly type: 'audit'; readonly record: AuditRecord }
   | { readonly type: 'log'; readonly event: LogEvent };

@@ -25,6 +25,8 @@ interface Member {
   readonly worker: Worker;
   /** False until the worker asked for its state; it gets no commands before that. */
   ready: boolean;
+  /** The worker has TLS handshakes in progress. */
+  handshaking: boolean;
   /** Highest log index this worker has applied. */
   applied: number;
   /** Messages to the worker, in order, with snapshots streamed in pieces. */
@@ -139,6 +141,7 @@ export class Primary {
     const member: Member = {
       worker,
       ready: false,
+      handshaking: false,
       applied: this.#owner.state.commit,
       outbox: new WorkerOutbox(worker),
       subscriptions: { audit: 0, log: 0 },
@@ -226,6 +229,13 @@ export class Primary {
           gather.values.push(message.value);
           if (gather.missing.size === 0) gather.done();
         }
+        return;
+      }
+      case 'handshaking': {
+        member.handshaking = message.busy;
+        let workers = 0;
+        for (const m of this.#members.values()) if (m.handshaking) workers++;
+        this.#broadcast({ type: 'handshaking', workers });
         return;
       }
       case 'subscribe':

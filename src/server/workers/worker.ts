@@ -19,6 +19,7 @@ export function runWorker(options: ServerOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     let server: KeyholdServer | null = null;
     let owner: WorkerOwner | null = null;
+    let handshaking = false;
     const log = options.log ?? new EventLog();
     const audit = openAuditLog(options);
     log.stream.onSubscriberChange((delta) => send({ type: 'subscribe', stream: 'log', delta }));
@@ -66,6 +67,10 @@ export function runWorker(options: ServerOptions): Promise<void> {
             log,
             audit,
             ticketKeys: Buffer.from(message.ticketKeys),
+            onHandshakesBusy: (busy) => {
+              handshaking = busy;
+              send({ type: 'handshaking', busy });
+            },
           });
           AggregatorRegistry.setRegistries([server.metrics.registry]);
           // Constructing one installs prom-client's worker-side listener that answers the
@@ -87,6 +92,9 @@ export function runWorker(options: ServerOptions): Promise<void> {
           return;
         case 'log':
           log.stream.deliver(message.event);
+          return;
+        case 'handshaking':
+          server?.handshakes.setRemoteBusy(message.workers - (handshaking ? 1 : 0) > 0);
           return;
         case 'gather':
           send({ type: 'gathered', gid: message.gid, value: server?.kes.metrics.counts() ?? null });
