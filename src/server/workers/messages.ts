@@ -23,8 +23,8 @@ export type ToWorker =
       readonly ticketKeys: Buffer;
       readonly certificate: { cert: Buffer; key: Buffer };
     }
-  /** A committed command to apply, in log order. */
-  | { readonly type: 'apply'; readonly index: number; readonly command: Buffer }
+  /** Committed commands to apply, in log order: indexes `first`, `first + 1`, … */
+  | { readonly type: 'apply'; readonly first: number; readonly commands: readonly Buffer[] }
   /** The whole state was replaced (restore) by the snapshot just sent. */
   | { readonly type: 'reset' }
   /** The answer to a worker's request `id`. */

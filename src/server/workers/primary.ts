@@ -18,7 +18,7 @@ import { loadServerCertificate } from '../server-certificate.ts';
 import type { LoadedCertificate } from '../server-certificate.ts';
 import type { GatherTopic } from '../state-owner.ts';
 import type { ToPrimary, ToWorker, WireKeyholdError } from './messages.ts';
-import { collectGarbage } from './collect-garbage.ts';
+import { IdleCollector, collectGarbage } from './collect-garbage.ts';
 import { WorkerOutbox } from './snapshot-stream.ts';
 
 interface Member {
@@ -51,6 +51,10 @@ export class Primary {
   #nextGather = 1;
   readonly #workers: number;
   #shuttingDown = false;
+  /** Committed commands not yet sent to the workers, from log index `#unsentFirst` on. */
+  #unsent: Buffer[] = [];
+  #unsentFirst = 0;
+  readonly #idle = new IdleCollector();
   #listening: ((address: string) => void) | null = null;
   /** The `init` snapshot while the first workers start (at one commit), then null: ~100 MB. */
   #initSnapshot: { commit: number; payload: Buffer } | null = null;
@@ -75,19 +79,18 @@ export class Primary {
   static async start(options: ServerOptions, workers: number): Promise<Primary> {
     const log = options.log ?? new EventLog();
     const root = resolveRoot(options.hsmKey, options.adminIdentity);
-    let broadcast: ((message: ToWorker) => void) | null = null;
+    let applied: ((index: number, command: Buffer) => void) | null = null;
     const owner = await LocalOwner.open({
       dir: options.dir,
       hsmKey: options.hsmKey,
       defaultEnclave: options.defaultEnclave ?? 'default',
       rootIdentity: root.identity,
       log,
-      onApplied: (command, index) =>
-        broadcast?.({ type: 'apply', index, command: encodeCommand(command) }),
+      onApplied: (command, index) => applied?.(index, encodeCommand(command)),
     });
     const certificate = await loadServerCertificate(options.dir, options.tls, options.publicHost);
     const primary = new Primary({ owner, root, certificate, log, workers });
-    broadcast = (message) => primary.#broadcast(message);
+    applied = (index, command) => primary.#queueApply(index, command);
     cluster.setupPrimary({ serialization: 'advanced' });
     await primary.#forkAll();
     return primary;
@@ -172,6 +175,7 @@ export class Primary {
       case 'ready':
         // The snapshot and the switch to `ready` happen in one synchronous step, so the worker
         // sees every later command exactly once, after its snapshot.
+        this.#flushApplies();
         member.ready = true;
         member.applied = this.#owner.state.commit;
         if (member.worker.isConnected()) {
@@ -203,6 +207,7 @@ export class Primary {
       case 'restore':
         this.#answer(member, message.id, async () => {
           await this.#owner.restore(message.backup);
+          this.#flushApplies();
           const snapshot = encodeSnapshot(this.#owner.state);
           const index = this.#owner.state.commit;
           for (const m of this.#members.values()) {
@@ -320,6 +325,26 @@ export class Primary {
         waiter.resolve();
       }
     }
+  }
+
+  /**
+   * Queues a committed command for the workers. The engine applies a group commit's commands in
+   * one synchronous loop; they leave as one message per worker (and come back as one `applied`).
+   */
+  #queueApply(index: number, command: Buffer): void {
+    if (this.#unsent.length === 0) {
+      this.#unsentFirst = index;
+      queueMicrotask(() => this.#flushApplies());
+    }
+    this.#unsent.push(command);
+  }
+
+  #flushApplies(): void {
+    if (this.#unsent.length === 0) return;
+    const message: ToWorker = { type: 'apply', first: this.#unsentFirst, commands: this.#unsent };
+    this.#idle.note(this.#unsent.length);
+    this.#unsent = [];
+    this.#broadcast(message);
   }
 
   #broadcast(message: ToWorker): void {

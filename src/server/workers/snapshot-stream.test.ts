@@ -60,7 +60,7 @@ describe('snapshot streaming', () => {
       ticketKeys: Buffer.alloc(48),
       certificate: { cert: Buffer.alloc(1), key: Buffer.alloc(1) },
     });
-    outbox.send({ type: 'apply', index: 1, command: Buffer.from('x') });
+    outbox.send({ type: 'apply', first: 1, commands: [Buffer.from('x')] });
     outbox.sendSnapshot(second, { type: 'reset' });
     outbox.send({ type: 'subscribers', audit: 1, log: 1 });
     outbox.send({ type: 'shutdown' });

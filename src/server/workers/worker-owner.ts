@@ -8,6 +8,7 @@ import { decodeCommand, encodeCommand } from '../../state/commands.ts';
 import { decodeSnapshot } from '../../state/snapshot.ts';
 import type { State } from '../../state/state.ts';
 import type { GatherTopic, StateOwner } from '../state-owner.ts';
+import { IdleCollector } from './collect-garbage.ts';
 import type { ToPrimary, ToWorker } from './messages.ts';
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
@@ -16,6 +17,7 @@ export class WorkerOwner implements StateOwner {
   readonly state: State;
   readonly #send: (message: ToPrimary) => void;
   readonly #pending = new Map<number, Pending>();
+  readonly #idle = new IdleCollector();
   #nextId = 1;
 
   /**
@@ -38,11 +40,20 @@ export class WorkerOwner implements StateOwner {
   /** Handles the state-related messages from the primary; returns false for others. */
   handle(message: ToWorker): boolean {
     switch (message.type) {
-      case 'apply':
-        this.state.apply(decodeCommand(message.command));
-        this.state.commit = message.index;
-        this.#send({ type: 'applied', index: message.index });
+      case 'apply': {
+        let index = message.first;
+        for (const command of message.commands) {
+          // A command the snapshot this worker started from already holds is skipped.
+          if (index > this.state.commit) {
+            this.state.apply(decodeCommand(command));
+            this.state.commit = index;
+          }
+          index++;
+        }
+        this.#send({ type: 'applied', index: this.state.commit });
+        this.#idle.note(message.commands.length);
         return true;
+      }
       case 'reply': {
         const pending = this.#pending.get(message.id);
         if (!pending) return true;
