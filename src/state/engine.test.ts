@@ -12,7 +12,7 @@ import { AesGcmSealer } from '../store/aes-gcm-sealer.ts';
 import { Store } from '../store/store.ts';
 import type { Command } from './commands.ts';
 import { conflictKeys, Engine } from './engine.ts';
-import { encodeSnapshot } from './snapshot.ts';
+import { decodeSnapshot, encodeSnapshot } from './snapshot.ts';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -94,6 +94,33 @@ describe('Engine', () => {
     await gone;
     assert.equal(engine.state.enclaves.has('e'), false);
     await engine.close();
+  });
+
+  it('snapshots a growing state periodically and at close, so the log stays short', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyhold-engine-'));
+    dirs.push(dir);
+    const { store, recovered } = await Store.open({ dir, rekSealer: sealer });
+    const engine = Engine.recover(store, recovered, { snapshotEvery: 50 });
+    await engine.submit({ op: 'enclave.create', enclave: 'e', at: 1, by });
+    for (let batch = 0; batch < 20; batch++) {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) => engine.submit(create(`k${batch * 100 + i}`))),
+      );
+      // Never more than a quarter of the state (or 50 records) behind, plus the batch just
+      // applied and one whose snapshot may still be being written.
+      const size = engine.state.size;
+      assert.ok(
+        engine.state.commit - store.snapshotIndex <= Math.max(50, size / 4) + 200,
+        `commit ${engine.state.commit}, snapshot ${store.snapshotIndex}, size ${size}`,
+      );
+    }
+    assert.ok(store.snapshotIndex > 1000);
+    await engine.close();
+    const reopened = await Store.open({ dir, rekSealer: sealer });
+    assert.equal(reopened.recovered.snapshot?.index, 2001, 'a snapshot at close');
+    assert.equal(reopened.recovered.records.length, 0);
+    assert.equal(decodeSnapshot(reopened.recovered.snapshot.payload).enclave('e').keys.size, 2000);
+    await reopened.store.close();
   });
 
   it('declares conflicts between an enclave and what it contains, not between siblings', () => {

@@ -23,7 +23,7 @@ export interface RecoveredLog {
 export interface EngineOptions {
   /**
    * Take a snapshot once the log since the last one holds this many records (default 10,000) and
-   * at least half as many as the state had objects then; and at close, past this many.
+   * at least a quarter as many as the state had objects then; and at close, past this many.
    */
   readonly snapshotEvery?: number;
   /** Called after each applied command (replication to workers, audit, metrics). */
@@ -181,11 +181,12 @@ export class Engine {
       this.#appliedWaiters.delete(index);
       this.#sinceSnapshot++;
     }
-    // Snapshot when the log since the last one holds half as many records as the state had
-    // objects then: amortised O(1) per write, and a restart replays at most that many records.
+    // Snapshot when the log since the last one holds a quarter as many records as the state had
+    // objects then: amortised O(1) per write, and a restart replays at most that many records
+    // (recovering a million keys' log record costs about 10 µs in the store, 2 µs here).
     if (
       !this.#snapshotting &&
-      this.#sinceSnapshot >= Math.max(this.#snapshotEvery, this.#sizeAtSnapshot / 2)
+      this.#sinceSnapshot >= Math.max(this.#snapshotEvery, this.#sizeAtSnapshot / 4)
     ) {
       this.#snapshot();
     }
