@@ -116,7 +116,12 @@ export class Engine {
       const index = this.state.commit + 1;
       restored.commit = index;
       await this.#snapshotting;
-      await this.#log.snapshot(index, encodeSnapshot(restored));
+      const encoded = encodeSnapshot(restored);
+      try {
+        await this.#log.snapshot(index, encoded);
+      } finally {
+        encoded.fill(0);
+      }
       this.state.replaceWith(restored);
       this.#sinceSnapshot = 0;
       this.#sizeAtSnapshot = this.state.size;
@@ -208,6 +213,7 @@ export class Engine {
         this.#failed ??= error instanceof Error ? error : new Error(String(error));
       })
       .finally(() => {
+        payload.fill(0);
         this.#snapshotting = null;
       });
   }

@@ -130,6 +130,7 @@ export class Primary {
     for (let i = 0; i < this.#workers; i++) this.#fork();
     await listening;
     this.#listening = null;
+    this.#initSnapshot?.payload.fill(0);
     this.#initSnapshot = null;
     // Recovery and the workers' snapshots leave a few hundred MB of dead buffers behind; collect
     // them once the message handler that got here (whose frame still holds some) returned.
