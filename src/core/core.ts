@@ -443,7 +443,7 @@ function tryOpen(
   }
   if (!version.imported) return null;
   const other = new SecretKey(
-    version.key.type === 'AES256' ? 'ChaCha20' : 'AES256',
+    version.type === 'AES256' ? 'ChaCha20' : 'AES256',
     version.key.exportKeyMaterial(),
   );
   try {

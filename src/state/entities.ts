@@ -1,5 +1,6 @@
 // The records the state holds: enclaves, key rings with versions, policies and identities.
-// Plain data; the state machine (state.ts) is the only writer.
+// Plain data, except key rings and versions: views of compact records (key-rings.ts, key-slab.ts).
+// The state machine (state.ts) is the only writer.
 
 import type { KeyType, SecretKey } from '../crypto/index.ts';
 import type { Privilege } from '../model/privilege.ts';

@@ -69,7 +69,7 @@ function describeKey(ring: KeyRing): Record<string, string> {
   const version = latestVersion(ring);
   const out: Record<string, string> = {
     name: ring.name,
-    algorithm: version.key.type,
+    algorithm: version.type,
     created_at: goTime(version.createdAt),
   };
   const by = hexIdentity(version.createdBy);

@@ -84,7 +84,7 @@ export const HANDLERS: HandlerTable = {
       return {
         name: ring.name,
         version: version.version,
-        type: version.key.type,
+        type: version.type,
         createdAt: version.createdAt,
         createdBy: version.createdBy,
       };
@@ -151,7 +151,7 @@ function keyStatus(ring: KeyRing): ResponseOf<'KEY:STATUS'> {
   return {
     name: ring.name,
     version: v.version,
-    type: v.key.type,
+    type: v.type,
     createdAt: v.createdAt,
     createdBy: v.createdBy,
   };
