@@ -63,6 +63,8 @@ export class IdleCollector {
       }
       this.#count = 0;
       this.#collect();
+      // V8 gives the emptied heap pages back to the system only in a later full collection.
+      setTimeout(this.#collect, 200).unref();
     }, ms);
     this.#timer.unref();
   }
