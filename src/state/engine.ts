@@ -204,7 +204,14 @@ export class Engine {
    */
   #snapshot(): void {
     const index = this.state.commit;
-    const payload = encodeSnapshot(this.state);
+    let payload: Buffer;
+    try {
+      payload = encodeSnapshot(this.state);
+    } catch (error) {
+      // As a failed write would: the writes that triggered it are durable and applied already.
+      this.#failed ??= error instanceof Error ? error : new Error(String(error));
+      return;
+    }
     this.#sinceSnapshot = 0;
     this.#sizeAtSnapshot = this.state.size;
     this.#snapshotting = this.#log
