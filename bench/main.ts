@@ -234,12 +234,12 @@ async function main(): Promise<void> {
       }
     }
 
-    // The same headline scenarios on the lean HTTP/1.1 server (`--http lean`).
-    const lean = await startServer({ args: ['--http', 'lean'], timeout: 30_000 });
+    // The same headline scenarios on node:https (`--http node`) for comparison.
+    const other = await startServer({ args: ['--http', 'node'], timeout: 30_000 });
     try {
       const made = await rawRequest(
-        lean.endpoint,
-        lean.rootApiKey,
+        other.endpoint,
+        other.rootApiKey,
         'POST',
         '/v1/kms/default',
         encodeKmsRequest('KEY:CREATE', [{ name: 'bench', type: '', addVersion: false }]),
@@ -251,14 +251,14 @@ async function main(): Promise<void> {
       );
       for (const [name, url, body, type] of [
         [
-          'KMS KEY:GENERATE, 1 frame (lean HTTP/1.1)',
-          `https://${lean.endpoint}/v1/kms/default`,
+          'KMS KEY:GENERATE, 1 frame (node:https)',
+          `https://${other.endpoint}/v1/kms/default`,
           gen(1),
           undefined,
         ],
         [
-          'KES generate (lean HTTP/1.1)',
-          `https://${lean.endpoint}/v1/key/generate/bench`,
+          'KES generate (node:https)',
+          `https://${other.endpoint}/v1/key/generate/bench`,
           json({ context: b64context }),
           'application/json',
         ],
@@ -267,17 +267,17 @@ async function main(): Promise<void> {
           url,
           method: 'POST',
           body,
-          apiKey: lean.rootApiKey,
+          apiKey: other.rootApiKey,
           connections: CONNECTIONS,
           warmupMs: WARMUP,
           durationMs: DURATION,
           ...(type ? { contentType: type } : {}),
         };
-        const { result, cpuSeconds } = await measure(client, goBinary, spec, lean.child.pid!);
+        const { result, cpuSeconds } = await measure(client, goBinary, spec, other.child.pid!);
         rows.push(row(name, client, result, 1, cpuSeconds, reference?.rps ?? null));
       }
     } finally {
-      await lean.stop();
+      await other.stop();
     }
 
     // Latency at half of the maximum single-request rate.

@@ -34,8 +34,8 @@ Options:
   --audit-log FILE      append one NDJSON audit record per request to FILE
   --workers N           processes serving requests (default: number of cores, ${availableParallelism()}
                         here); 0 serves from the single process that owns the state
-  --http node|lean      HTTP/1.1 implementation: node:https (default) or Keyhold's lean
-                        strict HTTP/1.1 server
+  --http lean|node      HTTP/1.1 implementation: Keyhold's lean strict HTTP/1.1 server
+                        (default) or node:https
   --dev                 development mode: without an HSM key in the environment, keep a
                         generated one in DIR/${DEV_HSM_FILE} (NOT SAFE: anyone who can read DIR
                         can unseal it)
@@ -67,7 +67,7 @@ Options:
       throw new UsageError('--tls-cert and --tls-key go together');
     }
     const workers = parseWorkers(stringOption(args, 'workers'));
-    const http = stringOption(args, 'http') ?? 'node';
+    const http = stringOption(args, 'http') ?? 'lean';
     if (http !== 'lean' && http !== 'node') throw new UsageError("--http takes 'lean' or 'node'");
     if (configured) reloadOnSighup(() => configured.reload());
     const { tlsConfig, ...fromConfig } = configured?.options ?? {};

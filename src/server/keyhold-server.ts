@@ -55,7 +55,7 @@ export interface ServerOptions {
   /** NDJSON audit log file (appended); none by default. */
   readonly auditFile?: string;
   readonly log?: EventLog;
-  /** HTTP implementation: node:https (default) or the lean strict HTTP/1.1 server. */
+  /** HTTP implementation: the lean strict HTTP/1.1 server (default) or node:https. */
   readonly http?: 'lean' | 'node';
   /** KES face settings from a config file (policies, route overrides, levels); reloadable. */
   readonly kes?: Reloadable<KesSettings>;
@@ -172,13 +172,13 @@ export class KeyholdServer {
       observe: (route, status, seconds) => this.metrics.observe(route, status, seconds),
       admit: (socket) => this.handshakes.admit(socket),
     });
-    if (init.options.http === 'lean') {
-      // The lean HTTP/1.1 server writes each answer as one TLS record.
-      this.#https = new Http1Server(tlsOptions, pipeline, timeouts);
-    } else {
+    if (init.options.http === 'node') {
       const server = createServer({ ...tlsOptions, ...timeouts }, pipeline);
       server.maxRequestsPerSocket = 0;
       this.#https = server;
+    } else {
+      // The lean HTTP/1.1 server writes each answer as one TLS record (src/server/http1/).
+      this.#https = new Http1Server(tlsOptions, pipeline, timeouts);
     }
     this.#https.on('tlsClientError', () => undefined);
     this.handshakes.attach(this.#https);
