@@ -25,13 +25,11 @@ import { AuditLog } from './audit.ts';
 import { EventLog } from './event-log.ts';
 import { HandshakeGate } from './handshake-gate.ts';
 import { Http1Server } from './http1/index.ts';
-import { LocalOwner } from './local-owner.ts';
+import { LocalOwner, openOwnedNode } from './local-owner.ts';
 import { Metrics } from './metrics.ts';
 import { createPipeline } from './pipeline.ts';
-import { resolveRoot } from './root-identity.ts';
 import type { Root } from './root-identity.ts';
 import { RouteTable } from './route.ts';
-import { loadServerCertificate } from './server-certificate.ts';
 import type { CertificateFiles, LoadedCertificate } from './server-certificate.ts';
 import type { StateOwner } from './state-owner.ts';
 
@@ -194,16 +192,7 @@ export class KeyholdServer {
 
   /** Single-process mode: opens the state in `options.dir` and starts listening. */
   static async start(options: ServerOptions): Promise<KeyholdServer> {
-    const log = options.log ?? new EventLog();
-    const root = resolveRoot(options.hsmKey, options.adminIdentity);
-    const owner = await LocalOwner.open({
-      dir: options.dir,
-      hsmKey: options.hsmKey,
-      defaultEnclave: options.defaultEnclave ?? 'default',
-      rootIdentity: root.identity,
-      log,
-    });
-    const certificate = await loadServerCertificate(options.dir, options.tls, options.publicHost);
+    const { log, root, owner, certificate } = await openOwnedNode(options);
     const server = new KeyholdServer(
       { owner, root, certificate, options, log, audit: openAuditLog(options) },
       owner,

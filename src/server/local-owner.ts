@@ -10,8 +10,13 @@ import { Engine } from '../state/engine.ts';
 import type { State } from '../state/state.ts';
 import { AesGcmSealer } from '../store/aes-gcm-sealer.ts';
 import { Store } from '../store/store.ts';
-import type { EventLog } from './event-log.ts';
+import { EventLog } from './event-log.ts';
+import type { ServerOptions } from './keyhold-server.ts';
 import type { Metrics } from './metrics.ts';
+import { resolveRoot } from './root-identity.ts';
+import type { Root } from './root-identity.ts';
+import { loadServerCertificate } from './server-certificate.ts';
+import type { LoadedCertificate } from './server-certificate.ts';
 import type { StateOwner } from './state-owner.ts';
 
 export interface LocalOwnerOptions {
@@ -86,4 +91,34 @@ export class LocalOwner implements StateOwner {
   close(): Promise<void> {
     return this.engine.close();
   }
+}
+
+/** What the process that owns a node's state opens at start, whatever serves the requests. */
+export interface OwnedNode {
+  readonly log: EventLog;
+  readonly root: Root;
+  readonly owner: LocalOwner;
+  readonly certificate: LoadedCertificate;
+}
+
+/**
+ * Resolves the root identity, opens the sealed state (creating the default enclave) and loads
+ * the server certificate: the start of both the single process and a worker pool's primary.
+ */
+export async function openOwnedNode(
+  options: ServerOptions,
+  onApplied?: (command: Command, index: number) => void,
+): Promise<OwnedNode> {
+  const log = options.log ?? new EventLog();
+  const root = resolveRoot(options.hsmKey, options.adminIdentity);
+  const owner = await LocalOwner.open({
+    dir: options.dir,
+    hsmKey: options.hsmKey,
+    defaultEnclave: options.defaultEnclave ?? 'default',
+    rootIdentity: root.identity,
+    log,
+    ...(onApplied ? { onApplied } : {}),
+  });
+  const certificate = await loadServerCertificate(options.dir, options.tls, options.publicHost);
+  return { log, root, owner, certificate };
 }

@@ -11,10 +11,9 @@ import { decodeCommand, encodeCommand } from '../../state/commands.ts';
 import { encodeSnapshot } from '../../state/snapshot.ts';
 import { EventLog } from '../event-log.ts';
 import type { ServerOptions } from '../keyhold-server.ts';
-import { LocalOwner } from '../local-owner.ts';
-import { resolveRoot } from '../root-identity.ts';
+import { openOwnedNode } from '../local-owner.ts';
+import type { LocalOwner } from '../local-owner.ts';
 import type { Root } from '../root-identity.ts';
-import { loadServerCertificate } from '../server-certificate.ts';
 import type { LoadedCertificate } from '../server-certificate.ts';
 import type { GatherTopic } from '../state-owner.ts';
 import type { ToPrimary, ToWorker, WireKeyholdError } from './messages.ts';
@@ -77,18 +76,10 @@ export class Primary {
 
   /** Opens the state, forks `workers` workers and resolves once all of them listen. */
   static async start(options: ServerOptions, workers: number): Promise<Primary> {
-    const log = options.log ?? new EventLog();
-    const root = resolveRoot(options.hsmKey, options.adminIdentity);
     let applied: ((index: number, command: Buffer) => void) | null = null;
-    const owner = await LocalOwner.open({
-      dir: options.dir,
-      hsmKey: options.hsmKey,
-      defaultEnclave: options.defaultEnclave ?? 'default',
-      rootIdentity: root.identity,
-      log,
-      onApplied: (command, index) => applied?.(index, encodeCommand(command)),
-    });
-    const certificate = await loadServerCertificate(options.dir, options.tls, options.publicHost);
+    const { log, root, owner, certificate } = await openOwnedNode(options, (command, index) =>
+      applied?.(index, encodeCommand(command)),
+    );
     const primary = new Primary({ owner, root, certificate, log, workers });
     applied = (index, command) => primary.#queueApply(index, command);
     cluster.setupPrimary({ serialization: 'advanced' });
