@@ -10,6 +10,7 @@ import {
   commandByCode,
   kmsCommand,
 } from './commands.ts';
+import { encodeFlatFrames, flatCodecOf } from './flat-codec.ts';
 import { type FrameLimits, decodeFrames, decodeSingleFrame, encodeFrames } from './frame.ts';
 import { type MessageCodec, decodeMessage } from './message-codec.ts';
 import { KmsWireError } from './wire-error.ts';
@@ -55,8 +56,11 @@ export function decodeKmsRequest(body: Buffer, limits: FrameLimits = {}): Decode
     );
   }
   const codec = command.request as AnyCodec;
-  const requests = frames.map((frame, i) =>
-    decodeMessage(codec, frame.payload, `${command.name} request in frame ${i}`),
+  const flat = flatCodecOf(codec);
+  const requests = frames.map(
+    (frame, i) =>
+      flat?.tryDecode(frame.payload, 0, frame.payload.length) ??
+      decodeMessage(codec, frame.payload, `${command.name} request in frame ${i}`),
   );
   return { name: command.name, command, requests } as DecodedKmsRequest;
 }
@@ -150,6 +154,8 @@ export function decodeKmsResponse<N extends KmsCommandName>(
 const writer = new BinaryWriter();
 
 function encodeMessages(code: number, codec: AnyCodec, messages: readonly unknown[]): Buffer {
+  const flat = flatCodecOf(codec);
+  if (flat) return encodeFlatFrames(code, flat, messages as readonly Record<string, unknown>[]);
   try {
     const payloads = messages.map((message) => codec.encode(message, writer).finish());
     return encodeFrames(code, payloads);
