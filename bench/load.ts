@@ -57,6 +57,7 @@ export function goLoad(
   binary: string,
   spec: LoadSpec,
   bodyFile: string | null,
+  onStart?: (pid: number) => void,
 ): Promise<LoadResult> {
   const args = [
     '-url',
@@ -80,6 +81,7 @@ export function goLoad(
   if (spec.timeoutMs) args.push('-timeout', `${spec.timeoutMs}ms`);
   return new Promise((resolve, reject) => {
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) onStart?.(child.pid);
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));

@@ -1,6 +1,7 @@
 // `npm run bench`: Keyhold against a bare node:https baseline in the same run, over mTLS with
 // keep-alive, driven by the Go load generator (as MinIO and the Go SDKs talk) and a Node one.
 // Prints a table and one JSON line. Options: --duration MS --warmup MS --connections N
+// --rounds N (keep-alive scenarios measured N times beside the baseline, median reported)
 // --keys N (scale test; 0 skips it).
 
 import { spawnSync, spawn } from 'node:child_process';
@@ -18,16 +19,24 @@ import type { ScaleResult } from './scale.ts';
 
 const { values } = parseArgs({
   options: {
-    duration: { type: 'string', default: '5000' },
-    warmup: { type: 'string', default: '2000' },
+    duration: { type: 'string', default: '4000' },
+    warmup: { type: 'string', default: '1500' },
     connections: { type: 'string', default: '32' },
     keys: { type: 'string', default: '1000000' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const DURATION = Number(values.duration);
 const WARMUP = Number(values.warmup);
 const CONNECTIONS = Number(values.connections);
 const KEYS = Number(values.keys);
+const ROUNDS = Math.max(1, Number(values.rounds));
+/** The Node load generator repeats only the headline comparison. */
+const NODE_SCENARIOS = [
+  'baseline: bare node:https, 100-byte JSON',
+  'KMS KEY:GENERATE, 1 frame',
+  'KES generate (1 data key per request)',
+];
 
 interface Row {
   readonly scenario: string;
@@ -37,12 +46,16 @@ interface Row {
   readonly p50Micros: number;
   readonly p99Micros: number;
   readonly serverCpuMicrosPerOp: number;
+  /** The Go load generator's CPU per operation (null for the Node one, which runs in-process). */
+  readonly clientCpuMicrosPerOp: number | null;
   /** Requests/s relative to the baseline measured with the same client in this run. */
   readonly ratioToBaseline: number | null;
   readonly errors: number;
   readonly non200: number;
   /** TCP connections the client opened (32 when its pool filled and stayed; more = churn). */
   readonly connectionsOpened: number | null;
+  /** Every round's ratio to its baseline (requests/s for the baselines), when run in rounds. */
+  readonly rounds?: readonly number[];
 }
 
 const work = mkdtempSync(join(tmpdir(), 'keyhold-bench-'));
@@ -189,50 +202,48 @@ async function main(): Promise<void> {
       },
     ];
 
+    // Every round measures the baseline and then each scenario against it; a scenario's reported
+    // row is its median round by ratio to that round's baseline, so one slow moment of the shared
+    // machine does not decide a figure.
     const clients: ('go' | 'node')[] = goBinary ? ['go', 'node'] : ['node'];
-    for (const client of clients) {
-      let baselineRps = 0;
-      let handshakeBaseline = 0;
-      for (const s of scenarios) {
-        // The Node client repeats only the headline comparison.
-        if (
-          client === 'node' &&
-          ![
-            'baseline: bare node:https, 100-byte JSON',
-            'KMS KEY:GENERATE, 1 frame',
-            'KES generate (1 data key per request)',
-          ].includes(s.name)
-        )
-          continue;
-        const pid = s.target === 'baseline' ? baseline.pid : server.child.pid!;
-        const spec: LoadSpec = {
-          url: s.url,
-          method: s.method,
-          apiKey: key,
-          connections: CONNECTIONS,
-          warmupMs: WARMUP,
-          durationMs: DURATION,
-          ...(s.body ? { body: s.body } : {}),
-          ...(s.type ? { contentType: s.type } : {}),
-          ...(s.noKeepAlive ? { noKeepAlive: true } : {}),
-          ...(s.timeoutMs ? { timeoutMs: s.timeoutMs } : {}),
-        };
-        const { result, cpuSeconds } = await measure(client, goBinary, spec, pid);
-        if (s.name.startsWith('baseline: bare')) baselineRps = result.rps;
-        if (s.name === 'baseline: full mTLS handshakes') handshakeBaseline = result.rps;
-        const reference = s.noKeepAlive ? handshakeBaseline : baselineRps;
-        rows.push(
-          row(
+    const rounds = new Map<string, Row[]>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const client of clients) {
+        let baselineRps = 0;
+        let handshakeBaseline = 0;
+        for (const s of scenarios) {
+          // The Node client repeats only the headline comparison.
+          if (client === 'node' && !NODE_SCENARIOS.includes(s.name)) continue;
+          const pid = s.target === 'baseline' ? baseline.pid : server.child.pid!;
+          const spec: LoadSpec = {
+            url: s.url,
+            method: s.method,
+            apiKey: key,
+            connections: CONNECTIONS,
+            warmupMs: WARMUP,
+            durationMs: DURATION,
+            ...(s.body ? { body: s.body } : {}),
+            ...(s.type ? { contentType: s.type } : {}),
+            ...(s.noKeepAlive ? { noKeepAlive: true } : {}),
+            ...(s.timeoutMs ? { timeoutMs: s.timeoutMs } : {}),
+          };
+          const m = await measure(client, goBinary, spec, pid);
+          if (s.name.startsWith('baseline: bare')) baselineRps = m.result.rps;
+          if (s.name === 'baseline: full mTLS handshakes') handshakeBaseline = m.result.rps;
+          const reference = s.noKeepAlive ? handshakeBaseline : baselineRps;
+          const measured = row(
             s.name,
             client,
-            result,
+            m,
             s.ops,
-            cpuSeconds,
             s.target === 'baseline' ? null : reference,
-          ),
-        );
+          );
+          const id = `${client} ${s.name}`;
+          rounds.set(id, [...(rounds.get(id) ?? []), measured]);
+        }
       }
     }
+    for (const measured of rounds.values()) rows.push(median(measured));
 
     // The same headline scenarios on node:https (`--http node`) for comparison.
     const other = await startServer({ args: ['--http', 'node'], timeout: 30_000 });
@@ -273,8 +284,8 @@ async function main(): Promise<void> {
           durationMs: DURATION,
           ...(type ? { contentType: type } : {}),
         };
-        const { result, cpuSeconds } = await measure(client, goBinary, spec, other.child.pid!);
-        rows.push(row(name, client, result, 1, cpuSeconds, reference?.rps ?? null));
+        const m = await measure(client, goBinary, spec, other.child.pid!);
+        rows.push(row(name, client, m, 1, reference?.rps ?? null));
       }
     } finally {
       await other.stop();
@@ -295,14 +306,13 @@ async function main(): Promise<void> {
         durationMs: DURATION,
         rate: Math.round(max.rps / 2),
       };
-      const { result, cpuSeconds } = await measure(max.client, goBinary, spec, server.child.pid!);
+      const m = await measure(max.client, goBinary, spec, server.child.pid!);
       rows.push(
         row(
           `KMS KEY:GENERATE, 1 frame, paced at ${Math.round(max.rps / 2)}/s (half of max)`,
           max.client,
-          result,
+          m,
           1,
-          cpuSeconds,
           null,
         ),
       );
@@ -318,34 +328,54 @@ async function main(): Promise<void> {
   report(crypto, scale);
 }
 
+interface Measured {
+  readonly result: LoadResult;
+  /** CPU seconds of the server's process tree during the measured window. */
+  readonly cpuSeconds: number;
+  /** CPU seconds of the Go load generator in the same window (null for the in-process Node one). */
+  readonly clientCpuSeconds: number | null;
+}
+
+/** Runs one load and samples the CPU time of the server's (and the Go client's) processes. */
 async function measure(
   client: 'go' | 'node',
   goBinary: string | null,
   spec: LoadSpec,
   pid: number,
-): Promise<{ result: LoadResult; cpuSeconds: number }> {
+): Promise<Measured> {
   let bodyFile: string | null = null;
   if (spec.body) {
     bodyFile = join(work, 'body.bin');
     writeFileSync(bodyFile, spec.body);
   }
-  const run = client === 'go' ? goLoad(goBinary!, spec, bodyFile) : nodeLoad(spec);
+  let clientPid: number | null = null;
+  const run =
+    client === 'go' ? goLoad(goBinary!, spec, bodyFile, (p) => (clientPid = p)) : nodeLoad(spec);
   await sleep(spec.warmupMs);
+  const clientCpu = (): number | null => (clientPid === null ? null : treeCpuSeconds(clientPid));
   const cpu0 = treeCpuSeconds(pid);
+  const client0 = clientCpu();
   await sleep(spec.durationMs);
   const cpu1 = treeCpuSeconds(pid);
-  return { result: await run, cpuSeconds: cpu1 - cpu0 };
+  const client1 = clientCpu();
+  return {
+    result: await run,
+    cpuSeconds: cpu1 - cpu0,
+    clientCpuSeconds: client0 === null || client1 === null ? null : client1 - client0,
+  };
 }
 
 function row(
   scenario: string,
   client: 'go' | 'node',
-  r: LoadResult,
+  m: Measured,
   ops: number,
-  cpuSeconds: number,
   baselineRps: number | null,
 ): Row {
+  const r = m.result;
   const ok = r.statuses['200'] ?? 0;
+  const perOp = (seconds: number): number =>
+    r.requests > 0 ? (seconds * 1e6) / (r.requests * ops) : 0;
   return {
     scenario,
     client,
@@ -353,12 +383,22 @@ function row(
     opsPerSecond: r.rps * ops,
     p50Micros: r.p50_us,
     p99Micros: r.p99_us,
-    serverCpuMicrosPerOp: r.requests > 0 ? (cpuSeconds * 1e6) / (r.requests * ops) : 0,
-    ratioToBaseline: baselineRps ? r.rps / baselineRps : null,
+    serverCpuMicrosPerOp: perOp(m.cpuSeconds),
+    clientCpuMicrosPerOp: m.clientCpuSeconds === null ? null : perOp(m.clientCpuSeconds),
+    // Operations per second against the baseline's requests per second (one operation each).
+    ratioToBaseline: baselineRps ? (r.rps * ops) / baselineRps : null,
     errors: r.errors,
     non200: r.requests - ok,
     connectionsOpened: r.connections ?? null,
   };
+}
+
+/** The round with the median ratio to its baseline (median requests/s for the baselines). */
+function median(measured: readonly Row[]): Row {
+  const by = (r: Row): number => r.ratioToBaseline ?? r.rps;
+  const sorted = [...measured].sort((a, b) => by(a) - by(b));
+  const picked = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return { ...picked, rounds: measured.map(by) };
 }
 
 function runCryptoBench(): unknown {
@@ -404,8 +444,10 @@ function report(crypto: unknown, scale: ScaleResult | null): void {
       'p50 µs',
       'p99 µs',
       'server CPU µs/op',
+      'client CPU µs/op',
       'vs baseline',
       'conns',
+      'rounds',
     ],
     ...rows.map((r) => [
       r.scenario,
@@ -415,8 +457,10 @@ function report(crypto: unknown, scale: ScaleResult | null): void {
       f(r.p50Micros),
       f(r.p99Micros),
       f(r.serverCpuMicrosPerOp, 1),
+      r.clientCpuMicrosPerOp === null ? '' : f(r.clientCpuMicrosPerOp, 1),
       r.ratioToBaseline === null ? '' : `${f(r.ratioToBaseline, 2)}×`,
       r.connectionsOpened === null ? '' : f(r.connectionsOpened),
+      (r.rounds ?? []).map((v) => (r.ratioToBaseline === null ? f(v) : `${f(v, 2)}×`)).join(' '),
     ]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
