@@ -64,6 +64,16 @@ export default tseslint.config(
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
       // Bitwise and index arithmetic on protocol bytes is checked by tests, not by this rule.
       '@typescript-eslint/no-non-null-assertion': 'off',
+      // V8 builds an object literal with an accessor in dictionary mode through its slow path;
+      // one per request kept every request alive across scavenges (docs/performance.md).
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "ObjectExpression > Property[kind='get'], ObjectExpression > Property[kind='set']",
+          message: 'no accessors in object literals: use a class (V8 makes such objects slow)',
+        },
+      ],
     },
   },
   {
