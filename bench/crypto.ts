@@ -4,8 +4,8 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { SecretKey, randomPool } from '../src/crypto/index.ts';
 
-const WARMUP_MS = 60;
-const ROUNDS = 7;
+const WARMUP_MS = 200;
+const ROUNDS = 9;
 const ROUND_MS = 30;
 const MAX_ITERATIONS_PER_ROUND = 50_000;
 
@@ -17,26 +17,34 @@ interface Result {
 }
 
 /**
- * CPU nanoseconds per operation over ROUNDS wall-time-boxed rounds after a warm-up (≤ ~0.3 s of
- * wall time per case). CPU time rather than wall time, so that being descheduled does not count.
+ * CPU nanoseconds per operation of every case over ROUNDS wall-time-boxed rounds after a warm-up
+ * of all of them. The rounds are interleaved (case 1, case 2, …, case 1, …) so that a slow moment
+ * of the shared machine hits every case alike. CPU time rather than wall time, so that being
+ * descheduled does not count.
  */
-function measure(name: string, op: () => unknown): Result {
-  const deadline = performance.now() + WARMUP_MS;
-  while (performance.now() < deadline) for (let i = 0; i < 100; i++) op();
-  const rounds: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    let n = 0;
-    const start = process.cpuUsage();
-    const stop = performance.now() + ROUND_MS;
-    while (n < MAX_ITERATIONS_PER_ROUND && performance.now() < stop) {
-      for (let i = 0; i < 100; i++) op();
-      n += 100;
-    }
-    const used = process.cpuUsage(start);
-    rounds.push(((used.user + used.system) * 1000) / n);
+function measureAll(cases: readonly (readonly [string, () => unknown])[]): Result[] {
+  for (const [, op] of cases) {
+    const deadline = performance.now() + WARMUP_MS;
+    while (performance.now() < deadline) for (let i = 0; i < 100; i++) op();
   }
-  rounds.sort((a, b) => a - b);
-  return { name, best: rounds[0]!, median: rounds[Math.floor(ROUNDS / 2)]! };
+  const rounds = cases.map((): number[] => []);
+  for (let r = 0; r < ROUNDS; r++) {
+    cases.forEach(([, op], c) => {
+      let n = 0;
+      const start = process.cpuUsage();
+      const stop = performance.now() + ROUND_MS;
+      while (n < MAX_ITERATIONS_PER_ROUND && performance.now() < stop) {
+        for (let i = 0; i < 100; i++) op();
+        n += 100;
+      }
+      const used = process.cpuUsage(start);
+      rounds[c]!.push(((used.user + used.system) * 1000) / n);
+    });
+  }
+  return cases.map(([name], c) => {
+    const sorted = rounds[c]!.sort((a, b) => a - b);
+    return { name, best: sorted[0]!, median: sorted[Math.floor(ROUNDS / 2)]! };
+  });
 }
 
 const aad = Buffer.from('{"bucket":"bucket/object"}');
@@ -71,14 +79,14 @@ const rawSealed = rawSeal(dek);
 const aesCiphertext = aesKey.seal(dek, aad);
 const chachaCiphertext = chachaKey.seal(dek, aad);
 
-const results = [
-  measure('raw aes-256-gcm seal 32 B (baseline)', () => rawSeal(dek)),
-  measure('raw aes-256-gcm open 32 B (baseline)', () => rawOpen(rawSealed)),
-  measure('generate data key AES256', () => aesKey.generateDataKey(32, aad)),
-  measure('generate data key ChaCha20', () => chachaKey.generateDataKey(32, aad)),
-  measure('decrypt data key AES256', () => aesKey.open(aesCiphertext, aad)),
-  measure('decrypt data key ChaCha20', () => chachaKey.open(chachaCiphertext, aad)),
-];
+const results = measureAll([
+  ['raw aes-256-gcm seal 32 B (baseline)', () => rawSeal(dek)],
+  ['raw aes-256-gcm open 32 B (baseline)', () => rawOpen(rawSealed)],
+  ['generate data key AES256', () => aesKey.generateDataKey(32, aad)],
+  ['generate data key ChaCha20', () => chachaKey.generateDataKey(32, aad)],
+  ['decrypt data key AES256', () => aesKey.open(aesCiphertext, aad)],
+  ['decrypt data key ChaCha20', () => chachaKey.open(chachaCiphertext, aad)],
+]);
 
 const baseline = (name: string): Result => results[name.startsWith('generate') ? 0 : 1]!;
 const ratio = (r: Result): number => r.best / baseline(r.name).best;
