@@ -17,6 +17,8 @@ export interface LoadResult {
   readonly p99_us: number;
   readonly statuses: Record<string, number>;
   readonly connections?: number;
+  /** Go client: measured responses that came over a resumed TLS session. */
+  readonly resumed?: number;
   readonly first_error?: string;
 }
 
@@ -33,6 +35,8 @@ export interface LoadSpec {
   readonly rate?: number;
   /** A new TLS connection for every request. */
   readonly noKeepAlive?: boolean;
+  /** Go client, with noKeepAlive: resume the TLS session on each new connection. */
+  readonly resume?: boolean;
   /** Per-request timeout of the Go client (its pre-1.23 dial cancellation shows with one). */
   readonly timeoutMs?: number;
 }
@@ -78,6 +82,7 @@ export function goLoad(
   if (bodyFile) args.push('-body', bodyFile);
   if (spec.rate) args.push('-rate', String(spec.rate));
   if (spec.noKeepAlive) args.push('-no-keepalive');
+  if (spec.resume) args.push('-resume');
   if (spec.timeoutMs) args.push('-timeout', `${spec.timeoutMs}ms`);
   return new Promise((resolve, reject) => {
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });

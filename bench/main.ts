@@ -38,6 +38,8 @@ const NODE_SCENARIOS = [
   'KES generate (1 data key per request)',
 ];
 
+type Connection = 'keep-alive' | 'full handshake' | 'resumed handshake';
+
 interface Row {
   readonly scenario: string;
   readonly client: 'go' | 'node';
@@ -54,6 +56,8 @@ interface Row {
   readonly non200: number;
   /** TCP connections the client opened (32 when its pool filled and stayed; more = churn). */
   readonly connectionsOpened: number | null;
+  /** Go client: share of the measured responses that came over a resumed TLS session. */
+  readonly resumedShare: number | null;
   /** Every round's ratio to its baseline (requests/s for the baselines), when run in rounds. */
   readonly rounds?: readonly number[];
 }
@@ -118,7 +122,8 @@ async function main(): Promise<void> {
       body?: Buffer;
       ops: number;
       type?: string;
-      noKeepAlive?: boolean;
+      /** Keep-alive connections (default), or a new connection per request. */
+      connection?: Connection;
       timeoutMs?: number;
       target: 'keyhold' | 'baseline';
     }[] = [
@@ -188,7 +193,7 @@ async function main(): Promise<void> {
         url: `https://127.0.0.1:${baseline.port}/`,
         method: 'GET',
         ops: 1,
-        noKeepAlive: true,
+        connection: 'full handshake',
         target: 'baseline',
       },
       {
@@ -197,7 +202,25 @@ async function main(): Promise<void> {
         method: 'POST',
         body: gen(1),
         ops: 1,
-        noKeepAlive: true,
+        connection: 'full handshake',
+        target: 'keyhold',
+      },
+      {
+        // Reconnect storms (a failover, a client restart): the client comes back with its ticket.
+        name: 'baseline: resumed mTLS handshakes',
+        url: `https://127.0.0.1:${baseline.port}/`,
+        method: 'GET',
+        ops: 1,
+        connection: 'resumed handshake',
+        target: 'baseline',
+      },
+      {
+        name: 'KMS generate, resumed mTLS handshake each',
+        url: kms,
+        method: 'POST',
+        body: gen(1),
+        ops: 1,
+        connection: 'resumed handshake',
         target: 'keyhold',
       },
     ];
@@ -209,8 +232,8 @@ async function main(): Promise<void> {
     const rounds = new Map<string, Row[]>();
     for (let round = 0; round < ROUNDS; round++) {
       for (const client of clients) {
-        let baselineRps = 0;
-        let handshakeBaseline = 0;
+        // The latest baseline requests/s for each kind of connection, in this round.
+        const baselineRps = new Map<Connection, number>();
         for (const s of scenarios) {
           // The Node client repeats only the headline comparison.
           if (client === 'node' && !NODE_SCENARIOS.includes(s.name)) continue;
@@ -224,19 +247,19 @@ async function main(): Promise<void> {
             durationMs: DURATION,
             ...(s.body ? { body: s.body } : {}),
             ...(s.type ? { contentType: s.type } : {}),
-            ...(s.noKeepAlive ? { noKeepAlive: true } : {}),
+            ...(s.connection ? { noKeepAlive: true } : {}),
+            ...(s.connection === 'resumed handshake' ? { resume: true } : {}),
             ...(s.timeoutMs ? { timeoutMs: s.timeoutMs } : {}),
           };
           const m = await measure(client, goBinary, spec, pid);
-          if (s.name.startsWith('baseline: bare')) baselineRps = m.result.rps;
-          if (s.name === 'baseline: full mTLS handshakes') handshakeBaseline = m.result.rps;
-          const reference = s.noKeepAlive ? handshakeBaseline : baselineRps;
+          const kind = s.connection ?? 'keep-alive';
+          if (s.target === 'baseline') baselineRps.set(kind, m.result.rps);
           const measured = row(
             s.name,
             client,
             m,
             s.ops,
-            s.target === 'baseline' ? null : reference,
+            s.target === 'baseline' ? null : (baselineRps.get(kind) ?? null),
           );
           const id = `${client} ${s.name}`;
           rounds.set(id, [...(rounds.get(id) ?? []), measured]);
@@ -390,6 +413,7 @@ function row(
     errors: r.errors,
     non200: r.requests - ok,
     connectionsOpened: r.connections ?? null,
+    resumedShare: r.resumed === undefined || r.requests === 0 ? null : r.resumed / r.requests,
   };
 }
 
@@ -473,6 +497,11 @@ function report(crypto: unknown, scale: ScaleResult | null): void {
         .join('\n') +
       '\n',
   );
+  for (const r of rows)
+    if (r.scenario.includes('resumed'))
+      process.stdout.write(
+        `  note: ${r.scenario} (${r.client}): ${f(100 * (r.resumedShare ?? 0))} % of responses over resumed TLS sessions\n`,
+      );
   for (const r of rows)
     if (r.errors || r.non200)
       process.stdout.write(

@@ -38,8 +38,10 @@ type result struct {
 	P99Micros float64          `json:"p99_us"`
 	Statuses  map[string]int64 `json:"statuses"`
 	// Connections counts TCP connections opened during the whole run (warm-up included).
-	Connections int64  `json:"connections"`
-	FirstError  string `json:"first_error,omitempty"`
+	Connections int64 `json:"connections"`
+	// Resumed counts measured responses that came over a resumed TLS session.
+	Resumed    int64  `json:"resumed"`
+	FirstError string `json:"first_error,omitempty"`
 }
 
 func main() {
@@ -54,6 +56,7 @@ func main() {
 	rate := flag.Float64("rate", 0, "total requests per second (0 = as fast as possible)")
 	timeout := flag.Duration("timeout", 0, "per-request timeout (0 = none)")
 	noKeepAlive := flag.Bool("no-keepalive", false, "a new TLS connection (full handshake) for every request")
+	resume := flag.Bool("resume", false, "with -no-keepalive: resume the TLS session on each new connection (session tickets)")
 	flag.Parse()
 
 	var body []byte
@@ -64,7 +67,7 @@ func main() {
 		}
 	}
 	tlsConfig := &tls.Config{InsecureSkipVerify: true}
-	if !*noKeepAlive {
+	if !*noKeepAlive || *resume {
 		tlsConfig.ClientSessionCache = tls.NewLRUClientSessionCache(256)
 	}
 	if *apiKey != "" {
@@ -94,6 +97,7 @@ func main() {
 		measuring  atomic.Bool
 		stop       atomic.Bool
 		requests   int64
+		resumed    int64
 		errorsN    int64
 		mu         sync.Mutex
 		latencies  []float64
@@ -138,6 +142,9 @@ func main() {
 					continue
 				}
 				atomic.AddInt64(&requests, 1)
+				if res.TLS != nil && res.TLS.DidResume {
+					atomic.AddInt64(&resumed, 1)
+				}
 				localStatus[fmt.Sprint(res.StatusCode)]++
 				local = append(local, float64(elapsed.Microseconds()))
 			}
@@ -168,6 +175,7 @@ func main() {
 		P99Micros:   percentile(latencies, 0.99),
 		Statuses:    statuses,
 		Connections: atomic.LoadInt64(&dials),
+		Resumed:     atomic.LoadInt64(&resumed),
 	}
 	if e, ok := firstError.Load().(string); ok {
 		r.FirstError = e
