@@ -14,6 +14,7 @@ import { rawRequest } from '../test/helpers/raw-https.ts';
 import { startServer } from '../test/helpers/server-process.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
 import { buildGoLoadgen, goLoad, nodeLoad, sleep, treeCpuSeconds } from './load.ts';
+import { pipelinedLoad } from './pipelined-load.ts';
 import { runScale } from './scale.ts';
 import type { ScaleResult } from './scale.ts';
 
@@ -31,14 +32,18 @@ const WARMUP = Number(values.warmup);
 const CONNECTIONS = Number(values.connections);
 const KEYS = Number(values.keys);
 const ROUNDS = Math.max(1, Number(values.rounds));
+/** Requests each connection writes at once in the pipelined scenarios (Node client only). */
+const PIPELINE_DEPTH = 16;
 /** The Node load generator repeats only the headline comparison. */
 const NODE_SCENARIOS = [
   'baseline: bare node:https, 100-byte JSON',
   'KMS KEY:GENERATE, 1 frame',
   'KES generate (1 data key per request)',
+  `baseline: bare node:https, ${PIPELINE_DEPTH} pipelined per connection`,
+  `KMS KEY:GENERATE, 1 frame, ${PIPELINE_DEPTH} pipelined per connection`,
 ];
 
-type Connection = 'keep-alive' | 'full handshake' | 'resumed handshake';
+type Connection = 'keep-alive' | 'pipelined' | 'full handshake' | 'resumed handshake';
 
 interface Row {
   readonly scenario: string;
@@ -189,6 +194,24 @@ async function main(): Promise<void> {
         target: 'keyhold',
       },
       {
+        // HTTP/1.1 pipelining (neither Go's nor Node's HTTP client does it; bench/pipelined-load.ts).
+        name: `baseline: bare node:https, ${PIPELINE_DEPTH} pipelined per connection`,
+        url: `https://127.0.0.1:${baseline.port}/`,
+        method: 'GET',
+        ops: 1,
+        connection: 'pipelined',
+        target: 'baseline',
+      },
+      {
+        name: `KMS KEY:GENERATE, 1 frame, ${PIPELINE_DEPTH} pipelined per connection`,
+        url: kms,
+        method: 'POST',
+        body: gen(1),
+        ops: 1,
+        connection: 'pipelined',
+        target: 'keyhold',
+      },
+      {
         name: 'baseline: full mTLS handshakes',
         url: `https://127.0.0.1:${baseline.port}/`,
         method: 'GET',
@@ -237,6 +260,7 @@ async function main(): Promise<void> {
         for (const s of scenarios) {
           // The Node client repeats only the headline comparison.
           if (client === 'node' && !NODE_SCENARIOS.includes(s.name)) continue;
+          if (client === 'go' && s.connection === 'pipelined') continue;
           const pid = s.target === 'baseline' ? baseline.pid : server.child.pid!;
           const spec: LoadSpec = {
             url: s.url,
@@ -247,11 +271,17 @@ async function main(): Promise<void> {
             durationMs: DURATION,
             ...(s.body ? { body: s.body } : {}),
             ...(s.type ? { contentType: s.type } : {}),
-            ...(s.connection ? { noKeepAlive: true } : {}),
+            ...(s.connection?.endsWith('handshake') ? { noKeepAlive: true } : {}),
             ...(s.connection === 'resumed handshake' ? { resume: true } : {}),
             ...(s.timeoutMs ? { timeoutMs: s.timeoutMs } : {}),
           };
-          const m = await measure(client, goBinary, spec, pid);
+          const m = await measure(
+            client,
+            goBinary,
+            spec,
+            pid,
+            s.connection === 'pipelined' ? PIPELINE_DEPTH : 0,
+          );
           const kind = s.connection ?? 'keep-alive';
           if (s.target === 'baseline') baselineRps.set(kind, m.result.rps);
           const measured = row(
@@ -365,6 +395,7 @@ async function measure(
   goBinary: string | null,
   spec: LoadSpec,
   pid: number,
+  pipelineDepth = 0,
 ): Promise<Measured> {
   let bodyFile: string | null = null;
   if (spec.body) {
@@ -373,7 +404,11 @@ async function measure(
   }
   let clientPid: number | null = null;
   const run =
-    client === 'go' ? goLoad(goBinary!, spec, bodyFile, (p) => (clientPid = p)) : nodeLoad(spec);
+    client === 'go'
+      ? goLoad(goBinary!, spec, bodyFile, (p) => (clientPid = p))
+      : pipelineDepth > 0
+        ? pipelinedLoad(spec, pipelineDepth)
+        : nodeLoad(spec);
   await sleep(spec.warmupMs);
   const clientCpu = (): number | null => (clientPid === null ? null : treeCpuSeconds(clientPid));
   const cpu0 = treeCpuSeconds(pid);
