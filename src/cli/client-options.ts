@@ -24,7 +24,7 @@ export const CLIENT_OPTIONS = {
 export const CLIENT_OPTIONS_USAGE = `Global options:
   -s, --server HOST:PORT[,…]  server(s) to talk to; env KEYHOLD_SERVER, then MINIO_KMS_SERVER
                               (comma-separated, https:// optional; default ${DEFAULT_SERVER})
-  -a, --api-key KEY           API key (k1:…); env KEYHOLD_API_KEY, then MINIO_KMS_API_KEY
+  -a, --api-key KEY           API key (k1:… or k2:…); env KEYHOLD_API_KEY, then MINIO_KMS_API_KEY
   -e, --enclave NAME          enclave; env KEYHOLD_ENCLAVE, then MINIO_KMS_ENCLAVE
                               (default: the server's default enclave)
   -k, --insecure              do not verify the server certificate

@@ -1,8 +1,16 @@
-// Tests for API keys: the published k1:→h1: vectors, the kes:v1: form, parse errors with the
-// upstream messages, and that the seed never leaks through errors, inspect or JSON.
+// Tests for API keys: the published k1:→h1: vectors, the kes:v1: form, k2: (ECDSA) keys, parse
+// errors with the upstream messages, and that the secret never leaks through errors, inspect or
+// JSON.
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { createHash, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import {
+  createECDH,
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+} from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -107,7 +115,14 @@ test('parse errors: upstream KES messages and clear k1 messages', () => {
     ['k1:' + 'A'.repeat(44), /got 44 characters$/],
     ['k1:' + 'A'.repeat(42) + '+', /got 43 characters including characters outside/],
     ['k1:' + 'A'.repeat(42) + '=', /including characters outside/],
-    ['k2:' + 'A'.repeat(43), /'k2:' \(ECDSA\) API keys are not supported/],
+    ['k2:' + 'A'.repeat(43), /not a valid P-256 private key/], // the scalar 0
+    ['k2:' + '_'.repeat(42) + 'w', /not a valid P-256 private key/], // 0xff…: ≥ the group order
+    ['k2:' + '_'.repeat(43), /not canonical base64url/], // nonzero padding bits
+    ['k2:' + 'A'.repeat(42), /must hold a 32, 48 or 66-byte ECDSA scalar .* got 31 bytes/],
+    ['k2:' + 'B'.repeat(40), /got 30 bytes/],
+    ['k2:' + 'A'.repeat(42) + '=', /without padding/],
+    ['k2:' + 'A'.repeat(42) + '+', /without padding/],
+    ['k2:', /without padding/],
     ['k3:abc', /unsupported type 'k3:'/],
     [K1_VECTORS[0][0] + '\n', /contains whitespace/],
     [K1_VECTORS[0][1], /this is an identity, not an API key/],
@@ -188,4 +203,45 @@ test('privateKey signs, and the identity is SHA-256 of 302a300506032b6570032100 
   const x = key.publicKey.export({ format: 'jwk' }).x!;
   const spki = Buffer.concat([ED25519_SPKI_PREFIX, Buffer.from(x, 'base64url')]);
   assert.equal(key.identity.toHex(), createHash('sha256').update(spki).digest('hex'));
+});
+
+// SubjectPublicKeyInfo prefixes for uncompressed EC points (RFC 5480), written out here so that
+// the identity check does not go through the code under test.
+const EC_SPKI_PREFIX = {
+  prime256v1: '3059301306072a8648ce3d020106082a8648ce3d030107034200',
+  secp384r1: '3076301006072a8648ce3d020106052b81040022036200',
+  secp521r1: '30819b301006072a8648ce3d020106052b8104002303818600',
+} as const;
+
+test('k2: ECDSA keys of all three curves: identity = SHA-256(SPKI), signing, round trip', () => {
+  for (const [curve, length] of [
+    ['prime256v1', 32],
+    ['secp384r1', 48],
+    ['secp521r1', 66],
+  ] as const) {
+    const ecdh = createECDH(curve);
+    ecdh.generateKeys();
+    const scalar = Buffer.alloc(length);
+    const raw = ecdh.getPrivateKey();
+    raw.copy(scalar, length - raw.length); // fixed width, as aead.dev/mtls writes it
+    const text = 'k2:' + scalar.toString('base64url');
+    const key = parseApiKey(text);
+    assert.equal(key.format, 'k2', curve);
+    assert.equal(key.toText(), text);
+    assert.equal(key.toK2(), text);
+    const spki = Buffer.concat([Buffer.from(EC_SPKI_PREFIX[curve], 'hex'), ecdh.getPublicKey()]);
+    assert.equal(key.identity.toHex(), createHash('sha256').update(spki).digest('hex'), curve);
+    assert.equal(key.privateKey.asymmetricKeyDetails?.namedCurve, curve);
+    const signature = sign('sha256', Buffer.from('hello'), key.privateKey);
+    assert.ok(verify('sha256', Buffer.from('hello'), key.publicKey, signature));
+    assert.equal(String(key), `ApiKey(${key.identity.toH1()})`);
+    assert.ok(key.equals(ApiKey.fromEcdsaScalar(scalar)));
+    assert.ok(!key.equals(ApiKey.generate()));
+    assert.throws(() => key.toK1(), /no 'k1:' or 'kes:v1:' form/);
+    assert.throws(() => key.toKes(), /no 'k1:' or 'kes:v1:' form/);
+    for (const output of [String(key), JSON.stringify({ key }), inspect(key)]) {
+      assert.ok(!output.includes(text.slice(3)), 'the scalar never leaks');
+    }
+  }
+  assert.throws(() => ApiKey.generate().toK2(), /no k2: form/);
 });

@@ -101,6 +101,34 @@ describe('clientCertificateForApiKey', () => {
   });
 });
 
+describe('clientCertificateForApiKey with k2: (ECDSA) keys', () => {
+  test('each curve signs with the hash Go picks; the certificate identity is the key identity', (t) => {
+    for (const [curve, length, oid, name] of [
+      ['prime256v1', 32, '06082a8648ce3d040302', 'ecdsa-with-SHA256'],
+      ['secp384r1', 48, '06082a8648ce3d040303', 'ecdsa-with-SHA384'],
+      ['secp521r1', 66, '06082a8648ce3d040304', 'ecdsa-with-SHA512'],
+    ] as const) {
+      const scalar = Buffer.alloc(length, 0);
+      scalar[length - 1] = 7;
+      const apiKey = ApiKey.fromEcdsaScalar(scalar);
+      const generated = clientCertificateForApiKey(apiKey);
+      const x509 = checkParsesAndVerifies(generated);
+      assert.equal(x509.publicKey.asymmetricKeyDetails?.namedCurve, curve);
+      assert.ok(generated.identity.equals(apiKey.identity), curve);
+      assert.equal(x509.subject, `CN=${apiKey.identity.toH1()}`);
+      assert.deepEqual(x509.keyUsage, [CLIENT_AUTH]);
+      assert.ok(generated.certDer.includes(Buffer.from(oid, 'hex')), `${curve} signs with ${name}`);
+      if (skipWithoutOpenssl === false) {
+        const dir = tempDir(t);
+        writeFileSync(join(dir, 'cert.pem'), generated.cert);
+        const text = openssl(dir, 'x509', '-noout', '-text', '-in', 'cert.pem');
+        assert.match(text, new RegExp(`Signature Algorithm: ${name}`));
+        assert.equal(opensslIdentityHex(join(dir, 'cert.pem')), apiKey.identity.toHex());
+      }
+    }
+  });
+});
+
 describe('createCertificate', () => {
   test('P-256 server certificate with SANs and both EKUs by default', () => {
     const generated = createCertificate({
@@ -156,7 +184,7 @@ describe('createCertificate', () => {
 
   test('bad options are refused with clear errors', () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
-    const p384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey;
+    const k256 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey;
     const ed = generateKeyPairSync('ed25519');
     const cases: [Parameters<typeof createCertificate>[0], RegExp][] = [
       [{ commonName: '', validFor: DAY }, /commonName must be a non-empty string/],
@@ -169,8 +197,8 @@ describe('createCertificate', () => {
         /unsupported key type rsa: use Ed25519 or ECDSA P-256/,
       ],
       [
-        { commonName: 'x', validFor: DAY, privateKey: p384 },
-        /unsupported key type ec \(secp384r1\)/,
+        { commonName: 'x', validFor: DAY, privateKey: k256 },
+        /unsupported key type ec \(secp256k1\)/,
       ],
       [{ commonName: 'x', validFor: DAY, privateKey: ed.publicKey }, /must be a private key/],
       [

@@ -1,6 +1,6 @@
 // Self-signed X.509 v3 certificates built with the DER writer and node:crypto signatures:
 // the client certificate an SDK presents for an API key (as kms-go / kes-go build them),
-// and general Ed25519 / ECDSA P-256 certificates with SANs for `identity new` and dev servers.
+// and general Ed25519 / ECDSA certificates with SANs for `identity new` and dev servers.
 import { Buffer } from 'node:buffer';
 import {
   type KeyObject,
@@ -29,11 +29,21 @@ import {
 import { type Identity, type IdentityEncoding, identityOfSpki } from './identity.ts';
 
 /** Key algorithms a generated certificate can carry. */
-export type CertificateKeyType = 'ed25519' | 'p256';
+export type CertificateKeyType = 'ed25519' | 'p256' | 'p384' | 'p521';
+
+/**
+ * Per ECDSA curve: OpenSSL's curve name, and the signature hash and algorithm Go's x509 picks
+ * when a key of that curve signs (SHA-256, SHA-384, SHA-512).
+ */
+const ECDSA = {
+  p256: { curve: 'prime256v1', hash: 'sha256', oid: '1.2.840.10045.4.3.2' },
+  p384: { curve: 'secp384r1', hash: 'sha384', oid: '1.2.840.10045.4.3.3' },
+  p521: { curve: 'secp521r1', hash: 'sha512', oid: '1.2.840.10045.4.3.4' },
+} as const;
 
 /** Options for {@link createCertificate}. */
 export interface CreateCertificateOptions {
-  /** Key to certify (Ed25519 or ECDSA P-256 private key); a new one of `keyType` if absent. */
+  /** Key to certify (Ed25519 or ECDSA P-256/384/521 private key); a new one of `keyType` if absent. */
   readonly privateKey?: KeyObject;
   /** Algorithm of the generated key (default `ed25519`); must match `privateKey` if both given. */
   readonly keyType?: CertificateKeyType;
@@ -73,7 +83,6 @@ export const API_KEY_CERTIFICATE_VALIDITY_MS = 90 * DAY_MS;
 
 const OID = {
   ed25519: '1.3.101.112',
-  ecdsaWithSha256: '1.2.840.10045.4.3.2',
   commonName: '2.5.4.3',
   keyUsage: '2.5.29.15',
   extKeyUsage: '2.5.29.37',
@@ -85,9 +94,9 @@ const OID = {
 
 /**
  * The self-signed client certificate for an API key, as the upstream SDKs generate it
- * (kms-go `GenerateCertificate`, kes-go likewise): Ed25519, random positive 128-bit serial,
- * subject CN = the identity (`h1:` form for `k1:` keys, hex for `kes:v1:` keys unless
- * `subject` says otherwise), valid from `now` for 90 days, KeyUsage digitalSignature
+ * (kms-go `GenerateCertificate`, kes-go likewise): the key's own algorithm (Ed25519, or ECDSA
+ * for `k2:` keys), random positive 128-bit serial, subject CN = the identity (`h1:` form for
+ * `k1:`/`k2:` keys, hex for `kes:v1:` keys unless `subject` says otherwise), valid from `now` for 90 days, KeyUsage digitalSignature
  * (critical), ExtKeyUsage clientAuth, BasicConstraints CA:FALSE (critical). Servers ignore
  * the CN and authenticate the SPKI hash, which equals `apiKey.identity`.
  */
@@ -95,10 +104,10 @@ export function clientCertificateForApiKey(
   apiKey: ApiKey,
   options: { readonly subject?: IdentityEncoding; readonly now?: Date } = {},
 ): GeneratedCertificate {
-  const subject = options.subject ?? (apiKey.format === 'k1' ? 'h1' : 'hex');
+  const subject = options.subject ?? (apiKey.format === 'kes' ? 'hex' : 'h1');
   return issue({
     privateKey: apiKey.privateKey,
-    keyType: 'ed25519',
+    keyType: keyTypeOf(apiKey.privateKey),
     commonName: apiKey.identity.format(subject),
     ips: [],
     dnsNames: [],
@@ -113,8 +122,8 @@ export function clientCertificateForApiKey(
  * A self-signed X.509 v3 certificate: KeyUsage digitalSignature (critical), ExtKeyUsage
  * serverAuth and/or clientAuth (both by default; omitted if neither), BasicConstraints
  * CA:FALSE (critical), SubjectAltName with the given IPs and DNS names. Ed25519 keys sign
- * with Ed25519, P-256 keys with ecdsa-with-SHA256. Throws TypeError / RangeError on bad
- * options.
+ * with Ed25519, ECDSA keys with ecdsa-with-SHA256/384/512 for P-256/384/521. Throws TypeError /
+ * RangeError on bad options.
  */
 export function createCertificate(options: CreateCertificateOptions): GeneratedCertificate {
   const keyType = options.privateKey
@@ -172,9 +181,8 @@ function issue(params: IssueParams): GeneratedCertificate {
   }
 
   const spki = createPublicKey(params.privateKey).export({ type: 'spki', format: 'der' });
-  const algorithm = derSequence(
-    derOid(params.keyType === 'ed25519' ? OID.ed25519 : OID.ecdsaWithSha256),
-  );
+  const ecdsa = params.keyType === 'ed25519' ? null : ECDSA[params.keyType];
+  const algorithm = derSequence(derOid(ecdsa ? ecdsa.oid : OID.ed25519));
   const name = derSequence(
     derSet(derSequence(derOid(OID.commonName), derUtf8String(params.commonName))),
   );
@@ -208,10 +216,9 @@ function issue(params: IssueParams): GeneratedCertificate {
     spki,
     derExplicit(3, derSequence(...extensions)),
   );
-  const signature =
-    params.keyType === 'ed25519'
-      ? sign(null, tbs, params.privateKey)
-      : sign('sha256', tbs, { key: params.privateKey, dsaEncoding: 'der' });
+  const signature = ecdsa
+    ? sign(ecdsa.hash, tbs, { key: params.privateKey, dsaEncoding: 'der' })
+    : sign(null, tbs, params.privateKey);
   const certDer = derSequence(tbs, algorithm, derBitString(signature));
   return {
     cert: encodePem('CERTIFICATE', certDer),
@@ -240,19 +247,21 @@ function keyTypeOf(key: KeyObject): CertificateKeyType {
   if (key.type !== 'private')
     throw new TypeError(`privateKey must be a private key, got ${key.type}`);
   if (key.asymmetricKeyType === 'ed25519') return 'ed25519';
-  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') {
-    return 'p256';
-  }
   const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (key.asymmetricKeyType === 'ec') {
+    for (const type of ['p256', 'p384', 'p521'] as const) {
+      if (ECDSA[type].curve === curve) return type;
+    }
+  }
   throw new TypeError(
-    `unsupported key type ${key.asymmetricKeyType ?? 'unknown'}${curve ? ` (${curve})` : ''}: use Ed25519 or ECDSA P-256`,
+    `unsupported key type ${key.asymmetricKeyType ?? 'unknown'}${curve ? ` (${curve})` : ''}: use Ed25519 or ECDSA P-256, P-384 or P-521`,
   );
 }
 
 function generateKey(keyType: CertificateKeyType): KeyObject {
   return keyType === 'ed25519'
     ? generateKeyPairSync('ed25519').privateKey
-    : generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+    : generateKeyPairSync('ec', { namedCurve: ECDSA[keyType].curve }).privateKey;
 }
 
 function dnsNameBytes(name: string): Buffer {
