@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeKmsResponse, encodeKmsRequest } from '../src/protocol/kms/index.ts';
 import { rawRequest } from '../test/helpers/raw-https.ts';
-import { startServer } from '../test/helpers/server-process.ts';
+import { ApiKey, KmsClient } from '../src/sdk/index.ts';
+import { startServer, type ServerProcess } from '../test/helpers/server-process.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
 import { buildGoLoadgen, goLoad, nodeLoad, sleep, treeCpuSeconds } from './load.ts';
 import { pipelinedLoad } from './pipelined-load.ts';
@@ -78,23 +79,15 @@ async function main(): Promise<void> {
       'bench: Go is not installed (apt-get install golang-go); Go scenarios skipped\n',
     );
 
-  const server = await startServer({ timeout: 30_000 });
+  const server = await startServer({ args: auditArgs('keyhold'), timeout: 30_000 });
   const baseline = await startBaseline(
     join(server.dir, 'certs', 'server.crt'),
     join(server.dir, 'certs', 'server.key'),
   );
   try {
-    const key = server.rootApiKey;
+    const key = await prepareServer(server);
     const kms = `https://${server.endpoint}/v1/kms/default`;
     const kes = `https://${server.endpoint}`;
-    const create = await rawRequest(
-      server.endpoint,
-      key,
-      'POST',
-      '/v1/kms/default',
-      encodeKmsRequest('KEY:CREATE', [{ name: 'bench', type: '', addVersion: false }]),
-    );
-    if (create.status !== 200) throw new Error(`cannot create the benchmark key: ${create.status}`);
     const context = Buffer.from('{"bucket":"bucket/object"}');
     const generated = await rawRequest(
       server.endpoint,
@@ -299,16 +292,12 @@ async function main(): Promise<void> {
     for (const measured of rounds.values()) rows.push(median(measured));
 
     // The same headline scenarios on node:https (`--http node`) for comparison.
-    const other = await startServer({ args: ['--http', 'node'], timeout: 30_000 });
+    const other = await startServer({
+      args: ['--http', 'node', ...auditArgs('keyhold-node')],
+      timeout: 30_000,
+    });
     try {
-      const made = await rawRequest(
-        other.endpoint,
-        other.rootApiKey,
-        'POST',
-        '/v1/kms/default',
-        encodeKmsRequest('KEY:CREATE', [{ name: 'bench', type: '', addVersion: false }]),
-      );
-      if (made.status !== 200) throw new Error(`cannot create the benchmark key: ${made.status}`);
+      const otherKey = await prepareServer(other);
       const client = goBinary ? 'go' : 'node';
       const reference = rows.find(
         (r) => r.client === client && r.scenario.startsWith('baseline: bare'),
@@ -331,7 +320,7 @@ async function main(): Promise<void> {
           url,
           method: 'POST',
           body,
-          apiKey: other.rootApiKey,
+          apiKey: otherKey,
           connections: CONNECTIONS,
           warmupMs: WARMUP,
           durationMs: DURATION,
@@ -387,6 +376,32 @@ interface Measured {
   readonly cpuSeconds: number;
   /** CPU seconds of the Go load generator in the same window (null for the in-process Node one). */
   readonly clientCpuSeconds: number | null;
+}
+
+/** Server arguments that write the audit log to a file, as a production node would. */
+function auditArgs(name: string): string[] {
+  return ['--audit-log', join(work, `${name}-audit.ndjson`)];
+}
+
+/**
+ * Creates the benchmark key and the caller the scenarios run as: a User identity whose policy
+ * allows generate and decrypt of that key, so every request goes through authentication, policy
+ * evaluation and the audit log (the root identity would skip the policy). Returns its API key.
+ */
+async function prepareServer(server: ServerProcess): Promise<string> {
+  const root = new KmsClient({
+    endpoints: server.endpoint,
+    apiKey: server.rootApiKey,
+    tls: { insecure: true },
+  });
+  const caller = ApiKey.generate('k1');
+  await root.createKey('bench');
+  await root.createPolicy('bench', {
+    allow: { 'KEY:GENERATE': ['bench'], 'KEY:DECRYPT': ['bench'] },
+  });
+  await root.createIdentity(caller.identity.toH1());
+  await root.assignPolicy('bench', caller.identity.toH1());
+  return caller.toK1();
 }
 
 /** Runs one load and samples the CPU time of the server's (and the Go client's) processes. */

@@ -1,5 +1,7 @@
 // Audit log: exactly one record per request, fanned out to a file and to live subscribers
-// without ever blocking a request (slow subscribers lose records and are counted).
+// without ever blocking a request (slow subscribers lose records and are counted). File lines
+// are gathered for up to FLUSH_INTERVAL_MS (or FLUSH_BYTES) and written at once: one file write
+// per line cost ~4 µs of server CPU per request under load (~14 % of a single-key generate).
 
 import type { Writable } from 'node:stream';
 import { Multicast } from './multicast.ts';
@@ -18,11 +20,19 @@ export interface AuditRecord {
 
 export type AuditSubscriber = (record: AuditRecord) => void;
 
+/** Longest a line waits before it is written: what a crash (not a shutdown) may lose. */
+export const FLUSH_INTERVAL_MS = 10;
+/** Pending bytes that trigger a write at once. */
+const FLUSH_BYTES = 64 * 1024;
+
 export class AuditLog {
   /** Live subscribers (KES `/v1/log/audit`). */
   readonly stream = new Multicast<AuditRecord>();
   #sink: Writable | null;
   #count = 0;
+  /** Lines not yet handed to the sink; written by the timer scheduled for them. */
+  #pending = '';
+  #timer: NodeJS.Timeout | null = null;
 
   constructor(sink: Writable | null = null) {
     this.#sink = sink;
@@ -35,29 +45,46 @@ export class AuditLog {
 
   record(record: AuditRecord): void {
     this.#count++;
-    // A sink under backpressure drops nothing here: node buffers; the file is local and fast.
-    this.#sink?.write(formatAuditLine(record));
+    if (this.#sink) {
+      this.#pending += formatAuditLine(record);
+      if (this.#pending.length >= FLUSH_BYTES) this.#flush();
+      else this.#timer ??= setTimeout(this.#flush, FLUSH_INTERVAL_MS);
+    }
     this.stream.publish(record);
   }
+
+  /** Hands the gathered lines to the sink in one write (O_APPEND keeps them whole). */
+  readonly #flush = (): void => {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const lines = this.#pending;
+    this.#pending = '';
+    // A sink under backpressure drops nothing here: node buffers; the file is local and fast.
+    if (lines !== '') this.#sink?.write(lines);
+  };
 
   subscribe(subscriber: AuditSubscriber): () => void {
     return this.stream.subscribe(subscriber);
   }
 
   async close(): Promise<void> {
+    this.#flush();
     const sink = this.#sink;
     this.#sink = null;
     if (sink) await new Promise<void>((resolve) => sink.end(resolve));
   }
 }
 
-/** One NDJSON line, the shape KES's audit log uses (research/kes.md §2.4). */
+/**
+ * One NDJSON line, the shape KES's audit log uses (research/kes.md §2.4): exactly what
+ * `JSON.stringify` gives for `{time, request: {ip, path, method, identity}, response: {code,
+ * time}}`, written out because building and walking that object per request cost more.
+ */
 export function formatAuditLine(r: AuditRecord): string {
   return (
-    JSON.stringify({
-      time: r.time.toISOString(),
-      request: { ip: r.ip, path: r.path, method: r.method, identity: r.identity },
-      response: { code: r.status, time: Math.round(r.duration * 1e9) },
-    }) + '\n'
+    `{"time":"${r.time.toISOString()}","request":{"ip":${JSON.stringify(r.ip)},` +
+    `"path":${JSON.stringify(r.path)},"method":${JSON.stringify(r.method)},` +
+    `"identity":${JSON.stringify(r.identity)}},"response":{"code":${r.status},` +
+    `"time":${Math.round(r.duration * 1e9)}}}\n`
   );
 }
