@@ -22,7 +22,17 @@ export function authorize(
   enclave: string | null,
   target: string,
 ): void {
+  const granted = caller.granted;
+  if (
+    granted !== undefined &&
+    granted.target === target &&
+    granted.command === command &&
+    granted.enclave === enclave
+  ) {
+    return; // decided for this request already: one check per key and request
+  }
   if (!isAllowed(state, caller, command, enclave, target)) throw new KeyholdError('PERMISSION');
+  if (!caller.root) caller.granted = { command, enclave, target };
 }
 
 /** The decision without throwing. */

@@ -14,6 +14,19 @@ export interface Caller {
   readonly rootIdentity: string;
   /** Set by the KES face: the request path and config-file policy KES rules are matched on. */
   readonly kes?: KesCallerContext;
+  /**
+   * The last permission granted to this request (authorize.ts), so that a batch naming the same
+   * key in every frame is checked once. Per request: a later request has a new Caller and sees
+   * every policy change made before it.
+   */
+  granted?: Grant;
+}
+
+/** A permission decided for one request: `command` on `target` in `enclave`. */
+export interface Grant {
+  readonly command: string;
+  readonly enclave: string | null;
+  readonly target: string;
 }
 
 /**

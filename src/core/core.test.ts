@@ -178,6 +178,77 @@ describe('Core permissions', () => {
     await core.deletePolicy(root, 'e1', 'gen-k');
     assert.equal(await codeOf(gen), 'PERMISSION');
   });
+
+  it('checks a key once per request, and every other key, command and enclave on its own', async () => {
+    const core = await populated();
+    const request = caller(id('user')); // one Caller per request
+    const generate =
+      (name: string, enclave = 'e1') =>
+      () =>
+        core.generate(request, enclave, {
+          name,
+          version: 0,
+          associatedData: Buffer.alloc(0),
+          length: 0,
+        });
+    assert.equal(await codeOf(generate('k1')), 'OK');
+    assert.deepEqual(request.granted, { command: 'KEY:GENERATE', enclave: 'e1', target: 'k1' });
+    assert.equal(await codeOf(generate('k1')), 'OK', 'same key: decided already');
+    assert.equal(await codeOf(generate('k2')), 'PERMISSION', 'another key is checked (deny)');
+    assert.equal(await codeOf(generate('k1', 'e2')), 'PERMISSION', 'another enclave is checked');
+    const ciphertext = core.generate(request, 'e1', {
+      name: 'k1',
+      version: 0,
+      associatedData: Buffer.alloc(0),
+      length: 0,
+    }).ciphertext;
+    assert.equal(
+      await codeOf(() =>
+        core.encrypt(request, 'e1', {
+          name: 'k1',
+          version: 0,
+          plaintext: Buffer.alloc(1),
+          associatedData: Buffer.alloc(0),
+        }),
+      ),
+      'PERMISSION',
+      'another command is checked',
+    );
+    assert.equal(
+      await codeOf(() =>
+        core.decrypt(request, 'e1', {
+          name: 'k1',
+          version: 0,
+          ciphertext,
+          associatedData: Buffer.alloc(0),
+        }),
+      ),
+      'OK',
+    );
+    // A revocation is seen by the next request (a new Caller), whatever the last one was granted.
+    await core.deletePolicy(root, 'e1', 'gen-k');
+    assert.equal(
+      await codeOf(() =>
+        core.generate(caller(id('user')), 'e1', {
+          name: 'k1',
+          version: 0,
+          associatedData: Buffer.alloc(0),
+          length: 0,
+        }),
+      ),
+      'PERMISSION',
+    );
+    // Root is never memoized (it is never checked).
+    await codeOf(() =>
+      core.generate(root, 'e1', {
+        name: 'k1',
+        version: 0,
+        associatedData: Buffer.alloc(0),
+        length: 0,
+      }),
+    );
+    assert.equal(root.granted, undefined);
+  });
 });
 
 describe('Core keys', () => {
