@@ -112,12 +112,7 @@ export async function nodeLoad(spec: LoadSpec): Promise<LoadResult> {
     rejectUnauthorized: false,
   });
   const url = new URL(spec.url);
-  let measuring = false;
-  let stop = false;
-  let requests = 0;
-  let errors = 0;
-  const latencies: number[] = [];
-  const statuses: Record<string, number> = {};
+  const tally = new Tally();
   const once = (): Promise<void> =>
     new Promise((resolve) => {
       const start = process.hrtime.bigint();
@@ -138,44 +133,74 @@ export async function nodeLoad(spec: LoadSpec): Promise<LoadResult> {
         (res) => {
           res.resume();
           res.on('end', () => {
-            if (measuring) {
-              requests++;
-              statuses[String(res.statusCode)] = (statuses[String(res.statusCode)] ?? 0) + 1;
-              latencies.push(Number(process.hrtime.bigint() - start) / 1000);
-            }
+            tally.response(String(res.statusCode), start);
             resolve();
           });
         },
       );
       req.on('error', () => {
-        if (measuring) errors++;
+        tally.error();
         resolve();
       });
       req.end(spec.body);
     });
-  const loops = Array.from({ length: spec.connections }, async () => {
-    while (!stop) await once();
-  });
-  await sleep(spec.warmupMs);
-  measuring = true;
-  const started = performance.now();
-  await sleep(spec.durationMs);
-  measuring = false;
-  const seconds = (performance.now() - started) / 1000;
-  stop = true;
-  await Promise.all(loops);
+  const result = await tally.window(
+    spec,
+    Array.from({ length: spec.connections }, async () => {
+      while (!tally.stopping) await once();
+    }),
+  );
   agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number): number => latencies[Math.floor((latencies.length - 1) * p)] ?? 0;
-  return {
-    requests,
-    errors,
-    seconds,
-    rps: requests / seconds,
-    p50_us: pct(0.5),
-    p99_us: pct(0.99),
-    statuses,
-  };
+  return result;
+}
+
+/**
+ * What an in-process load generator counts (only inside the measured window), and the window
+ * itself: warm-up, measurement, then stopping the connection loops and summarizing.
+ */
+export class Tally {
+  /** Set when the window ends: connection loops finish their request and stop. */
+  stopping = false;
+  #measuring = false;
+  #requests = 0;
+  #errors = 0;
+  readonly #latencies: number[] = [];
+  readonly #statuses: Record<string, number> = {};
+
+  /** A response with `status` to a request written at `sent` (process.hrtime.bigint()). */
+  response(status: string, sent: bigint): void {
+    if (!this.#measuring) return;
+    this.#requests++;
+    this.#statuses[status] = (this.#statuses[status] ?? 0) + 1;
+    this.#latencies.push(Number(process.hrtime.bigint() - sent) / 1000);
+  }
+
+  error(): void {
+    if (this.#measuring) this.#errors++;
+  }
+
+  /** Waits out the warm-up and the measured window over `loops` (running), then stops them. */
+  async window(spec: LoadSpec, loops: readonly Promise<void>[]): Promise<LoadResult> {
+    await sleep(spec.warmupMs);
+    this.#measuring = true;
+    const started = performance.now();
+    await sleep(spec.durationMs);
+    this.#measuring = false;
+    const seconds = (performance.now() - started) / 1000;
+    this.stopping = true;
+    await Promise.all(loops);
+    const latencies = this.#latencies.sort((a, b) => a - b);
+    const pct = (p: number): number => latencies[Math.floor((latencies.length - 1) * p)] ?? 0;
+    return {
+      requests: this.#requests,
+      errors: this.#errors,
+      seconds,
+      rps: this.#requests / seconds,
+      p50_us: pct(0.5),
+      p99_us: pct(0.99),
+      statuses: this.#statuses,
+    };
+  }
 }
 
 /** CPU seconds (user + system) used so far by `pid` and all its descendants. */

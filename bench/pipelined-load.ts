@@ -5,7 +5,7 @@
 
 import { connect, type TLSSocket } from 'node:tls';
 import { clientCertificateForApiKey, parseApiKey } from '../src/identity/index.ts';
-import { sleep, type LoadResult, type LoadSpec } from './load.ts';
+import { Tally, type LoadResult, type LoadSpec } from './load.ts';
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 
@@ -22,12 +22,7 @@ export async function pipelinedLoad(spec: LoadSpec, depth: number): Promise<Load
   const one = Buffer.concat([Buffer.from(head, 'latin1'), spec.body ?? Buffer.alloc(0)]);
   const batch = Buffer.concat(Array.from({ length: depth }, () => one));
 
-  let measuring = false;
-  let stop = false;
-  let requests = 0;
-  let errors = 0;
-  const latencies: number[] = [];
-  const statuses: Record<string, number> = {};
+  const tally = new Tally();
 
   const run = (): Promise<void> =>
     new Promise((resolve) => {
@@ -59,42 +54,16 @@ export async function pipelinedLoad(spec: LoadSpec, depth: number): Promise<Load
           if (pending.length < total) break;
           pending = pending.subarray(total);
           answered++;
-          if (measuring) {
-            requests++;
-            const status = header.slice(9, 12);
-            statuses[status] = (statuses[status] ?? 0) + 1;
-            latencies.push(Number(process.hrtime.bigint() - sent) / 1000);
-          }
+          tally.response(header.slice(9, 12), sent);
         }
         if (answered === depth) {
-          if (stop) socket.end();
+          if (tally.stopping) socket.end();
           else send();
         }
       });
-      socket.on('error', () => {
-        if (measuring) errors++;
-      });
+      socket.on('error', () => tally.error());
       socket.on('close', () => resolve());
     });
 
-  const loops = Array.from({ length: spec.connections }, run);
-  await sleep(spec.warmupMs);
-  measuring = true;
-  const started = performance.now();
-  await sleep(spec.durationMs);
-  measuring = false;
-  const seconds = (performance.now() - started) / 1000;
-  stop = true;
-  await Promise.all(loops);
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number): number => latencies[Math.floor((latencies.length - 1) * p)] ?? 0;
-  return {
-    requests,
-    errors,
-    seconds,
-    rps: requests / seconds,
-    p50_us: pct(0.5),
-    p99_us: pct(0.99),
-    statuses,
-  };
+  return tally.window(spec, Array.from({ length: spec.connections }, run));
 }
