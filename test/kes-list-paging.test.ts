@@ -1,5 +1,5 @@
 // KES key listings page at 1024 names and continue at `?continue_at=`: the KES SDK walks every
-// page of an enclave holding more keys than one page.
+// page of an enclave holding more keys than one page; an NDJSON listing streams them all.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -35,7 +35,15 @@ describe('KES key listing pages', () => {
   });
 
   it('answers at most 1024 names with continue_at, and the next page from ?continue_at=', async () => {
-    const first = await rawRequest(server.endpoint, server.rootApiKey, 'GET', '/v1/key/list/key-');
+    const json = { Accept: 'application/json' };
+    const first = await rawRequest(
+      server.endpoint,
+      server.rootApiKey,
+      'GET',
+      '/v1/key/list/key-',
+      undefined,
+      json,
+    );
     const page = JSON.parse(first.body.toString()) as { names: string[]; continue_at?: string };
     assert.equal(page.names.length, 1024);
     assert.equal(page.continue_at, 'key-01024');
@@ -44,11 +52,27 @@ describe('KES key listing pages', () => {
       server.rootApiKey,
       'GET',
       `/v1/key/list/key-?continue_at=${page.continue_at}`,
+      undefined,
+      json,
     );
     const rest = JSON.parse(second.body.toString()) as { names: string[]; continue_at?: string };
     assert.equal(rest.names.length, COUNT - 1024);
     assert.equal(rest.names[0], 'key-01024');
     assert.equal(rest.continue_at, undefined);
+  });
+
+  it('streams every key as NDJSON to a client that asks for no format', async () => {
+    const res = await rawRequest(server.endpoint, server.rootApiKey, 'GET', '/v1/key/list/*');
+    assert.equal(res.headers['content-type'], 'application/x-ndjson');
+    // More than one page: written as it is read, so without a Content-Length.
+    assert.equal(res.headers['transfer-encoding'], 'chunked');
+    const names = res.body
+      .toString()
+      .trimEnd()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { name: string }).name);
+    assert.equal(names.length, COUNT);
+    assert.deepEqual(names, [...names].sort());
   });
 
   it('lets the KES SDK iterate every key in order', async () => {

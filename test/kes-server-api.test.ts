@@ -40,6 +40,8 @@ function assertEmpty(res: KesResponse): void {
   assert.equal(res.body.length, 0);
 }
 
+/** Listings answer NDJSON unless the client asks for the current era's JSON pages. */
+const JSON_PAGES = { Accept: 'application/json' };
 const b64 = (bytes: Buffer | string): string => Buffer.from(bytes).toString('base64');
 const CONTEXT = b64('{"bucket":"bucket/object"}');
 
@@ -394,7 +396,7 @@ describe('keys', () => {
     for (const name of ['list-a1', 'list-a2', 'list-b1'])
       await call('PUT', `/v1/key/create/${name}`);
     const names = async (path: string): Promise<string[]> => {
-      const res = await call('GET', path);
+      const res = await call('GET', path, undefined, JSON_PAGES);
       assert.equal(res.status, 200, path);
       const body = res.json<{ names: string[]; continue_at?: string }>();
       assert.equal(body.continue_at, undefined);
@@ -405,9 +407,11 @@ describe('keys', () => {
     assert.deepEqual(await names('/v1/key/list/*'), ['list-a1', 'list-a2', 'list-b1']);
     assert.deepEqual(await names('/v1/key/list/list-a'), ['list-a1', 'list-a2']);
     assert.deepEqual(await names('/v1/key/list/list-a*'), ['list-a1', 'list-a2']);
-    assert.deepEqual((await call('GET', '/v1/key/list/zzz')).json(), { names: [] });
+    assert.deepEqual((await call('GET', '/v1/key/list/zzz', undefined, JSON_PAGES)).json(), {
+      names: [],
+    });
     assertError(
-      await call('GET', '/v1/key/list/a*b'),
+      await call('GET', '/v1/key/list/a*b', undefined, JSON_PAGES),
       400,
       "listing pattern 'a*b' is empty, too long or is invalid",
     );
@@ -419,12 +423,14 @@ describe('keys', () => {
     for (let i = 0; i < names.length; i += 100) {
       await Promise.all(names.slice(i, i + 100).map((name) => kms.createKey(name)));
     }
-    const res = await call('GET', '/v1/key/list/page-');
+    const res = await call('GET', '/v1/key/list/page-', undefined, JSON_PAGES);
     const body = res.json<{ names: string[]; continue_at: string }>();
     assert.equal(body.names.length, 1024);
     assert.equal(body.names[0], 'page-0000');
     assert.equal(body.continue_at, 'page-1024');
-    const rest = (await call('GET', `/v1/key/list/${body.continue_at}`)).json<{
+    const rest = (
+      await call('GET', `/v1/key/list/${body.continue_at}`, undefined, JSON_PAGES)
+    ).json<{
       names: string[];
     }>();
     assert.deepEqual(rest.names, ['page-1024']);
@@ -449,7 +455,7 @@ describe('policies and identities as the admin', () => {
     const body = self.json<{ identity: string; admin: boolean; created_at: string }>();
     assert.equal(body.identity, admin.identity);
     assert.equal(body.admin, true);
-    const list = await call('GET', '/v1/identity/list');
+    const list = await call('GET', '/v1/identity/list', undefined, JSON_PAGES);
     assert.deepEqual(list.json(), { identities: [admin.identity], continue_at: '' });
     const described = await call('GET', `/v1/identity/describe/${admin.identity}`);
     assert.equal(described.json<{ admin: boolean }>().admin, true);
@@ -463,8 +469,11 @@ describe('policies and identities as the admin', () => {
       404,
       'identity does not exist',
     );
-    assert.deepEqual((await call('GET', '/v1/policy/list')).json(), { names: [], continue_at: '' });
-    assert.deepEqual((await call('GET', '/v1/policy/list/*')).json(), {
+    assert.deepEqual((await call('GET', '/v1/policy/list', undefined, JSON_PAGES)).json(), {
+      names: [],
+      continue_at: '',
+    });
+    assert.deepEqual((await call('GET', '/v1/policy/list/*', undefined, JSON_PAGES)).json(), {
       names: [],
       continue_at: '',
     });
@@ -477,7 +486,7 @@ describe('policies and identities as the admin', () => {
     const body = read.json<{ name: string; allow: Record<string, object>; created_by: string }>();
     assert.deepEqual(body.allow, { '/v1/key/generate/app-*': {} });
     assert.equal(body.created_by, admin.identity);
-    assert.deepEqual((await call('GET', '/v1/policy/list/from')).json(), {
+    assert.deepEqual((await call('GET', '/v1/policy/list/from', undefined, JSON_PAGES)).json(), {
       names: ['from-kms'],
       continue_at: '',
     });
@@ -497,9 +506,13 @@ describe('enclaves and the KMS API', () => {
         .status,
       200,
     );
-    assertError(await call('GET', '/v1/key/list/?enclave=ghost'), 404, 'enclave does not exist');
     assertError(
-      await call('GET', '/v1/key/list/?enclave=bad.name'),
+      await call('GET', '/v1/key/list/?enclave=ghost', undefined, JSON_PAGES),
+      404,
+      'enclave does not exist',
+    );
+    assertError(
+      await call('GET', '/v1/key/list/?enclave=bad.name', undefined, JSON_PAGES),
       400,
       "enclave name 'bad.name' is empty, too long or contains invalid characters",
     );

@@ -109,7 +109,9 @@ describe('config files that start a server', () => {
       body: { context: 'e30=' },
     });
     assert.equal(denied.text, errorBody('not authorized: insufficient permissions'));
-    const policies = await kes(server.endpoint, admin, 'GET', '/v1/policy/list/');
+    const policies = await kes(server.endpoint, admin, 'GET', '/v1/policy/list/', {
+      headers: { Accept: 'application/json' },
+    });
     assert.deepEqual(policies.json(), { names: ['minio', 'monitoring'], continue_at: '' });
   });
 

@@ -197,8 +197,15 @@ describe('names, patterns and URLs', () => {
       call('GET', `/v1/key/list/${'a'.repeat(81)}`),
       `listing pattern '${'a'.repeat(81)}' is empty, too long or is invalid`,
     );
+    // A glob is a legacy NDJSON pattern (the default answer); a broken one is refused too.
     await expect400(
-      call('GET', '/v1/policy/list/a*b'),
+      call('GET', '/v1/policy/list/a%5Bb'),
+      "listing pattern 'a[b' is empty, too long or is invalid",
+    );
+    await expect400(
+      kes(server.endpoint, admin, 'GET', '/v1/policy/list/a*b', {
+        headers: { Accept: 'application/json' },
+      }),
       "listing pattern 'a*b' is empty, too long or is invalid",
     );
   });

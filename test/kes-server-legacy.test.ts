@@ -123,11 +123,36 @@ describe('legacy requests', () => {
     assert.deepEqual([first.identity, first.admin], [admin.identity, true]);
     const policies = await call('GET', '/v1/policy/list/*', undefined, NDJSON);
     assert.equal(policies.headers['content-type'], 'application/x-ndjson');
-    // Without the Accept header a glob is not a current-era pattern.
+    // A client asking for the current era's JSON cannot use a glob.
     assert.equal(
-      (await call('GET', '/v1/key/list/nd-ke%3F')).text,
+      (await call('GET', '/v1/key/list/nd-ke%3F', undefined, { Accept: 'application/json' })).text,
       errorBody("listing pattern 'nd-ke?' is empty, too long or is invalid"),
     );
+  });
+
+  it('a client that names no format (kes-go v0.1.0, the 2023 kes CLI) gets NDJSON', async () => {
+    // Those clients send `GET /v1/key/list/*` with no Accept header and read NDJSON lines; kms-go
+    // reads NDJSON too whenever the Content-Type is exactly application/x-ndjson.
+    await call('POST', '/v1/key/create/era-key');
+    const keys = await call('GET', '/v1/key/list/*');
+    assert.equal(keys.status, 200);
+    assert.equal(keys.headers['content-type'], 'application/x-ndjson');
+    const names = keys.text
+      .trimEnd()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { name: string }).name);
+    assert.ok(names.includes('era-key'), names.join(','));
+    assert.deepEqual(names, [...names].sort());
+    const policies = await call('GET', '/v1/policy/list/*');
+    assert.equal(policies.headers['content-type'], 'application/x-ndjson');
+    const identities = await call('GET', '/v1/identity/list/*');
+    assert.equal(identities.headers['content-type'], 'application/x-ndjson');
+    const first = JSON.parse(identities.text.split('\n')[0]!) as { identity: string };
+    assert.equal(first.identity, admin.identity);
+    // A client that asks for JSON gets the current era's pages.
+    const json = await call('GET', '/v1/key/list/*', undefined, { Accept: 'application/json' });
+    assert.equal(json.headers['content-type'], 'application/json');
+    assert.ok(json.json<{ names: string[] }>().names.includes('era-key'));
   });
 
   it('kes-go selects the enclave with ?enclave=', async () => {

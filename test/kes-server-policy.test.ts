@@ -72,7 +72,11 @@ const as = (
   path: string,
   body?: string | object,
 ): Promise<KesResponse> =>
-  kes(server.endpoint, who, method, path, body === undefined ? {} : { body });
+  // Listings as the current era's JSON (NDJSON is the default for clients that ask for nothing).
+  kes(server.endpoint, who, method, path, {
+    ...(body === undefined ? {} : { body }),
+    headers: { Accept: 'application/json' },
+  });
 
 async function expectStatus(
   res: Promise<KesResponse>,

@@ -40,8 +40,11 @@ export interface KeyholdConfig {
   readonly enclave?: string;
   /** NDJSON audit log file. */
   readonly auditLog?: string;
-  /** Answer KES listings as legacy NDJSON even when the client does not ask for it. */
-  readonly ndjsonListings: boolean;
+  /**
+   * `ndjson_listings`: true answers KES listings as NDJSON always, false as JSON unless the
+   * client asks for NDJSON; absent, NDJSON unless the client asks for JSON.
+   */
+  readonly ndjsonListings?: boolean;
 }
 
 export interface ServerConfig {
@@ -425,6 +428,6 @@ function readKeyhold(src: ConfigSource, node: Node | null): KeyholdConfig {
     ...(hsmKeyFile === '' ? {} : { hsmKeyFile }),
     ...(enclave === '' ? {} : { enclave }),
     ...(auditLog === '' ? {} : { auditLog }),
-    ndjsonListings: ndjson ?? false,
+    ...(ndjson === undefined ? {} : { ndjsonListings: ndjson }),
   };
 }

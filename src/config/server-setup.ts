@@ -44,7 +44,12 @@ export function kesSettingsOf(config: ServerConfig): KesSettings {
     errorLevel: config.log.error,
     auditLevel: config.log.audit,
     verifyClientCertificates: config.tls?.verifyClients ?? false,
-    ndjsonListings: config.keyhold.ndjsonListings,
+    listingFormat:
+      config.keyhold.ndjsonListings === undefined
+        ? 'auto'
+        : config.keyhold.ndjsonListings
+          ? 'ndjson'
+          : 'json',
     adminLabel: config.admin,
     keys: config.keys,
   });

@@ -19,7 +19,7 @@ import {
   listingPrefix,
   sendEmpty,
   sendJson,
-  sendNdjson,
+  streamNdjson,
   wantsNdjson,
 } from './kes-request.ts';
 import type { KesRequest, KesRouteSpec } from './kes-request.ts';
@@ -77,19 +77,25 @@ function describeKey(ring: KeyRing): Record<string, string> {
   return out;
 }
 
-/** Every key ring of the enclave whose name satisfies `accept`, through the core's paging. */
-function allKeys(k: KesRequest, prefix: string, accept: (name: string) => boolean): KeyRing[] {
-  const out: KeyRing[] = [];
+/** The NDJSON lines of every key of the enclave whose name satisfies `accept`, a page at a time. */
+function* keyLines(
+  k: KesRequest,
+  prefix: string,
+  accept: (name: string) => boolean,
+): Generator<unknown[]> {
   let continueAt = '';
   do {
-    const page = k.env.core.listKeys(k.caller, k.enclave, { prefix, continueAt, limit: 0 });
-    for (const ring of page.items) if (accept(ring.name)) out.push(ring);
+    const page = k.env.core.listKeys(k.caller, k.enclave, {
+      prefix,
+      continueAt,
+      limit: MAX_LIST_NAMES,
+    });
+    yield page.items.filter((ring) => accept(ring.name)).map(describeKey);
     continueAt = page.continueAt;
   } while (continueAt !== '');
-  return out;
 }
 
-function listKeys(k: KesRequest): void {
+async function listKeys(k: KesRequest): Promise<void> {
   const pattern = k.resource;
   const prefix = listingPrefix(pattern);
   if (wantsNdjson(k)) {
@@ -98,11 +104,12 @@ function listKeys(k: KesRequest): void {
       authorizeOp(k, 'KEY:LIST', '');
       throw invalidPattern(pattern);
     }
-    const rings =
+    await streamNdjson(
+      k.res,
       prefix !== undefined
-        ? allKeys(k, prefix, () => true)
-        : allKeys(k, '', (name) => goPathMatch(pattern, name));
-    sendNdjson(k.res, rings.map(describeKey));
+        ? keyLines(k, prefix, () => true)
+        : keyLines(k, '', (name) => goPathMatch(pattern, name)),
+    );
     return;
   }
   if (prefix === undefined) {

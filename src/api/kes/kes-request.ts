@@ -141,9 +141,60 @@ export function sendNdjson(res: HttpResponse, values: readonly unknown[]): void 
   res.end(body);
 }
 
-/** True when the client asked for a legacy NDJSON listing (or the config always answers so). */
+/**
+ * Answers a listing as NDJSON page by page: a page is encoded only once the client has taken
+ * the one before, so a listing of a million keys never sits in memory whole. The first page is
+ * read before the status line (its errors are ordinary error answers); a listing of one page
+ * goes out with a Content-Length, as {@link sendNdjson}.
+ */
+export async function streamNdjson(
+  res: HttpResponse,
+  pages: Iterator<readonly unknown[]>,
+): Promise<void> {
+  const first = pages.next();
+  let page = first.done ? first : pages.next();
+  if (first.done || page.done) {
+    sendNdjson(res, first.done ? [] : first.value);
+    return;
+  }
+  res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
+  const client: { gone: boolean; wake?: () => void } = { gone: false };
+  res.once('close', () => {
+    client.gone = true;
+    client.wake?.();
+  });
+  const lines = (values: readonly unknown[]): string => values.map((v) => encodeGoJson(v)).join('');
+  let pending = lines(first.value);
+  for (;;) {
+    if (pending !== '' && !res.write(pending)) {
+      await new Promise<void>((resolve) => {
+        client.wake = resolve;
+        res.once('drain', resolve);
+      });
+    }
+    if (client.gone) return;
+    if (page.done) break;
+    pending = lines(page.value);
+    page = pages.next();
+  }
+  res.end();
+}
+
+/**
+ * True when a listing is answered as NDJSON (`ListingFormat` in kes-settings.ts): by default
+ * unless the request asks for the current era's JSON.
+ */
 export function wantsNdjson(k: KesRequest): boolean {
-  return k.settings.ndjsonListings || (k.req.headers.accept ?? '').includes('application/x-ndjson');
+  const accept = k.req.headers.accept ?? '';
+  if (accept.includes('application/x-ndjson')) return true;
+  switch (k.settings.listingFormat) {
+    case 'ndjson':
+      return true;
+    case 'json':
+      return false;
+    case 'auto':
+      return !accept.includes('application/json') && !k.query.has('continue_at');
+  }
 }
 
 /**

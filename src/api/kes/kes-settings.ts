@@ -31,13 +31,23 @@ export interface KesSettings {
   readonly auditLevel: number;
   /** `tls.auth: on`: requests must come with a client certificate the configured CAs verify. */
   readonly verifyClientCertificates: boolean;
-  /** Answer listings as legacy NDJSON even when the client did not ask for it. */
-  readonly ndjsonListings: boolean;
+  /** How listings are answered: see {@link ListingFormat}. */
+  readonly listingFormat: ListingFormat;
   /** How the config file spells a disabled admin (e.g. `disabled`), reported as `created_by`. */
   readonly adminLabel: string;
   /** Keys to create in the default enclave at start and on reload, when missing. */
   readonly keys: readonly string[];
 }
+
+/**
+ * The form of `/v1/{key,policy,identity}/list/` answers. `auto` (the default) answers NDJSON
+ * unless the request asks for JSON (`Accept: application/json`, or a `?continue_at=` page):
+ * clients of the KES 2023 era (kes-go v0.1.0, that era's `kes` CLI) send no Accept header and
+ * read only NDJSON, and current kms-go reads NDJSON whenever the Content-Type says so, so NDJSON
+ * is the one answer every client reads. `ndjson` always answers NDJSON; `json` answers the
+ * current era's JSON unless the request asks for NDJSON (`Accept: application/x-ndjson`).
+ */
+export type ListingFormat = 'auto' | 'ndjson' | 'json';
 
 /** slog levels (Go `log/slog`). */
 export const SLOG = { DEBUG: -4, INFO: 0, WARN: 4, ERROR: 8, OFF: 9 } as const;
@@ -54,7 +64,7 @@ export function kesSettings(init: {
   readonly errorLevel?: number;
   readonly auditLevel?: number;
   readonly verifyClientCertificates?: boolean;
-  readonly ndjsonListings?: boolean;
+  readonly listingFormat?: ListingFormat;
   readonly adminLabel?: string;
   readonly keys?: readonly string[];
 }): KesSettings {
@@ -73,7 +83,7 @@ export function kesSettings(init: {
     errorLevel: init.errorLevel ?? SLOG.INFO,
     auditLevel: init.auditLevel ?? SLOG.INFO,
     verifyClientCertificates: init.verifyClientCertificates ?? false,
-    ndjsonListings: init.ndjsonListings ?? false,
+    listingFormat: init.listingFormat ?? 'auto',
     adminLabel: init.adminLabel ?? 'disabled',
     keys: init.keys ?? [],
   };

@@ -335,7 +335,7 @@ export class KesClient {
    * Pages through a listing: each request names the prefix and, after the first, `?continue_at=`
    * with the name the previous page said comes next. Names the server repeats (a server that
    * ignores `continue_at`) are skipped, and a page that brings nothing new ends the listing
-   * rather than looping. Legacy NDJSON listings are read in one go.
+   * rather than looping. An NDJSON listing (a server of the KES 2023 era) is read in one go.
    */
   async *#list(
     route: string,
@@ -348,7 +348,12 @@ export class KesClient {
     let last: string | undefined;
     for (;;) {
       const query = continueAt === '' ? '' : '?continue_at=' + encodeURIComponent(continueAt);
-      const res = await this.#transport.send({ method: 'GET', path: route + esc(prefix) + query });
+      // Asks for JSON pages: by default Keyhold answers NDJSON, the one form every KES client reads.
+      const res = await this.#transport.send({
+        method: 'GET',
+        path: route + esc(prefix) + query,
+        accept: 'application/json',
+      });
       if (res.status < 200 || res.status > 299) throw errorOf(res);
       const page = await parseListPage(res, field, legacyField);
       let fresh = 0;
