@@ -1,0 +1,23 @@
+// What `npm pack` would publish: the compiled server, SDK and CLI with their protobuf sources,
+// and nothing of the tests (no test files, no test support, no test data).
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { it } from 'node:test';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+it('the npm package ships no tests and no test support', () => {
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const [pack] = JSON.parse(out) as [{ files: { path: string }[] }];
+  const paths = pack.files.map((f) => f.path);
+  assert.ok(paths.includes('dist/src/cli/main.js'), 'the CLI entry point is packed');
+  assert.ok(paths.includes('dist/src/sdk/index.js'), 'the SDK is packed');
+  const leaked = paths.filter((p) => /(^|\/)(test|testdata)\/|\.test\.|test-support/.test(p));
+  assert.deepEqual(leaked, []);
+});
