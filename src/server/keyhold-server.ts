@@ -32,6 +32,7 @@ import type { Root } from './root-identity.ts';
 import { RouteTable } from './route.ts';
 import type { CertificateFiles, LoadedCertificate } from './server-certificate.ts';
 import type { StateOwner } from './state-owner.ts';
+import { TLS_POLICY } from './tls-policy.ts';
 
 export interface ServerOptions {
   /** State directory (created 0700 if missing). */
@@ -146,9 +147,9 @@ export class KeyholdServer {
       key: init.certificate.key,
       ...secureContextOf(tlsConfig?.get()),
       ...(init.ticketKeys ? { ticketKeys: init.ticketKeys } : {}),
+      ...TLS_POLICY,
       requestCert: true,
       rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
       ALPNProtocols: ['http/1.1'],
     };
     const timeouts = { keepAliveTimeout: 120_000, headersTimeout: 30_000, requestTimeout: 60_000 };
@@ -184,7 +185,7 @@ export class KeyholdServer {
     tlsConfig?.onChange((tls) => {
       this.#https.setSecureContext({
         ...secureContextOf(tls),
-        minVersion: 'TLSv1.2',
+        ...TLS_POLICY,
         ...(init.ticketKeys ? { ticketKeys: init.ticketKeys } : {}),
       });
     });
