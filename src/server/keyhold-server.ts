@@ -17,7 +17,7 @@ import type { TlsMaterial } from '../config/tls-material.ts';
 import { Core } from '../core/core.ts';
 import type { HsmKey } from '../crypto/index.ts';
 import type { ApiKey } from '../identity/index.ts';
-import { identityOfTlsSocket } from '../identity/index.ts';
+import { identityOfTlsSocket, redactSecrets } from '../identity/index.ts';
 import type { ResponseOf } from '../protocol/kms/index.ts';
 import type { VersionResponse } from '../protocol/kms/pb/keyhold/kms/v1/response.ts';
 import { VERSION } from '../version.ts';
@@ -166,7 +166,7 @@ export class KeyholdServer {
       },
       onFault: (error, req) =>
         this.log.error(
-          `internal error on ${req.method ?? ''} ${req.url ?? ''}: ${error instanceof Error ? error.message : String(error)}`,
+          `internal error on ${req.method ?? ''} ${redactSecrets(req.url ?? '')}: ${error instanceof Error ? error.message : String(error)}`,
         ),
       observe: (route, status, seconds) => this.metrics.observe(route, status, seconds),
       admit: (socket) => this.handshakes.admit(socket),
