@@ -32,7 +32,7 @@ import type { Root } from './root-identity.ts';
 import { RouteTable } from './route.ts';
 import type { CertificateFiles, LoadedCertificate } from './server-certificate.ts';
 import type { StateOwner } from './state-owner.ts';
-import { TLS_POLICY } from './tls-policy.ts';
+import { HANDSHAKE_TIMEOUT_MS, TLS_POLICY } from './tls-policy.ts';
 
 export interface ServerOptions {
   /** State directory (created 0700 if missing). */
@@ -148,6 +148,7 @@ export class KeyholdServer {
       ...secureContextOf(tlsConfig?.get()),
       ...(init.ticketKeys ? { ticketKeys: init.ticketKeys } : {}),
       ...TLS_POLICY,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       requestCert: true,
       rejectUnauthorized: false,
       ALPNProtocols: ['http/1.1'],
@@ -179,7 +180,8 @@ export class KeyholdServer {
       // The lean HTTP/1.1 server writes each answer as one TLS record (src/server/http1/).
       this.#https = new Http1Server(tlsOptions, pipeline, timeouts);
     }
-    this.#https.on('tlsClientError', () => undefined);
+    // Node reports a handshake timeout here but leaves the socket open: close it.
+    this.#https.on('tlsClientError', (_error: Error, socket: TLSSocket) => socket.destroy());
     this.handshakes.attach(this.#https);
     // A reload swaps the context for new connections; open ones keep theirs.
     tlsConfig?.onChange((tls) => {

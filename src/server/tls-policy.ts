@@ -1,5 +1,6 @@
 // The TLS protocol versions and cipher suites the server accepts, as KES does: TLS 1.2 only with
-// ECDHE (forward secrecy) and AES-GCM or ChaCha20-Poly1305, and TLS 1.3's AEAD suites.
+// ECDHE (forward secrecy) and AES-GCM or ChaCha20-Poly1305, and TLS 1.3's AEAD suites; and how
+// long a handshake may take.
 
 import type { SecureContextOptions } from 'node:tls';
 
@@ -23,6 +24,12 @@ const TLS13_SUITES = [
   'TLS_AES_256_GCM_SHA384',
   'TLS_CHACHA20_POLY1305_SHA256',
 ];
+
+/**
+ * How long a TLS handshake may take from the client's first bytes (Node's default: 120 s). Real
+ * handshakes take milliseconds; a stalled one only holds a socket.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
  * Secure-context options every server context must carry, the first one and every one a reload
