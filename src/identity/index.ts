@@ -1,5 +1,5 @@
 // Public surface of the identity module: identities, API keys, DER, SPKI extraction,
-// certificate generation and TLS peer identification.
+// certificate generation, TLS peer identification and redaction of secrets.
 export { ApiKey, InvalidApiKeyError, parseApiKey, type ApiKeyFormat } from './api-key.ts';
 export {
   API_KEY_CERTIFICATE_VALIDITY_MS,
@@ -26,6 +26,7 @@ export {
   type PeerIdentity,
   type PeerIdentityProblem,
 } from './peer-identity.ts';
+export { REDACTED, redactIdentityText, redactSecrets } from './redact.ts';
 export {
   certificateKeyInfo,
   identityOfCertificate,

@@ -1,7 +1,8 @@
 // Tests TLS peer identification over real handshakes on 127.0.0.1: the leaf (minkms) rule,
-// the KES chain rule (skip CA certs, exactly one other), caching, and resumed sessions.
+// the KES rule (the leaf, not a CA, the only non-CA), forged chains, caching, and resumed
+// sessions.
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -17,8 +18,16 @@ import {
   kesIdentityOfTlsSocket,
   peerIdentityOfTlsSocket,
 } from './peer-identity.ts';
+import { identityOfSpki } from './identity.ts';
 import { identityOfCertificate } from './spki.ts';
-import { openssl, skipWithoutOpenssl, tempDir, withTlsServer } from './test-support.ts';
+import {
+  hostileCertificate,
+  openssl,
+  skipWithoutOpenssl,
+  spkiOf,
+  tempDir,
+  withTlsServer,
+} from './test-support.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
 const serverCert = createCertificate({
@@ -175,8 +184,8 @@ describe('cache survives the HTTP layers', () => {
   }
 });
 
-describe('KES chain rule with openssl-made CA chains', { skip: skipWithoutOpenssl }, () => {
-  test('CA certificates are skipped; a CA-only chain has no KES identity', async (t) => {
+describe('KES rule with openssl-made CA chains', { skip: skipWithoutOpenssl }, () => {
+  test('a CA after the leaf is skipped; a CA leaf has no KES identity', async (t) => {
     const dir = tempDir(t);
     const run = openssl.bind(undefined, dir);
     run(
@@ -253,14 +262,59 @@ describe('KES chain rule with openssl-made CA chains', { skip: skipWithoutOpenss
       assert.ok(caOnly.server.peer.leaf?.equals(caIdentity));
       assert.deepEqual(caOnly.server.peer.kes, { problem: 'no-certificate' });
 
-      // CA first, then a leaf: KES still finds the one non-CA certificate.
+      // CA first, then a leaf: only the CA's key was proven, and KES never skips a CA leaf.
       const caFirst = await connect({
         cert: read('ca.pem') + read('leaf.pem'),
         key: read('ca.key'),
         ca: serverCert.cert,
       });
       assert.ok(caFirst.server.peer.leaf?.equals(caIdentity));
-      assert.ok(caFirst.server.peer.kes.identity?.equals(leafIdentity));
+      assert.deepEqual(caFirst.server.peer.kes, { problem: 'no-certificate' });
+    });
+  });
+});
+
+describe('forged certificates after the proven one name no one', () => {
+  const attacker = generateKeyPairSync('ed25519').privateKey;
+  const victim = ApiKey.generate();
+  const forged = hostileCertificate({ spki: spkiOf(victim.privateKey), signer: attacker });
+  const attackerKey = attacker.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const own = (options: { isCa?: boolean; nonMinimalLength?: boolean }): string =>
+    hostileCertificate({ spki: spkiOf(attacker), signer: attacker, ...options });
+
+  test('a CA:TRUE first certificate: the leaf rule names its key, KES refuses', async () => {
+    await withTlsServer(serverOptions, observe, async (connect) => {
+      const { server } = await connect({
+        cert: own({ isCa: true }) + forged,
+        key: attackerKey,
+        ca: serverCert.cert,
+      });
+      assert.ok(server.peer.leaf?.equals(identityOfSpki(spkiOf(attacker))));
+      assert.deepEqual(server.peer.kes, { problem: 'no-certificate' });
+    });
+  });
+
+  test('a first certificate the DER reader refuses: no identity under either rule', async () => {
+    await withTlsServer(serverOptions, observe, async (connect) => {
+      const { server } = await connect({
+        cert: own({ nonMinimalLength: true }) + forged,
+        key: attackerKey,
+        ca: serverCert.cert,
+      });
+      assert.equal(server.peer.leaf, undefined);
+      assert.deepEqual(server.peer.kes, { problem: 'no-certificate' });
+    });
+  });
+
+  test('a non-CA first certificate: KES refuses the second non-CA one', async () => {
+    await withTlsServer(serverOptions, observe, async (connect) => {
+      const { server } = await connect({
+        cert: own({}) + forged,
+        key: attackerKey,
+        ca: serverCert.cert,
+      });
+      assert.ok(server.peer.leaf?.equals(identityOfSpki(spkiOf(attacker))));
+      assert.deepEqual(server.peer.kes, { problem: 'multiple-certificates' });
     });
   });
 });

@@ -1,6 +1,6 @@
 // Identifies the client of a TLS connection from the certificates it presented, once per
-// connection: the minkms rule (SHA-256 of the leaf's SPKI) and the KES rule (skip CA
-// certificates; exactly one other certificate must remain). Results are cached per socket.
+// connection: always the first certificate, the only one whose key the handshake proves. The
+// KES rule adds upstream's refusals (a CA leaf, a second non-CA certificate). Cached per socket.
 import type { Buffer } from 'node:buffer';
 import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
@@ -10,9 +10,12 @@ import { type CertificateKeyInfo, certificateKeyInfo } from './spki.ts';
 
 /** Why the KES rule found no identity: upstream answers 400 for both. */
 export type PeerIdentityProblem =
-  /** No non-CA certificate (upstream: `tls: client certificate is required`). */
+  /**
+   * No first certificate, one the DER reader refuses, or a CA one (upstream:
+   * `tls: client certificate is required`).
+   */
   | 'no-certificate'
-  /** Two or more non-CA certificates (upstream: `tls: received more than one client certificate`). */
+  /** A non-CA certificate besides the first (upstream: `tls: received more than one client certificate`). */
   | 'multiple-certificates';
 
 /** The KES-rule outcome: an identity, or the reason there is none. */
@@ -24,7 +27,7 @@ export type KesPeerIdentity =
 export interface PeerIdentity {
   /** SHA-256 of the first (leaf) certificate's SPKI; undefined without a usable certificate. */
   readonly leaf: Identity | undefined;
-  /** KES rule over the presented chain. */
+  /** The KES rule: the leaf's identity, or why KES refuses the chain. */
   readonly kes: KesPeerIdentity;
 }
 
@@ -45,9 +48,11 @@ export function identityOfTlsSocket(socket: TLSSocket): Identity | undefined {
 }
 
 /**
- * The KES rule (`auth.go` identifyRequest): CA certificates (basicConstraints cA TRUE) in
- * the presented chain are skipped, exactly one certificate must remain, its SPKI hash is the
- * identity. Cached like {@link identityOfTlsSocket}.
+ * The KES rule: the identity of the leaf certificate, which must not be a CA certificate
+ * (basicConstraints cA TRUE) and must be the only non-CA certificate in the presented chain.
+ * Upstream (`auth.go` identifyRequest) instead skips CA certificates wherever they are and takes
+ * the one non-CA certificate left, which lets a client holding only its own CA key claim any
+ * public key it puts second. Cached like {@link identityOfTlsSocket}.
  */
 export function kesIdentityOfTlsSocket(socket: TLSSocket): KesPeerIdentity {
   return peerIdentityOfTlsSocket(socket).kes;
@@ -57,8 +62,9 @@ export function kesIdentityOfTlsSocket(socket: TLSSocket): KesPeerIdentity {
  * Both rules for a connection, computed on the first call after the handshake and cached on
  * the socket (works through HTTP/2's `req.socket` proxies too). Identify peers only through
  * this module: Node's `getPeerX509Certificate()` consumes the peer chain it walks
- * (nodejs/node#65579), so any earlier caller leaves us the leaf alone. A certificate the
- * DER reader rejects counts as absent.
+ * (nodejs/node#65579), so any earlier caller leaves us the leaf alone. A first certificate
+ * the DER reader rejects means no identity (never one from further down the chain); a later
+ * one counts as absent.
  */
 export function peerIdentityOfTlsSocket(socket: TLSSocket): PeerIdentity {
   const caching = socket as CachingSocket;
@@ -70,26 +76,32 @@ export function peerIdentityOfTlsSocket(socket: TLSSocket): PeerIdentity {
     if (socket.getPeerFinished() !== undefined) caching[CACHE] = NO_CERTIFICATE;
     return NO_CERTIFICATE;
   }
-  // On the server side this walks the certificates in the order the client sent them
-  // (Go's PeerCertificates), which is what KES counts over.
-  let leafIdentity: Identity | undefined;
-  let kes: KesPeerIdentity = { problem: 'no-certificate' };
-  let cert: X509Certificate | undefined = leaf;
-  for (let index = 0; cert !== undefined && index < MAX_CHAIN; index++) {
-    const info = keyInfoOrUndefined(cert.raw);
-    cert = cert.issuerCertificate;
-    if (info === undefined) continue;
-    const identity = index === 0 ? (leafIdentity = identityOfSpki(info.spki)) : undefined;
-    if (info.isCa) continue;
-    if (kes.identity !== undefined) {
-      kes = { problem: 'multiple-certificates' };
-      break;
-    }
-    kes = { identity: identity ?? identityOfSpki(info.spki) };
+  // Only the first certificate's key is proven by the handshake (CertificateVerify), so it is
+  // the identity under either rule; the rest of the chain is unproven and never names anyone.
+  const info = keyInfoOrUndefined(leaf.raw);
+  let result = NO_CERTIFICATE;
+  if (info !== undefined) {
+    const identity = identityOfSpki(info.spki);
+    const kes: KesPeerIdentity = info.isCa
+      ? { problem: 'no-certificate' }
+      : hasAnotherNonCa(leaf)
+        ? { problem: 'multiple-certificates' }
+        : { identity };
+    result = { leaf: identity, kes };
   }
-  const result: PeerIdentity = { leaf: leafIdentity, kes };
   caching[CACHE] = result;
   return result;
+}
+
+// KES refuses a chain with a second non-CA certificate. On the server side the links follow
+// the order in which the client sent the certificates (Go's PeerCertificates).
+function hasAnotherNonCa(leaf: X509Certificate): boolean {
+  let cert = leaf.issuerCertificate;
+  for (let index = 1; cert !== undefined && index < MAX_CHAIN; index++) {
+    if (keyInfoOrUndefined(cert.raw)?.isCa === false) return true;
+    cert = cert.issuerCertificate;
+  }
+  return false;
 }
 
 function keyInfoOrUndefined(certDer: Buffer): CertificateKeyInfo | undefined {

@@ -1,6 +1,8 @@
 // Helpers for the identity tests: the real `openssl` binary (tests skip with a message when
-// it is absent), temporary directories, and real TLS handshakes on 127.0.0.1 port 0.
+// it is absent), temporary directories, real TLS handshakes on 127.0.0.1 port 0, and hostile
+// certificates (CA certificates, forged ones carrying someone else's public key).
 import { execFileSync } from 'node:child_process';
+import { type KeyObject, createPublicKey, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +14,20 @@ import {
   connect,
   createServer,
 } from 'node:tls';
+import { encodePem } from './certificate.ts';
+import {
+  DerTag,
+  derBitString,
+  derBoolean,
+  derExplicit,
+  derInteger,
+  derOctetString,
+  derOid,
+  derSequence,
+  derSet,
+  derTime,
+  derUtf8String,
+} from './der.ts';
 
 function findOpenssl(): string | undefined {
   try {
@@ -125,4 +141,60 @@ export async function withTlsServer<T>(
   } finally {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** Options of {@link hostileCertificate}. */
+export interface HostileCertificateOptions {
+  /** The DER SubjectPublicKeyInfo the certificate carries (anyone's: public keys are public). */
+  readonly spki: Uint8Array;
+  /** The Ed25519 key that signs it (a CA of the attacker's, or the certified key itself). */
+  readonly signer: KeyObject;
+  /** basicConstraints cA TRUE (default FALSE). */
+  readonly isCa?: boolean;
+  /** Subject common name (default `hostile`); the issuer's is `hostile-ca`. */
+  readonly commonName?: string;
+  /**
+   * Writes the serial number with a non-minimal length: BER that OpenSSL accepts and sends
+   * on, but the strict DER reader refuses.
+   */
+  readonly nonMinimalLength?: boolean;
+}
+
+/**
+ * A PEM certificate built to attack peer identification: any public key, any CA flag, signed
+ * by any Ed25519 key. A server that does not CA-verify clients never checks that signature;
+ * only the first certificate's key is proven by the TLS handshake.
+ */
+export function hostileCertificate(options: HostileCertificateOptions): string {
+  const name = (cn: string): Buffer =>
+    derSequence(derSet(derSequence(derOid('2.5.4.3'), derUtf8String(cn))));
+  const algorithm = derSequence(derOid('1.3.101.112')); // Ed25519
+  const now = Date.now();
+  const serial = derInteger(now);
+  const serialNumber = options.nonMinimalLength
+    ? Buffer.concat([Buffer.of(DerTag.Integer, 0x81, serial.length - 2), serial.subarray(2)])
+    : serial;
+  const basicConstraints = options.isCa ? derSequence(derBoolean(true)) : derSequence();
+  const tbs = derSequence(
+    derExplicit(0, derInteger(2)),
+    serialNumber,
+    algorithm,
+    name('hostile-ca'),
+    derSequence(derTime(new Date(now - 60_000)), derTime(new Date(now + 86_400_000))),
+    name(options.commonName ?? 'hostile'),
+    options.spki,
+    derExplicit(
+      3,
+      derSequence(
+        derSequence(derOid('2.5.29.19'), derBoolean(true), derOctetString(basicConstraints)),
+      ),
+    ),
+  );
+  const signature = sign(null, tbs, options.signer);
+  return encodePem('CERTIFICATE', derSequence(tbs, algorithm, derBitString(signature)));
+}
+
+/** The DER SubjectPublicKeyInfo of a key's public half. */
+export function spkiOf(key: KeyObject): Buffer {
+  return createPublicKey(key).export({ type: 'spki', format: 'der' });
 }

@@ -1,5 +1,6 @@
 // Handshakes before reused connections: while TLS handshakes are in progress, requests on
-// connections that already served one wait briefly (a few milliseconds at most).
+// connections that already served one wait briefly (a few milliseconds at most). Only handshakes
+// that progress count: from the client's first bytes, for HANDSHAKE_HOLD_MS at most.
 //
 // Why: Go's HTTP client before 1.23, with a per-request timeout, cancels a connection's TLS
 // handshake when the request that started the dial is served first by another (reused)
@@ -10,9 +11,15 @@
 
 import type { Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { startTlsOnFirstBytes } from './first-bytes.ts';
 
 /** The longest a request on a reused connection waits for handshakes. */
 export const MAX_HANDSHAKE_WAIT_MS = 5;
+/**
+ * How long a handshake holds requests, from the client's first bytes: one that takes longer
+ * is stalled (or slow on purpose) and no longer makes anyone wait.
+ */
+export const HANDSHAKE_HOLD_MS = 250;
 /**
  * How long after another worker's handshakes finished this one still lets handshakes go first:
  * the news crosses the primary, so it arrives late, and dials come in bursts.
@@ -22,8 +29,11 @@ export const REMOTE_QUIET_MS = 20;
 const served = Symbol('keyhold.served');
 
 export class HandshakeGate {
-  /** Connections (by remote address and port) whose TLS handshake has not finished. */
-  readonly #pending = new Set<string>();
+  /**
+   * Connections (by remote address and port) whose TLS handshake has not finished, each with
+   * the timer that stops counting it after HANDSHAKE_HOLD_MS.
+   */
+  readonly #pending = new Map<string, NodeJS.Timeout>();
   readonly #onLocalBusy: ((busy: boolean) => void) | undefined;
   #waiters: (() => void)[] = [];
   #remoteBusy = false;
@@ -35,11 +45,18 @@ export class HandshakeGate {
     this.#onLocalBusy = onLocalBusy;
   }
 
-  /** Follows the handshakes of `server`'s connections. */
+  /**
+   * Follows the handshakes of `server`'s connections. TLS starts on a connection only when
+   * its first bytes arrive (first-bytes.ts): a silent connection is no handshake in progress,
+   * and is closed after a short timeout. Call before adding other 'connection' listeners.
+   */
   attach(server: TlsServer): void {
-    server.on('connection', (raw: Socket) => {
+    startTlsOnFirstBytes(server, (raw) => {
       const key = keyOf(raw);
-      this.#pending.add(key);
+      // A handshake that has not finished by then is stalled: it stops holding requests.
+      const hold = setTimeout(() => this.#done(key), HANDSHAKE_HOLD_MS);
+      hold.unref();
+      this.#pending.set(key, hold);
       if (this.#pending.size === 1) this.#onLocalBusy?.(true);
       raw.once('close', () => this.#done(key));
     });
@@ -73,7 +90,10 @@ export class HandshakeGate {
   }
 
   #done(key: string): void {
-    if (!this.#pending.delete(key)) return;
+    const hold = this.#pending.get(key);
+    if (hold === undefined) return;
+    clearTimeout(hold);
+    this.#pending.delete(key);
     if (this.#pending.size === 0) {
       this.#onLocalBusy?.(false);
       this.#release();

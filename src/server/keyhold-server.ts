@@ -17,7 +17,7 @@ import type { TlsMaterial } from '../config/tls-material.ts';
 import { Core } from '../core/core.ts';
 import type { HsmKey } from '../crypto/index.ts';
 import type { ApiKey } from '../identity/index.ts';
-import { identityOfTlsSocket } from '../identity/index.ts';
+import { identityOfTlsSocket, redactSecrets } from '../identity/index.ts';
 import type { ResponseOf } from '../protocol/kms/index.ts';
 import type { VersionResponse } from '../protocol/kms/pb/keyhold/kms/v1/response.ts';
 import { VERSION } from '../version.ts';
@@ -32,6 +32,7 @@ import type { Root } from './root-identity.ts';
 import { RouteTable } from './route.ts';
 import type { CertificateFiles, LoadedCertificate } from './server-certificate.ts';
 import type { StateOwner } from './state-owner.ts';
+import { HANDSHAKE_TIMEOUT_MS, TLS_POLICY } from './tls-policy.ts';
 
 export interface ServerOptions {
   /** State directory (created 0700 if missing). */
@@ -146,9 +147,10 @@ export class KeyholdServer {
       key: init.certificate.key,
       ...secureContextOf(tlsConfig?.get()),
       ...(init.ticketKeys ? { ticketKeys: init.ticketKeys } : {}),
+      ...TLS_POLICY,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       requestCert: true,
       rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
       ALPNProtocols: ['http/1.1'],
     };
     const timeouts = { keepAliveTimeout: 120_000, headersTimeout: 30_000, requestTimeout: 60_000 };
@@ -165,7 +167,7 @@ export class KeyholdServer {
       },
       onFault: (error, req) =>
         this.log.error(
-          `internal error on ${req.method ?? ''} ${req.url ?? ''}: ${error instanceof Error ? error.message : String(error)}`,
+          `internal error on ${req.method ?? ''} ${redactSecrets(req.url ?? '')}: ${error instanceof Error ? error.message : String(error)}`,
         ),
       observe: (route, status, seconds) => this.metrics.observe(route, status, seconds),
       admit: (socket) => this.handshakes.admit(socket),
@@ -178,13 +180,14 @@ export class KeyholdServer {
       // The lean HTTP/1.1 server writes each answer as one TLS record (src/server/http1/).
       this.#https = new Http1Server(tlsOptions, pipeline, timeouts);
     }
-    this.#https.on('tlsClientError', () => undefined);
+    // Node reports a handshake timeout here but leaves the socket open: close it.
+    this.#https.on('tlsClientError', (_error: Error, socket: TLSSocket) => socket.destroy());
     this.handshakes.attach(this.#https);
     // A reload swaps the context for new connections; open ones keep theirs.
     tlsConfig?.onChange((tls) => {
       this.#https.setSecureContext({
         ...secureContextOf(tls),
-        minVersion: 'TLSv1.2',
+        ...TLS_POLICY,
         ...(init.ticketKeys ? { ticketKeys: init.ticketKeys } : {}),
       });
     });

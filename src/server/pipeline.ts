@@ -4,6 +4,7 @@
 import type { HttpRequest, HttpResponse } from './http-types.ts';
 import type { Socket } from 'node:net';
 import type { Caller } from '../core/caller.ts';
+import { redactSecrets } from '../identity/index.ts';
 import { KeyholdError, toKeyholdError } from '../model/errors.ts';
 import type { AuditLog } from './audit.ts';
 import type { RequestContext, Route, RouteTable } from './route.ts';
@@ -41,6 +42,8 @@ export function createPipeline(
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     let routeName = 'unknown';
+    // What the audit record shows: never a secret the client pasted into the path.
+    let auditPath: string | undefined;
 
     // Exactly one audit record: at the end of the response, or when the connection closes first
     // (streams, aborted requests).
@@ -54,7 +57,7 @@ export function createPipeline(
         identity,
         ip: req.socket.remoteAddress ?? '',
         method: req.method ?? '',
-        path,
+        path: auditPath ?? redactSecrets(path),
         status: res.statusCode,
         duration: seconds,
       });
@@ -99,6 +102,7 @@ export function createPipeline(
       options.writeError(res, route.face, new KeyholdError('BAD_REQUEST', 'invalid URL path'));
       return;
     }
+    if (route.auditResource) auditPath = route.path + route.auditResource(resource);
     readBody(req, route.maxBody, (error, body) => {
       if (error) {
         options.writeError(res, route.face, error);

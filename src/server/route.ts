@@ -29,6 +29,11 @@ export interface Route {
   readonly acceptPost?: boolean;
   /** Which face answers errors for this route. */
   readonly face: 'kms' | 'kes';
+  /**
+   * How the resource appears in the audit log, for routes that know what it must be (e.g. an
+   * identity). Default: the path as sent, with anything that looks like a secret redacted.
+   */
+  readonly auditResource?: (resource: string) => string;
   handle(ctx: RequestContext): Promise<void> | void;
 }
 

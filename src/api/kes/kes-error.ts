@@ -1,6 +1,7 @@
 // KES error responses, byte for byte (research/kes.md §1.7): `{"message":"…"\n}` with
 // `Content-Type: application/json` — clients compare (status, message) exactly.
 
+import { redactSecrets } from '../../identity/index.ts';
 import type { KeyholdError } from '../../model/errors.ts';
 import type { HttpResponse } from '../../server/http-types.ts';
 import { goJsonString } from './go-json.ts';
@@ -13,9 +14,12 @@ export function kesErrorBody(message: string): Buffer {
 /**
  * Writes `error` as the KES API does. A body over the route's limit is a 400 decoding error
  * upstream (Go's max-bytes reader makes the JSON decoder fail), so TOO_LARGE is answered that way.
+ * Messages quote what the client sent (names, identities); anything in them that looks like a
+ * secret is redacted, the rest stays byte for byte.
  */
 export function writeKesError(res: HttpResponse, error: KeyholdError): void {
   let { status, message } = error.wire('kes');
+  message = redactSecrets(message);
   if (error.code === 'TOO_LARGE') {
     status = 400;
     message = (res.req.url ?? '').startsWith('/v1/key/import/')

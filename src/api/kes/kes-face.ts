@@ -5,7 +5,7 @@
 import { TLSSocket } from 'node:tls';
 import type { Caller } from '../../core/caller.ts';
 import type { Core } from '../../core/core.ts';
-import { kesIdentityOfTlsSocket, parseIdentity } from '../../identity/index.ts';
+import { REDACTED, kesIdentityOfTlsSocket, parseIdentity } from '../../identity/index.ts';
 import type { Identity, KesPeerIdentity } from '../../identity/index.ts';
 import { KeyholdError, badRequest } from '../../model/errors.ts';
 import type { AuditLog, AuditRecord } from '../../server/audit.ts';
@@ -130,6 +130,7 @@ export class KesFace {
         timeout: spec.timeout * 1000,
         acceptPost: spec.method === 'PUT',
         face: 'kes',
+        ...(spec.resource === 'identity' ? { auditResource: auditedIdentity } : {}),
         handle: (ctx: RequestContext) => this.#handle(spec, ctx),
       } as const;
       out.push(route);
@@ -242,5 +243,15 @@ export class KesFace {
       );
     }
     return peer.identity;
+  }
+}
+
+/** An identity route's resource as the audit log shows it: itself only if it is an identity. */
+function auditedIdentity(resource: string): string {
+  try {
+    parseIdentity(resource);
+    return resource;
+  } catch {
+    return REDACTED;
   }
 }

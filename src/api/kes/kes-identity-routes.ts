@@ -201,7 +201,13 @@ async function deleteIdentity(k: KesRequest): Promise<void> {
 export function identityRoutes(): KesRouteSpec[] {
   const base = { auth: 'policy', metrics: true, timeout: 15, maxBody: 0 } as const;
   return [
-    { ...base, method: 'GET', path: '/v1/identity/describe/', handle: describe },
+    {
+      ...base,
+      method: 'GET',
+      path: '/v1/identity/describe/',
+      resource: 'identity',
+      handle: describe,
+    },
     {
       ...base,
       method: 'GET',
@@ -220,6 +226,7 @@ export function identityRoutes(): KesRouteSpec[] {
       ...base,
       method: 'DELETE',
       path: '/v1/identity/delete/',
+      resource: 'identity',
       legacy: true,
       handle: deleteIdentity,
     },

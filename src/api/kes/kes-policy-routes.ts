@@ -3,7 +3,7 @@
 // ephemeral, here they are stored commands: persistent and replicated like every other write.
 
 import { KES_RULE_KEYS, goPathMatch, isValidGlob } from '../../core/kes-path.ts';
-import { parseIdentity } from '../../identity/index.ts';
+import { InvalidIdentityError, parseIdentity } from '../../identity/index.ts';
 import { KeyholdError, badRequest } from '../../model/errors.ts';
 import type { RuleMap } from '../../state/entities.ts';
 import { InvalidBodyError, decodeStruct, goTime, parseFirstJsonValue } from './go-json.ts';
@@ -145,8 +145,10 @@ async function assignPolicy(k: KesRequest): Promise<void> {
   let h1: string;
   try {
     h1 = parseIdentity(identity).toH1();
-  } catch {
-    throw badRequest(`identity '${identity}' is not a KES identity (64 lowercase hex digits)`);
+  } catch (error) {
+    // Its message never repeats the text: what is not an identity may be a secret.
+    if (error instanceof InvalidIdentityError) throw badRequest(error.message);
+    throw error;
   }
   if (h1 === k.caller.rootIdentity) throw badRequest('the admin identity cannot have a policy');
   const request = { identity: h1, policy };

@@ -4,6 +4,7 @@
 import { authorize } from '../../core/authorize.ts';
 import type { Caller } from '../../core/caller.ts';
 import type { Core } from '../../core/core.ts';
+import { redactIdentityText } from '../../identity/index.ts';
 import { KeyholdError, badRequest } from '../../model/errors.ts';
 import { isValidName } from '../../model/names.ts';
 import type { AuditRecord } from '../../server/audit.ts';
@@ -36,6 +37,11 @@ export interface KesRouteSpec {
   readonly legacy?: boolean;
   /** Exact paths served by the same handler, e.g. `/v1/key/list` for `/v1/key/list/`. */
   readonly aliases?: readonly string[];
+  /**
+   * The resource is an identity: the audit log shows it only when it is one (anything else
+   * may be a secret pasted in its place, such as an API key without its prefix).
+   */
+  readonly resource?: 'identity';
   handle(k: KesRequest): Promise<void> | void;
 }
 
@@ -112,7 +118,9 @@ export function checkPolicyName(name: string): void {
 /** 400 for an identity outside KES's grammar. */
 export function checkIdentityName(identity: string): void {
   if (!isValidName(identity)) {
-    throw badRequest(`identity '${identity}' is empty, too long or contains invalid characters`);
+    // KES quotes the text; never an API key given in its place.
+    const shown = redactIdentityText(identity);
+    throw badRequest(`identity '${shown}' is empty, too long or contains invalid characters`);
   }
 }
 
