@@ -95,7 +95,6 @@ function listKeys(k: KesRequest): void {
   if (wantsNdjson(k)) {
     // Legacy listings are Go path.Match globs; a plain or trailing-`*` pattern is a prefix.
     if (prefix === undefined && !(pattern.length <= 80 && isValidGlob(pattern))) {
-      authorizeOp(k, 'KEY:LIST', '');
       throw invalidPattern(pattern);
     }
     const rings =
@@ -106,7 +105,6 @@ function listKeys(k: KesRequest): void {
     return;
   }
   if (prefix === undefined) {
-    authorizeOp(k, 'KEY:LIST', '');
     throw invalidPattern(pattern);
   }
   // Upstream kms-go feeds `continue_at` back as the next prefix (kes.md §2.2, broken beyond
@@ -125,8 +123,8 @@ function listKeys(k: KesRequest): void {
 
 async function importKey(k: KesRequest): Promise<void> {
   const name = k.resource;
-  authorizeOp(k, 'KEY:IMPORT', name);
   checkKeyName(name);
+  authorizeOp(k, 'KEY:IMPORT', name);
   const body = decodeBody(
     k.body,
     { key: 'bytes', cipher: 'string', bytes: 'bytes', algorithm: 'string', hmac_key: 'bytes' },
@@ -156,8 +154,8 @@ async function importKey(k: KesRequest): Promise<void> {
 
 function generate(k: KesRequest): void {
   const name = k.resource;
-  authorizeOp(k, 'KEY:GENERATE', name);
   checkKeyName(name);
+  authorizeOp(k, 'KEY:GENERATE', name);
   // Upstream reads the body only when there is one; MinIO always sends a context.
   const context = k.body.length > 0 ? decodeBody(k.body, { context: 'bytes' }).context : EMPTY;
   const key = k.env.core.generate(k.caller, k.enclave, {
@@ -175,8 +173,8 @@ function generate(k: KesRequest): void {
 
 function encrypt(k: KesRequest): void {
   const name = k.resource;
-  authorizeOp(k, 'KEY:ENCRYPT', name);
   checkKeyName(name);
+  authorizeOp(k, 'KEY:ENCRYPT', name);
   const body = decodeBody(k.body, { plaintext: 'bytes', context: 'bytes' });
   const { ciphertext } = k.env.core.encrypt(k.caller, k.enclave, {
     name,
@@ -189,8 +187,8 @@ function encrypt(k: KesRequest): void {
 
 function decrypt(k: KesRequest): void {
   const name = k.resource;
-  authorizeOp(k, 'KEY:DECRYPT', name);
   checkKeyName(name);
+  authorizeOp(k, 'KEY:DECRYPT', name);
   const body = decodeBody(k.body, { ciphertext: 'bytes', context: 'bytes' });
   const plaintext = k.env.core.decrypt(k.caller, k.enclave, {
     name,
@@ -204,8 +202,8 @@ function decrypt(k: KesRequest): void {
 
 function bulkDecrypt(k: KesRequest): void {
   const name = k.resource;
-  authorizeOp(k, 'KEY:DECRYPT', name);
   checkKeyName(name);
+  authorizeOp(k, 'KEY:DECRYPT', name);
   let items: unknown;
   try {
     items = parseFirstJsonValue(k.body);
@@ -238,8 +236,8 @@ function bulkDecrypt(k: KesRequest): void {
 
 function hmac(k: KesRequest): void {
   const name = k.resource;
-  authorizeOp(k, 'KEY:MAC', name);
   checkKeyName(name);
+  authorizeOp(k, 'KEY:MAC', name);
   const body = decodeBody(k.body, { message: 'bytes' });
   const { mac } = k.env.core.mac(k.caller, k.enclave, {
     name,
@@ -273,8 +271,8 @@ export function keyRoutes(): KesRouteSpec[] {
       method: 'GET',
       path: '/v1/key/describe/',
       handle: (k) => {
-        authorizeOp(k, 'KEY:STATUS', k.resource);
         checkKeyName(k.resource);
+        authorizeOp(k, 'KEY:STATUS', k.resource);
         const { ring } = k.env.core.keyStatus(k.caller, k.enclave, {
           name: k.resource,
           version: 0,
