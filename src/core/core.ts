@@ -23,6 +23,7 @@ import type { Page } from '../state/sorted-names.ts';
 import type { State } from '../state/state.ts';
 import { authorize } from './authorize.ts';
 import type { Caller } from './caller.ts';
+import { isSelf } from './caller.ts';
 
 /** Where the core sends state changes (the engine, or a forwarder to it). */
 export interface CommandSink {
@@ -295,6 +296,8 @@ export class Core {
     checkName('policy', request.policy);
     const identity = canonicalIdentity(request.identity);
     authorize(this.#state, caller, 'POLICY:ASSIGN', enclave, request.policy);
+    // A policy given to oneself would raise one's own rights beyond what was granted.
+    if (isSelf(this.#state, caller, identity)) throw new KeyholdError('SELF_ASSIGN');
     await this.#sink.submit({ op: 'policy.assign', enclave, identity, policy: request.policy });
   }
 
