@@ -132,6 +132,39 @@ describe('State', () => {
     assert.equal(state.identities.size, 0);
   });
 
+  it('refuses to put an identity that exists, but replays an old logged overwrite as before', () => {
+    const state = new State();
+    run(state, { op: 'enclave.create', enclave: 'e1', at: 1, by });
+    run(state, { op: 'enclave.create', enclave: 'e2', at: 1, by });
+    const put = (enclave: string, privilege: 'Admin' | 'User', parent = ''): Command => ({
+      op: 'identity.put',
+      enclave,
+      identity: 'h1:x',
+      privilege,
+      parent,
+      tags: {},
+      at: 2,
+      by,
+    });
+    run(state, put('e1', 'Admin'));
+    assert.equal(
+      code(() => state.check(put('e1', 'User'))),
+      'IDENTITY_EXISTS',
+    );
+    assert.equal(
+      code(() => state.check(put('e1', 'User', 'h1:y'))),
+      'IDENTITY_EXISTS',
+    );
+    assert.equal(
+      code(() => state.check(put('e2', 'User'))),
+      'IDENTITY_EXISTS',
+    );
+    // A log written before the check may hold an overwrite: it still applies as it did.
+    state.apply(put('e1', 'User', 'h1:y'));
+    assert.equal(state.identities.get('h1:x')?.privilege, 'User');
+    assert.equal(state.identities.get('h1:x')?.parent, 'h1:y');
+  });
+
   it('round-trips commands and snapshots byte-for-byte in meaning', () => {
     const state = new State();
     const commands: Command[] = [

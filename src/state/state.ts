@@ -104,14 +104,13 @@ export class State {
         }
         return;
       }
-      case 'identity.put': {
+      case 'identity.put':
         this.enclave(command.enclave);
-        const existing = this.identities.get(command.identity);
-        if (existing && existing.enclave !== command.enclave) {
-          throw new KeyholdError('IDENTITY_EXISTS');
-        }
+        // Never an overwrite: that would change a privilege or a parent without the rights to
+        // delete the identity (and re-parenting could make cycles). Logs written before this
+        // check may hold overwrites; apply still replays them as they were.
+        if (this.identities.has(command.identity)) throw new KeyholdError('IDENTITY_EXISTS');
         return;
-      }
       case 'identity.delete': {
         const identity = this.identities.get(command.identity);
         if (identity?.enclave !== command.enclave) throw new KeyholdError('IDENTITY_NOT_FOUND');
