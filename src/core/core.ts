@@ -84,7 +84,7 @@ export class Core {
   async deleteEnclave(caller: Caller, name: string): Promise<void> {
     checkName('enclave', name);
     authorize(this.#state, caller, 'ENCLAVE:DELETE', null, name);
-    await this.#sink.submit({ op: 'enclave.delete', enclave: name });
+    await this.#sink.submit({ op: 'enclave.delete', enclave: name, cascade: true });
   }
 
   enclaveStatus(caller: Caller, name: string): EnclaveRecord {

@@ -129,13 +129,17 @@ export class State {
           this.newEnclave(command.enclave, new Date(command.at), command.by),
         );
         return;
-      case 'enclave.delete':
+      case 'enclave.delete': {
         this.enclaves.get(command.enclave)?.keys.clear();
         this.enclaves.delete(command.enclave);
-        for (const identity of [...this.identities.values()]) {
-          if (identity.enclave === command.enclave) this.identities.delete(identity.identity);
+        const members: string[] = [];
+        for (const identity of this.identities.values()) {
+          if (identity.enclave === command.enclave) members.push(identity.identity);
         }
+        if (command.cascade) this.#deleteIdentities(members);
+        else for (const member of members) this.identities.delete(member);
         return;
+      }
       case 'key.create':
         this.enclave(command.enclave).keys.add(command.name, {
           type: command.type,
@@ -185,7 +189,7 @@ export class State {
         return;
       }
       case 'identity.delete':
-        this.#deleteIdentity(command.identity);
+        this.#deleteIdentities([command.identity]);
         return;
     }
   }
@@ -212,8 +216,19 @@ export class State {
     return out;
   }
 
-  #deleteIdentity(identity: string): void {
-    this.identities.delete(identity);
-    for (const child of this.serviceAccountsOf(identity)) this.#deleteIdentity(child.identity);
+  /** Deletes `identities` and their service accounts, transitively, in every enclave. */
+  #deleteIdentities(identities: readonly string[]): void {
+    const doomed = new Set(identities);
+    // One pass over all identities per generation of service accounts (chains are short).
+    for (let grew = doomed.size > 0; grew;) {
+      grew = false;
+      for (const record of this.identities.values()) {
+        if (doomed.has(record.parent) && !doomed.has(record.identity)) {
+          doomed.add(record.identity);
+          grew = true;
+        }
+      }
+    }
+    for (const identity of doomed) this.identities.delete(identity);
   }
 }
