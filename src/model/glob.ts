@@ -1,7 +1,10 @@
 // Glob matching without backtracking: a pattern is a list of steps (one character, or a run of
 // characters) and a name is matched by walking all live positions of the pattern at once.
 
-/** One step of a glob: `accepts` one character, once (`?`, a class, a literal) or any number of times (`*`). */
+/**
+ * One step of a glob: a character test, taken once (`?`, a class, a literal) or any number of
+ * times (`*`).
+ */
 export interface GlobStep {
   readonly repeat: boolean;
   accepts(char: string): boolean;
@@ -19,7 +22,7 @@ export class Glob {
   readonly #minLength: number;
   readonly #hasRepeat: boolean;
 
-  /** `steps` in pattern order; consecutive repeats of the same step should be merged by the caller. */
+  /** `steps` in pattern order; the caller merges consecutive repeats of the same step (`**`). */
   constructor(steps: readonly GlobStep[]) {
     this.#steps = steps;
     this.#minLength = steps.filter((s) => !s.repeat).length;
