@@ -484,7 +484,7 @@ describe('identities', () => {
   });
   after(() => c.close());
 
-  it('create (User, Admin, tags), status, batch, list, replace, delete', async () => {
+  it('create (User, Admin, tags), status, batch, list, no overwrite, delete', async () => {
     const user = ApiKey.generate().identity.toH1();
     const admin = ApiKey.generate().identity.toH1();
     await c.createIdentity(user, { tags: { team: 'storage', env: 'prod' } });
@@ -520,8 +520,12 @@ describe('identities', () => {
     for await (const i of c.identities()) listed.push(i.identity);
     assert.deepEqual(listed, [admin, user].sort());
 
-    await c.createIdentity(user, { privilege: 'Admin' });
-    assert.equal((await c.identityStatus(user)).privilege, 'Admin');
+    // No overwrite (upstream's CreateIdentity overwrites): an existing identity is a 409.
+    await rejectsWith(c.createIdentity(user, { privilege: 'Admin' }), {
+      status: 409,
+      message: 'identity already exists',
+    });
+    assert.equal((await c.identityStatus(user)).privilege, 'User');
 
     await c.deleteIdentity(user);
     await rejectsWith(c.identityStatus(user), E.identityNotFound);

@@ -48,3 +48,17 @@ export function effectiveRecord(
   }
   return record;
 }
+
+/**
+ * True if `identity` is the caller itself or an identity whose rights the caller exercises (the
+ * parent chain of a service account): changing its policy would change the caller's own rights.
+ */
+export function isSelf(state: State, caller: Caller, identity: string): boolean {
+  if (identity === caller.identity) return true;
+  let record = state.identities.get(caller.identity);
+  for (let depth = 0; record && record.parent !== '' && depth < 16; depth++) {
+    if (record.parent === identity) return true;
+    record = state.identities.get(record.parent);
+  }
+  return false;
+}

@@ -165,6 +165,36 @@ describe('Core permissions', () => {
     assert.equal(await codeOf(gen), 'PERMISSION');
   });
 
+  it('no caller assigns a policy to itself, nor to the identity whose rights it exercises', async () => {
+    const core = await populated();
+    await core.createPolicy(root, 'e1', {
+      name: 'delegate',
+      allow: { 'POLICY:ASSIGN': ['*'], 'IDENTITY:CREATE': ['*'] },
+      deny: {},
+    });
+    await core.assignPolicy(root, 'e1', { identity: id('user'), policy: 'delegate' });
+    const user = caller(id('user'));
+    await core.createIdentity(user, 'e1', {
+      identity: id('sa'),
+      privilege: '',
+      isServiceAccount: true,
+      tags: {},
+    });
+    await core.createIdentity(root, 'e1', {
+      identity: id('peer'),
+      privilege: 'User',
+      isServiceAccount: false,
+      tags: {},
+    });
+    const assign = (who: string, identity: string) => () =>
+      core.assignPolicy(caller(id(who)), 'e1', { identity: id(identity), policy: 'gen-k' });
+    assert.equal(await codeOf(assign('user', 'user')), 'SELF_ASSIGN');
+    assert.equal(await codeOf(assign('sa', 'user')), 'SELF_ASSIGN');
+    assert.equal(await codeOf(assign('user', 'peer')), 'OK');
+    assert.equal(await codeOf(assign('sa', 'peer')), 'OK');
+    assert.equal(core.state.identities.get(id('user'))?.policy, 'delegate');
+  });
+
   it('revoking a policy is effective immediately', async () => {
     const core = await populated();
     const gen = () =>

@@ -23,6 +23,7 @@ import type { Page } from '../state/sorted-names.ts';
 import type { State } from '../state/state.ts';
 import { authorize } from './authorize.ts';
 import type { Caller } from './caller.ts';
+import { isSelf } from './caller.ts';
 
 /** Where the core sends state changes (the engine, or a forwarder to it). */
 export interface CommandSink {
@@ -39,6 +40,8 @@ export interface ListParams {
 
 /** The largest page a list returns (KES returns at most 1024 names). */
 export const MAX_PAGE = 1024;
+/** The longest identity list prefix (an `h1:` identity has 46 characters). */
+const MAX_IDENTITY_PREFIX = 80;
 /** Data keys are 1..1024 bytes long; 0 asks for the default 32. */
 export const MAX_DATA_KEY_LENGTH = 1024;
 
@@ -73,23 +76,25 @@ export class Core {
   // ── enclaves (cluster-level: SysAdmin only) ──────────────────────────────
 
   async createEnclave(caller: Caller, name: string): Promise<void> {
-    authorize(this.#state, caller, 'ENCLAVE:CREATE', null, name);
     checkName('enclave', name);
+    authorize(this.#state, caller, 'ENCLAVE:CREATE', null, name);
     await this.#sink.submit({ op: 'enclave.create', enclave: name, ...this.#stamp(caller) });
   }
 
   async deleteEnclave(caller: Caller, name: string): Promise<void> {
-    authorize(this.#state, caller, 'ENCLAVE:DELETE', null, name);
     checkName('enclave', name);
-    await this.#sink.submit({ op: 'enclave.delete', enclave: name });
+    authorize(this.#state, caller, 'ENCLAVE:DELETE', null, name);
+    await this.#sink.submit({ op: 'enclave.delete', enclave: name, cascade: true });
   }
 
   enclaveStatus(caller: Caller, name: string): EnclaveRecord {
+    checkName('enclave', name);
     authorize(this.#state, caller, 'ENCLAVE:STATUS', null, name);
     return this.#state.enclave(name);
   }
 
   listEnclaves(caller: Caller, params: ListParams): Page<EnclaveRecord> {
+    checkPrefix(params.prefix);
     authorize(this.#state, caller, 'ENCLAVE:LIST', null, params.prefix);
     return page(this.#state.enclaves, params);
   }
@@ -101,8 +106,8 @@ export class Core {
     enclave: string,
     request: { name: string; type: string; addVersion: boolean },
   ): Promise<void> {
-    authorize(this.#state, caller, 'KEY:CREATE', enclave, request.name);
     checkName('key', request.name);
+    authorize(this.#state, caller, 'KEY:CREATE', enclave, request.name);
     const type = parseKeyType(request.type);
     await this.#sink.submit({
       op: 'key.create',
@@ -122,8 +127,8 @@ export class Core {
     enclave: string,
     request: { name: string; type: string; key: Uint8Array; hmacKey?: Uint8Array | null },
   ): Promise<void> {
-    authorize(this.#state, caller, 'KEY:IMPORT', enclave, request.name);
     checkName('key', request.name);
+    authorize(this.#state, caller, 'KEY:IMPORT', enclave, request.name);
     const type = parseKeyType(request.type);
     if (request.key.length !== 32) {
       throw new KeyholdError('NOT_ACCEPTABLE', `invalid key size for '${type}'`);
@@ -146,8 +151,8 @@ export class Core {
     enclave: string,
     request: { name: string; version: number; allVersions: boolean },
   ): Promise<void> {
-    authorize(this.#state, caller, 'KEY:DELETE', enclave, request.name);
     checkName('key', request.name);
+    authorize(this.#state, caller, 'KEY:DELETE', enclave, request.name);
     if (request.allVersions && request.version !== 0) {
       throw badRequest('a key version and all versions are mutually exclusive');
     }
@@ -166,12 +171,14 @@ export class Core {
     enclave: string,
     request: { name: string; version: number },
   ): { ring: KeyRing; version: KeyVersion } {
+    checkName('key', request.name);
     authorize(this.#state, caller, 'KEY:STATUS', enclave, request.name);
     const ring = this.#ring(enclave, request.name);
     return { ring, version: pickVersion(ring, request.version) };
   }
 
   listKeys(caller: Caller, enclave: string, params: ListParams): Page<KeyRing> {
+    checkPrefix(params.prefix);
     authorize(this.#state, caller, 'KEY:LIST', enclave, params.prefix);
     return page(this.#state.enclave(enclave).keys, params);
   }
@@ -181,6 +188,7 @@ export class Core {
     enclave: string,
     request: { name: string; version: number; plaintext: Uint8Array; associatedData: Uint8Array },
   ): { version: number; ciphertext: Buffer } {
+    checkName('key', request.name);
     authorize(this.#state, caller, 'KEY:ENCRYPT', enclave, request.name);
     const version = pickVersion(this.#ring(enclave, request.name), request.version);
     return {
@@ -194,6 +202,7 @@ export class Core {
     enclave: string,
     request: { name: string; version: number; associatedData: Uint8Array; length: number },
   ): GeneratedKey {
+    checkName('key', request.name);
     authorize(this.#state, caller, 'KEY:GENERATE', enclave, request.name);
     const length = request.length === 0 ? 32 : request.length;
     if (length > MAX_DATA_KEY_LENGTH) {
@@ -217,6 +226,7 @@ export class Core {
     enclave: string,
     request: { name: string; version: number; ciphertext: Uint8Array; associatedData: Uint8Array },
   ): Buffer {
+    checkName('key', request.name);
     authorize(this.#state, caller, 'KEY:DECRYPT', enclave, request.name);
     const ring = this.#ring(enclave, request.name);
     const { ciphertext, associatedData } = request;
@@ -243,6 +253,7 @@ export class Core {
     enclave: string,
     request: { name: string; version: number; message: Uint8Array },
   ): { version: number; mac: Buffer } {
+    checkName('key', request.name);
     authorize(this.#state, caller, 'KEY:MAC', enclave, request.name);
     const version = pickVersion(this.#ring(enclave, request.name), request.version);
     if (!version.hmacKey) throw new KeyholdError('KEY_NO_HMAC');
@@ -259,8 +270,8 @@ export class Core {
     enclave: string,
     request: { name: string; allow: RuleMap; deny: RuleMap },
   ): Promise<void> {
-    authorize(this.#state, caller, 'POLICY:CREATE', enclave, request.name);
     checkName('policy', request.name);
+    authorize(this.#state, caller, 'POLICY:CREATE', enclave, request.name);
     await this.#sink.submit({
       op: 'policy.put',
       enclave,
@@ -272,8 +283,8 @@ export class Core {
   }
 
   async deletePolicy(caller: Caller, enclave: string, name: string): Promise<void> {
-    authorize(this.#state, caller, 'POLICY:DELETE', enclave, name);
     checkName('policy', name);
+    authorize(this.#state, caller, 'POLICY:DELETE', enclave, name);
     await this.#sink.submit({ op: 'policy.delete', enclave, name });
   }
 
@@ -282,13 +293,16 @@ export class Core {
     enclave: string,
     request: { identity: string; policy: string },
   ): Promise<void> {
-    authorize(this.#state, caller, 'POLICY:ASSIGN', enclave, request.policy);
-    const identity = canonicalIdentity(request.identity);
     checkName('policy', request.policy);
+    const identity = canonicalIdentity(request.identity);
+    authorize(this.#state, caller, 'POLICY:ASSIGN', enclave, request.policy);
+    // A policy given to oneself would raise one's own rights beyond what was granted.
+    if (isSelf(this.#state, caller, identity)) throw new KeyholdError('SELF_ASSIGN');
     await this.#sink.submit({ op: 'policy.assign', enclave, identity, policy: request.policy });
   }
 
   policy(caller: Caller, enclave: string, name: string, command = 'POLICY:GET'): PolicyRecord {
+    checkName('policy', name);
     authorize(this.#state, caller, command, enclave, name);
     const policy = this.#state.enclave(enclave).policies.get(name);
     if (!policy) throw new KeyholdError('POLICY_NOT_FOUND');
@@ -296,6 +310,7 @@ export class Core {
   }
 
   listPolicies(caller: Caller, enclave: string, params: ListParams): Page<PolicyRecord> {
+    checkPrefix(params.prefix);
     authorize(this.#state, caller, 'POLICY:LIST', enclave, params.prefix);
     return page(this.#state.enclave(enclave).policies, params);
   }
@@ -332,7 +347,7 @@ export class Core {
   }
 
   async deleteIdentity(caller: Caller, enclave: string, text: string): Promise<void> {
-    const identity = lookupIdentity(text);
+    const identity = canonicalIdentity(text);
     authorize(this.#state, caller, 'IDENTITY:DELETE', enclave, identity);
     const record = this.#state.identities.get(identity);
     if (record) this.#checkCanGrant(caller, record.privilege);
@@ -340,7 +355,7 @@ export class Core {
   }
 
   identity(caller: Caller, enclave: string, text: string): IdentityRecord {
-    const identity = lookupIdentity(text);
+    const identity = canonicalIdentity(text);
     authorize(this.#state, caller, 'IDENTITY:STATUS', enclave, identity);
     const record = this.#state.identities.get(identity);
     if (record?.enclave !== enclave) throw new KeyholdError('IDENTITY_NOT_FOUND');
@@ -348,6 +363,9 @@ export class Core {
   }
 
   listIdentities(caller: Caller, enclave: string, params: ListParams): Page<IdentityRecord> {
+    if (params.prefix.length > MAX_IDENTITY_PREFIX) {
+      throw badRequest(`listing pattern '${quote(params.prefix)}' is too long`);
+    }
     authorize(this.#state, caller, 'IDENTITY:LIST', enclave, params.prefix);
     this.#state.enclave(enclave);
     // Identities are kept in one global index; a page of an enclave filters it.
@@ -396,19 +414,28 @@ function canonicalIdentity(text: string): string {
   }
 }
 
-/** Like canonicalIdentity, but an unparsable text stays as it is (and is then not found). */
-function lookupIdentity(text: string): string {
-  try {
-    return parseIdentity(text).toH1();
-  } catch {
-    return text;
+/**
+ * 400 unless `name` is in the name grammar. Runs before authorization, so that no policy pattern
+ * is ever matched against a name longer than the grammar allows.
+ */
+function checkName(kind: string, name: string): void {
+  if (!isValidName(name)) {
+    throw badRequest(
+      `${kind} name '${quote(name)}' is empty, too long or contains invalid characters`,
+    );
   }
 }
 
-function checkName(kind: string, name: string): void {
-  if (!isValidName(name)) {
-    throw badRequest(`${kind} name '${name}' is empty, too long or contains invalid characters`);
+/** 400 unless `prefix` is a valid list prefix (before authorization, as names). */
+function checkPrefix(prefix: string): void {
+  if (!isValidPrefix(prefix)) {
+    throw badRequest(`listing pattern '${quote(prefix)}' is empty, too long or is invalid`);
   }
+}
+
+/** A name as error messages quote it: cut after 80 characters (names may be megabytes long). */
+function quote(name: string): string {
+  return name.length > 80 ? `${name.slice(0, 80)}…` : name;
 }
 
 function parseKeyType(text: string): KeyType {
@@ -462,8 +489,5 @@ function page<T>(
   names: { page(prefix: string, continueAt: string, limit: number): Page<T> },
   params: ListParams,
 ): Page<T> {
-  if (!isValidPrefix(params.prefix)) {
-    throw badRequest(`listing pattern '${params.prefix}' is empty, too long or is invalid`);
-  }
   return names.page(params.prefix, params.continueAt, pageLimit(params.limit));
 }

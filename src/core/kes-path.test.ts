@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { ApiKey } from '../identity/index.ts';
 import { State } from '../state/state.ts';
 import { authorizeKesPath, isAllowed, policyAllows } from './authorize.ts';
@@ -101,6 +102,109 @@ describe('legacy path.Match globs', () => {
     assert.equal(isValidGlob('my-*'), true);
   });
 });
+
+describe('legacy globs against the regular expressions they replaced', () => {
+  const char = (alphabet: string[]) => fc.constantFrom(...alphabet);
+  const text = (alphabet: string[], maxLength: number) =>
+    fc.array(char(alphabet), { maxLength }).map((chars) => chars.join(''));
+  const nameChars = ['a', 'b', 'z', '/', '-', '.', '\n', '\u{1f600}', '\ud83d'];
+
+  it('decide exactly as before (random small patterns and names)', () => {
+    fc.assert(
+      fc.property(
+        text([...nameChars, '*', '?', '[', ']', '^', '\\', 'a-z'], 10),
+        text(nameChars, 10),
+        (pattern, name) => {
+          const regex = legacyGlobRegex(pattern);
+          assert.equal(isValidGlob(pattern), regex !== null, pattern);
+          assert.equal(goPathMatch(pattern, name), regex ? regex.test(name) : false);
+        },
+      ),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it('a pattern that makes a backtracking matcher explode is decided without backtracking', () => {
+    const pattern = '/v1/key/generate/*a*a*a*a*a*a*a*a*a*b';
+    assert.equal(goPathMatch(pattern, `/v1/key/generate/${'a'.repeat(80)}`), false);
+    assert.equal(goPathMatch(pattern, `/v1/key/generate/${'a'.repeat(100_000)}`), false);
+    assert.equal(goPathMatch(pattern, `/v1/key/generate/${'a'.repeat(80)}b`), true);
+  });
+});
+
+/**
+ * The translation of Go `path.Match` syntax to a regular expression this module used before
+ * (the oracle of the property test above).
+ */
+function legacyGlobRegex(pattern: string): RegExp | null {
+  // Code points, as Go's matcher walks runes.
+  const chars = Array.from(pattern);
+  let out = '';
+  let i = 0;
+  const escapeChar = (c: string): string => (/[\\^$.*+?()[\]{}|/]/.test(c) ? `\\${c}` : c);
+  const escapeClassChar = (c: string): string => (c === '-' ? '\\-' : escapeChar(c));
+  while (i < chars.length) {
+    const c = chars[i]!;
+    if (c === '*') {
+      out += '[^/]*';
+      i++;
+    } else if (c === '?') {
+      out += '[^/]';
+      i++;
+    } else if (c === '\\') {
+      const next = chars[i + 1];
+      if (next === undefined) return null;
+      out += escapeChar(next);
+      i += 2;
+    } else if (c === '[') {
+      i++;
+      let negated = false;
+      if (chars[i] === '^') {
+        negated = true;
+        i++;
+      }
+      const ranges: string[] = [];
+      for (;;) {
+        if (chars[i] === ']' && ranges.length > 0) {
+          i++;
+          break;
+        }
+        const lo = legacyClassChar(chars, i);
+        if (!lo) return null;
+        i = lo.next;
+        let hi = lo;
+        if (chars[i] === '-') {
+          const upper = legacyClassChar(chars, i + 1);
+          if (!upper) return null;
+          hi = upper;
+          i = upper.next;
+        }
+        // Go compares code points; an inverted range is legal and simply matches nothing.
+        ranges.push(
+          lo.char.codePointAt(0)! <= hi.char.codePointAt(0)!
+            ? `${escapeClassChar(lo.char)}-${escapeClassChar(hi.char)}`
+            : '',
+        );
+      }
+      const body = ranges.join('');
+      out += negated ? (body === '' ? '[^]' : `[^${body}]`) : body === '' ? '[]' : `[${body}]`;
+    } else {
+      out += escapeChar(c);
+      i++;
+    }
+  }
+  return new RegExp(`^${out}$`, 'su');
+}
+
+function legacyClassChar(chars: string[], i: number): { char: string; next: number } | null {
+  const c = chars[i];
+  if (c === undefined || c === '-' || c === ']') return null;
+  if (c === '\\') {
+    const next = chars[i + 1];
+    return next === undefined ? null : { char: next, next: i + 2 };
+  }
+  return { char: c, next: i + 1 };
+}
 
 describe('one policy, two faces', () => {
   const root = ApiKey.generate().identity.toH1();

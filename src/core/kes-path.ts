@@ -3,6 +3,8 @@
 // the legacy runtime API keep their era's Go `path.Match` globs.
 
 import { parseIdentity } from '../identity/index.ts';
+import { Glob } from '../model/glob.ts';
+import type { GlobStep } from '../model/glob.ts';
 import type { RuleMap } from '../state/entities.ts';
 
 /** How a pattern is matched: current KES (`prefix`) or legacy KES `path.Match` (`glob`). */
@@ -110,37 +112,46 @@ const globCache = new Map<string, (name: string) => boolean>();
 function globMatcher(pattern: string): (name: string) => boolean {
   let matcher = globCache.get(pattern);
   if (matcher) return matcher;
-  const regex = compileGlob(pattern);
-  matcher = regex ? (name) => regex.test(name) : () => false;
+  const steps = compileGlob(pattern);
+  if (steps) {
+    const glob = new Glob(steps);
+    // Code points, as Go's matcher walks runes.
+    matcher = (name) => glob.matches(Array.from(name));
+  } else {
+    matcher = () => false;
+  }
   if (globCache.size > 10_000) globCache.clear();
   globCache.set(pattern, matcher);
   return matcher;
 }
 
+const NOT_SLASH_RUN: GlobStep = { repeat: true, accepts: (c) => c !== '/' };
+const NOT_SLASH: GlobStep = { repeat: false, accepts: (c) => c !== '/' };
+
 /**
- * Translates Go `path.Match` syntax to an anchored regular expression: `*` = any run of
- * non-`/` characters, `?` = one non-`/` character, `[...]`/`[^...]` = a non-empty class of
- * characters and `lo-hi` ranges, `\` escapes the next character. Null if malformed.
+ * Compiles Go `path.Match` syntax to glob steps: `*` = any run of non-`/` characters, `?` = one
+ * non-`/` character, `[...]`/`[^...]` = a non-empty class of characters and `lo-hi` ranges, `\`
+ * escapes the next character. Null if malformed. A match is decided as a regular expression
+ * would (every way of placing the stars is considered), in O(name × pattern) steps.
  */
-function compileGlob(pattern: string): RegExp | null {
+function compileGlob(pattern: string): GlobStep[] | null {
   // Code points, as Go's matcher walks runes.
   const chars = Array.from(pattern);
-  let out = '';
+  const out: GlobStep[] = [];
   let i = 0;
-  const escapeChar = (c: string): string => (/[\\^$.*+?()[\]{}|/]/.test(c) ? `\\${c}` : c);
-  const escapeClassChar = (c: string): string => (c === '-' ? '\\-' : escapeChar(c));
+  const literal = (char: string): GlobStep => ({ repeat: false, accepts: (c) => c === char });
   while (i < chars.length) {
     const c = chars[i]!;
     if (c === '*') {
-      out += '[^/]*';
+      if (out.at(-1) !== NOT_SLASH_RUN) out.push(NOT_SLASH_RUN); // `**` is `*`
       i++;
     } else if (c === '?') {
-      out += '[^/]';
+      out.push(NOT_SLASH);
       i++;
     } else if (c === '\\') {
       const next = chars[i + 1];
       if (next === undefined) return null;
-      out += escapeChar(next);
+      out.push(literal(next));
       i += 2;
     } else if (c === '[') {
       i++;
@@ -149,9 +160,9 @@ function compileGlob(pattern: string): RegExp | null {
         negated = true;
         i++;
       }
-      const ranges: string[] = [];
-      for (;;) {
-        if (chars[i] === ']' && ranges.length > 0) {
+      const ranges: [number, number][] = [];
+      for (let first = true; ; first = false) {
+        if (chars[i] === ']' && !first) {
           i++;
           break;
         }
@@ -166,20 +177,21 @@ function compileGlob(pattern: string): RegExp | null {
           i = upper.next;
         }
         // Go compares code points; an inverted range is legal and simply matches nothing.
-        ranges.push(
-          lo.char.codePointAt(0)! <= hi.char.codePointAt(0)!
-            ? `${escapeClassChar(lo.char)}-${escapeClassChar(hi.char)}`
-            : '',
-        );
+        ranges.push([lo.char.codePointAt(0)!, hi.char.codePointAt(0)!]);
       }
-      const body = ranges.join('');
-      out += negated ? (body === '' ? '[^]' : `[^${body}]`) : body === '' ? '[]' : `[${body}]`;
+      out.push({
+        repeat: false,
+        accepts: (char) => {
+          const code = char.codePointAt(0)!;
+          return ranges.some(([from, to]) => from <= code && code <= to) !== negated;
+        },
+      });
     } else {
-      out += escapeChar(c);
+      out.push(literal(c));
       i++;
     }
   }
-  return new RegExp(`^${out}$`, 'su');
+  return out;
 }
 
 /** One character of a class at `i` (with `\` escapes); null where Go reports ErrBadPattern. */

@@ -40,6 +40,11 @@ export const CATALOGUE = {
   KEY_NOT_FOUND: same(404, 'key does not exist'),
   POLICY_NOT_FOUND: same(404, 'policy does not exist'),
   IDENTITY_NOT_FOUND: same(404, 'identity does not exist'),
+  /** A caller assigning a policy to itself (or to the identity whose rights it exercises). */
+  SELF_ASSIGN: {
+    kms: { status: 403, message: 'access denied: insufficient permissions' },
+    kes: { status: 403, message: 'identity cannot assign policy to itself' },
+  },
   IDENTITY_EXISTS: {
     kms: { status: 409, message: 'identity already exists' },
     kes: { status: 400, message: 'identity already exists' },

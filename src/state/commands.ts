@@ -16,7 +16,16 @@ interface Stamp {
 
 export type Command =
   | ({ readonly op: 'enclave.create'; readonly enclave: string } & Stamp)
-  | { readonly op: 'enclave.delete'; readonly enclave: string }
+  | {
+      readonly op: 'enclave.delete';
+      readonly enclave: string;
+      /**
+       * Also delete the service accounts of the enclave's identities, transitively and in every
+       * enclave (as identity.delete does). Absent in logs written before that rule, which replay
+       * as they did: only the enclave's own identities go.
+       */
+      readonly cascade?: true;
+    }
   | ({
       readonly op: 'key.create';
       readonly enclave: string;

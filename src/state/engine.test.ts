@@ -126,6 +126,13 @@ describe('Engine', () => {
   it('declares conflicts between an enclave and what it contains, not between siblings', () => {
     const key = conflictKeys(create('a'));
     assert.deepEqual(key, ['enclave/e/key/a']);
-    assert.deepEqual(conflictKeys({ op: 'enclave.delete', enclave: 'e' }), ['enclave/e']);
+    assert.deepEqual(conflictKeys({ op: 'enclave.create', enclave: 'e', at: 0, by: '' }), [
+      'enclave/e',
+    ]);
+    // Deleting an enclave deletes service accounts of its identities in other enclaves too.
+    assert.deepEqual(conflictKeys({ op: 'enclave.delete', enclave: 'e', cascade: true }), [
+      'enclave/e',
+      'identity',
+    ]);
   });
 });

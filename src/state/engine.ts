@@ -234,8 +234,10 @@ export function conflictKeys(command: Command): string[] {
   const e = `enclave/${command.enclave}`;
   switch (command.op) {
     case 'enclave.create':
-    case 'enclave.delete':
       return [e];
+    case 'enclave.delete':
+      // Its cascade deletes service accounts in other enclaves too.
+      return [e, 'identity'];
     case 'key.create':
     case 'key.delete':
       return [`${e}/key/${command.name}`];

@@ -132,6 +132,73 @@ describe('State', () => {
     assert.equal(state.identities.size, 0);
   });
 
+  it("deleting an enclave deletes its identities' service accounts in other enclaves", () => {
+    const build = (): State => {
+      const state = new State();
+      for (const enclave of ['e1', 'e2', 'e3'])
+        run(state, { op: 'enclave.create', enclave, at: 1, by });
+      const put = (enclave: string, identity: string, parent = ''): Command => ({
+        op: 'identity.put',
+        enclave,
+        identity,
+        privilege: parent === '' ? 'SysAdmin' : 'User',
+        parent,
+        tags: {},
+        at: 1,
+        by,
+      });
+      run(state, put('e1', 'h1:parent'));
+      run(state, put('e2', 'h1:child', 'h1:parent'));
+      run(state, put('e3', 'h1:grandchild', 'h1:child'));
+      run(state, put('e2', 'h1:other'));
+      return state;
+    };
+    const remaining = (state: State): string[] =>
+      [...state.identities.values()].map((i) => i.identity);
+
+    const state = build();
+    run(state, { op: 'enclave.delete', enclave: 'e1', cascade: true });
+    assert.deepEqual(remaining(state), ['h1:other']);
+
+    // A log written before the cascade replays as it did: only the enclave's own identities go.
+    const old = build();
+    old.apply({ op: 'enclave.delete', enclave: 'e1' });
+    assert.deepEqual(remaining(old), ['h1:child', 'h1:grandchild', 'h1:other']);
+  });
+
+  it('refuses to put an identity that exists, but replays an old logged overwrite as before', () => {
+    const state = new State();
+    run(state, { op: 'enclave.create', enclave: 'e1', at: 1, by });
+    run(state, { op: 'enclave.create', enclave: 'e2', at: 1, by });
+    const put = (enclave: string, privilege: 'Admin' | 'User', parent = ''): Command => ({
+      op: 'identity.put',
+      enclave,
+      identity: 'h1:x',
+      privilege,
+      parent,
+      tags: {},
+      at: 2,
+      by,
+    });
+    run(state, put('e1', 'Admin'));
+    assert.equal(
+      code(() => state.check(put('e1', 'User'))),
+      'IDENTITY_EXISTS',
+    );
+    assert.equal(
+      code(() => state.check(put('e1', 'User', 'h1:y'))),
+      'IDENTITY_EXISTS',
+    );
+    assert.equal(
+      code(() => state.check(put('e2', 'User'))),
+      'IDENTITY_EXISTS',
+    );
+    // A log written before the check may hold an overwrite: it still applies as it did.
+    state.apply(put('e1', 'User', 'h1:y'));
+    assert.equal(state.identities.get('h1:x')?.privilege, 'User');
+    assert.equal(state.identities.get('h1:x')?.parent, 'h1:y');
+  });
+
   it('round-trips commands and snapshots byte-for-byte in meaning', () => {
     const state = new State();
     const commands: Command[] = [

@@ -104,14 +104,13 @@ export class State {
         }
         return;
       }
-      case 'identity.put': {
+      case 'identity.put':
         this.enclave(command.enclave);
-        const existing = this.identities.get(command.identity);
-        if (existing && existing.enclave !== command.enclave) {
-          throw new KeyholdError('IDENTITY_EXISTS');
-        }
+        // Never an overwrite: that would change a privilege or a parent without the rights to
+        // delete the identity (and re-parenting could make cycles). Logs written before this
+        // check may hold overwrites; apply still replays them as they were.
+        if (this.identities.has(command.identity)) throw new KeyholdError('IDENTITY_EXISTS');
         return;
-      }
       case 'identity.delete': {
         const identity = this.identities.get(command.identity);
         if (identity?.enclave !== command.enclave) throw new KeyholdError('IDENTITY_NOT_FOUND');
@@ -130,13 +129,17 @@ export class State {
           this.newEnclave(command.enclave, new Date(command.at), command.by),
         );
         return;
-      case 'enclave.delete':
+      case 'enclave.delete': {
         this.enclaves.get(command.enclave)?.keys.clear();
         this.enclaves.delete(command.enclave);
-        for (const identity of [...this.identities.values()]) {
-          if (identity.enclave === command.enclave) this.identities.delete(identity.identity);
+        const members: string[] = [];
+        for (const identity of this.identities.values()) {
+          if (identity.enclave === command.enclave) members.push(identity.identity);
         }
+        if (command.cascade) this.#deleteIdentities(members);
+        else for (const member of members) this.identities.delete(member);
         return;
+      }
       case 'key.create':
         this.enclave(command.enclave).keys.add(command.name, {
           type: command.type,
@@ -186,7 +189,7 @@ export class State {
         return;
       }
       case 'identity.delete':
-        this.#deleteIdentity(command.identity);
+        this.#deleteIdentities([command.identity]);
         return;
     }
   }
@@ -213,8 +216,19 @@ export class State {
     return out;
   }
 
-  #deleteIdentity(identity: string): void {
-    this.identities.delete(identity);
-    for (const child of this.serviceAccountsOf(identity)) this.#deleteIdentity(child.identity);
+  /** Deletes `identities` and their service accounts, transitively, in every enclave. */
+  #deleteIdentities(identities: readonly string[]): void {
+    const doomed = new Set(identities);
+    // One pass over all identities per generation of service accounts (chains are short).
+    for (let grew = doomed.size > 0; grew;) {
+      grew = false;
+      for (const record of this.identities.values()) {
+        if (doomed.has(record.parent) && !doomed.has(record.identity)) {
+          doomed.add(record.identity);
+          grew = true;
+        }
+      }
+    }
+    for (const identity of doomed) this.identities.delete(identity);
   }
 }

@@ -36,6 +36,15 @@ function h1Of(identity: string): string {
   }
 }
 
+/** The `h1:` form of a stored identity named in hex; IDENTITY_NOT_FOUND for any other name. */
+function storedIdentity(identity: string): string {
+  try {
+    return parseIdentity(identity).toH1();
+  } catch {
+    throw new KeyholdError('IDENTITY_NOT_FOUND');
+  }
+}
+
 /** One identity as KES describes it. */
 interface IdentityView {
   readonly identity: string;
@@ -81,8 +90,8 @@ function staticIdentityView(k: KesRequest, hex: string, policy: string): Identit
 
 function describe(k: KesRequest): void {
   const identity = k.resource;
-  authorizeOp(k, 'IDENTITY:STATUS', h1Of(identity));
   checkIdentityName(identity);
+  authorizeOp(k, 'IDENTITY:STATUS', h1Of(identity));
   if (identity === k.env.adminHex()) {
     sendJson(k.res, describeJson(adminView(k, identity)));
     return;
@@ -92,7 +101,7 @@ function describe(k: KesRequest): void {
     sendJson(k.res, describeJson(staticIdentityView(k, identity, fromConfig.name)));
     return;
   }
-  const record = k.env.core.identity(k.caller, k.enclave, h1Of(identity));
+  const record = k.env.core.identity(k.caller, k.enclave, storedIdentity(identity));
   sendJson(k.res, describeJson(recordView(record)));
 }
 
@@ -129,7 +138,6 @@ function list(k: KesRequest): void {
   const prefix = listingPrefix(pattern);
   const ndjson = wantsNdjson(k);
   if (prefix === undefined && !(ndjson && pattern.length <= 80 && isValidGlob(pattern))) {
-    authorizeOp(k, 'IDENTITY:LIST', '');
     throw invalidPattern(pattern);
   }
   // Authorize first even for an empty enclave (listIdentities only runs per page).
@@ -187,13 +195,13 @@ function describeSelfRoute(k: KesRequest): void {
 
 async function deleteIdentity(k: KesRequest): Promise<void> {
   const identity = k.resource;
-  authorizeOp(k, 'IDENTITY:DELETE', h1Of(identity));
   checkIdentityName(identity);
+  authorizeOp(k, 'IDENTITY:DELETE', h1Of(identity));
   if (identity === k.env.adminHex()) throw badRequest('the admin identity cannot be deleted');
   if (staticPolicyOfIdentity(k, identity)) {
     throw badRequest(`identity '${identity}' has a policy in the config file`);
   }
-  await k.env.core.deleteIdentity(k.caller, k.enclave, h1Of(identity));
+  await k.env.core.deleteIdentity(k.caller, k.enclave, storedIdentity(identity));
   sendEmpty(k.res);
 }
 

@@ -101,7 +101,6 @@ async function listKeys(k: KesRequest): Promise<void> {
   if (wantsNdjson(k)) {
     // Legacy listings are Go path.Match globs; a plain or trailing-`*` pattern is a prefix.
     if (prefix === undefined && !(pattern.length <= 80 && isValidGlob(pattern))) {
-      authorizeOp(k, 'KEY:LIST', '');
       throw invalidPattern(pattern);
     }
     await streamNdjson(
@@ -113,7 +112,6 @@ async function listKeys(k: KesRequest): Promise<void> {
     return;
   }
   if (prefix === undefined) {
-    authorizeOp(k, 'KEY:LIST', '');
     throw invalidPattern(pattern);
   }
   // Upstream kms-go feeds `continue_at` back as the next prefix (kes.md §2.2, broken beyond
@@ -132,8 +130,8 @@ async function listKeys(k: KesRequest): Promise<void> {
 
 async function importKey(k: KesRequest): Promise<void> {
   const name = k.resource;
-  authorizeOp(k, 'KEY:IMPORT', name);
   checkKeyName(name);
+  authorizeOp(k, 'KEY:IMPORT', name);
   const body = decodeBody(
     k.body,
     { key: 'bytes', cipher: 'string', bytes: 'bytes', algorithm: 'string', hmac_key: 'bytes' },
@@ -163,8 +161,8 @@ async function importKey(k: KesRequest): Promise<void> {
 
 function generate(k: KesRequest): void {
   const name = k.resource;
-  authorizeOp(k, 'KEY:GENERATE', name);
   checkKeyName(name);
+  authorizeOp(k, 'KEY:GENERATE', name);
   // Upstream reads the body only when there is one; MinIO always sends a context.
   const context = k.body.length > 0 ? decodeBody(k.body, { context: 'bytes' }).context : EMPTY;
   const key = k.env.core.generate(k.caller, k.enclave, {
@@ -182,8 +180,8 @@ function generate(k: KesRequest): void {
 
 function encrypt(k: KesRequest): void {
   const name = k.resource;
-  authorizeOp(k, 'KEY:ENCRYPT', name);
   checkKeyName(name);
+  authorizeOp(k, 'KEY:ENCRYPT', name);
   const body = decodeBody(k.body, { plaintext: 'bytes', context: 'bytes' });
   const { ciphertext } = k.env.core.encrypt(k.caller, k.enclave, {
     name,
@@ -196,8 +194,8 @@ function encrypt(k: KesRequest): void {
 
 function decrypt(k: KesRequest): void {
   const name = k.resource;
-  authorizeOp(k, 'KEY:DECRYPT', name);
   checkKeyName(name);
+  authorizeOp(k, 'KEY:DECRYPT', name);
   const body = decodeBody(k.body, { ciphertext: 'bytes', context: 'bytes' });
   const plaintext = k.env.core.decrypt(k.caller, k.enclave, {
     name,
@@ -211,8 +209,8 @@ function decrypt(k: KesRequest): void {
 
 function bulkDecrypt(k: KesRequest): void {
   const name = k.resource;
-  authorizeOp(k, 'KEY:DECRYPT', name);
   checkKeyName(name);
+  authorizeOp(k, 'KEY:DECRYPT', name);
   let items: unknown;
   try {
     items = parseFirstJsonValue(k.body);
@@ -245,8 +243,8 @@ function bulkDecrypt(k: KesRequest): void {
 
 function hmac(k: KesRequest): void {
   const name = k.resource;
-  authorizeOp(k, 'KEY:MAC', name);
   checkKeyName(name);
+  authorizeOp(k, 'KEY:MAC', name);
   const body = decodeBody(k.body, { message: 'bytes' });
   const { mac } = k.env.core.mac(k.caller, k.enclave, {
     name,
@@ -280,8 +278,8 @@ export function keyRoutes(): KesRouteSpec[] {
       method: 'GET',
       path: '/v1/key/describe/',
       handle: (k) => {
-        authorizeOp(k, 'KEY:STATUS', k.resource);
         checkKeyName(k.resource);
+        authorizeOp(k, 'KEY:STATUS', k.resource);
         const { ring } = k.env.core.keyStatus(k.caller, k.enclave, {
           name: k.resource,
           version: 0,

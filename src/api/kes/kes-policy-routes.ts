@@ -73,7 +73,6 @@ function listPolicies(k: KesRequest): void {
   const prefix = listingPrefix(pattern);
   const ndjson = wantsNdjson(k);
   if (prefix === undefined && !(ndjson && pattern.length <= 80 && isValidGlob(pattern))) {
-    authorizeOp(k, 'POLICY:LIST', '');
     throw invalidPattern(pattern);
   }
   const views =
@@ -100,8 +99,8 @@ function patternList(value: unknown): string[] {
 
 async function writePolicy(k: KesRequest): Promise<void> {
   const name = k.resource;
-  authorizeOp(k, 'POLICY:CREATE', name);
   checkPolicyName(name);
+  authorizeOp(k, 'POLICY:CREATE', name);
   if (staticPolicy(k, name)) throw badRequest(`policy '${name}' is defined in the config file`);
   let allow: string[];
   let deny: string[];
@@ -126,8 +125,8 @@ async function writePolicy(k: KesRequest): Promise<void> {
 
 async function assignPolicy(k: KesRequest): Promise<void> {
   const policy = k.resource;
-  authorizeOp(k, 'POLICY:ASSIGN', policy);
   checkPolicyName(policy);
+  authorizeOp(k, 'POLICY:ASSIGN', policy);
   let identity: string;
   try {
     identity = decodeStruct(parseFirstJsonValue(k.body), { identity: 'string' }).identity ?? '';
@@ -170,8 +169,8 @@ async function assignPolicy(k: KesRequest): Promise<void> {
 
 async function deletePolicy(k: KesRequest): Promise<void> {
   const name = k.resource;
-  authorizeOp(k, 'POLICY:DELETE', name);
   checkPolicyName(name);
+  authorizeOp(k, 'POLICY:DELETE', name);
   if (staticPolicy(k, name)) throw badRequest(`policy '${name}' is defined in the config file`);
   await k.env.core.deletePolicy(k.caller, k.enclave, name);
   sendEmpty(k.res);
@@ -186,8 +185,8 @@ export function policyRoutes(): KesRouteSpec[] {
       method: 'GET',
       path: '/v1/policy/describe/',
       handle: (k) => {
-        authorizeOp(k, 'POLICY:STATUS', k.resource);
         checkPolicyName(k.resource);
+        authorizeOp(k, 'POLICY:STATUS', k.resource);
         const view = policyView(k, k.resource, 'POLICY:STATUS');
         sendJson(k.res, { name: view.name, ...created(view) });
       },
@@ -197,8 +196,8 @@ export function policyRoutes(): KesRouteSpec[] {
       method: 'GET',
       path: '/v1/policy/read/',
       handle: (k) => {
-        authorizeOp(k, 'POLICY:GET', k.resource);
         checkPolicyName(k.resource);
+        authorizeOp(k, 'POLICY:GET', k.resource);
         const view = policyView(k, k.resource, 'POLICY:GET');
         sendJson(k.res, {
           name: view.name,
