@@ -584,20 +584,26 @@ test("Keyhold's request pipeline runs unchanged on the lean server", async () =>
       post('ping') +
         post('x'.repeat(17)) +
         post('chunked!', true) +
-        post('y'.repeat(40), true) +
         get('/nowhere') +
-        get('/v1/echo'),
+        get('/v1/echo') +
+        post('y'.repeat(40), true) +
+        get('/nowhere'),
     );
-    const responses = await reader.wait(6);
+    const responses = await reader.wait(7);
+    // A chunked body that outgrows the limit may go on forever: the connection closes after
+    // its 413 rather than reading the rest (a small declared body is read and dropped).
     assert.deepEqual(
       responses.map((r) => r.status),
-      [200, 413, 200, 413, 404, 405],
+      [200, 413, 200, 404, 405, 413],
     );
     assert.equal(responses[0]?.body.toString(), 'ping');
     assert.equal(responses[2]?.body.toString(), 'chunked!');
+    assert.equal(responses[1]?.headers.connection, undefined);
+    assert.equal(responses[5]?.headers.connection, 'close');
+    assert.ok(reader.closed());
     socket.destroy();
     await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(records, [200, 413, 200, 413, 404, 405], 'one audit record per request');
+    assert.deepEqual(records, [200, 413, 200, 404, 405, 413], 'one audit record per request');
   } finally {
     await stop();
   }

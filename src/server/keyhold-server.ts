@@ -173,6 +173,9 @@ export class KeyholdServer {
     if (init.options.http === 'node') {
       const server = createServer({ ...tlsOptions, ...timeouts }, pipeline);
       server.maxRequestsPerSocket = 0;
+      // Without this listener node:https answers 100 Continue before the request is seen; the
+      // pipeline sends it only once the caller may send the body (pipeline.ts).
+      server.on('checkContinue', pipeline);
       this.#https = server;
     } else {
       // The lean HTTP/1.1 server writes each answer as one TLS record (src/server/http1/).

@@ -2,7 +2,7 @@
 // metrics, backup/restore and the log stream. Errors are answered in the KMS API's format.
 
 import type { HttpResponse } from '../../server/http-types.ts';
-import type { Caller } from '../../core/caller.ts';
+import { authorizeScope } from '../../core/authorize.ts';
 import type { Core } from '../../core/core.ts';
 import { KeyholdError } from '../../model/errors.ts';
 import {
@@ -17,6 +17,7 @@ import {
 } from '../../protocol/kms/index.ts';
 import type { ResponseOf } from '../../protocol/kms/index.ts';
 import type { VersionResponse } from '../../protocol/kms/pb/keyhold/kms/v1/response.ts';
+import { bodyPieces } from '../../server/body-pieces.ts';
 import type { EventLog } from '../../server/event-log.ts';
 import type { Route } from '../../server/route.ts';
 import { streamLog } from './log-stream-route.ts';
@@ -40,8 +41,8 @@ export interface KmsFaceOptions {
   readonly writable: () => boolean;
   /** A sealed backup of the whole state (GET /v1/db). */
   readonly backup: () => Promise<Buffer>;
-  /** Replaces the state with a sealed backup (PUT /v1/db). */
-  readonly restore: (backup: Buffer) => Promise<void>;
+  /** Replaces the state with a sealed backup received piece by piece (PUT /v1/db). */
+  readonly restore: (backup: AsyncIterable<Uint8Array>) => Promise<void>;
   /** The server's event log, streamed by POST /v1/debug/log. */
   readonly log: EventLog;
   /** Prometheus text of the metrics registry, with its content type. */
@@ -70,13 +71,17 @@ function sendEmpty(res: HttpResponse): void {
   res.end();
 }
 
-function requireSysAdmin(core: Core, caller: Caller, what: string): void {
-  core.authorizeCluster(caller, what);
-}
-
 /** Builds the KMS face's routes. */
 export function kmsRoutes(options: KmsFaceOptions): Route[] {
   const { core } = options;
+  // Callers that could run no command where a route acts are refused before its body is read.
+  type Authorize = NonNullable<Route['authorize']>;
+  const commandScope: Authorize = (caller, resource) =>
+    authorizeScope(core.state, caller, resource === '' ? options.defaultEnclave : resource);
+  const sysAdmin =
+    (what: string): Authorize =>
+    (caller) =>
+      core.authorizeCluster(caller, what);
 
   const command: Route['handle'] = async ({ res, caller, resource, body }) => {
     if (resource.includes('/')) throw new KeyholdError('ENCLAVE_NOT_FOUND');
@@ -106,13 +111,21 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
 
   const base = { face: 'kms', prefix: false, maxBody: 0, timeout: TIMEOUT } as const;
   return [
-    { ...base, method: 'POST', path: '/v1/kms', maxBody: MAX_KMS_BODY, handle: command },
+    {
+      ...base,
+      method: 'POST',
+      path: '/v1/kms',
+      maxBody: MAX_KMS_BODY,
+      authorize: commandScope,
+      handle: command,
+    },
     {
       ...base,
       method: 'POST',
       path: '/v1/kms/',
       prefix: true,
       maxBody: MAX_KMS_BODY,
+      authorize: commandScope,
       handle: command,
     },
     {
@@ -143,8 +156,8 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
       ...base,
       method: 'GET',
       path: '/v1/health/metrics',
-      handle: async ({ res, caller }) => {
-        requireSysAdmin(core, caller, 'METRICS');
+      authorize: sysAdmin('METRICS'),
+      handle: async ({ res }) => {
         const { contentType, body } = await options.metrics();
         send(res, Buffer.from(body), contentType);
       },
@@ -154,8 +167,8 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
       method: 'GET',
       path: '/v1/db',
       timeout: 0,
-      handle: async ({ res, caller }) => {
-        requireSysAdmin(core, caller, 'DB:BACKUP');
+      authorize: sysAdmin('DB:BACKUP'),
+      handle: async ({ res }) => {
         send(res, await options.backup());
       },
     },
@@ -165,9 +178,11 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
       path: '/v1/db',
       timeout: 0,
       maxBody: MAX_BACKUP_BODY,
-      handle: async ({ res, caller, body }) => {
-        requireSysAdmin(core, caller, 'DB:RESTORE');
-        await options.restore(body);
+      authorize: sysAdmin('DB:RESTORE'),
+      // Streamed to the state owner: a worker never holds a whole backup.
+      streamBody: true,
+      handle: async ({ req, res }) => {
+        await options.restore(bodyPieces(req, MAX_BACKUP_BODY));
         sendEmpty(res);
       },
     },
@@ -177,8 +192,8 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
       path: '/v1/debug/log',
       timeout: 0,
       maxBody: 64 * 1024,
-      handle: ({ req, res, caller, body }) => {
-        requireSysAdmin(core, caller, 'DEBUG:LOG');
+      authorize: sysAdmin('DEBUG:LOG'),
+      handle: ({ req, res, body }) => {
         streamLog(req, res, body, options.log);
       },
     },

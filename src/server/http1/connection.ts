@@ -47,6 +47,8 @@ interface Exchange {
   ended: boolean;
   /** A bare error answer that replaces the response (the connection closes after it). */
   error: Buffer | null;
+  /** Body bytes of this request received so far (held for it until it is answered). */
+  bodyBytes: number;
 }
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
@@ -83,6 +85,8 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
   #closed = false;
   /** Bytes of later responses held behind the first one. */
   #heldBytes = 0;
+  /** Body bytes of the requests in the queue: what their handlers may still hold. */
+  #bodyBytes = 0;
   #lastActivity: number;
   #messageStart = 0;
 
@@ -167,7 +171,7 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
   onHead(head: RequestHead): void {
     const req = new Http1Request(head, this.socket, this, this.#owner.limits.maxBodyBuffered);
     const res = new Http1Response(req, head.keepAlive, this);
-    const exchange: Exchange = { res, out: null, ended: false, error: null };
+    const exchange: Exchange = { res, out: null, ended: false, error: null, bodyBytes: 0 };
     this.#queue.push(exchange);
     this.#current = exchange;
     if (head.versionMinor === 1) {
@@ -185,7 +189,9 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
           res.end();
           return;
         }
-        this.send(res, CONTINUE, false);
+        // 100 Continue goes out once the body is read (request.ts): a request refused without
+        // reading its body gets its final answer instead, and the body is never sent.
+        req.awaitContinue();
       }
     }
     try {
@@ -197,7 +203,11 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
   }
 
   onBody(chunk: Buffer): void {
-    this.#current?.res?.req.pushBody(chunk);
+    const exchange = this.#current;
+    if (!exchange?.res) return;
+    exchange.bodyBytes += chunk.length;
+    this.#bodyBytes += chunk.length;
+    exchange.res.req.pushBody(chunk);
   }
 
   onMessageComplete(trailers: IncomingHttpHeaders | null): boolean {
@@ -244,6 +254,11 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
 
   // Body flow.
 
+  sendContinue(req: Http1Request): void {
+    const exchange = this.#queue.find((e) => e.res?.req === req);
+    if (exchange?.res && !exchange.res.started) this.send(exchange.res, CONTINUE, false);
+  }
+
   bodyPressure(paused: boolean): void {
     this.#bodyPaused = paused;
     if (paused) this.socket.pause();
@@ -283,13 +298,26 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
     }
   }
 
-  /** Whether another request may be started now. */
+  /**
+   * Whether another request may be started now: few enough are waiting for answers, the client
+   * reads what it is sent, and the bodies of unanswered requests are small (so one connection
+   * holds at most one large body at a time).
+   */
   #roomForRequests(): boolean {
+    const limits = this.#owner.limits;
     return (
-      this.#queue.length < this.#owner.limits.maxPipelined &&
+      this.#queue.length < limits.maxPipelined &&
       !this.socket.writableNeedDrain &&
-      this.#heldBytes < this.socket.writableHighWaterMark
+      this.#heldBytes < this.socket.writableHighWaterMark &&
+      this.#bodyBytes <= limits.maxBodyBuffered
     );
+  }
+
+  /** Takes the first exchange off the queue. */
+  #shift(): Exchange | undefined {
+    const first = this.#queue.shift();
+    if (first) this.#bodyBytes -= first.bodyBytes;
+    return first;
   }
 
   #maybeResume(): void {
@@ -312,7 +340,7 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
     for (;;) {
       const first = this.#queue[0];
       if (!first?.ended) break;
-      this.#queue.shift();
+      this.#shift();
       const res = first.res;
       if (res) res.finished();
       if (first.error !== null || res?.closesConnection || this.#owner.closing) {
@@ -340,7 +368,7 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
 
   #writeError(exchange: Exchange): void {
     if (!this.socket.destroyed && exchange.error) this.socket.write(exchange.error);
-    this.#queue.shift();
+    this.#shift();
     exchange.res?.closed();
     this.#end();
   }
@@ -374,7 +402,7 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
       current.ended = true;
       current.error = error;
     } else {
-      this.#queue.push({ res: null, out: null, ended: true, error });
+      this.#queue.push({ res: null, out: null, ended: true, error, bodyBytes: 0 });
     }
     const first = this.#queue[0];
     if (first?.error) this.#writeError(first);
@@ -416,6 +444,7 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
       exchange.res?.closed();
     }
     this.#queue.length = 0;
+    this.#bodyBytes = 0;
     this.#current = null;
     this.#owner.forget(this);
   }
