@@ -15,21 +15,29 @@ import {
   encodeErrorBody,
   encodeKmsResponse,
 } from '../../protocol/kms/index.ts';
-import type { ResponseOf } from '../../protocol/kms/index.ts';
+import type { KmsCommandName, ResponseOf } from '../../protocol/kms/index.ts';
 import type { VersionResponse } from '../../protocol/kms/pb/keyhold/kms/v1/response.ts';
 import { bodyPieces } from '../../server/body-pieces.ts';
 import type { EventLog } from '../../server/event-log.ts';
+import { MAX_BACKUP_BYTES } from '../../state/backup.ts';
 import type { Route } from '../../server/route.ts';
 import { streamLog } from './log-stream-route.ts';
 import type { HandlerContext } from './command-handlers.ts';
+import { answerBound } from './answer-size.ts';
 import { HANDLERS } from './command-handlers.ts';
 
 /** The largest accepted command body: room for 10,000 batched frames of ordinary size. */
 export const MAX_KMS_BODY = 16 * 1024 * 1024;
 /** The largest accepted backup (PUT /v1/db). */
-export const MAX_BACKUP_BODY = 1024 * 1024 * 1024;
+export const MAX_BACKUP_BODY = MAX_BACKUP_BYTES;
 /** The most frames one request may carry. */
 export const MAX_KMS_FRAMES = 10_000;
+/**
+ * The largest answer a command may produce (docs/kms-protocol.md): 10,000 frames of default
+ * 32-byte data keys answer ~1.2 MB, 10,000 decrypted 32-byte keys ~0.4 MB; 1,900 data keys of
+ * the longest length (1024 bytes) fit. MinIO sends one frame per request.
+ */
+export const MAX_KMS_ANSWER = 4 * 1024 * 1024;
 
 export interface KmsFaceOptions {
   readonly core: Core;
@@ -66,6 +74,24 @@ function send(res: HttpResponse, body: Buffer, contentType = CONTENT_TYPE_PROTOB
   res.end(body);
 }
 
+/** Sends a command's answer, refusing one larger than MAX_KMS_ANSWER before it is encoded. */
+function answer(res: HttpResponse, name: KmsCommandName, responses: unknown[]): void {
+  let body: Buffer;
+  try {
+    body = encodeKmsResponse(name, responses as never[], MAX_KMS_ANSWER);
+  } catch (error) {
+    throw wireError(error);
+  }
+  send(res, body);
+}
+
+/** A codec error as the client-facing error it stands for. */
+function wireError(error: unknown): unknown {
+  return error instanceof KmsWireError
+    ? new KeyholdError('BAD_REQUEST', error.message, error.status)
+    : error;
+}
+
 function sendEmpty(res: HttpResponse): void {
   res.writeHead(200, { 'Content-Length': 0 });
   res.end();
@@ -83,16 +109,23 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
     (caller) =>
       core.authorizeCluster(caller, what);
 
-  const command: Route['handle'] = async ({ res, caller, resource, body }) => {
+  // Synchronous for everything but writes: the answer is produced while the request is
+  // dispatched, so the connection sees a full socket before it starts the next request.
+  const command: Route['handle'] = ({ res, caller, resource, body }) => {
     if (resource.includes('/')) throw new KeyholdError('ENCLAVE_NOT_FOUND');
     let decoded;
     try {
       decoded = decodeKmsRequest(body, { maxFrames: MAX_KMS_FRAMES });
     } catch (error) {
-      if (error instanceof KmsWireError) {
-        throw new KeyholdError('BAD_REQUEST', error.message, error.status);
-      }
-      throw error;
+      throw wireError(error);
+    }
+    const bound = answerBound(decoded);
+    if (bound > MAX_KMS_ANSWER) {
+      throw new KeyholdError(
+        'BAD_REQUEST',
+        `${decoded.name} batch of ${String(decoded.requests.length)} frames would answer up to ` +
+          `${String(bound)} bytes, more than ${String(MAX_KMS_ANSWER)}: send fewer frames per request`,
+      );
     }
     const ctx: HandlerContext = {
       core,
@@ -105,8 +138,10 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
       ctx: HandlerContext,
       requests: unknown[],
     ) => unknown[] | Promise<unknown[]>;
-    const responses = await handler(ctx, decoded.requests);
-    send(res, encodeKmsResponse(decoded.name, responses as never[]));
+    const responses = handler(ctx, decoded.requests);
+    const name = decoded.name;
+    if (responses instanceof Promise) return responses.then((r) => answer(res, name, r));
+    answer(res, name, responses);
   };
 
   const base = { face: 'kms', prefix: false, maxBody: 0, timeout: TIMEOUT } as const;
