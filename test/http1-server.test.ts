@@ -307,6 +307,27 @@ test('a client trickling its headers is cut off by headersTimeout with 408', asy
   }
 });
 
+test('empty lines trickled before a request count against headersTimeout', async () => {
+  const { port, stop } = await start(echoHandler, {
+    headersTimeout: 300,
+    keepAliveTimeout: 0,
+    connectionsCheckingInterval: 50,
+  });
+  try {
+    const started = Date.now();
+    const parts = Array.from({ length: 30 }, () => Buffer.from('\r\n'));
+    const r = await rawExchange(port, parts, { gapMs: 60, quietMs: 3000 });
+    assert.deepEqual(
+      parseResponses(r.data).map((x) => x.status),
+      [408],
+    );
+    assert.equal(r.closed, true);
+    assert.ok(Date.now() - started < 1500, 'cut off well before the client finished');
+  } finally {
+    await stop();
+  }
+});
+
 test('idle keep-alive connections close after keepAliveTimeout', async () => {
   const { port, stop } = await start(
     (req, res) => {

@@ -88,7 +88,11 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
   /** Body bytes of the requests in the queue: what their handlers may still hold. */
   #bodyBytes = 0;
   #lastActivity: number;
-  #messageStart = 0;
+  /**
+   * Tick of the first byte of the request being read (empty lines before it included), -1 while
+   * no byte of a next request has arrived: the headers and request timeouts count from here.
+   */
+  #headStart = -1;
 
   constructor(socket: TLSSocket, owner: ConnectionOwner) {
     this.socket = socket;
@@ -135,12 +139,13 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
   check(): void {
     if (this.#closed) return;
     const { limits, tick, tickMs } = this.#owner;
-    if (this.#parser.inMessage && !this.#stopped) {
-      const age = (tick - this.#messageStart) * tickMs;
-      // Slowloris: a request must arrive within these limits however slowly it trickles in.
+    if (this.#headStart >= 0 && !this.#stopped) {
+      const age = (tick - this.#headStart) * tickMs;
+      // Slowloris: a request must arrive within these limits however slowly it trickles in,
+      // be it bytes of its head or empty lines before it.
       if (
         (!this.#parser.headersDone && limits.headersTimeout > 0 && age >= limits.headersTimeout) ||
-        (limits.requestTimeout > 0 && age >= limits.requestTimeout)
+        (this.#parser.inMessage && limits.requestTimeout > 0 && age >= limits.requestTimeout)
       ) {
         this.#fail(408);
         return;
@@ -165,7 +170,7 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
   // Parser events.
 
   onMessageBegin(): void {
-    this.#messageStart = this.#owner.tick;
+    if (this.#headStart < 0) this.#headStart = this.#owner.tick;
   }
 
   onHead(head: RequestHead): void {
@@ -211,6 +216,7 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
   }
 
   onMessageComplete(trailers: IncomingHttpHeaders | null): boolean {
+    this.#headStart = -1;
     const exchange = this.#current;
     this.#current = null;
     const res = exchange?.res;
@@ -277,6 +283,8 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
   }
 
   #feed(data: Buffer): void {
+    // Bytes between requests (empty lines the parser skips) start the next one's deadline.
+    if (this.#headStart < 0 && !this.#parser.inMessage) this.#headStart = this.#owner.tick;
     this.#parsing = true;
     let used: number;
     try {
