@@ -1,22 +1,28 @@
 // A request's head must arrive within the headers timeout (30 s) of its first byte, whatever
 // trickles in: a client sending an empty line every two seconds, on a fresh connection or
-// after a request, is answered 408 and closed (against a real server, default HTTP mode).
+// after a request, is answered 408 and closed (against a real server, default HTTP mode), and
+// each 408 has its audit record.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { openRaw } from './helpers/raw-tls.ts';
 import type { RawConnection } from './helpers/raw-tls.ts';
-import { startServer } from './helpers/server-process.ts';
+import { startServer, tempDir } from './helpers/server-process.ts';
 import type { ServerProcess } from './helpers/server-process.ts';
 
 let server: ServerProcess;
+const scratch = tempDir();
+const audit = join(scratch.dir, 'audit.ndjson');
 
 before(async () => {
-  server = await startServer({ args: ['--workers', '0'] });
+  server = await startServer({ args: ['--workers', '0', '--audit-log', audit] });
 });
 
 after(async () => {
   await server.stop();
+  scratch.remove();
 });
 
 /** Sends CRLF every two seconds until the connection closes or `ms` pass. */
@@ -53,6 +59,12 @@ it('empty lines trickled in do not keep a connection open past the headers timeo
       );
     }
     assert.ok(elapsed < 40_000, `cut off after ${String(elapsed)} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+    const codes = readFileSync(audit, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { response: { code: number } }).response.code);
+    assert.deepEqual(codes.sort(), [200, 408, 408], 'every answer has its audit record');
   } finally {
     fresh.socket.destroy();
     reused.socket.destroy();

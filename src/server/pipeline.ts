@@ -25,11 +25,20 @@ export interface PipelineOptions {
   readonly observe?: (route: string, status: number, seconds: number) => void;
 }
 
+/** The `request` listener of an HTTPS server, plus the record of what the server refused itself. */
+export interface Pipeline {
+  (req: HttpRequest, res: HttpResponse): void;
+  /**
+   * Records a request the HTTP server answered `status` itself, before or instead of this
+   * listener (unparseable, too large, timed out, no Host, an unmet Expect): every answer gets
+   * its audit record. `method` and `url` when the request line was read.
+   */
+  rejected(socket: Socket, status: number, method?: string, url?: string): void;
+}
+
 /** Builds the `request` listener of an HTTPS server. */
-export function createPipeline(
-  options: PipelineOptions,
-): (req: HttpRequest, res: HttpResponse) => void {
-  return (req, res) => {
+export function createPipeline(options: PipelineOptions): Pipeline {
+  const listener = (req: HttpRequest, res: HttpResponse): void => {
     const started = process.hrtime.bigint();
     const identity = options.identify(req.socket);
     const root = options.rootIdentity();
@@ -144,6 +153,20 @@ export function createPipeline(
       options.writeError(res, route?.face ?? 'kms', err);
     }
   };
+  const rejected = (socket: Socket, status: number, method = '', url = ''): void => {
+    const q = url.indexOf('?');
+    options.audit.record({
+      time: new Date(),
+      identity: options.identify(socket),
+      ip: socket.remoteAddress ?? '',
+      method,
+      path: q === -1 ? url : url.slice(0, q),
+      status,
+      duration: 0,
+    });
+    options.observe?.('unknown', status, 0);
+  };
+  return Object.assign(listener, { rejected });
 }
 
 /** Runs a route's handler; whatever it throws or rejects with goes to `fail`. */

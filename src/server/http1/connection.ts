@@ -34,6 +34,12 @@ export interface ConnectionOwner {
   readonly tickMs: number;
   date(): string;
   clientError(error: Error, socket: TLSSocket): void;
+  /**
+   * The connection answered `status` itself, no listener having seen the request (400, 408,
+   * 413, 431 before a request head was complete, or 400 / 417 for one it refuses): so that
+   * every answer can be accounted for. `head` when the request line and headers were read.
+   */
+  rejected(status: number, socket: TLSSocket, head: RequestHead | null): void;
   handlerError(error: unknown): void;
   forget(connection: Http1Connection): void;
 }
@@ -182,6 +188,7 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
     if (head.versionMinor === 1) {
       // Node's server rules: an HTTP/1.1 request must name its host (RFC 9112 §3.2)...
       if (head.headers.host === undefined) {
+        this.#owner.rejected(400, this.socket, head);
         this.#fail(400);
         return;
       }
@@ -192,6 +199,7 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
           req.resume();
           res.writeHead(417, { 'Content-Length': 0 });
           res.end();
+          this.#owner.rejected(417, this.socket, head);
           return;
         }
         // 100 Continue goes out once the body is read (request.ts): a request refused without
@@ -411,6 +419,7 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
       current.error = error;
     } else {
       this.#queue.push({ res: null, out: null, ended: true, error, bodyBytes: 0 });
+      this.#owner.rejected(status, this.socket, null);
     }
     const first = this.#queue[0];
     if (first?.error) this.#writeError(first);
