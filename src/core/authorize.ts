@@ -66,6 +66,25 @@ export function isAllowed(
 }
 
 /**
+ * Throws PERMISSION unless some command in `enclave` (null: at cluster level) could be allowed to
+ * the caller: the necessary condition of `isAllowed` that needs no command, so a request is
+ * refused before its body is read. Root, a SysAdmin and an identity of that enclave pass (its
+ * policy decides per command later); an unknown identity and a caller without a certificate
+ * never do.
+ */
+export function authorizeScope(state: State, caller: Caller, enclave: string | null): void {
+  if (caller.root || caller.kes?.skipAuth) return;
+  if (caller.identity !== '') {
+    const record = effectiveRecord(state, caller.identity, caller.rootIdentity);
+    if (record === 'root' || record?.privilege === 'SysAdmin') return;
+    if (record && enclave !== null && record.enclave === enclave) return;
+    const kes = caller.kes;
+    if (kes?.staticPolicy && (enclave === null || enclave === kes.staticEnclave)) return;
+  }
+  throw new KeyholdError('PERMISSION');
+}
+
+/**
  * A policy allows a command on a name iff some allow rule matches and no deny rule does. Rules
  * are KMS command patterns on the name, or KES path patterns on `kesPath` (by default the KES
  * path of the same operation), so a policy written through either face governs both.

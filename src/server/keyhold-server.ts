@@ -3,7 +3,6 @@
 // process's engine, or (in a worker) the primary's replicated state.
 
 import { createWriteStream } from 'node:fs';
-import { createServer } from 'node:https';
 import type { Server as TlsServer, TlsOptions } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { arch, availableParallelism, cpus, platform } from 'node:os';
@@ -25,8 +24,10 @@ import { AuditLog } from './audit.ts';
 import { EventLog } from './event-log.ts';
 import { HandshakeGate } from './handshake-gate.ts';
 import { Http1Server } from './http1/index.ts';
+import type { RequestHead } from './http1/index.ts';
 import { LocalOwner, openOwnedNode } from './local-owner.ts';
 import { Metrics } from './metrics.ts';
+import { createNodeHttpsServer } from './node-https.ts';
 import { createPipeline } from './pipeline.ts';
 import type { Root } from './root-identity.ts';
 import { RouteTable } from './route.ts';
@@ -173,12 +174,14 @@ export class KeyholdServer {
       admit: (socket) => this.handshakes.admit(socket),
     });
     if (init.options.http === 'node') {
-      const server = createServer({ ...tlsOptions, ...timeouts }, pipeline);
-      server.maxRequestsPerSocket = 0;
-      this.#https = server;
+      this.#https = createNodeHttpsServer({ ...tlsOptions, ...timeouts }, pipeline);
     } else {
       // The lean HTTP/1.1 server writes each answer as one TLS record (src/server/http1/).
-      this.#https = new Http1Server(tlsOptions, pipeline, timeouts);
+      const server = new Http1Server(tlsOptions, pipeline, timeouts);
+      server.on('rejected', (status: number, socket: TLSSocket, head: RequestHead | null) =>
+        pipeline.rejected(socket, status, head?.method, head?.url),
+      );
+      this.#https = server;
     }
     // Node reports a handshake timeout here but leaves the socket open: close it.
     this.#https.on('tlsClientError', (_error: Error, socket: TLSSocket) => socket.destroy());

@@ -4,7 +4,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HsmKey } from '../crypto/index.ts';
-import { openBackup, sealBackup } from '../state/backup.ts';
+import { BackupReceiver, openBackup, sealBackup } from '../state/backup.ts';
 import type { Command } from '../state/commands.ts';
 import { Engine } from '../state/engine.ts';
 import type { State } from '../state/state.ts';
@@ -78,7 +78,14 @@ export class LocalOwner implements StateOwner {
     return sealBackup(await this.engine.exportSnapshot(), this.#hsmKey.backupSealingKey());
   }
 
-  async restore(backup: Buffer): Promise<void> {
+  async restore(backup: AsyncIterable<Uint8Array>): Promise<void> {
+    const receiver = new BackupReceiver();
+    for await (const piece of backup) receiver.add(piece);
+    await this.restoreSealed(receiver.take());
+  }
+
+  /** Replaces the whole state with a sealed backup received whole. */
+  async restoreSealed(backup: Buffer): Promise<void> {
     await this.engine.restoreSnapshot(openBackup(backup, this.#hsmKey.backupSealingKey()));
   }
 

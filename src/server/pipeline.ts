@@ -1,5 +1,6 @@
-// The request pipeline every face shares: route → method → body limit → identify → handle →
-// exactly one audit record. Authorization happens in the core, the one place that decides.
+// The request pipeline every face shares: route → method → identify and authorize the route →
+// body (limited, read only once allowed) → handle → exactly one audit record. Each operation's
+// authorization happens in the core, the one place that decides.
 
 import type { HttpRequest, HttpResponse } from './http-types.ts';
 import type { Socket } from 'node:net';
@@ -25,11 +26,20 @@ export interface PipelineOptions {
   readonly observe?: (route: string, status: number, seconds: number) => void;
 }
 
+/** The `request` listener of an HTTPS server, plus the record of what the server refused itself. */
+export interface Pipeline {
+  (req: HttpRequest, res: HttpResponse): void;
+  /**
+   * Records a request the HTTP server answered `status` itself, before or instead of this
+   * listener (unparseable, too large, timed out, no Host, an unmet Expect): every answer gets
+   * its audit record. `method` and `url` when the request line was read.
+   */
+  rejected(socket: Socket, status: number, method?: string, url?: string): void;
+}
+
 /** Builds the `request` listener of an HTTPS server. */
-export function createPipeline(
-  options: PipelineOptions,
-): (req: HttpRequest, res: HttpResponse) => void {
-  return (req, res) => {
+export function createPipeline(options: PipelineOptions): Pipeline {
+  const listener = (req: HttpRequest, res: HttpResponse): void => {
     const started = process.hrtime.bigint();
     const identity = options.identify(req.socket);
     const root = options.rootIdentity();
@@ -68,13 +78,13 @@ export function createPipeline(
 
     const matched = options.routes.match(path);
     if (!matched) {
-      drain(req);
+      skipBody(req, res);
       notFound(res);
       return;
     }
     const route = pickMethod(matched.routes, req.method ?? '');
     if (!route) {
-      drain(req);
+      skipBody(req, res);
       const expected = matched.routes[0]!;
       res.setHeader('Accept', expected.method);
       options.writeError(
@@ -98,28 +108,41 @@ export function createPipeline(
         ? decodeURIComponent(matched.resource)
         : matched.resource;
     } catch {
-      drain(req);
+      skipBody(req, res);
       options.writeError(res, route.face, new KeyholdError('BAD_REQUEST', 'invalid URL path'));
       return;
     }
     if (route.auditResource) auditPath = route.path + route.auditResource(resource);
-    readBody(req, route.maxBody, (error, body) => {
-      if (error) {
-        options.writeError(res, route.face, error);
+    // Whoever may not use the route is refused before a byte of the body is read.
+    if (route.authorize) {
+      try {
+        route.authorize(caller, resource);
+      } catch (error) {
+        skipBody(req, res);
+        fail(error);
         return;
       }
-      const ctx = new Context(req, res, caller, resource, q === -1 ? '' : url.slice(q + 1), body);
-      const run = (): void => {
-        try {
-          const done = route.handle(ctx);
-          if (done) done.catch((e: unknown) => fail(e));
-        } catch (e) {
-          fail(e);
-        }
-      };
+    }
+    const rawQuery = q === -1 ? '' : url.slice(q + 1);
+    const run = (body: Buffer): void => {
+      const ctx = new Context(req, res, caller, resource, rawQuery, body);
       const wait = options.admit?.(req.socket);
-      if (wait) void wait.then(run);
-      else run();
+      if (wait) void wait.then(() => handle(route, ctx, fail));
+      else handle(route, ctx, fail);
+    };
+    if (route.streamBody) {
+      if (Number(req.headers['content-length'] ?? '0') > route.maxBody) {
+        skipBody(req, res);
+        fail(new KeyholdError('TOO_LARGE', 'request body too large'));
+        return;
+      }
+      continueBody(req, res);
+      run(EMPTY);
+      return;
+    }
+    readBody(req, res, route.maxBody, (error, body) => {
+      if (error) options.writeError(res, route.face, error);
+      else run(body);
     });
 
     function fail(error: unknown): void {
@@ -129,9 +152,35 @@ export function createPipeline(
         res.destroy();
         return;
       }
-      options.writeError(res, route!.face, err);
+      // A streamed body may still be arriving: do not wait for it.
+      if (route?.streamBody) skipBody(req, res);
+      options.writeError(res, route?.face ?? 'kms', err);
     }
   };
+  const rejected = (socket: Socket, status: number, method = '', url = ''): void => {
+    const q = url.indexOf('?');
+    options.audit.record({
+      time: new Date(),
+      identity: options.identify(socket),
+      ip: socket.remoteAddress ?? '',
+      method,
+      path: q === -1 ? url : url.slice(0, q),
+      status,
+      duration: 0,
+    });
+    options.observe?.('unknown', status, 0);
+  };
+  return Object.assign(listener, { rejected });
+}
+
+/** Runs a route's handler; whatever it throws or rejects with goes to `fail`. */
+function handle(route: Route, ctx: RequestContext, fail: (error: unknown) => void): void {
+  try {
+    const done = route.handle(ctx);
+    if (done) done.catch(fail);
+  } catch (e) {
+    fail(e);
+  }
 }
 
 function pickMethod(routes: readonly Route[], method: string): Route | undefined {
@@ -193,18 +242,44 @@ class Context implements RequestContext {
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * Bodies of refused requests up to this size are read and dropped, so the connection stays
+ * usable; a larger body, one of unknown length, or one the client holds back until
+ * `100 Continue` closes the connection after the answer instead of being read.
+ */
+const DISCARD_LIMIT = 64 * 1024;
+
+/** Lets a body the request will not use go without reading more than DISCARD_LIMIT of it. */
+function skipBody(req: HttpRequest, res: HttpResponse): void {
+  const length = req.headers['content-length'];
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (length === undefined && !chunked) return;
+  if (!chunked && req.headers.expect === undefined && Number(length) <= DISCARD_LIMIT) {
+    req.resume();
+    return;
+  }
+  res.setHeader('Connection', 'close');
+}
+
+/** Tells a client waiting with `Expect: 100-continue` to send the body it may now send. */
+function continueBody(req: HttpRequest, res: HttpResponse): void {
+  if (req.headers.expect !== undefined && req.httpVersion === '1.1') res.writeContinue();
+}
+
 /** Reads at most `limit` bytes; a larger body is refused without buffering it. */
 function readBody(
   req: HttpRequest,
+  res: HttpResponse,
   limit: number,
   done: (error: KeyholdError | null, body: Buffer) => void,
 ): void {
   const declared = Number(req.headers['content-length'] ?? '0');
   if (declared > limit) {
-    drain(req);
+    skipBody(req, res);
     done(new KeyholdError('TOO_LARGE', 'request body too large'), EMPTY);
     return;
   }
+  continueBody(req, res);
   const chunks: Buffer[] = [];
   let size = 0;
   let failed = false;
@@ -214,6 +289,8 @@ function readBody(
     if (size > limit) {
       failed = true;
       chunks.length = 0;
+      // More of an unbounded (chunked) body may follow: close rather than read it.
+      res.setHeader('Connection', 'close');
       done(new KeyholdError('TOO_LARGE', 'request body too large'), EMPTY);
       return;
     }
@@ -229,9 +306,4 @@ function readBody(
   req.on('error', () => {
     failed = true;
   });
-}
-
-/** Discards a body we will not read, so the connection stays usable. */
-function drain(req: HttpRequest): void {
-  req.resume();
 }

@@ -12,7 +12,7 @@ export interface RequestContext {
   /** The URL path after the route's prefix, URL-decoded ('' for exact routes). */
   readonly resource: string;
   readonly query: URLSearchParams;
-  /** The request body, at most the route's `maxBody` bytes. */
+  /** The request body, at most the route's `maxBody` bytes (empty for `streamBody` routes). */
   readonly body: Buffer;
 }
 
@@ -23,6 +23,18 @@ export interface Route {
   readonly prefix: boolean;
   /** Largest accepted body in bytes. */
   readonly maxBody: number;
+  /**
+   * Decides from the caller and the path alone, before a byte of the body is read, whether the
+   * request may go on (throws the error to answer, e.g. PERMISSION). A refused request's body
+   * is never read: the connection closes after the answer unless the body is small. Routes
+   * without it are open to every caller up to the body limit; their handler decides.
+   */
+  readonly authorize?: (caller: Caller, resource: string) => void;
+  /**
+   * The handler reads the body itself (`bodyPieces`), piece by piece, instead of receiving it
+   * whole in `body`: for bodies too large to hold (restore).
+   */
+  readonly streamBody?: boolean;
   /** Milliseconds before the connection is closed; 0 = none (streams). */
   readonly timeout: number;
   /** Also accept POST where the route expects PUT (KES: POST is accepted wherever PUT is). */

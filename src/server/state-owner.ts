@@ -12,8 +12,11 @@ export interface StateOwner extends CommandSink {
   readonly state: State;
   /** A sealed backup of the whole state. */
   backup(): Promise<Buffer>;
-  /** Replaces the whole state with a sealed backup. */
-  restore(backup: Buffer): Promise<void>;
+  /**
+   * Replaces the whole state with a sealed backup, consumed piece by piece as it arrives (so it
+   * can be refused early, and a worker forwards it instead of holding it).
+   */
+  restore(backup: AsyncIterable<Uint8Array>): Promise<void>;
   /** Prometheus text for every process of the node. */
   metrics(): Promise<{ contentType: string; body: string }>;
   /** A worker pool: asks every worker for a value (e.g. its KES counters); absent otherwise. */

@@ -7,6 +7,48 @@ import { KeyholdError } from '../model/errors.ts';
 /** First bytes of every backup file (format version 1). */
 const MAGIC = Buffer.from('KEYHOLD-BACKUP\x01');
 
+/** The largest backup a node accepts. */
+export const MAX_BACKUP_BYTES = 1024 * 1024 * 1024;
+
+function notABackup(): KeyholdError {
+  return new KeyholdError('BAD_REQUEST', 'invalid backup: not a Keyhold backup file');
+}
+
+/**
+ * A backup as it arrives, piece by piece (the upload of a restore). A start that is not a
+ * Keyhold backup is refused with the first piece that shows it, and anything past `limit` bytes
+ * as soon as it arrives, so neither is received in full. The pieces are kept as given (not
+ * copied) until `take` joins them.
+ */
+export class BackupReceiver {
+  readonly #limit: number;
+  #pieces: Uint8Array[] = [];
+  #size = 0;
+
+  constructor(limit = MAX_BACKUP_BYTES) {
+    this.#limit = limit;
+  }
+
+  /** Adds the next piece; throws BAD_REQUEST (not a backup) or TOO_LARGE. */
+  add(piece: Uint8Array): void {
+    for (let i = 0; this.#size + i < MAGIC.length && i < piece.length; i++) {
+      if (piece[i] !== MAGIC[this.#size + i]) throw notABackup();
+    }
+    this.#size += piece.length;
+    if (this.#size > this.#limit) {
+      throw new KeyholdError('TOO_LARGE', `backup larger than ${String(this.#limit)} bytes`);
+    }
+    this.#pieces.push(piece);
+  }
+
+  /** The whole backup (one copy of the pieces, which are released). */
+  take(): Buffer {
+    const pieces = this.#pieces;
+    this.#pieces = [];
+    return Buffer.concat(pieces, this.#size);
+  }
+}
+
 /** Seals a snapshot payload into a backup. */
 export function sealBackup(snapshot: Uint8Array, backupKey: Uint8Array): Buffer {
   const sealed = new SecretKey('AES256', backupKey).seal(snapshot, MAGIC);
@@ -17,7 +59,7 @@ export function sealBackup(snapshot: Uint8Array, backupKey: Uint8Array): Buffer 
 export function openBackup(backup: Uint8Array, backupKey: Uint8Array): Buffer {
   const bytes = Buffer.from(backup.buffer, backup.byteOffset, backup.byteLength);
   if (bytes.length < MAGIC.length || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
-    throw new KeyholdError('BAD_REQUEST', 'invalid backup: not a Keyhold backup file');
+    throw notABackup();
   }
   try {
     return new SecretKey('AES256', backupKey).open(bytes.subarray(MAGIC.length), MAGIC);

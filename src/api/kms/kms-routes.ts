@@ -2,7 +2,7 @@
 // metrics, backup/restore and the log stream. Errors are answered in the KMS API's format.
 
 import type { HttpResponse } from '../../server/http-types.ts';
-import type { Caller } from '../../core/caller.ts';
+import { authorizeScope } from '../../core/authorize.ts';
 import type { Core } from '../../core/core.ts';
 import { KeyholdError } from '../../model/errors.ts';
 import {
@@ -15,20 +15,29 @@ import {
   encodeErrorBody,
   encodeKmsResponse,
 } from '../../protocol/kms/index.ts';
-import type { ResponseOf } from '../../protocol/kms/index.ts';
+import type { KmsCommandName, ResponseOf } from '../../protocol/kms/index.ts';
 import type { VersionResponse } from '../../protocol/kms/pb/keyhold/kms/v1/response.ts';
+import { bodyPieces } from '../../server/body-pieces.ts';
 import type { EventLog } from '../../server/event-log.ts';
+import { MAX_BACKUP_BYTES } from '../../state/backup.ts';
 import type { Route } from '../../server/route.ts';
 import { streamLog } from './log-stream-route.ts';
 import type { HandlerContext } from './command-handlers.ts';
+import { answerBound } from './answer-size.ts';
 import { HANDLERS } from './command-handlers.ts';
 
 /** The largest accepted command body: room for 10,000 batched frames of ordinary size. */
 export const MAX_KMS_BODY = 16 * 1024 * 1024;
 /** The largest accepted backup (PUT /v1/db). */
-export const MAX_BACKUP_BODY = 1024 * 1024 * 1024;
+export const MAX_BACKUP_BODY = MAX_BACKUP_BYTES;
 /** The most frames one request may carry. */
 export const MAX_KMS_FRAMES = 10_000;
+/**
+ * The largest answer a command may produce (docs/kms-protocol.md): 10,000 frames of default
+ * 32-byte data keys answer ~1.2 MB, 10,000 decrypted 32-byte keys ~0.4 MB; 1,900 data keys of
+ * the longest length (1024 bytes) fit. MinIO sends one frame per request.
+ */
+export const MAX_KMS_ANSWER = 4 * 1024 * 1024;
 
 export interface KmsFaceOptions {
   readonly core: Core;
@@ -40,8 +49,8 @@ export interface KmsFaceOptions {
   readonly writable: () => boolean;
   /** A sealed backup of the whole state (GET /v1/db). */
   readonly backup: () => Promise<Buffer>;
-  /** Replaces the state with a sealed backup (PUT /v1/db). */
-  readonly restore: (backup: Buffer) => Promise<void>;
+  /** Replaces the state with a sealed backup received piece by piece (PUT /v1/db). */
+  readonly restore: (backup: AsyncIterable<Uint8Array>) => Promise<void>;
   /** The server's event log, streamed by POST /v1/debug/log. */
   readonly log: EventLog;
   /** Prometheus text of the metrics registry, with its content type. */
@@ -65,29 +74,58 @@ function send(res: HttpResponse, body: Buffer, contentType = CONTENT_TYPE_PROTOB
   res.end(body);
 }
 
+/** Sends a command's answer, refusing one larger than MAX_KMS_ANSWER before it is encoded. */
+function answer(res: HttpResponse, name: KmsCommandName, responses: unknown[]): void {
+  let body: Buffer;
+  try {
+    body = encodeKmsResponse(name, responses as never[], MAX_KMS_ANSWER);
+  } catch (error) {
+    throw wireError(error);
+  }
+  send(res, body);
+}
+
+/** A codec error as the client-facing error it stands for. */
+function wireError(error: unknown): unknown {
+  return error instanceof KmsWireError
+    ? new KeyholdError('BAD_REQUEST', error.message, error.status)
+    : error;
+}
+
 function sendEmpty(res: HttpResponse): void {
   res.writeHead(200, { 'Content-Length': 0 });
   res.end();
 }
 
-function requireSysAdmin(core: Core, caller: Caller, what: string): void {
-  core.authorizeCluster(caller, what);
-}
-
 /** Builds the KMS face's routes. */
 export function kmsRoutes(options: KmsFaceOptions): Route[] {
   const { core } = options;
+  // Callers that could run no command where a route acts are refused before its body is read.
+  type Authorize = NonNullable<Route['authorize']>;
+  const commandScope: Authorize = (caller, resource) =>
+    authorizeScope(core.state, caller, resource === '' ? options.defaultEnclave : resource);
+  const sysAdmin =
+    (what: string): Authorize =>
+    (caller) =>
+      core.authorizeCluster(caller, what);
 
-  const command: Route['handle'] = async ({ res, caller, resource, body }) => {
+  // Synchronous for everything but writes: the answer is produced while the request is
+  // dispatched, so the connection sees a full socket before it starts the next request.
+  const command: Route['handle'] = ({ res, caller, resource, body }) => {
     if (resource.includes('/')) throw new KeyholdError('ENCLAVE_NOT_FOUND');
     let decoded;
     try {
       decoded = decodeKmsRequest(body, { maxFrames: MAX_KMS_FRAMES });
     } catch (error) {
-      if (error instanceof KmsWireError) {
-        throw new KeyholdError('BAD_REQUEST', error.message, error.status);
-      }
-      throw error;
+      throw wireError(error);
+    }
+    const bound = answerBound(decoded);
+    if (bound > MAX_KMS_ANSWER) {
+      throw new KeyholdError(
+        'BAD_REQUEST',
+        `${decoded.name} batch of ${String(decoded.requests.length)} frames would answer up to ` +
+          `${String(bound)} bytes, more than ${String(MAX_KMS_ANSWER)}: send fewer frames per request`,
+      );
     }
     const ctx: HandlerContext = {
       core,
@@ -100,19 +138,29 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
       ctx: HandlerContext,
       requests: unknown[],
     ) => unknown[] | Promise<unknown[]>;
-    const responses = await handler(ctx, decoded.requests);
-    send(res, encodeKmsResponse(decoded.name, responses as never[]));
+    const responses = handler(ctx, decoded.requests);
+    const name = decoded.name;
+    if (responses instanceof Promise) return responses.then((r) => answer(res, name, r));
+    answer(res, name, responses);
   };
 
   const base = { face: 'kms', prefix: false, maxBody: 0, timeout: TIMEOUT } as const;
   return [
-    { ...base, method: 'POST', path: '/v1/kms', maxBody: MAX_KMS_BODY, handle: command },
+    {
+      ...base,
+      method: 'POST',
+      path: '/v1/kms',
+      maxBody: MAX_KMS_BODY,
+      authorize: commandScope,
+      handle: command,
+    },
     {
       ...base,
       method: 'POST',
       path: '/v1/kms/',
       prefix: true,
       maxBody: MAX_KMS_BODY,
+      authorize: commandScope,
       handle: command,
     },
     {
@@ -143,8 +191,8 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
       ...base,
       method: 'GET',
       path: '/v1/health/metrics',
-      handle: async ({ res, caller }) => {
-        requireSysAdmin(core, caller, 'METRICS');
+      authorize: sysAdmin('METRICS'),
+      handle: async ({ res }) => {
         const { contentType, body } = await options.metrics();
         send(res, Buffer.from(body), contentType);
       },
@@ -154,8 +202,8 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
       method: 'GET',
       path: '/v1/db',
       timeout: 0,
-      handle: async ({ res, caller }) => {
-        requireSysAdmin(core, caller, 'DB:BACKUP');
+      authorize: sysAdmin('DB:BACKUP'),
+      handle: async ({ res }) => {
         send(res, await options.backup());
       },
     },
@@ -165,9 +213,11 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
       path: '/v1/db',
       timeout: 0,
       maxBody: MAX_BACKUP_BODY,
-      handle: async ({ res, caller, body }) => {
-        requireSysAdmin(core, caller, 'DB:RESTORE');
-        await options.restore(body);
+      authorize: sysAdmin('DB:RESTORE'),
+      // Streamed to the state owner: a worker never holds a whole backup.
+      streamBody: true,
+      handle: async ({ req, res }) => {
+        await options.restore(bodyPieces(req, MAX_BACKUP_BODY));
         sendEmpty(res);
       },
     },
@@ -177,8 +227,8 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
       path: '/v1/debug/log',
       timeout: 0,
       maxBody: 64 * 1024,
-      handle: ({ req, res, caller, body }) => {
-        requireSysAdmin(core, caller, 'DEBUG:LOG');
+      authorize: sysAdmin('DEBUG:LOG'),
+      handle: ({ req, res, body }) => {
         streamLog(req, res, body, options.log);
       },
     },

@@ -11,9 +11,15 @@ import {
   kmsCommand,
 } from './commands.ts';
 import { encodeFlatFrames, flatCodecOf } from './flat-codec.ts';
-import { type FrameLimits, decodeFrames, decodeSingleFrame, encodeFrames } from './frame.ts';
+import {
+  FRAME_HEADER_SIZE,
+  type FrameLimits,
+  decodeFrames,
+  decodeSingleFrame,
+  encodeFrames,
+} from './frame.ts';
 import { type MessageCodec, decodeMessage } from './message-codec.ts';
-import { KmsWireError } from './wire-error.ts';
+import { KmsWireError, answerTooLarge } from './wire-error.ts';
 
 /** A decoded request body, discriminated by `name`: `requests` has one message per frame. */
 export type DecodedKmsRequest = {
@@ -89,10 +95,13 @@ export function encodeKmsRequest<N extends KmsCommandName>(
  * response payload (pass `[]`), one frame per request for batchable commands (same order), one
  * frame otherwise. Every frame repeats the command code, as kms-go requires. The body must be
  * sent with an explicit Content-Length and without gzip (kms-go rejects unknown lengths).
+ * Throws KmsWireError ANSWER_TOO_LARGE, before the body is allocated, when it would be longer
+ * than `maxBytes`.
  */
 export function encodeKmsResponse<N extends KmsCommandName>(
   name: N,
   responses: readonly ResponseOf<N>[],
+  maxBytes = Infinity,
 ): Buffer {
   const command: KmsCommand = kmsCommand(name);
   if (command.reply === 'none') {
@@ -102,7 +111,7 @@ export function encodeKmsResponse<N extends KmsCommandName>(
   if (command.reply === 'per-request' ? responses.length < 1 : responses.length !== 1) {
     throw new RangeError(`${name} reply needs ${command.reply} messages, got ${responses.length}`);
   }
-  return encodeMessages(command.code, command.response as AnyCodec, responses);
+  return encodeMessages(command.code, command.response as AnyCodec, responses, maxBytes);
 }
 
 /**
@@ -153,11 +162,24 @@ export function decodeKmsResponse<N extends KmsCommandName>(
 // buffer is reused instead of allocated per call. Encoding is synchronous, so calls never interleave.
 const writer = new BinaryWriter();
 
-function encodeMessages(code: number, codec: AnyCodec, messages: readonly unknown[]): Buffer {
+function encodeMessages(
+  code: number,
+  codec: AnyCodec,
+  messages: readonly unknown[],
+  maxBytes = Infinity,
+): Buffer {
   const flat = flatCodecOf(codec);
-  if (flat) return encodeFlatFrames(code, flat, messages as readonly Record<string, unknown>[]);
+  if (flat) {
+    return encodeFlatFrames(code, flat, messages as readonly Record<string, unknown>[], maxBytes);
+  }
   try {
-    const payloads = messages.map((message) => codec.encode(message, writer).finish());
+    let size = 0;
+    const payloads = messages.map((message) => {
+      const payload = codec.encode(message, writer).finish();
+      size += FRAME_HEADER_SIZE + payload.length;
+      if (size > maxBytes) throw answerTooLarge(maxBytes);
+      return payload;
+    });
     return encodeFrames(code, payloads);
   } catch (error) {
     writer.finish(); // drop a half-written message so the next body starts clean

@@ -173,6 +173,29 @@ test('wrong message counts are programming errors (RangeError)', () => {
   assert.throws(() => encodeKmsResponse('KEY:GENERATE', []), RangeError);
 });
 
+test('a reply longer than maxBytes is refused before it is allocated', () => {
+  const key = GenerateKeyResponse.create({
+    version: 1,
+    plaintext: Buffer.alloc(32),
+    ciphertext: Buffer.alloc(76),
+  });
+  const one = encodeKmsResponse('KEY:GENERATE', [key]).length;
+  assert.equal(encodeKmsResponse('KEY:GENERATE', [key, key], 2 * one).length, 2 * one);
+  throwsWire(
+    () => encodeKmsResponse('KEY:GENERATE', [key, key], 2 * one - 1),
+    'ANSWER_TOO_LARGE',
+    /larger than \d+ bytes/,
+  );
+  // The generated codecs' path (not the flat one) is bounded the same way.
+  const status = { name: 'k'.repeat(100), version: 1, type: 'AES256', createdBy: '' };
+  const statuses = Array.from({ length: 50 }, () => status);
+  const size = encodeKmsResponse('KEY:STATUS', statuses as never[]).length;
+  throwsWire(
+    () => encodeKmsResponse('KEY:STATUS', statuses as never[], size - 1),
+    'ANSWER_TOO_LARGE',
+  );
+});
+
 test('server side: unknown, unsupported, unbatchable and malformed requests', () => {
   throwsWire(
     () => decodeKmsRequest(encodeFrames(7, [new Uint8Array(0)])),

@@ -26,6 +26,7 @@ import {
 } from './pb/keyhold/kms/v1/response.ts';
 import { FRAME_HEADER_SIZE } from './frame.ts';
 import type { MessageCodec } from './message-codec.ts';
+import { answerTooLarge } from './wire-error.ts';
 
 type Kind = 'uint32' | 'string' | 'bytes';
 
@@ -283,12 +284,14 @@ const FLAT = new Map<unknown, FlatCodec>([
 
 /**
  * Encodes one frame per message, all carrying `cmd`, into a single buffer sized up front (the
- * body encodeFrames would make from the generated encoders' output, byte for byte).
+ * body encodeFrames would make from the generated encoders' output, byte for byte). Throws
+ * ANSWER_TOO_LARGE instead of allocating more than `maxBytes`.
  */
 export function encodeFlatFrames(
   cmd: number,
   codec: FlatCodec,
   messages: readonly Record<string, unknown>[],
+  maxBytes = Infinity,
 ): Buffer {
   let total = 0;
   const sizes = new Array<number>(messages.length);
@@ -297,6 +300,7 @@ export function encodeFlatFrames(
     sizes[i] = size;
     total += FRAME_HEADER_SIZE + size;
   }
+  if (total > maxBytes) throw answerTooLarge(maxBytes);
   const out = Buffer.allocUnsafe(total);
   let pos = 0;
   for (let i = 0; i < messages.length; i++) {

@@ -18,6 +18,7 @@ export const WIRE_ERROR_CODES = [
   'BAD_MESSAGE',
   'RECORD_TOO_LARGE',
   'TRUNCATED_STREAM',
+  'ANSWER_TOO_LARGE',
 ] as const;
 
 export type WireErrorCode = (typeof WIRE_ERROR_CODES)[number];
@@ -37,4 +38,12 @@ export class KmsWireError extends Error {
     this.code = code;
     this.status = code === 'UNSUPPORTED_COMMAND' ? 501 : 400;
   }
+}
+
+/** The error for a reply body longer than the `maxBytes` its encoder was given. */
+export function answerTooLarge(maxBytes: number): KmsWireError {
+  return new KmsWireError(
+    'ANSWER_TOO_LARGE',
+    `the answer would be larger than ${String(maxBytes)} bytes: send fewer frames per request`,
+  );
 }

@@ -34,6 +34,12 @@ export interface ConnectionOwner {
   readonly tickMs: number;
   date(): string;
   clientError(error: Error, socket: TLSSocket): void;
+  /**
+   * The connection answered `status` itself, no listener having seen the request (400, 408,
+   * 413, 431 before a request head was complete, or 400 / 417 for one it refuses): so that
+   * every answer can be accounted for. `head` when the request line and headers were read.
+   */
+  rejected(status: number, socket: TLSSocket, head: RequestHead | null): void;
   handlerError(error: unknown): void;
   forget(connection: Http1Connection): void;
 }
@@ -47,6 +53,8 @@ interface Exchange {
   ended: boolean;
   /** A bare error answer that replaces the response (the connection closes after it). */
   error: Buffer | null;
+  /** Body bytes of this request received so far (held for it until it is answered). */
+  bodyBytes: number;
 }
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
@@ -83,8 +91,14 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
   #closed = false;
   /** Bytes of later responses held behind the first one. */
   #heldBytes = 0;
+  /** Body bytes of the requests in the queue: what their handlers may still hold. */
+  #bodyBytes = 0;
   #lastActivity: number;
-  #messageStart = 0;
+  /**
+   * Tick of the first byte of the request being read (empty lines before it included), -1 while
+   * no byte of a next request has arrived: the headers and request timeouts count from here.
+   */
+  #headStart = -1;
 
   constructor(socket: TLSSocket, owner: ConnectionOwner) {
     this.socket = socket;
@@ -131,12 +145,13 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
   check(): void {
     if (this.#closed) return;
     const { limits, tick, tickMs } = this.#owner;
-    if (this.#parser.inMessage && !this.#stopped) {
-      const age = (tick - this.#messageStart) * tickMs;
-      // Slowloris: a request must arrive within these limits however slowly it trickles in.
+    if (this.#headStart >= 0 && !this.#stopped) {
+      const age = (tick - this.#headStart) * tickMs;
+      // Slowloris: a request must arrive within these limits however slowly it trickles in,
+      // be it bytes of its head or empty lines before it.
       if (
         (!this.#parser.headersDone && limits.headersTimeout > 0 && age >= limits.headersTimeout) ||
-        (limits.requestTimeout > 0 && age >= limits.requestTimeout)
+        (this.#parser.inMessage && limits.requestTimeout > 0 && age >= limits.requestTimeout)
       ) {
         this.#fail(408);
         return;
@@ -161,18 +176,19 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
   // Parser events.
 
   onMessageBegin(): void {
-    this.#messageStart = this.#owner.tick;
+    if (this.#headStart < 0) this.#headStart = this.#owner.tick;
   }
 
   onHead(head: RequestHead): void {
     const req = new Http1Request(head, this.socket, this, this.#owner.limits.maxBodyBuffered);
     const res = new Http1Response(req, head.keepAlive, this);
-    const exchange: Exchange = { res, out: null, ended: false, error: null };
+    const exchange: Exchange = { res, out: null, ended: false, error: null, bodyBytes: 0 };
     this.#queue.push(exchange);
     this.#current = exchange;
     if (head.versionMinor === 1) {
       // Node's server rules: an HTTP/1.1 request must name its host (RFC 9112 §3.2)...
       if (head.headers.host === undefined) {
+        this.#owner.rejected(400, this.socket, head);
         this.#fail(400);
         return;
       }
@@ -183,9 +199,12 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
           req.resume();
           res.writeHead(417, { 'Content-Length': 0 });
           res.end();
+          this.#owner.rejected(417, this.socket, head);
           return;
         }
-        this.send(res, CONTINUE, false);
+        // 100 Continue goes out once the body is read (request.ts): a request refused without
+        // reading its body gets its final answer instead, and the body is never sent.
+        req.awaitContinue();
       }
     }
     try {
@@ -197,10 +216,15 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
   }
 
   onBody(chunk: Buffer): void {
-    this.#current?.res?.req.pushBody(chunk);
+    const exchange = this.#current;
+    if (!exchange?.res) return;
+    exchange.bodyBytes += chunk.length;
+    this.#bodyBytes += chunk.length;
+    exchange.res.req.pushBody(chunk);
   }
 
   onMessageComplete(trailers: IncomingHttpHeaders | null): boolean {
+    this.#headStart = -1;
     const exchange = this.#current;
     this.#current = null;
     const res = exchange?.res;
@@ -244,6 +268,11 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
 
   // Body flow.
 
+  sendContinue(req: Http1Request): void {
+    const exchange = this.#queue.find((e) => e.res?.req === req);
+    if (exchange?.res && !exchange.res.started) this.send(exchange.res, CONTINUE, false);
+  }
+
   bodyPressure(paused: boolean): void {
     this.#bodyPaused = paused;
     if (paused) this.socket.pause();
@@ -262,6 +291,8 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
   }
 
   #feed(data: Buffer): void {
+    // Bytes between requests (empty lines the parser skips) start the next one's deadline.
+    if (this.#headStart < 0 && !this.#parser.inMessage) this.#headStart = this.#owner.tick;
     this.#parsing = true;
     let used: number;
     try {
@@ -283,13 +314,26 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
     }
   }
 
-  /** Whether another request may be started now. */
+  /**
+   * Whether another request may be started now: few enough are waiting for answers, the client
+   * reads what it is sent, and the bodies of unanswered requests are small (so one connection
+   * holds at most one large body at a time).
+   */
   #roomForRequests(): boolean {
+    const limits = this.#owner.limits;
     return (
-      this.#queue.length < this.#owner.limits.maxPipelined &&
+      this.#queue.length < limits.maxPipelined &&
       !this.socket.writableNeedDrain &&
-      this.#heldBytes < this.socket.writableHighWaterMark
+      this.#heldBytes < this.socket.writableHighWaterMark &&
+      this.#bodyBytes <= limits.maxBodyBuffered
     );
+  }
+
+  /** Takes the first exchange off the queue. */
+  #shift(): Exchange | undefined {
+    const first = this.#queue.shift();
+    if (first) this.#bodyBytes -= first.bodyBytes;
+    return first;
   }
 
   #maybeResume(): void {
@@ -312,7 +356,7 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
     for (;;) {
       const first = this.#queue[0];
       if (!first?.ended) break;
-      this.#queue.shift();
+      this.#shift();
       const res = first.res;
       if (res) res.finished();
       if (first.error !== null || res?.closesConnection || this.#owner.closing) {
@@ -340,7 +384,7 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
 
   #writeError(exchange: Exchange): void {
     if (!this.socket.destroyed && exchange.error) this.socket.write(exchange.error);
-    this.#queue.shift();
+    this.#shift();
     exchange.res?.closed();
     this.#end();
   }
@@ -374,7 +418,8 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
       current.ended = true;
       current.error = error;
     } else {
-      this.#queue.push({ res: null, out: null, ended: true, error });
+      this.#queue.push({ res: null, out: null, ended: true, error, bodyBytes: 0 });
+      this.#owner.rejected(status, this.socket, null);
     }
     const first = this.#queue[0];
     if (first?.error) this.#writeError(first);
@@ -416,6 +461,7 @@ export class Http1Connection implements ParserHandler, ResponseSink, BodyFlow {
       exchange.res?.closed();
     }
     this.#queue.length = 0;
+    this.#bodyBytes = 0;
     this.#current = null;
     this.#owner.forget(this);
   }

@@ -12,6 +12,8 @@ import type { RequestHead } from './parser.ts';
 export interface BodyFlow {
   /** `true`: the handler is not reading and too much is buffered (stop reading the socket). */
   bodyPressure(paused: boolean): void;
+  /** Sends `100 Continue` for this request (in answer order). */
+  sendContinue(req: Http1Request): void;
 }
 
 function connectionReset(): Error {
@@ -20,9 +22,11 @@ function connectionReset(): Error {
 
 /**
  * One request. Body bytes are emitted as they are parsed once someone reads ('data' listener
- * or `resume()`), and buffered (up to a bound, then the socket is paused) until then. 'end'
- * follows the last byte; 'aborted', 'error' (only if listened to) and 'close' report a
- * connection lost before the body was complete.
+ * or `resume()`) and until `pause()`, and buffered (up to a bound, then the socket is paused)
+ * meanwhile. 'end' follows the last byte; 'aborted', 'error' (only if listened to) and 'close'
+ * report a connection lost before the body was complete. A client that sent
+ * `Expect: 100-continue` gets `100 Continue` when the body is first read (or on
+ * `res.writeContinue()`), never before: a request refused without reading gets none.
  */
 export class Http1Request extends EventEmitter implements HttpRequest {
   readonly method: string;
@@ -41,12 +45,15 @@ export class Http1Request extends EventEmitter implements HttpRequest {
 
   readonly #flow: BodyFlow;
   readonly #limit: number;
+  readonly #hasBody: boolean;
   #pending: Buffer[] | null = null;
   #pendingBytes = 0;
   #flowing = false;
   #flushScheduled = false;
   #pressured = false;
   #endEmitted = false;
+  #awaitingContinue = false;
+  #everFlowed = false;
 
   constructor(head: RequestHead, socket: TLSSocket, flow: BodyFlow, maxBuffered: number) {
     super();
@@ -58,6 +65,7 @@ export class Http1Request extends EventEmitter implements HttpRequest {
     this.socket = socket;
     this.#flow = flow;
     this.#limit = maxBuffered;
+    this.#hasBody = head.bodyLength !== 0;
   }
 
   override on(event: string | symbol, listener: (...args: never[]) => void): this {
@@ -70,6 +78,34 @@ export class Http1Request extends EventEmitter implements HttpRequest {
   resume(): this {
     this.#startFlowing();
     return this;
+  }
+
+  /** Stops the flow of body events until `resume()`; what arrives meanwhile is buffered. */
+  pause(): this {
+    this.#flowing = false;
+    return this;
+  }
+
+  /** As Node's: true while body events flow, false when paused, null before anyone read. */
+  get readableFlowing(): boolean | null {
+    return this.#flowing ? true : this.#everFlowed ? false : null;
+  }
+
+  /** True when part of the body is still to come and nobody is reading it. */
+  get bodyUnread(): boolean {
+    return this.#hasBody && !this.complete && !this.#flowing;
+  }
+
+  /** For the connection: the client waits for `100 Continue` before it sends the body. */
+  awaitContinue(): void {
+    this.#awaitingContinue = true;
+  }
+
+  /** Sends `100 Continue` if the client waits for it and it was not sent yet. */
+  sendContinue(): void {
+    if (!this.#awaitingContinue) return;
+    this.#awaitingContinue = false;
+    this.#flow.sendContinue(this);
   }
 
   /** For the connection: a parsed slice of the body. */
@@ -106,6 +142,8 @@ export class Http1Request extends EventEmitter implements HttpRequest {
   #startFlowing(): void {
     if (this.#flowing) return;
     this.#flowing = true;
+    this.#everFlowed = true;
+    if (this.#awaitingContinue) this.sendContinue();
     if (this.#pressured) {
       this.#pressured = false;
       this.#flow.bodyPressure(false);

@@ -194,6 +194,11 @@ export class Http1Response extends EventEmitter implements HttpResponse {
     return this;
   }
 
+  /** Sends `100 Continue` now if the client waits for it (before the final answer only). */
+  writeContinue(): void {
+    if (this.#state === FRESH || this.#state === HEAD) this.req.sendContinue();
+  }
+
   flushHeaders(): void {
     if (this.#state === FRESH || this.#state === HEAD) {
       this.#send(Buffer.from(this.#render(-1), 'latin1'), false);
@@ -368,6 +373,9 @@ export class Http1Response extends EventEmitter implements HttpResponse {
       }
     }
     if (this.#sink.closing) this.#close = true;
+    // A body nobody reads (a refused request) is not waited for: the connection closes after
+    // this answer instead of reading, or waiting for, what may still come.
+    if (this.req.bodyUnread) this.#close = true;
     if ((seen & SEEN_CONNECTION) === 0) {
       if (this.#close) head += 'Connection: close\r\n';
       else if (this.req.httpVersionMinor === 0) head += 'Connection: keep-alive\r\n';

@@ -7,6 +7,7 @@ import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { HttpRequest, HttpResponse } from '../http-types.ts';
 import { Http1Connection } from './connection.ts';
 import type { ConnectionLimits, ConnectionOwner } from './connection.ts';
+import type { RequestHead } from './parser.ts';
 
 export interface Http1ServerOptions {
   /** Idle time before a kept-alive connection is closed; Node's default 5000 ms. 0 = never. */
@@ -34,8 +35,10 @@ export type Http1Listener = (req: HttpRequest, res: HttpResponse) => void;
 
 /**
  * An HTTPS server for HTTP/1.1 over TLS. Events besides tls.Server's: 'clientError'
- * (error, socket) for requests answered 400/408/413/431 (informational: the server has already
- * answered), 'error' (error) for a listener that threw, when someone listens for it.
+ * (error, socket) for requests answered 400/413/431 for a parse error (informational: the server
+ * has already answered); 'rejected' (status, socket, head | null) for every answer the server
+ * gave without calling the listener (parse errors, 408 timeouts, 400 without Host, 417), so each
+ * can be audited; 'error' (error) for a listener that threw, when someone listens for it.
  */
 export class Http1Server extends TlsServer implements ConnectionOwner {
   readonly limits: ConnectionLimits;
@@ -98,6 +101,10 @@ export class Http1Server extends TlsServer implements ConnectionOwner {
 
   clientError(error: Error, socket: TLSSocket): void {
     if (this.listenerCount('clientError') > 0) this.emit('clientError', error, socket);
+  }
+
+  rejected(status: number, socket: TLSSocket, head: RequestHead | null): void {
+    if (this.listenerCount('rejected') > 0) this.emit('rejected', status, socket, head);
   }
 
   handlerError(error: unknown): void {

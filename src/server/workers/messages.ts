@@ -53,7 +53,17 @@ export type ToPrimary =
   | { readonly type: 'applied'; readonly index: number }
   | { readonly type: 'submit'; readonly id: number; readonly command: Buffer }
   | { readonly type: 'backup'; readonly id: number }
-  | { readonly type: 'restore'; readonly id: number; readonly backup: Buffer }
+  /** The next piece of backup upload `upload` (the reply says whether it was accepted). */
+  | {
+      readonly type: 'restore-piece';
+      readonly id: number;
+      readonly upload: number;
+      readonly bytes: Buffer;
+    }
+  /** Restore from upload `upload`, now complete. */
+  | { readonly type: 'restore'; readonly id: number; readonly upload: number }
+  /** Upload `upload` will not complete (the client went away): drop what arrived. */
+  | { readonly type: 'restore-abort'; readonly upload: number }
   | { readonly type: 'metrics'; readonly id: number }
   /** Collect `what` from every worker; the reply's value is the list. */
   | { readonly type: 'gather'; readonly id: number; readonly what: GatherTopic }

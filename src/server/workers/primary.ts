@@ -7,6 +7,7 @@ import type { Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { AggregatorRegistry } from 'prom-client';
 import { KeyholdError } from '../../model/errors.ts';
+import { BackupReceiver } from '../../state/backup.ts';
 import { decodeCommand, encodeCommand } from '../../state/commands.ts';
 import { encodeSnapshot } from '../../state/snapshot.ts';
 import { EventLog } from '../event-log.ts';
@@ -32,6 +33,8 @@ interface Member {
   readonly outbox: WorkerOutbox;
   subscriptions: { audit: number; log: number };
   address: string | null;
+  /** Backups this worker is uploading for a restore, by upload number. */
+  readonly uploads: Map<number, BackupReceiver>;
 }
 
 export class Primary {
@@ -141,6 +144,7 @@ export class Primary {
       outbox: new WorkerOutbox(worker),
       subscriptions: { audit: 0, log: 0 },
       address: null,
+      uploads: new Map(),
     };
     this.#members.set(worker.id, member);
     worker.on('message', (message: ToPrimary) => this.#onMessage(member, message));
@@ -196,9 +200,29 @@ export class Primary {
       case 'backup':
         this.#answer(member, message.id, () => this.#owner.backup());
         return;
+      case 'restore-piece': {
+        const { upload, bytes } = message;
+        this.#answer(member, message.id, () => {
+          const receiver = member.uploads.get(upload) ?? new BackupReceiver();
+          member.uploads.set(upload, receiver);
+          try {
+            receiver.add(bytes);
+          } catch (error) {
+            member.uploads.delete(upload);
+            throw error;
+          }
+          return Promise.resolve(undefined);
+        });
+        return;
+      }
+      case 'restore-abort':
+        member.uploads.delete(message.upload);
+        return;
       case 'restore':
         this.#answer(member, message.id, async () => {
-          await this.#owner.restore(message.backup);
+          const receiver = member.uploads.get(message.upload) ?? new BackupReceiver();
+          member.uploads.delete(message.upload);
+          await this.#owner.restoreSealed(receiver.take());
           this.#flushApplies();
           const snapshot = encodeSnapshot(this.#owner.state);
           const index = this.#owner.state.commit;
@@ -258,8 +282,11 @@ export class Primary {
     return this.#initSnapshot.payload;
   }
 
+  /** Runs `work` and replies with its value or error (also when it throws synchronously). */
   #answer(member: Member, id: number, work: () => Promise<unknown>): void {
-    work().then(
+    new Promise((resolve) => {
+      resolve(work());
+    }).then(
       (value) => this.#send(member, { type: 'reply', id, value }),
       (error: unknown) => {
         let wire: WireKeyholdError;

@@ -13,12 +13,16 @@ import type { ToPrimary, ToWorker } from './messages.ts';
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 
+/** Backup pieces are sent to the primary in messages of about this size, one at a time. */
+const UPLOAD_PIECE_BYTES = 1 << 20;
+
 export class WorkerOwner implements StateOwner {
   readonly state: State;
   readonly #send: (message: ToPrimary) => void;
   readonly #pending = new Map<number, Pending>();
   readonly #idle = new IdleCollector();
   #nextId = 1;
+  #nextUpload = 1;
 
   /**
    * @param snapshot the state at the moment this worker joined (streamed before `init`); zeroed
@@ -80,8 +84,35 @@ export class WorkerOwner implements StateOwner {
     return Buffer.from((await this.#request((id) => ({ type: 'backup', id }))) as Uint8Array);
   }
 
-  async restore(backup: Buffer): Promise<void> {
-    await this.#request((id) => ({ type: 'restore', id, backup }));
+  /**
+   * Forwards the backup to the primary in ~1 MiB pieces, each once the previous one was
+   * accepted: this worker holds one piece at a time, and a refusal stops the upload at once.
+   * The first piece goes as it arrives, so that a wrong start is refused before more is read.
+   */
+  async restore(backup: AsyncIterable<Uint8Array>): Promise<void> {
+    const upload = this.#nextUpload++;
+    let pieces: Uint8Array[] = [];
+    let size = 0;
+    let sent = 0;
+    const flush = async (): Promise<void> => {
+      const bytes = Buffer.concat(pieces, size);
+      pieces = [];
+      sent += size;
+      size = 0;
+      await this.#request((id) => ({ type: 'restore-piece', id, upload, bytes }));
+    };
+    try {
+      for await (const piece of backup) {
+        pieces.push(piece);
+        size += piece.length;
+        if (size >= UPLOAD_PIECE_BYTES || sent === 0) await flush();
+      }
+      if (size > 0) await flush();
+    } catch (error) {
+      this.#send({ type: 'restore-abort', upload });
+      throw error;
+    }
+    await this.#request((id) => ({ type: 'restore', id, upload }));
   }
 
   async metrics(): Promise<{ contentType: string; body: string }> {
