@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { AesGcmSealer } from './aes-gcm-sealer.ts';
 import { DirLock } from './dir-lock.ts';
 import { describeError, StoreError } from './errors.ts';
+import { EMPTY_MANIFEST, encodeSlot, SLOT_OFFSETS, type Manifest } from './manifest.ts';
 import { encodeRecord, MAX_RECORD_PAYLOAD } from './record.ts';
 import { planRecovery, REK_NAME, type RecoveryPlan, type RetainedSegment } from './recovery.ts';
 import { encodeRekFile, REK_BYTES, STORE_ID_BYTES } from './rek-file.ts';
@@ -72,6 +73,12 @@ export class Store {
   readonly #segments: RetainedSegment[];
   #snapshots: string[];
   #active: ActiveSegment | null = null;
+  /** The `rek` file, open for updating the manifest in place. */
+  #rekFd: number | null = null;
+  /** The manifest as last written. */
+  #manifest: Manifest;
+  /** The slot the next manifest write goes to. */
+  #nextSlot: 0 | 1 = 0;
   #lastIndex: number;
   #durableIndex: number;
   #snapshotIndex: number;
@@ -99,6 +106,7 @@ export class Store {
     this.#lastIndex = plan.lastIndex;
     this.#durableIndex = plan.lastIndex;
     this.#snapshotIndex = plan.snapshot?.index ?? 0;
+    this.#manifest = plan.keys?.manifest ?? EMPTY_MANIFEST;
   }
 
   /**
@@ -121,28 +129,19 @@ export class Store {
     let store: Store | null = null;
     try {
       const plan = await planRecovery(fsys, dir, options.rekSealer);
-      let storeId: Buffer;
-      if (plan.keys === null) {
-        rek = randomBytes(REK_BYTES);
-        storeId = randomBytes(STORE_ID_BYTES);
-        await io(`create ${join(dir, REK_NAME)}`, () =>
-          writeFileAtomic(
-            fsys,
-            dir,
-            join(dir, REK_NAME),
-            encodeRekFile(options.rekSealer, rek!, storeId),
-          ),
-        );
-      } else {
-        rek = plan.keys.rek;
-        storeId = plan.keys.storeId;
-      }
+      rek = plan.keys?.rek ?? randomBytes(REK_BYTES);
+      const storeId = plan.keys?.storeId ?? randomBytes(STORE_ID_BYTES);
       store = new Store(
         { dir, fs: fsys, maxSegmentBytes, lock },
         { sealer: new AesGcmSealer(rek), storeId },
         plan,
       );
-      await store.#repair(plan);
+      // A new store, or one whose `rek` predates the manifest, gets a whole new `rek` file.
+      const rekFile =
+        plan.keys === null || plan.keys.version === 1
+          ? (manifest: Manifest) => encodeRekFile(options.rekSealer, rek!, storeId, manifest)
+          : null;
+      await store.#repair(plan, rekFile);
       return {
         store,
         recovered: {
@@ -152,8 +151,7 @@ export class Store {
         },
       };
     } catch (error) {
-      const active = store === null ? null : store.#active;
-      if (active) await fsys.close(active.fd).catch(() => undefined);
+      if (store) await store.#closeFiles();
       await lock.release().catch(() => undefined);
       throw error;
     } finally {
@@ -246,10 +244,7 @@ export class Store {
     this.#closed ??= (async () => {
       while (this.#flushing) await this.#flushing;
       await this.#exclusive(() => Promise.resolve());
-      if (this.#active) {
-        await this.#fs.close(this.#active.fd).catch(() => undefined);
-        this.#active = null;
-      }
+      await this.#closeFiles();
       await this.#lock.release();
     })();
     return this.#closed;
@@ -334,6 +329,39 @@ export class Store {
     for (const item of batch) item.resolve(item.index);
   }
 
+  /** The highest index whose state is on disk, in the log or in a snapshot. */
+  #durableMark(): number {
+    return Math.max(this.#durableIndex, this.#snapshotIndex);
+  }
+
+  /**
+   * Records a new manifest durably. A change of the files it names (a new segment or snapshot),
+   * or `both`, writes both slots, each synced before the next is written: one of them always
+   * holds the new manifest or its predecessor, and after both, no slot names a file that may now
+   * be deleted. It must precede every deletion. A higher durable index alone needs one slot.
+   */
+  async #writeManifest(change: Partial<Omit<Manifest, 'sequence'>>, both = false): Promise<void> {
+    const fd = this.#rekFd!;
+    const layoutChanged =
+      (change.snapshot ?? this.#manifest.snapshot) !== this.#manifest.snapshot ||
+      (change.segment ?? this.#manifest.segment) !== this.#manifest.segment;
+    for (let i = both || layoutChanged ? 2 : 1; i > 0; i--) {
+      const next = { ...this.#manifest, ...change, sequence: this.#manifest.sequence + 1 };
+      await writeAll(this.#fs, fd, encodeSlot(this.#storeId, next), SLOT_OFFSETS[this.#nextSlot]);
+      await this.#fs.fdatasync(fd);
+      this.#manifest = next;
+      this.#nextSlot = this.#nextSlot === 0 ? 1 : 0;
+    }
+  }
+
+  async #closeFiles(): Promise<void> {
+    for (const fd of [this.#active?.fd, this.#rekFd]) {
+      if (fd !== undefined && fd !== null) await this.#fs.close(fd).catch(() => undefined);
+    }
+    this.#active = null;
+    this.#rekFd = null;
+  }
+
   /**
    * After a failed batch, best effort: cut the segment back to its last synced size, so that the
    * rejected records do not reappear at the next open. If this fails too, recovery will treat
@@ -374,6 +402,8 @@ export class Store {
     const entry: RetainedSegment = { name, firstIndex, lastIndex: firstIndex - 1, validBytes: 0 };
     this.#segments.push(entry);
     this.#active = { fd, entry, size: SEGMENT_HEADER_BYTES };
+    // From now on the segment must exist: recovery refuses a directory that lost it.
+    await this.#writeManifest({ segment: firstIndex, durable: this.#durableMark() });
     return this.#active;
   }
 
@@ -389,6 +419,17 @@ export class Store {
     this.#snapshotIndex = index;
     const obsolete = this.#snapshots.filter((other) => other !== name);
     this.#snapshots = [name];
+    try {
+      // The manifest names the files that stay before any other file is deleted.
+      const kept = this.#segments.filter((segment) => segment.lastIndex > index);
+      await this.#writeManifest({
+        snapshot: index,
+        segment: kept.at(-1)?.firstIndex ?? 0,
+        durable: this.#durableMark(),
+      });
+    } catch (error) {
+      throw this.#fail(`write ${join(this.#dir, REK_NAME)}`, error);
+    }
     await this.#compact(obsolete);
   }
 
@@ -413,9 +454,17 @@ export class Store {
     }
   }
 
-  /** Applies the recovery plan's repairs and opens the newest segment for appending. */
-  async #repair(plan: RecoveryPlan): Promise<void> {
+  /**
+   * Applies the recovery plan's repairs, opens the newest segment for appending, and records what
+   * was recovered in the manifest (writing a whole new `rek` with `rekFile` for a new store or an
+   * old-format one) before deleting the files the recovered state supersedes.
+   */
+  async #repair(
+    plan: RecoveryPlan,
+    rekFile: ((manifest: Manifest) => Buffer) | null,
+  ): Promise<void> {
     const fsys = this.#fs;
+    const rekPath = join(this.#dir, REK_NAME);
     await io(`repair ${this.#dir}`, async () => {
       if (plan.torn) {
         const fd = await fsys.open(join(this.#dir, plan.torn.name), 'r+');
@@ -426,25 +475,54 @@ export class Store {
           await fsys.close(fd);
         }
       }
-      if (plan.snapshot && plan.obsolete.some((name) => !name.endsWith('.tmp'))) {
-        // Make sure the snapshot that supersedes them is durable before deleting anything.
+      const newest = this.#segments.at(-1);
+      if (newest) {
+        const fd = await fsys.open(join(this.#dir, newest.name), 'r+');
+        this.#active = { fd, entry: newest, size: newest.validBytes };
+        // A crashed writer may have left unsynced bytes that recovery just read: sync them
+        // before the manifest counts them, and before anything new is acknowledged after them.
+        await fsys.fdatasync(fd);
+      }
+      const recovered = {
+        snapshot: plan.snapshot?.index ?? 0,
+        segment: newest?.firstIndex ?? 0,
+        durable: plan.lastIndex,
+      };
+      const current = this.#manifest;
+      // Files are deleted below: no slot may still name them (a crash may have interrupted the
+      // writing of the manifest that superseded them).
+      const deleting =
+        plan.obsolete.some((name) => !name.endsWith('.tmp')) || (plan.keys?.damagedSlots ?? 0) > 0;
+      const changed =
+        rekFile !== null ||
+        deleting ||
+        current.snapshot !== recovered.snapshot ||
+        current.segment !== recovered.segment ||
+        current.durable !== recovered.durable;
+      if (plan.snapshot && changed) {
+        // A crashed writer's snapshot may not be durable yet: it must be before the manifest
+        // names it and before the files it supersedes are deleted.
         const fd = await fsys.open(join(this.#dir, plan.snapshot.name), 'r');
         try {
           await fsys.fsync(fd);
         } finally {
           await fsys.close(fd);
         }
+      }
+      if (rekFile !== null) {
         await fsyncDir(fsys, this.#dir);
+        this.#manifest = { ...recovered, sequence: current.sequence + 1 };
+        await writeFileAtomic(fsys, this.#dir, rekPath, rekFile(this.#manifest));
+        this.#rekFd = await fsys.open(rekPath, 'r+');
+      } else {
+        this.#rekFd = await fsys.open(rekPath, 'r+');
+        if (changed) {
+          // The renames of a crashed writer's files, too, before the manifest counts them.
+          await fsyncDir(fsys, this.#dir);
+          await this.#writeManifest(recovered, deleting);
+        }
       }
       for (const name of plan.obsolete) await unlinkIfPresent(fsys, join(this.#dir, name));
-      const newest = this.#segments.at(-1);
-      if (newest) {
-        const fd = await fsys.open(join(this.#dir, newest.name), 'r+');
-        this.#active = { fd, entry: newest, size: newest.validBytes };
-        // A crashed writer may have left unsynced bytes that recovery just read: sync them
-        // before anything new is acknowledged after them.
-        await fsys.fdatasync(fd);
-      }
       await fsyncDir(fsys, this.#dir);
     });
   }
