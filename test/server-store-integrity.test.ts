@@ -3,7 +3,14 @@
 // message and every file left as it was; it still opens a directory of the previous format.
 
 import assert from 'node:assert/strict';
-import { cpSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import {
+  cpSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
@@ -13,6 +20,8 @@ import { startServer, tempDir } from './helpers/server-process.ts';
 import type { ServerProcess } from './helpers/server-process.ts';
 
 const V1_FIXTURE = fileURLToPath(new URL('../../test/fixtures/store/v1-data', import.meta.url));
+const SEGMENT_HEADER_BYTES = 40;
+const RECORD_HEADER_BYTES = 20;
 const ARGS = ['--workers', '0'];
 
 const temps: (() => void)[] = [];
@@ -67,6 +76,19 @@ function stateFile(dir: string, suffix: string): string {
   const names = readdirSync(join(dir, 'state')).filter((n) => n.endsWith(suffix));
   assert.equal(names.length, 1, `one ${suffix} file in ${names.join(', ')}`);
   return join(dir, 'state', names[0]!);
+}
+
+/** Start offsets of the records of a log segment, plus the file size. */
+function recordBounds(file: string): number[] {
+  const data = readFileSync(file);
+  const bounds: number[] = [];
+  let offset = SEGMENT_HEADER_BYTES;
+  while (offset < data.length) {
+    bounds.push(offset);
+    offset += RECORD_HEADER_BYTES + data.readUInt32BE(offset);
+  }
+  assert.equal(offset, data.length);
+  return [...bounds, data.length];
 }
 
 /**
@@ -148,6 +170,51 @@ describe('a data directory missing acknowledged data is refused', () => {
     } finally {
       await server.stop();
     }
+  });
+
+  it('refuses a newest segment cut short by whole records or mid-record, naming what is lost', async () => {
+    const dir = newDir();
+    let server = await startServer({ dir, args: ARGS });
+    await createKeys(server, ['a', 'b', 'c', 'd']);
+    await server.stop();
+    const segment = stateFile(dir, '.wal');
+    const whole = readFileSync(segment);
+    const bounds = recordBounds(segment);
+    // Records: 1 creates the enclave, 2..5 the keys. Cut off the last two whole records.
+    assert.equal(bounds.length, 6);
+    truncateSync(segment, bounds[3]);
+    let text = await refusal(dir);
+    assert.match(text, new RegExp(`${segment.replace(/[.]/g, '\\.')} at byte ${bounds[3]}`));
+    assert.match(text, /records 4\.\.5/);
+    assert.doesNotMatch(text, /never acknowledged/);
+
+    // Cut in the middle of the last record: not a torn write, since record 5 was acknowledged.
+    writeFileSync(segment, whole.subarray(0, bounds[4]! + 9));
+    text = await refusal(dir);
+    assert.match(text, new RegExp(`at byte ${bounds[4]}`));
+    assert.match(text, /record 5/);
+    assert.doesNotMatch(text, /never acknowledged/);
+
+    writeFileSync(segment, whole);
+    server = await startServer({ dir, args: ARGS });
+    try {
+      assert.deepEqual(await keyNames(server), ['a', 'b', 'c', 'd']);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('refuses a segment cut short after kill -9 too', async () => {
+    const dir = newDir();
+    const server = await startServer({ dir, args: ARGS });
+    await createKeys(server, ['a', 'b', 'c']);
+    await server.kill();
+    const segment = stateFile(dir, '.wal');
+    const bounds = recordBounds(segment);
+    truncateSync(segment, bounds.at(-2));
+    const text = await refusal(dir);
+    assert.match(text, /record 4 is missing/);
+    assert.match(text, /acknowledged records up to 4\b/);
   });
 
   it('opens a data directory written in the previous store format', async () => {

@@ -270,11 +270,7 @@ async function planWithKeys(
     warnings.push(
       `${newest.path}: cut off an incomplete final write at byte ${newest.torn.offset} ` +
         `(${newest.size - newest.torn.offset} bytes: ${newest.torn.reason}); a write cut short ` +
-        `by a crash was never acknowledged${
-          keys.manifest === null
-            ? ''
-            : ` (every acknowledged record, up to ${lastIndex}, is intact)`
-        }`,
+        `by a crash was never acknowledged; the records up to ${lastIndex} are intact`,
     );
   }
   for (const { name, index } of snapshotNames) {
@@ -360,6 +356,14 @@ function checkManifest(manifest: Manifest, found: Found): string[] {
   }
   if (found.gap) return warnings;
   const newest = found.newest;
+  if (newest?.torn && reached + 1 <= manifest.durable) {
+    throw corruption(
+      newest.path,
+      newest.torn.offset,
+      `${newest.torn.reason}, but record ${reached + 1} was acknowledged (${acknowledged}): the ` +
+        `file was cut short or damaged, not torn by a crash; ${range(reached + 1, manifest.durable)} lost`,
+    );
+  }
   if (reached < manifest.durable) {
     if (newest !== null && reached >= newest.firstIndex - 1) {
       throw corruption(

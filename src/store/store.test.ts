@@ -566,6 +566,40 @@ test('a lost snapshot or log segment is refused by the manifest, whichever it is
   assert.ok(!(await readdir(dir)).includes('snapshot-00000000000000000002.snap'));
 });
 
+test('a crash leaves a manifest that still catches a lost segment or acknowledged records', async (t) => {
+  const dir = await tempDir(t);
+  const { store } = await Store.open({ dir, rekSealer: hsm, maxSegmentBytes: 150 });
+  for (let i = 1; i <= 9; i++) await store.append(payloadOf(i));
+  // The files as a kill -9 now would leave them (the page cache survives the process).
+  const crashed = await dirBytes(dir);
+  await store.close();
+  crashed.delete('LOCK');
+  const segments = [...crashed.keys()].filter((n) => n.endsWith('.wal'));
+  const newest = segments.at(-1)!;
+  const put = async (without: string | null, cut?: number) => {
+    for (const name of await readdir(dir)) await rm(join(dir, name));
+    for (const [name, data] of crashed) {
+      if (name === without) continue;
+      await writeFile(join(dir, name), name === newest && cut ? data.subarray(0, cut) : data);
+    }
+  };
+  await put(newest);
+  await assert.rejects(
+    Store.open({ dir, rekSealer: hsm }),
+    isStoreError('corrupt', /newest log segment is missing.*acknowledged records up to 9\b/),
+  );
+  // The last record cut off at its first byte: acknowledged, so not a torn write.
+  await put(null, crashed.get(newest)!.length - 1);
+  await assert.rejects(
+    Store.open({ dir, rekSealer: hsm }),
+    isStoreError('corrupt', /record 9 was acknowledged/),
+  );
+  await put(null);
+  const ok = await Store.open({ dir, rekSealer: hsm });
+  assert.equal(ok.recovered.records.length, 9);
+  await ok.store.close();
+});
+
 test('a directory written before the manifest existed opens, and is upgraded', async (t) => {
   const dir = await tempDir(t);
   const fixture = fileURLToPath(

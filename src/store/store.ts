@@ -75,10 +75,12 @@ export class Store {
   #active: ActiveSegment | null = null;
   /** The `rek` file, open for updating the manifest in place. */
   #rekFd: number | null = null;
-  /** The manifest as last written. */
+  /** The manifest as last written (it may not have reached the disk yet, see #noteDurable). */
   #manifest: Manifest;
-  /** The slot the next manifest write goes to. */
+  /** The slot the next #noteDurable writes. */
   #nextSlot: 0 | 1 = 0;
+  /** The manifest on disk is synced (no #noteDurable since the last #writeManifest). */
+  #manifestSynced = true;
   #lastIndex: number;
   #durableIndex: number;
   #snapshotIndex: number;
@@ -243,9 +245,17 @@ export class Store {
     this.#closing = true;
     this.#closed ??= (async () => {
       while (this.#flushing) await this.#flushing;
-      await this.#exclusive(() => Promise.resolve());
-      await this.#closeFiles();
-      await this.#lock.release();
+      try {
+        // A clean shutdown leaves the exact durable index on disk.
+        await this.#exclusive(() =>
+          this.#failure || this.#rekFd === null || this.#manifestSynced
+            ? Promise.resolve()
+            : this.#writeManifest({ durable: this.#durableMark() }),
+        );
+      } finally {
+        await this.#closeFiles();
+        await this.#lock.release();
+      }
     })();
     return this.#closed;
   }
@@ -326,6 +336,13 @@ export class Store {
       for (const item of batch) item.reject(failure);
       return;
     }
+    try {
+      // Before the acknowledgement, so that a process crash cannot hide an acknowledged record.
+      await this.#noteDurable(last);
+    } catch (error) {
+      // The batch is durable: acknowledge it; later writes are refused.
+      this.#fail(`write ${join(this.#dir, REK_NAME)}`, error);
+    }
     for (const item of batch) item.resolve(item.index);
   }
 
@@ -352,6 +369,25 @@ export class Store {
       this.#manifest = next;
       this.#nextSlot = this.#nextSlot === 0 ? 1 : 0;
     }
+    this.#manifestSynced = true;
+  }
+
+  /**
+   * Records a higher durable index in one slot (alternating) without syncing it: it reaches the
+   * disk with the kernel's writeback or the next #writeManifest. No fsync on the write path, and
+   * never ahead of the truth: it is written only once the records are synced.
+   */
+  async #noteDurable(index: number): Promise<void> {
+    const next = { ...this.#manifest, durable: index, sequence: this.#manifest.sequence + 1 };
+    await writeAll(
+      this.#fs,
+      this.#rekFd!,
+      encodeSlot(this.#storeId, next),
+      SLOT_OFFSETS[this.#nextSlot],
+    );
+    this.#nextSlot = this.#nextSlot === 0 ? 1 : 0;
+    this.#manifest = next;
+    this.#manifestSynced = false;
   }
 
   async #closeFiles(): Promise<void> {
