@@ -170,13 +170,21 @@ export class KeyholdServer {
       observe: (route, status, seconds) => this.metrics.observe(route, status, seconds),
       admit: (socket) => this.handshakes.admit(socket),
     });
-    if (init.options.http === 'node') {
-      const server = createServer({ ...tlsOptions, ...timeouts }, pipeline);
-      server.maxRequestsPerSocket = 0;
-      this.#https = server;
-    } else {
-      // The lean HTTP/1.1 server writes each answer as one TLS record (src/server/http1/).
-      this.#https = new Http1Server(tlsOptions, pipeline, timeouts);
+    try {
+      if (init.options.http === 'node') {
+        const server = createServer({ ...tlsOptions, ...timeouts }, pipeline);
+        server.maxRequestsPerSocket = 0;
+        this.#https = server;
+      } else {
+        // The lean HTTP/1.1 server writes each answer as one TLS record (src/server/http1/).
+        this.#https = new Http1Server(tlsOptions, pipeline, timeouts);
+      }
+    } catch (error) {
+      const { cert, key } = init.certificate.files;
+      throw new Error(
+        `cannot use the TLS certificate and key (${cert}, ${key}): ${messageOf(error)}`,
+        { cause: error },
+      );
     }
     this.#https.on('tlsClientError', () => undefined);
     this.handshakes.attach(this.#https);
@@ -190,16 +198,25 @@ export class KeyholdServer {
     });
   }
 
-  /** Single-process mode: opens the state in `options.dir` and starts listening. */
+  /**
+   * Single-process mode: opens the state in `options.dir` and starts listening. If it cannot
+   * listen (or the TLS material is unusable), closes the state again and rejects.
+   */
   static async start(options: ServerOptions): Promise<KeyholdServer> {
     const { log, root, owner, certificate } = await openOwnedNode(options);
-    const server = new KeyholdServer(
-      { owner, root, certificate, options, log, audit: openAuditLog(options) },
-      owner,
-    );
-    owner.metricsSource = server.metrics;
-    await server.listen(options.address, options.publicHost);
-    return server;
+    let server: KeyholdServer | null = null;
+    try {
+      server = new KeyholdServer(
+        { owner, root, certificate, options, log, audit: openAuditLog(options) },
+        owner,
+      );
+      owner.metricsSource = server.metrics;
+      await server.listen(options.address, options.publicHost);
+      return server;
+    } catch (error) {
+      await (server ? server.close() : owner.close()).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** The bound address as `HOST:PORT`. */
@@ -222,16 +239,21 @@ export class KeyholdServer {
     await this.audit.close();
   }
 
-  /** Starts listening on `HOST:PORT` (in a worker, on the handle the primary shares). */
+  /**
+   * Starts listening on `HOST:PORT` (in a worker, on the handle the primary shares). Rejects with
+   * `cannot listen on ADDRESS: …` when the address is in use, does not resolve, and so on.
+   */
   async listen(address: string, publicHost: string | undefined): Promise<void> {
     // The KES config file's predefined keys exist before the first request (and after reloads).
     await this.kes.createKeys();
     this.kes.watchKeys((error) => this.log.error(`creating predefined keys: ${String(error)}`));
     const { host, port } = splitAddress(address);
     await new Promise<void>((resolve, reject) => {
-      this.#https.once('error', reject);
+      const fail = (error: Error): void =>
+        reject(new Error(`cannot listen on ${address}: ${error.message}`, { cause: error }));
+      this.#https.once('error', fail);
       this.#https.listen(port, host, () => {
-        this.#https.off('error', reject);
+        this.#https.off('error', fail);
         resolve();
       });
     });
@@ -273,6 +295,10 @@ export class KeyholdServer {
       nodesDown: {},
     };
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** Splits `HOST:PORT`, `[V6]:PORT` or `:PORT` (host defaults to all interfaces). */

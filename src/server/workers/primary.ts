@@ -54,7 +54,9 @@ export class Primary {
   #unsent: Buffer[] = [];
   #unsentFirst = 0;
   readonly #idle = new IdleCollector();
+  /** While the first workers start: told when one listens, or when one cannot start. */
   #listening: ((address: string) => void) | null = null;
+  #startFailed: ((error: Error) => void) | null = null;
   /** The `init` snapshot while the first workers start (at one commit), then null: ~100 MB. */
   #initSnapshot: { commit: number; payload: Buffer } | null = null;
 
@@ -74,7 +76,11 @@ export class Primary {
     this.log.stream.setForward((event) => this.#relay({ type: 'log', event }, 'log'));
   }
 
-  /** Opens the state, forks `workers` workers and resolves once all of them listen. */
+  /**
+   * Opens the state, forks `workers` workers and resolves once all of them listen. If one of
+   * them cannot start (address in use, unusable TLS material…), stops the others, closes the
+   * state and rejects with that worker's reason.
+   */
   static async start(options: ServerOptions, workers: number): Promise<Primary> {
     let applied: ((index: number, command: Buffer) => void) | null = null;
     const { log, root, owner, certificate } = await openOwnedNode(options, (command, index) =>
@@ -111,16 +117,43 @@ export class Primary {
     await this.#owner.close();
   }
 
+  /** Start-up failed: kills the workers (they hold nothing durable) and closes the state. */
+  async #abort(): Promise<void> {
+    this.#shuttingDown = true;
+    await Promise.all(
+      [...this.#members.values()].map(
+        (m) =>
+          new Promise<void>((resolve) => {
+            if (m.worker.isDead()) {
+              resolve();
+              return;
+            }
+            m.worker.once('exit', () => resolve());
+            m.worker.process.kill('SIGKILL');
+          }),
+      ),
+    );
+    await this.#owner.close();
+  }
+
   async #forkAll(): Promise<void> {
-    const listening = new Promise<string>((resolve) => {
+    const listening = new Promise<string>((resolve, reject) => {
       let count = 0;
       this.#listening = (address) => {
         if (++count === this.#workers) resolve(address);
       };
+      this.#startFailed = reject;
     });
     for (let i = 0; i < this.#workers; i++) this.#fork();
-    await listening;
-    this.#listening = null;
+    try {
+      await listening;
+    } catch (error) {
+      await this.#abort();
+      throw error;
+    } finally {
+      this.#listening = null;
+      this.#startFailed = null;
+    }
     this.#initSnapshot?.payload.fill(0);
     this.#initSnapshot = null;
     // Recovery and the workers' snapshots leave a few hundred MB of dead buffers behind; collect
@@ -156,10 +189,20 @@ export class Primary {
     if (audit !== 0 || log !== 0) this.#broadcastSubscribers();
     this.#checkWaiters();
     if (this.#shuttingDown) return;
+    if (this.#startFailed && member.address === null) {
+      this.#startFailed(
+        new Error(
+          `worker ${member.worker.process.pid ?? '?'} exited while starting (${signal ?? `code ${String(code)}`})`,
+        ),
+      );
+      return;
+    }
     this.log.error(
       `worker ${member.worker.process.pid ?? '?'} exited (${signal ?? `code ${String(code)}`}); starting a new one`,
     );
-    this.#fork();
+    // One that died before it listened may fail again at once: no faster than once a second.
+    if (member.address === null) setTimeout(() => this.#shuttingDown || this.#fork(), 1000);
+    else this.#fork();
   }
 
   #onMessage(member: Member, message: ToPrimary): void {
@@ -174,13 +217,24 @@ export class Primary {
           member.outbox.sendSnapshot(this.#snapshotForInit(), {
             type: 'init',
             ticketKeys: this.#ticketKeys,
-            certificate: { cert: this.certificate.cert, key: this.certificate.key },
+            certificate: {
+              cert: this.certificate.cert,
+              key: this.certificate.key,
+              files: this.certificate.files,
+            },
           });
         }
         return;
       case 'listening':
         member.address = message.address;
         this.#listening?.(message.address);
+        return;
+      case 'failed':
+        if (this.#startFailed) this.#startFailed(new Error(message.message));
+        else
+          this.log.error(
+            `worker ${member.worker.process.pid ?? '?'} could not start: ${message.message}`,
+          );
         return;
       case 'applied':
         member.applied = Math.max(member.applied, message.index);
