@@ -59,6 +59,12 @@ export interface ServerOptions {
   readonly kes?: Reloadable<KesSettings>;
   /** TLS material from a config file (key password, client CAs); reloadable. */
   readonly tlsConfig?: Reloadable<TlsMaterial>;
+  /**
+   * With worker processes: milliseconds a write waits for each worker to apply it before that
+   * worker is killed and replaced (default 10 s). It must exceed the time a new worker takes to
+   * load the state (about 1 s per million keys).
+   */
+  readonly applyTimeout?: number;
 }
 
 /** Everything the HTTPS front needs, however the state is owned. */

@@ -1,6 +1,7 @@
 // The primary of a worker pool: owns the sealed store and the engine, forks one worker per core
 // to serve requests, replicates every committed command to all workers and acknowledges a write
-// only once every live worker has applied it. It serves no requests itself.
+// only once every live worker has applied it (replacing one that does not in time). It serves no
+// requests itself.
 
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
@@ -32,7 +33,12 @@ interface Member {
   readonly outbox: WorkerOutbox;
   subscriptions: { audit: number; log: number };
   address: string | null;
+  /** Killed for not applying a write in time; its exit is awaited. */
+  replacing: boolean;
 }
+
+/** How long a write waits for a worker to apply it before the worker is replaced, by default. */
+export const DEFAULT_APPLY_TIMEOUT_MS = 10_000;
 
 export class Primary {
   readonly root: Root;
@@ -42,7 +48,10 @@ export class Primary {
   readonly #members = new Map<number, Member>();
   readonly #ticketKeys = randomBytes(48);
   readonly #aggregator = new AggregatorRegistry();
-  readonly #waiters: { index: number; resolve: () => void }[] = [];
+  /** Writes waiting for every live worker to apply them, each with its deadline (ms). */
+  readonly #waiters: { index: number; resolve: () => void; deadline: number }[] = [];
+  readonly #applyTimeout: number;
+  #deadlineTimer: NodeJS.Timeout | null = null;
   readonly #gathers = new Map<
     number,
     { values: unknown[]; missing: Set<number>; done: () => void }
@@ -66,12 +75,14 @@ export class Primary {
     certificate: LoadedCertificate;
     log: EventLog;
     workers: number;
+    applyTimeout: number;
   }) {
     this.#owner = init.owner;
     this.root = init.root;
     this.certificate = init.certificate;
     this.log = init.log;
     this.#workers = init.workers;
+    this.#applyTimeout = init.applyTimeout;
     // The primary's own events (a worker died…) reach subscribers in every worker.
     this.log.stream.setForward((event) => this.#relay({ type: 'log', event }, 'log'));
   }
@@ -86,7 +97,14 @@ export class Primary {
     const { log, root, owner, certificate } = await openOwnedNode(options, (command, index) =>
       applied?.(index, encodeCommand(command)),
     );
-    const primary = new Primary({ owner, root, certificate, log, workers });
+    const primary = new Primary({
+      owner,
+      root,
+      certificate,
+      log,
+      workers,
+      applyTimeout: options.applyTimeout ?? DEFAULT_APPLY_TIMEOUT_MS,
+    });
     applied = (index, command) => primary.#queueApply(index, command);
     cluster.setupPrimary({ serialization: 'advanced' });
     await primary.#forkAll();
@@ -102,6 +120,7 @@ export class Primary {
   /** Stops every worker, then closes the store. */
   async close(): Promise<void> {
     this.#shuttingDown = true;
+    if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
     const exits = [...this.#members.values()].map(
       (m) =>
         new Promise<void>((resolve) => {
@@ -120,6 +139,7 @@ export class Primary {
   /** Start-up failed: kills the workers (they hold nothing durable) and closes the state. */
   async #abort(): Promise<void> {
     this.#shuttingDown = true;
+    if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
     await Promise.all(
       [...this.#members.values()].map(
         (m) =>
@@ -174,6 +194,7 @@ export class Primary {
       outbox: new WorkerOutbox(worker),
       subscriptions: { audit: 0, log: 0 },
       address: null,
+      replacing: false,
     };
     this.#members.set(worker.id, member);
     worker.on('message', (message: ToPrimary) => this.#onMessage(member, message));
@@ -351,12 +372,52 @@ export class Primary {
     });
   }
 
-  /** Resolves once every live worker has applied `index` (workers that die stop counting). */
+  /**
+   * Resolves once every live worker has applied `index` (workers that die stop counting). A
+   * worker that has not within the apply timeout is killed and, once it has exited, no longer
+   * counts: it can never serve the state from before `index`. A new one, started from the
+   * current state, takes its place.
+   */
   #allApplied(index: number): Promise<void> {
     return new Promise((resolve) => {
-      this.#waiters.push({ index, resolve });
+      this.#waiters.push({ index, resolve, deadline: Date.now() + this.#applyTimeout });
       this.#checkWaiters();
+      this.#armDeadline();
     });
+  }
+
+  /** Keeps one timer for the earliest deadline of the waiting writes. */
+  #armDeadline(): void {
+    if (this.#deadlineTimer !== null || this.#waiters.length === 0 || this.#shuttingDown) return;
+    let next = Infinity;
+    for (const waiter of this.#waiters) next = Math.min(next, waiter.deadline);
+    this.#deadlineTimer = setTimeout(
+      () => {
+        this.#deadlineTimer = null;
+        this.#replaceLagging();
+        this.#armDeadline();
+      },
+      // setTimeout takes at most 2³¹-1 ms; a later deadline is looked at again then.
+      Math.min(next - Date.now(), 2 ** 31 - 1),
+    );
+  }
+
+  /** Kills every worker that has not applied a write whose deadline has passed. */
+  #replaceLagging(): void {
+    const now = Date.now();
+    let due = 0;
+    for (const waiter of this.#waiters)
+      if (waiter.deadline <= now) due = Math.max(due, waiter.index);
+    if (due === 0) return;
+    for (const member of this.#members.values()) {
+      if (!member.ready || member.replacing || member.applied >= due) continue;
+      member.replacing = true;
+      this.log.error(
+        `worker ${member.worker.process.pid ?? '?'} did not apply write ${due} within ` +
+          `${this.#applyTimeout} ms; replacing it`,
+      );
+      member.worker.process.kill('SIGKILL');
+    }
   }
 
   #checkWaiters(): void {
