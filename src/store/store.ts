@@ -112,11 +112,14 @@ export class Store {
   }
 
   /**
-   * Opens (or creates) the store in `options.dir`: takes the directory lock, unseals the REK,
-   * loads the newest valid snapshot and the records after it, cuts off a torn final write, and
-   * removes leftovers. Rejects with a `StoreError` and changes nothing on disk when the directory
-   * is corrupt (`corrupt`, naming file and byte offset), was sealed under another HSM key
-   * (`wrong-key`), is from a newer format (`unsupported-version`), or is in use (`locked`).
+   * Opens (or creates: only a directory without `rek`) the store in `options.dir`: takes the
+   * directory lock, unseals the REK, loads the newest valid snapshot and the records after it,
+   * checks them against the manifest, cuts off a torn final write, records what it recovered in
+   * the manifest (upgrading a `rek` of format 1), and removes leftovers. Rejects with a
+   * `StoreError` and changes nothing on disk when the directory is corrupt (`corrupt`, naming
+   * file and byte offset: a damaged file, or a snapshot, segment or acknowledged records the
+   * manifest names that are missing), was sealed under another HSM key (`wrong-key`), is from a
+   * newer format (`unsupported-version`), or is in use (`locked`).
    */
   static async open(options: OpenOptions): Promise<{ store: Store; recovered: Recovered }> {
     const fsys = options.fs ?? nodeStoreFs;
