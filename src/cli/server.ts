@@ -10,6 +10,7 @@ import type { RunningNode } from '../server/node.ts';
 import { VERSION } from '../version.ts';
 import type { Command, ParsedArgs } from './command.ts';
 import { flag, stringOption, UsageError } from './command.ts';
+import { parseDuration } from './kes/duration.ts';
 import { print } from './output.ts';
 
 const DEV_HSM_FILE = 'dev-hsm.key';
@@ -34,6 +35,8 @@ Options:
   --audit-log FILE      append one NDJSON audit record per request to FILE
   --workers N           processes serving requests (default: number of cores, ${availableParallelism()}
                         here); 0 serves from the single process that owns the state
+  --apply-timeout DUR   how long a write waits for a worker to apply it before that worker is
+                        killed and replaced by a new one (default 10s)
   --http lean|node      HTTP/1.1 implementation: Keyhold's lean strict HTTP/1.1 server
                         (default) or node:https
   --dev                 development mode: without an HSM key in the environment, keep a
@@ -48,6 +51,7 @@ Options:
     'tls-key': { type: 'string' },
     'audit-log': { type: 'string' },
     workers: { type: 'string' },
+    'apply-timeout': { type: 'string' },
     http: { type: 'string' },
     dev: { type: 'boolean' },
   },
@@ -67,6 +71,7 @@ Options:
       throw new UsageError('--tls-cert and --tls-key go together');
     }
     const workers = parseWorkers(stringOption(args, 'workers'));
+    const applyTimeout = stringOption(args, 'apply-timeout');
     const http = stringOption(args, 'http') ?? 'lean';
     if (http !== 'lean' && http !== 'node') throw new UsageError("--http takes 'lean' or 'node'");
     if (configured) reloadOnSighup(() => configured.reload());
@@ -83,6 +88,9 @@ Options:
           configured?.options.address ??
           (dev ? '127.0.0.1:7373' : '0.0.0.0:7373'),
         hsmKey,
+        ...(applyTimeout === undefined
+          ? {}
+          : { applyTimeout: parseDuration(applyTimeout, '--apply-timeout') }),
         ...optional('publicHost', stringOption(args, 'host')),
         ...optional('auditFile', stringOption(args, 'audit-log') ?? configured?.options.auditFile),
         ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}),

@@ -61,6 +61,12 @@ export interface ServerOptions {
   readonly kes?: Reloadable<KesSettings>;
   /** TLS material from a config file (key password, client CAs); reloadable. */
   readonly tlsConfig?: Reloadable<TlsMaterial>;
+  /**
+   * With worker processes: milliseconds a write waits for each worker to apply it before that
+   * worker is killed and replaced (default 10 s). It must exceed the time a new worker takes to
+   * load the state (about 1 s per million keys).
+   */
+  readonly applyTimeout?: number;
 }
 
 /** Everything the HTTPS front needs, however the state is owned. */
@@ -173,15 +179,23 @@ export class KeyholdServer {
       observe: (route, status, seconds) => this.metrics.observe(route, status, seconds),
       admit: (socket) => this.handshakes.admit(socket),
     });
-    if (init.options.http === 'node') {
-      this.#https = createNodeHttpsServer({ ...tlsOptions, ...timeouts }, pipeline);
-    } else {
-      // The lean HTTP/1.1 server writes each answer as one TLS record (src/server/http1/).
-      const server = new Http1Server(tlsOptions, pipeline, timeouts);
-      server.on('rejected', (status: number, socket: TLSSocket, head: RequestHead | null) =>
-        pipeline.rejected(socket, status, head?.method, head?.url),
+    try {
+      if (init.options.http === 'node') {
+        this.#https = createNodeHttpsServer({ ...tlsOptions, ...timeouts }, pipeline);
+      } else {
+        // The lean HTTP/1.1 server writes each answer as one TLS record (src/server/http1/).
+        const server = new Http1Server(tlsOptions, pipeline, timeouts);
+        server.on('rejected', (status: number, socket: TLSSocket, head: RequestHead | null) =>
+          pipeline.rejected(socket, status, head?.method, head?.url),
+        );
+        this.#https = server;
+      }
+    } catch (error) {
+      const { cert, key } = init.certificate.files;
+      throw new Error(
+        `cannot use the TLS certificate and key (${cert}, ${key}): ${messageOf(error)}`,
+        { cause: error },
       );
-      this.#https = server;
     }
     // Node reports a handshake timeout here but leaves the socket open: close it.
     this.#https.on('tlsClientError', (_error: Error, socket: TLSSocket) => socket.destroy());
@@ -196,16 +210,25 @@ export class KeyholdServer {
     });
   }
 
-  /** Single-process mode: opens the state in `options.dir` and starts listening. */
+  /**
+   * Single-process mode: opens the state in `options.dir` and starts listening. If it cannot
+   * listen (or the TLS material is unusable), closes the state again and rejects.
+   */
   static async start(options: ServerOptions): Promise<KeyholdServer> {
     const { log, root, owner, certificate } = await openOwnedNode(options);
-    const server = new KeyholdServer(
-      { owner, root, certificate, options, log, audit: openAuditLog(options) },
-      owner,
-    );
-    owner.metricsSource = server.metrics;
-    await server.listen(options.address, options.publicHost);
-    return server;
+    let server: KeyholdServer | null = null;
+    try {
+      server = new KeyholdServer(
+        { owner, root, certificate, options, log, audit: openAuditLog(options) },
+        owner,
+      );
+      owner.metricsSource = server.metrics;
+      await server.listen(options.address, options.publicHost);
+      return server;
+    } catch (error) {
+      await (server ? server.close() : owner.close()).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** The bound address as `HOST:PORT`. */
@@ -228,16 +251,21 @@ export class KeyholdServer {
     await this.audit.close();
   }
 
-  /** Starts listening on `HOST:PORT` (in a worker, on the handle the primary shares). */
+  /**
+   * Starts listening on `HOST:PORT` (in a worker, on the handle the primary shares). Rejects with
+   * `cannot listen on ADDRESS: …` when the address is in use, does not resolve, and so on.
+   */
   async listen(address: string, publicHost: string | undefined): Promise<void> {
     // The KES config file's predefined keys exist before the first request (and after reloads).
     await this.kes.createKeys();
     this.kes.watchKeys((error) => this.log.error(`creating predefined keys: ${String(error)}`));
     const { host, port } = splitAddress(address);
     await new Promise<void>((resolve, reject) => {
-      this.#https.once('error', reject);
+      const fail = (error: Error): void =>
+        reject(new Error(`cannot listen on ${address}: ${error.message}`, { cause: error }));
+      this.#https.once('error', fail);
       this.#https.listen(port, host, () => {
-        this.#https.off('error', reject);
+        this.#https.off('error', fail);
         resolve();
       });
     });
@@ -279,6 +307,10 @@ export class KeyholdServer {
       nodesDown: {},
     };
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** Splits `HOST:PORT`, `[V6]:PORT` or `:PORT` (host defaults to all interfaces). */

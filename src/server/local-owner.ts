@@ -111,6 +111,7 @@ export interface OwnedNode {
 /**
  * Resolves the root identity, opens the sealed state (creating the default enclave) and loads
  * the server certificate: the start of both the single process and a worker pool's primary.
+ * When the certificate cannot be loaded, the state is closed again (its lock released).
  */
 export async function openOwnedNode(
   options: ServerOptions,
@@ -126,6 +127,11 @@ export async function openOwnedNode(
     log,
     ...(onApplied ? { onApplied } : {}),
   });
-  const certificate = await loadServerCertificate(options.dir, options.tls, options.publicHost);
-  return { log, root, owner, certificate };
+  try {
+    const certificate = await loadServerCertificate(options.dir, options.tls, options.publicHost);
+    return { log, root, owner, certificate };
+  } catch (error) {
+    await owner.close().catch(() => undefined);
+    throw error;
+  }
 }

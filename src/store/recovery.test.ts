@@ -12,8 +12,14 @@ import { StoreError } from './errors.ts';
 import { readFrame } from './record.ts';
 import { SEGMENT_HEADER_BYTES, segmentName } from './segment.ts';
 import { Store } from './store.ts';
+import { nodeStoreFs, type StoreFs } from './store-fs.ts';
 
 const hsm = new AesGcmSealer(randomBytes(32));
+/**
+ * These tests examine what recovery decides, over hundreds of opens; whether data reaches the
+ * disk is store.test.ts's and store-crash.test.ts's business. Without fsyncs they run in seconds.
+ */
+const fs: StoreFs = { ...nodeStoreFs, fsync: async () => {}, fdatasync: async () => {} };
 
 function payloadOf(index: number): Buffer {
   return Buffer.from(`cmd-${index}-${'y'.repeat(index % 5)}`);
@@ -39,17 +45,42 @@ function boundaries(log: Buffer): number[] {
   return [...starts, log.length];
 }
 
+interface Built {
+  /** The `rek` after a clean close: it knows every record was acknowledged. */
+  readonly rek: Buffer;
+  readonly log: Buffer;
+  /**
+   * `reks[k]`: the `rek` as a crash right after the k-th batch was acknowledged leaves it (0: none
+   * yet), so `reks[k]` with the log cut inside batch k + 1 is what a crash mid-write leaves.
+   */
+  readonly reks: Buffer[];
+  /** `batchOf[i]`: the batch (1-based) that record i was written in. */
+  readonly batchOf: number[];
+}
+
 /** Builds a store with records 1..`count`; `batches` lists the sizes of concurrent groups. */
-async function build(dir: string, batches: number[]): Promise<{ rek: Buffer; log: Buffer }> {
-  const { store } = await Store.open({ dir, rekSealer: hsm });
+async function build(dir: string, batches: number[]): Promise<Built> {
+  const { store } = await Store.open({ dir, rekSealer: hsm, fs });
+  const rekPath = join(dir, 'rek');
+  const reks = [await readFile(rekPath)];
+  const batchOf = [0];
   let next = 1;
-  for (const size of batches) {
+  for (const [b, size] of batches.entries()) {
     const group: Promise<number>[] = [];
-    for (let i = 0; i < size; i++) group.push(store.append(payloadOf(next++)));
+    for (let i = 0; i < size; i++) {
+      group.push(store.append(payloadOf(next++)));
+      batchOf.push(b + 1);
+    }
     await Promise.all(group);
+    reks.push(await readFile(rekPath));
   }
   await store.close();
-  return { rek: await readFile(join(dir, 'rek')), log: await readFile(join(dir, segmentName(1))) };
+  return {
+    rek: await readFile(rekPath),
+    log: await readFile(join(dir, segmentName(1))),
+    reks,
+    batchOf,
+  };
 }
 
 async function restore(dir: string, files: { rek: Buffer; log: Buffer }): Promise<void> {
@@ -65,9 +96,25 @@ test('a log cut at any byte of its last records recovers a committed prefix and 
   const bounds = boundaries(files.log);
   assert.equal(bounds.length, 9);
   for (let cut = bounds[3]!; cut <= files.log.length; cut++) {
-    await restore(dir, { rek: files.rek, log: files.log.subarray(0, cut) });
     const complete = bounds.filter((b, i) => i > 0 && b <= cut).length;
-    const { store, recovered } = await Store.open({ dir, rekSealer: hsm });
+    const log = files.log.subarray(0, cut);
+    if (cut < files.log.length) {
+      // After a clean close the store knows all 8 records were acknowledged: a cut is refused.
+      await restore(dir, { rek: files.rek, log });
+      await assert.rejects(Store.open({ dir, rekSealer: hsm, fs }), (error: unknown) => {
+        assert.ok(error instanceof StoreError && error.code === 'corrupt', String(error));
+        assert.equal(error.file, join(dir, segmentName(1)));
+        assert.equal(error.offset, bounds[complete], `cut at ${cut}`);
+        assert.match(error.message, new RegExp(`records? ${complete + 1}\\b`));
+        assert.match(error.message, /up to 8\b/);
+        return true;
+      });
+    }
+    // A crash while writing the batch of the first incomplete record: that batch was never
+    // acknowledged, and the cut is a torn write.
+    const crashed = complete === 8 ? files.rek : files.reks[files.batchOf[complete + 1]! - 1]!;
+    await restore(dir, { rek: crashed, log });
+    const { store, recovered } = await Store.open({ dir, rekSealer: hsm, fs });
     assert.equal(recovered.snapshot, null);
     assert.deepEqual(
       recovered.records.map((r) => r.index),
@@ -78,7 +125,7 @@ test('a log cut at any byte of its last records recovers a committed prefix and 
     assert.equal(recovered.warnings.length, bounds.includes(cut) ? 0 : 1, `cut at ${cut}`);
     assert.equal(await store.append(Buffer.from('after')), complete + 1);
     await store.close();
-    const again = await Store.open({ dir, rekSealer: hsm });
+    const again = await Store.open({ dir, rekSealer: hsm, fs });
     assert.equal(again.recovered.records.length, complete + 1);
     assert.equal(again.recovered.records.at(-1)!.payload.toString(), 'after');
     assert.deepEqual(again.recovered.warnings, []);
@@ -114,9 +161,20 @@ test('a flipped bit in the log is a torn tail only in the last record, else a pr
   let corrupt = 0;
   for (const bit of bitsToFlip(files.log.length, headerish)) {
     const offset = bit >> 3;
-    await restore(dir, { rek: files.rek, log: flip(files.log, bit) });
+    if (offset >= lastStart) {
+      // Once record 6 was acknowledged, damage to it is damage, not a torn write.
+      await restore(dir, { rek: files.rek, log: flip(files.log, bit) });
+      await assert.rejects(Store.open({ dir, rekSealer: hsm, fs }), (error: unknown) => {
+        assert.ok(error instanceof StoreError && error.code === 'corrupt', String(error));
+        assert.equal(error.offset, lastStart, error.message);
+        assert.match(error.message, /record 6 was acknowledged/);
+        return true;
+      });
+    }
+    // As a crash while writing record 6 leaves it.
+    await restore(dir, { rek: files.reks[5]!, log: flip(files.log, bit) });
     try {
-      const { store, recovered } = await Store.open({ dir, rekSealer: hsm });
+      const { store, recovered } = await Store.open({ dir, rekSealer: hsm, fs });
       await store.close();
       assert.ok(offset >= lastStart, `bit ${bit} (byte ${offset}) was silently accepted`);
       assert.deepEqual(
@@ -147,23 +205,34 @@ test('a flipped bit in the log is a torn tail only in the last record, else a pr
   assert.ok(torn > 0 && corrupt > 0);
 });
 
-test('a flipped bit in the rek or a snapshot file is reported, never accepted', async (t) => {
+test('a flipped bit in the rek or a snapshot file is reported, and accepted only in one manifest copy', async (t) => {
   const dir = await tempDir(t);
-  const { store } = await Store.open({ dir, rekSealer: hsm, maxSegmentBytes: 60 });
+  const { store } = await Store.open({ dir, rekSealer: hsm, fs, maxSegmentBytes: 60 });
   for (let i = 1; i <= 3; i++) await store.append(payloadOf(i));
   await store.snapshot(3, Buffer.from('state at 3'));
   await store.close();
   const originals = new Map<string, Buffer>();
   for (const name of await readdir(dir)) originals.set(name, await readFile(join(dir, name)));
   assert.deepEqual([...originals.keys()].sort(), ['rek', 'snapshot-00000000000000000003.snap']);
-  // Every bit of the headers (the first 48 bytes), one bit per byte of the sealed bodies.
+  const rek = originals.get('rek')!;
+  // The manifest slots: a flip spoils one copy; the other is used, with a warning.
+  for (const offset of [4096, 4096 + 17, 4096 + 47, 8191, 8192, 8192 + 40, 12287]) {
+    await writeFile(join(dir, 'rek'), flip(rek, offset * 8 + 3));
+    const { store: reopened, recovered } = await Store.open({ dir, rekSealer: hsm, fs });
+    await reopened.close();
+    assert.equal(recovered.snapshot?.payload.toString(), 'state at 3');
+    assert.match(recovered.warnings.join('\n'), /one copy of the manifest was damaged/);
+    await writeFile(join(dir, 'rek'), rek);
+  }
+  // Every bit of the headers (the first 48 bytes), one bit per byte of the sealed bodies; in the
+  // rek's key page, one bit every 16 bytes of the zeros after the key.
   for (const [name, data] of originals) {
-    for (const bit of bitsToFlip(
-      data.length,
-      (offset) => offset < 48 || offset >= data.length - 4,
+    const size = name === 'rek' ? 4096 : data.length;
+    for (const bit of bitsToFlip(size, (offset) => offset < 48 || offset >= size - 4).filter(
+      (bit) => name !== 'rek' || bit >> 3 < 200 || (bit >> 3) % 16 === 0,
     )) {
       await writeFile(join(dir, name), flip(data, bit));
-      await assert.rejects(Store.open({ dir, rekSealer: hsm }), (error: unknown) => {
+      await assert.rejects(Store.open({ dir, rekSealer: hsm, fs }), (error: unknown) => {
         assert.ok(error instanceof StoreError, String(error));
         // The rek's sealed key is authenticated: a flip there reads as another HSM key unless the
         // checksum catches it first, which it always does for a single bit.
@@ -186,8 +255,8 @@ test('a torn multi-record write may leave later records of the same batch intact
   // Pages reached the disk out of order: record 4's bytes never did, 5 and 6 did.
   const log = Buffer.from(files.log);
   log.fill(0, bounds[3], bounds[4]);
-  await restore(dir, { rek: files.rek, log });
-  const { store, recovered } = await Store.open({ dir, rekSealer: hsm });
+  await restore(dir, { rek: files.reks[3]!, log });
+  const { store, recovered } = await Store.open({ dir, rekSealer: hsm, fs });
   assert.deepEqual(
     recovered.records.map((r) => r.index),
     [1, 2, 3],
@@ -198,8 +267,8 @@ test('a torn multi-record write may leave later records of the same batch intact
   // The same damage to record 3, which a later write (batch 4..6) follows, is corruption.
   const damaged = Buffer.from(files.log);
   damaged.fill(0, bounds[2], bounds[3]);
-  await restore(dir, { rek: files.rek, log: damaged });
-  await assert.rejects(Store.open({ dir, rekSealer: hsm }), (error: unknown) => {
+  await restore(dir, { rek: files.reks[3]!, log: damaged });
+  await assert.rejects(Store.open({ dir, rekSealer: hsm, fs }), (error: unknown) => {
     assert.ok(error instanceof StoreError && error.code === 'corrupt');
     assert.equal(error.offset, bounds[2]);
     assert.match(error.message, /intact later write \(record 4 at byte/);
@@ -221,7 +290,7 @@ test('a record that passes its checksum but not its seal is corruption, even at 
   await rm(otherDir, { recursive: true });
   // The other store's id differs, but the header is ours; patch the CRC-covered fields as-is.
   await restore(dir, { rek: files.rek, log });
-  await assert.rejects(Store.open({ dir, rekSealer: hsm }), (error: unknown) => {
+  await assert.rejects(Store.open({ dir, rekSealer: hsm, fs }), (error: unknown) => {
     assert.ok(error instanceof StoreError && error.code === 'corrupt', String(error));
     assert.equal(error.offset, bounds[1]);
     assert.match(error.message, /fails authentication/);

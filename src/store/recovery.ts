@@ -3,10 +3,11 @@
 
 import { join } from 'node:path';
 import { corruption, describeError, StoreError } from './errors.ts';
-import { decodeRekFile } from './rek-file.ts';
+import type { Manifest } from './manifest.ts';
+import { decodeRekFile, type RekFile } from './rek-file.ts';
 import type { Sealer } from './sealer.ts';
-import { parseSegment, parseSegmentName, type ParsedSegment } from './segment.ts';
-import { decodeSnapshot, parseSnapshotName } from './snapshot-file.ts';
+import { parseSegment, parseSegmentName, segmentName, type ParsedSegment } from './segment.ts';
+import { decodeSnapshot, parseSnapshotName, snapshotName } from './snapshot-file.ts';
 import type { StoreFs } from './store-fs.ts';
 import { AesGcmSealer } from './aes-gcm-sealer.ts';
 
@@ -27,7 +28,7 @@ export interface RetainedSegment {
 /** What a directory holds and what `Store.open` must repair before writing. */
 export interface RecoveryPlan {
   /** Null for a directory without a store: the caller creates the REK. */
-  readonly keys: { readonly rek: Buffer; readonly storeId: Buffer } | null;
+  readonly keys: RekFile | null;
   readonly snapshot: {
     readonly name: string;
     readonly index: number;
@@ -108,7 +109,19 @@ export async function planRecovery(
   const keys = decodeRekFile(await read(fsys, rekPath), rekPath, rekSealer);
   const sealer = new AesGcmSealer(keys.rek);
   try {
-    return await planWithKeys(fsys, dir, keys, sealer, segmentNames, snapshotNames, obsolete);
+    const plan = await planWithKeys(fsys, dir, keys, sealer, segmentNames, snapshotNames, obsolete);
+    if (keys.version !== 1 && keys.manifest === null) {
+      plan.warnings.push(
+        `${rekPath}: both copies of the manifest are damaged, so recovery could not check for ` +
+          'lost files; a new manifest is written now',
+      );
+    } else if (keys.damagedSlots > 0) {
+      plan.warnings.push(
+        `${rekPath}: one copy of the manifest was damaged or torn by a crash; the other was used, ` +
+          'and both are rewritten now',
+      );
+    }
+    return plan;
   } catch (error) {
     keys.rek.fill(0);
     throw error;
@@ -118,7 +131,7 @@ export async function planRecovery(
 async function planWithKeys(
   fsys: StoreFs,
   dir: string,
-  keys: { rek: Buffer; storeId: Buffer },
+  keys: RekFile,
   sealer: Sealer,
   segmentNames: { name: string; firstIndex: number }[],
   snapshotNames: { name: string; index: number }[],
@@ -210,6 +223,21 @@ async function planWithKeys(
         `and the log instead (nothing lost); the damaged snapshot is kept for inspection`,
     );
   }
+  if (keys.manifest !== null) {
+    const reached = broken === null ? lastIndex : contiguousEnd(base, parsed);
+    warnings.push(
+      ...checkManifest(keys.manifest, {
+        dir,
+        base,
+        snapshotName: snapshot === null ? null : snapshot.name,
+        reached,
+        snapshots: snapshotNames,
+        segments: segmentNames,
+        newest: broken === null ? (parsed.at(-1) ?? null) : null,
+        gap: broken !== null,
+      }),
+    );
+  }
   if (broken !== null) throw broken;
 
   const records: { index: number; payload: Buffer }[] = [];
@@ -242,7 +270,7 @@ async function planWithKeys(
     warnings.push(
       `${newest.path}: cut off an incomplete final write at byte ${newest.torn.offset} ` +
         `(${newest.size - newest.torn.offset} bytes: ${newest.torn.reason}); a write cut short ` +
-        'by a crash was never acknowledged',
+        `by a crash was never acknowledged; the records up to ${lastIndex} are intact`,
     );
   }
   for (const { name, index } of snapshotNames) {
@@ -259,4 +287,98 @@ async function planWithKeys(
     badSnapshots: badSnapshots.filter((name) => !obsolete.includes(name)),
     warnings,
   };
+}
+
+/** The last index reachable from `base` through segments without a gap. */
+function contiguousEnd(base: number, segments: readonly ParsedSegment[]): number {
+  let end = base;
+  for (const segment of segments) {
+    if (segment.firstIndex > end + 1) break;
+    end = Math.max(end, segment.firstIndex + segment.records.length - 1);
+  }
+  return end;
+}
+
+/** What the manifest is checked against. */
+interface Found {
+  readonly dir: string;
+  /** Index and name of the snapshot recovery starts from (0 and null: none). */
+  readonly base: number;
+  readonly snapshotName: string | null;
+  /** The last index recovered without a gap. */
+  readonly reached: number;
+  readonly snapshots: readonly { readonly name: string; readonly index: number }[];
+  readonly segments: readonly { readonly name: string; readonly firstIndex: number }[];
+  /** The newest segment, when the log has no gap. */
+  readonly newest: ParsedSegment | null;
+  /** The log has a gap after the snapshot (reported by the caller unless something here is). */
+  readonly gap: boolean;
+}
+
+function range(from: number, to: number): string {
+  return from === to ? `record ${from} is` : `records ${from}..${to} (${to - from + 1}) are`;
+}
+
+/**
+ * Checks that the files account for everything the manifest says the store wrote: the newest
+ * segment exists, nothing acknowledged is missing, and a damaged end of the newest segment is
+ * past the last acknowledged record (a torn write) rather than acknowledged data. Throws
+ * `corrupt` naming the file, offset and missing indexes; returns warnings for what was lost
+ * without losing data (a snapshot whose state the log still holds).
+ */
+function checkManifest(manifest: Manifest, found: Found): string[] {
+  const { dir, base, reached } = found;
+  const acknowledged = `the store had acknowledged records up to ${manifest.durable}`;
+  const warnings: string[] = [];
+  if (manifest.snapshot > base && !found.snapshots.some((s) => s.index >= manifest.snapshot)) {
+    const path = join(dir, snapshotName(manifest.snapshot));
+    if (reached < manifest.durable) {
+      throw corruption(
+        path,
+        0,
+        `the snapshot is missing: it held the state up to record ${manifest.snapshot}, and ` +
+          `${acknowledged}, but the remaining files hold only ${reached === 0 ? 'none' : `up to ${reached}`}`,
+      );
+    }
+    warnings.push(
+      `${path} is missing; recovered from ${
+        found.snapshotName === null ? 'the log alone' : join(dir, found.snapshotName)
+      } and the log instead (nothing lost)`,
+    );
+  }
+  if (manifest.segment > 0 && !found.segments.some((s) => s.firstIndex === manifest.segment)) {
+    throw corruption(
+      join(dir, segmentName(manifest.segment)),
+      0,
+      `the newest log segment is missing: it held the records from ${manifest.segment} on, and ` +
+        acknowledged,
+    );
+  }
+  if (found.gap) return warnings;
+  const newest = found.newest;
+  if (newest?.torn && reached + 1 <= manifest.durable) {
+    throw corruption(
+      newest.path,
+      newest.torn.offset,
+      `${newest.torn.reason}, but record ${reached + 1} was acknowledged (${acknowledged}): the ` +
+        `file was cut short or damaged, not torn by a crash; ${range(reached + 1, manifest.durable)} lost`,
+    );
+  }
+  if (reached < manifest.durable) {
+    if (newest !== null && reached >= newest.firstIndex - 1) {
+      throw corruption(
+        newest.path,
+        newest.validBytes,
+        `the file ends after record ${reached}, but ${acknowledged}: it was cut short, and ` +
+          `${range(reached + 1, manifest.durable)} missing`,
+      );
+    }
+    throw corruption(
+      dir,
+      0,
+      `${acknowledged}, but the files hold only ${reached === 0 ? 'none' : `up to ${reached}`}: ` +
+        `${range(reached + 1, manifest.durable)} missing (a log segment was deleted)`,
+    );
+  }
+  return warnings;
 }

@@ -1,9 +1,17 @@
 // The `rek` file: the store's random root encryption key (REK), sealed by the HSM-derived key,
-// together with the store id that every other file of the directory carries.
+// the store id that every other file of the directory carries, and the store's manifest.
 
 import { crc32 } from 'node:zlib';
 import { corruption, StoreError } from './errors.ts';
 import { checkPrefix, encodePrefix, PREFIX_BYTES } from './file-prefix.ts';
+import {
+  decodeManifest,
+  encodeSlot,
+  MANIFEST_FILE_BYTES,
+  PAGE_BYTES,
+  SLOT_OFFSETS,
+  type Manifest,
+} from './manifest.ts';
 import type { Sealer } from './sealer.ts';
 
 /** Length of the REK and of the store id. */
@@ -12,50 +20,78 @@ export const STORE_ID_BYTES = 16;
 
 const ID_END = PREFIX_BYTES + STORE_ID_BYTES;
 const SEALED_AT = ID_END + 4;
+/** Version 2: the CRC of the key page sits at its end and covers it all, zeros included. */
+const PAGE_CRC_AT = PAGE_BYTES - 4;
 
-/**
- * Encodes the rek file: `prefix ‖ storeId(16) ‖ u32 sealedLength ‖ sealed ‖ u32 crc32`, where
- * `sealed = rekSealer.seal(rek, prefix ‖ storeId)` and the CRC covers everything after the prefix.
- */
-export function encodeRekFile(rekSealer: Sealer, rek: Buffer, storeId: Buffer): Buffer {
-  const head = Buffer.concat([encodePrefix('rek'), storeId]);
-  const sealed = rekSealer.seal(rek, head);
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(sealed.length);
-  const body = Buffer.concat([head, length, sealed, Buffer.alloc(4)]);
-  body.writeUInt32BE(crc32(body.subarray(PREFIX_BYTES, body.length - 4)), body.length - 4);
-  return body;
+/** What a `rek` file holds. */
+export interface RekFile {
+  /** The unsealed REK: the caller owns it and should wipe it when done. */
+  readonly rek: Buffer;
+  readonly storeId: Buffer;
+  /** 1: written before the manifest existed (no manifest); 2: with the manifest. */
+  readonly version: number;
+  /** The current manifest; null in a version 1 file, or when both slots are damaged. */
+  readonly manifest: Manifest | null;
+  /** How many of the two manifest slots are damaged (or torn by a crash). */
+  readonly damagedSlots: number;
 }
 
 /**
- * Decodes and unseals a rek file. Throws `corrupt` when its bytes are damaged (checksum) and
- * `wrong-key` when they are intact but `rekSealer` cannot open them: a different HSM key.
- * The caller owns the returned `rek` and should wipe it when done.
+ * Encodes a version 2 rek file, three 4 KiB pages. The key page is `prefix ‖ storeId(16) ‖ u32
+ * sealedLength ‖ sealed ‖ zeros ‖ u32 crc32(everything after the prefix)`, where `sealed =
+ * rekSealer.seal(rek, prefix ‖ storeId)`; it is never rewritten. Then the two manifest slots,
+ * both holding `manifest`, which the store updates in place.
  */
-export function decodeRekFile(
-  data: Buffer,
-  file: string,
+export function encodeRekFile(
   rekSealer: Sealer,
-): { rek: Buffer; storeId: Buffer } {
-  checkPrefix('rek', data, file);
+  rek: Buffer,
+  storeId: Buffer,
+  manifest: Manifest,
+): Buffer {
+  const head = Buffer.concat([encodePrefix('rek'), storeId]);
+  const sealed = rekSealer.seal(rek, head);
+  const file = Buffer.alloc(MANIFEST_FILE_BYTES);
+  head.copy(file, 0);
+  file.writeUInt32BE(sealed.length, ID_END);
+  sealed.copy(file, SEALED_AT);
+  file.writeUInt32BE(crc32(file.subarray(PREFIX_BYTES, PAGE_CRC_AT)), PAGE_CRC_AT);
+  for (const offset of SLOT_OFFSETS) encodeSlot(storeId, manifest).copy(file, offset);
+  return file;
+}
+
+/**
+ * Decodes and unseals a rek file (version 1 or 2). Throws `corrupt` when its key part is damaged
+ * (checksum, size) and `wrong-key` when it is intact but `rekSealer` cannot open it: a different
+ * HSM key. Damaged manifest slots are not an error here: the manifest is then null.
+ */
+export function decodeRekFile(data: Buffer, file: string, rekSealer: Sealer): RekFile {
+  const version = checkPrefix('rek', data, file);
   if (data.length < SEALED_AT + 4) {
     throw corruption(file, PREFIX_BYTES, `file is ${data.length} bytes, shorter than its header`);
   }
+  if (version !== 1 && data.length !== MANIFEST_FILE_BYTES) {
+    throw corruption(
+      file,
+      Math.min(data.length, MANIFEST_FILE_BYTES),
+      `file is ${data.length} bytes, expected ${MANIFEST_FILE_BYTES}`,
+    );
+  }
   const sealedLength = data.readUInt32BE(ID_END);
-  if (SEALED_AT + sealedLength + 4 !== data.length) {
+  const sealedEnd = SEALED_AT + sealedLength;
+  if (version === 1 ? sealedEnd + 4 !== data.length : sealedEnd > PAGE_CRC_AT) {
     throw corruption(
       file,
       ID_END,
       `sealed key length ${sealedLength} does not match the file size ${data.length}`,
     );
   }
-  const crcAt = data.length - 4;
+  const crcAt = version === 1 ? sealedEnd : PAGE_CRC_AT;
   if (crc32(data.subarray(PREFIX_BYTES, crcAt)) !== data.readUInt32BE(crcAt)) {
     throw corruption(file, PREFIX_BYTES, 'checksum mismatch');
   }
   let rek: Buffer;
   try {
-    rek = rekSealer.open(data.subarray(SEALED_AT, crcAt), data.subarray(0, ID_END));
+    rek = rekSealer.open(data.subarray(SEALED_AT, sealedEnd), data.subarray(0, ID_END));
   } catch (error) {
     throw new StoreError(
       'wrong-key',
@@ -67,5 +103,8 @@ export function decodeRekFile(
     rek.fill(0);
     throw corruption(file, SEALED_AT, `root key has ${rek.length} bytes, expected ${REK_BYTES}`);
   }
-  return { rek, storeId: Buffer.from(data.subarray(PREFIX_BYTES, ID_END)) };
+  const storeId = Buffer.from(data.subarray(PREFIX_BYTES, ID_END));
+  const { manifest, damaged } =
+    version === 1 ? { manifest: null, damaged: 0 } : decodeManifest(data, storeId);
+  return { rek, storeId, version, manifest, damagedSlots: damaged };
 }

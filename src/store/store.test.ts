@@ -4,11 +4,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
+import { HsmKey } from '../crypto/index.ts';
 import { AesGcmSealer } from './aes-gcm-sealer.ts';
 import { StoreError } from './errors.ts';
 import { segmentName } from './segment.ts';
@@ -390,10 +392,10 @@ test('files of a future format version are refused with a clear message', async 
   await store.close();
   const rek = join(dir, 'rek');
   const original = await readFile(rek);
-  await writeFile(rek, withVersion(original, 2));
+  await writeFile(rek, withVersion(original, 3));
   await assert.rejects(
     Store.open({ dir, rekSealer: hsm }),
-    isStoreError('unsupported-version', /format version 2 is not supported/),
+    isStoreError('unsupported-version', /format version 3 is not supported/),
   );
   await writeFile(rek, original);
   const log = join(dir, segmentName(1));
@@ -500,4 +502,141 @@ test('oversized payloads are refused without failing the store', async (t) => {
   await assert.rejects(store.append(Buffer.allocUnsafe(64 * 1024 * 1024 + 1)), RangeError);
   assert.equal(await store.append(payloadOf(1)), 1);
   await store.close();
+});
+
+test('a lost snapshot or log segment is refused by the manifest, whichever it is', async (t) => {
+  const dir = await tempDir(t);
+  const { store } = await Store.open({ dir, rekSealer: hsm, maxSegmentBytes: 150 });
+  for (let i = 1; i <= 4; i++) await store.append(payloadOf(i));
+  await store.snapshot(2, Buffer.from('state@2'));
+  const oldSnapshot = await readFile(join(dir, 'snapshot-00000000000000000002.snap'));
+  for (let i = 5; i <= 12; i++) await store.append(payloadOf(i));
+  await store.snapshot(6, Buffer.from('state@6'));
+  for (let i = 13; i <= 16; i++) await store.append(payloadOf(i));
+  await store.close();
+  const files = await dirBytes(dir);
+  const segments = [...files.keys()].filter((n) => n.endsWith('.wal'));
+  assert.ok(segments.length >= 3, segments.join(', '));
+  const snapshot = 'snapshot-00000000000000000006.snap';
+  assert.deepEqual(
+    [...files.keys()].filter((n) => n.endsWith('.snap')),
+    [snapshot],
+  );
+
+  const cases: { remove: string[]; add?: [string, Buffer]; message: RegExp }[] = [
+    { remove: [snapshot], message: new RegExp(`${snapshot} at byte 0: the snapshot is missing`) },
+    { remove: [segments[0]!], message: /missing before .*a segment was lost/ },
+    { remove: [segments[1]!], message: /records \d+\.\.\d+ are missing/ },
+    {
+      remove: [segments.at(-1)!],
+      message: new RegExp(`${segments.at(-1)!} at byte 0: the newest log segment is missing`),
+    },
+    { remove: segments, message: /newest log segment is missing/ },
+    { remove: [snapshot, ...segments], message: /the snapshot is missing.* hold only none/ },
+    {
+      // An older snapshot of the same store put back in place of the newest one.
+      remove: [snapshot],
+      add: ['snapshot-00000000000000000002.snap', oldSnapshot],
+      message: new RegExp(`${snapshot} at byte 0: the snapshot is missing`),
+    },
+  ];
+  for (const { remove, add, message } of cases) {
+    for (const name of remove) await rm(join(dir, name));
+    if (add) await writeFile(join(dir, add[0]), add[1], { mode: 0o600 });
+    const before = await dirBytes(dir);
+    await assert.rejects(
+      Store.open({ dir, rekSealer: hsm }),
+      isStoreError('corrupt', message),
+      remove.join(', '),
+    );
+    assert.deepEqual(await dirBytes(dir), before, 'nothing was changed');
+    if (add) await rm(join(dir, add[0]));
+    for (const name of remove) await writeFile(join(dir, name), files.get(name)!, { mode: 0o600 });
+  }
+
+  // An old snapshot beside the current one is superseded, as after any snapshot.
+  await writeFile(join(dir, 'snapshot-00000000000000000002.snap'), oldSnapshot, { mode: 0o600 });
+  const ok = await Store.open({ dir, rekSealer: hsm });
+  assert.equal(ok.recovered.snapshot?.payload.toString(), 'state@6');
+  assert.deepEqual(
+    ok.recovered.records.map((r) => r.index),
+    [7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+  );
+  await ok.store.close();
+  assert.ok(!(await readdir(dir)).includes('snapshot-00000000000000000002.snap'));
+});
+
+test('a crash leaves a manifest that still catches a lost segment or acknowledged records', async (t) => {
+  const dir = await tempDir(t);
+  const { store } = await Store.open({ dir, rekSealer: hsm, maxSegmentBytes: 150 });
+  for (let i = 1; i <= 9; i++) await store.append(payloadOf(i));
+  // The files as a kill -9 now would leave them (the page cache survives the process).
+  const crashed = await dirBytes(dir);
+  await store.close();
+  crashed.delete('LOCK');
+  const segments = [...crashed.keys()].filter((n) => n.endsWith('.wal'));
+  const newest = segments.at(-1)!;
+  const put = async (without: string | null, cut?: number) => {
+    for (const name of await readdir(dir)) await rm(join(dir, name));
+    for (const [name, data] of crashed) {
+      if (name === without) continue;
+      await writeFile(join(dir, name), name === newest && cut ? data.subarray(0, cut) : data);
+    }
+  };
+  await put(newest);
+  await assert.rejects(
+    Store.open({ dir, rekSealer: hsm }),
+    isStoreError('corrupt', /newest log segment is missing.*acknowledged records up to 9\b/),
+  );
+  // The last record cut off at its first byte: acknowledged, so not a torn write.
+  await put(null, crashed.get(newest)!.length - 1);
+  await assert.rejects(
+    Store.open({ dir, rekSealer: hsm }),
+    isStoreError('corrupt', /record 9 was acknowledged/),
+  );
+  await put(null);
+  const ok = await Store.open({ dir, rekSealer: hsm });
+  assert.equal(ok.recovered.records.length, 9);
+  await ok.store.close();
+});
+
+test('a directory written before the manifest existed opens, and is upgraded', async (t) => {
+  const dir = await tempDir(t);
+  const fixture = fileURLToPath(
+    new URL('../../../test/fixtures/store/v1-data/state', import.meta.url),
+  );
+  await cp(fixture, dir, { recursive: true });
+  // The fixture's public test HSM key (test/fixtures/store/v1-data/README.md).
+  const hsmKey = HsmKey.parse('hsm:aes256:' + Buffer.alloc(32, 0x42).toString('base64'));
+  const sealer = new AesGcmSealer(hsmKey.rekSealingKey());
+  const oldRek = await readFile(join(dir, 'rek'));
+  assert.equal(oldRek.readUInt32BE(4), 1, 'the fixture has a version 1 rek');
+  const { store, recovered } = await Store.open({ dir, rekSealer: sealer });
+  assert.equal(recovered.snapshot?.index, 24);
+  assert.deepEqual(
+    recovered.records.map((r) => r.index),
+    [25, 26, 27, 28, 29, 30, 31],
+  );
+  assert.deepEqual(recovered.warnings, []);
+  assert.equal(await store.append(Buffer.from('after the upgrade')), 32);
+  await store.close();
+  const rek = await readFile(join(dir, 'rek'));
+  assert.equal(rek.readUInt32BE(4), 2, 'the rek now carries the manifest');
+  assert.equal(rek.length, 3 * 4096);
+
+  // From now on a lost segment is noticed.
+  const newest = (await readdir(dir))
+    .filter((n) => n.endsWith('.wal'))
+    .sort()
+    .at(-1)!;
+  const saved = await readFile(join(dir, newest));
+  await rm(join(dir, newest));
+  await assert.rejects(
+    Store.open({ dir, rekSealer: sealer }),
+    isStoreError('corrupt', /newest log segment is missing/),
+  );
+  await writeFile(join(dir, newest), saved, { mode: 0o600 });
+  const again = await Store.open({ dir, rekSealer: sealer });
+  assert.equal(again.recovered.records.at(-1)?.payload.toString(), 'after the upgrade');
+  await again.store.close();
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { AesGcmSealer } from './aes-gcm-sealer.ts';
 import { DirLock } from './dir-lock.ts';
 import { describeError, StoreError } from './errors.ts';
+import { EMPTY_MANIFEST, encodeSlot, SLOT_OFFSETS, type Manifest } from './manifest.ts';
 import { encodeRecord, MAX_RECORD_PAYLOAD } from './record.ts';
 import { planRecovery, REK_NAME, type RecoveryPlan, type RetainedSegment } from './recovery.ts';
 import { encodeRekFile, REK_BYTES, STORE_ID_BYTES } from './rek-file.ts';
@@ -72,6 +73,14 @@ export class Store {
   readonly #segments: RetainedSegment[];
   #snapshots: string[];
   #active: ActiveSegment | null = null;
+  /** The `rek` file, open for updating the manifest in place. */
+  #rekFd: number | null = null;
+  /** The manifest as last written (it may not have reached the disk yet, see #noteDurable). */
+  #manifest: Manifest;
+  /** The slot the next #noteDurable writes. */
+  #nextSlot: 0 | 1 = 0;
+  /** The manifest on disk is synced (no #noteDurable since the last #writeManifest). */
+  #manifestSynced = true;
   #lastIndex: number;
   #durableIndex: number;
   #snapshotIndex: number;
@@ -99,14 +108,18 @@ export class Store {
     this.#lastIndex = plan.lastIndex;
     this.#durableIndex = plan.lastIndex;
     this.#snapshotIndex = plan.snapshot?.index ?? 0;
+    this.#manifest = plan.keys?.manifest ?? EMPTY_MANIFEST;
   }
 
   /**
-   * Opens (or creates) the store in `options.dir`: takes the directory lock, unseals the REK,
-   * loads the newest valid snapshot and the records after it, cuts off a torn final write, and
-   * removes leftovers. Rejects with a `StoreError` and changes nothing on disk when the directory
-   * is corrupt (`corrupt`, naming file and byte offset), was sealed under another HSM key
-   * (`wrong-key`), is from a newer format (`unsupported-version`), or is in use (`locked`).
+   * Opens (or creates: only a directory without `rek`) the store in `options.dir`: takes the
+   * directory lock, unseals the REK, loads the newest valid snapshot and the records after it,
+   * checks them against the manifest, cuts off a torn final write, records what it recovered in
+   * the manifest (upgrading a `rek` of format 1), and removes leftovers. Rejects with a
+   * `StoreError` and changes nothing on disk when the directory is corrupt (`corrupt`, naming
+   * file and byte offset: a damaged file, or a snapshot, segment or acknowledged records the
+   * manifest names that are missing), was sealed under another HSM key (`wrong-key`), is from a
+   * newer format (`unsupported-version`), or is in use (`locked`).
    */
   static async open(options: OpenOptions): Promise<{ store: Store; recovered: Recovered }> {
     const fsys = options.fs ?? nodeStoreFs;
@@ -121,28 +134,19 @@ export class Store {
     let store: Store | null = null;
     try {
       const plan = await planRecovery(fsys, dir, options.rekSealer);
-      let storeId: Buffer;
-      if (plan.keys === null) {
-        rek = randomBytes(REK_BYTES);
-        storeId = randomBytes(STORE_ID_BYTES);
-        await io(`create ${join(dir, REK_NAME)}`, () =>
-          writeFileAtomic(
-            fsys,
-            dir,
-            join(dir, REK_NAME),
-            encodeRekFile(options.rekSealer, rek!, storeId),
-          ),
-        );
-      } else {
-        rek = plan.keys.rek;
-        storeId = plan.keys.storeId;
-      }
+      rek = plan.keys?.rek ?? randomBytes(REK_BYTES);
+      const storeId = plan.keys?.storeId ?? randomBytes(STORE_ID_BYTES);
       store = new Store(
         { dir, fs: fsys, maxSegmentBytes, lock },
         { sealer: new AesGcmSealer(rek), storeId },
         plan,
       );
-      await store.#repair(plan);
+      // A new store, or one whose `rek` predates the manifest, gets a whole new `rek` file.
+      const rekFile =
+        plan.keys === null || plan.keys.version === 1
+          ? (manifest: Manifest) => encodeRekFile(options.rekSealer, rek!, storeId, manifest)
+          : null;
+      await store.#repair(plan, rekFile);
       return {
         store,
         recovered: {
@@ -152,8 +156,7 @@ export class Store {
         },
       };
     } catch (error) {
-      const active = store === null ? null : store.#active;
-      if (active) await fsys.close(active.fd).catch(() => undefined);
+      if (store) await store.#closeFiles();
       await lock.release().catch(() => undefined);
       throw error;
     } finally {
@@ -245,12 +248,17 @@ export class Store {
     this.#closing = true;
     this.#closed ??= (async () => {
       while (this.#flushing) await this.#flushing;
-      await this.#exclusive(() => Promise.resolve());
-      if (this.#active) {
-        await this.#fs.close(this.#active.fd).catch(() => undefined);
-        this.#active = null;
+      try {
+        // A clean shutdown leaves the exact durable index on disk.
+        await this.#exclusive(() =>
+          this.#failure || this.#rekFd === null || this.#manifestSynced
+            ? Promise.resolve()
+            : this.#writeManifest({ durable: this.#durableMark() }),
+        );
+      } finally {
+        await this.#closeFiles();
+        await this.#lock.release();
       }
-      await this.#lock.release();
     })();
     return this.#closed;
   }
@@ -331,7 +339,66 @@ export class Store {
       for (const item of batch) item.reject(failure);
       return;
     }
+    try {
+      // Before the acknowledgement, so that a process crash cannot hide an acknowledged record.
+      await this.#noteDurable(last);
+    } catch (error) {
+      // The batch is durable: acknowledge it; later writes are refused.
+      this.#fail(`write ${join(this.#dir, REK_NAME)}`, error);
+    }
     for (const item of batch) item.resolve(item.index);
+  }
+
+  /** The highest index whose state is on disk, in the log or in a snapshot. */
+  #durableMark(): number {
+    return Math.max(this.#durableIndex, this.#snapshotIndex);
+  }
+
+  /**
+   * Records a new manifest durably. A change of the files it names (a new segment or snapshot),
+   * or `both`, writes both slots, each synced before the next is written: one of them always
+   * holds the new manifest or its predecessor, and after both, no slot names a file that may now
+   * be deleted. It must precede every deletion. A higher durable index alone needs one slot.
+   */
+  async #writeManifest(change: Partial<Omit<Manifest, 'sequence'>>, both = false): Promise<void> {
+    const fd = this.#rekFd!;
+    const layoutChanged =
+      (change.snapshot ?? this.#manifest.snapshot) !== this.#manifest.snapshot ||
+      (change.segment ?? this.#manifest.segment) !== this.#manifest.segment;
+    for (let i = both || layoutChanged ? 2 : 1; i > 0; i--) {
+      const next = { ...this.#manifest, ...change, sequence: this.#manifest.sequence + 1 };
+      await writeAll(this.#fs, fd, encodeSlot(this.#storeId, next), SLOT_OFFSETS[this.#nextSlot]);
+      await this.#fs.fdatasync(fd);
+      this.#manifest = next;
+      this.#nextSlot = this.#nextSlot === 0 ? 1 : 0;
+    }
+    this.#manifestSynced = true;
+  }
+
+  /**
+   * Records a higher durable index in one slot (alternating) without syncing it: it reaches the
+   * disk with the kernel's writeback or the next #writeManifest. No fsync on the write path, and
+   * never ahead of the truth: it is written only once the records are synced.
+   */
+  async #noteDurable(index: number): Promise<void> {
+    const next = { ...this.#manifest, durable: index, sequence: this.#manifest.sequence + 1 };
+    await writeAll(
+      this.#fs,
+      this.#rekFd!,
+      encodeSlot(this.#storeId, next),
+      SLOT_OFFSETS[this.#nextSlot],
+    );
+    this.#nextSlot = this.#nextSlot === 0 ? 1 : 0;
+    this.#manifest = next;
+    this.#manifestSynced = false;
+  }
+
+  async #closeFiles(): Promise<void> {
+    for (const fd of [this.#active?.fd, this.#rekFd]) {
+      if (fd !== undefined && fd !== null) await this.#fs.close(fd).catch(() => undefined);
+    }
+    this.#active = null;
+    this.#rekFd = null;
   }
 
   /**
@@ -374,6 +441,8 @@ export class Store {
     const entry: RetainedSegment = { name, firstIndex, lastIndex: firstIndex - 1, validBytes: 0 };
     this.#segments.push(entry);
     this.#active = { fd, entry, size: SEGMENT_HEADER_BYTES };
+    // From now on the segment must exist: recovery refuses a directory that lost it.
+    await this.#writeManifest({ segment: firstIndex, durable: this.#durableMark() });
     return this.#active;
   }
 
@@ -389,6 +458,17 @@ export class Store {
     this.#snapshotIndex = index;
     const obsolete = this.#snapshots.filter((other) => other !== name);
     this.#snapshots = [name];
+    try {
+      // The manifest names the files that stay before any other file is deleted.
+      const kept = this.#segments.filter((segment) => segment.lastIndex > index);
+      await this.#writeManifest({
+        snapshot: index,
+        segment: kept.at(-1)?.firstIndex ?? 0,
+        durable: this.#durableMark(),
+      });
+    } catch (error) {
+      throw this.#fail(`write ${join(this.#dir, REK_NAME)}`, error);
+    }
     await this.#compact(obsolete);
   }
 
@@ -413,9 +493,17 @@ export class Store {
     }
   }
 
-  /** Applies the recovery plan's repairs and opens the newest segment for appending. */
-  async #repair(plan: RecoveryPlan): Promise<void> {
+  /**
+   * Applies the recovery plan's repairs, opens the newest segment for appending, and records what
+   * was recovered in the manifest (writing a whole new `rek` with `rekFile` for a new store or an
+   * old-format one) before deleting the files the recovered state supersedes.
+   */
+  async #repair(
+    plan: RecoveryPlan,
+    rekFile: ((manifest: Manifest) => Buffer) | null,
+  ): Promise<void> {
     const fsys = this.#fs;
+    const rekPath = join(this.#dir, REK_NAME);
     await io(`repair ${this.#dir}`, async () => {
       if (plan.torn) {
         const fd = await fsys.open(join(this.#dir, plan.torn.name), 'r+');
@@ -426,25 +514,54 @@ export class Store {
           await fsys.close(fd);
         }
       }
-      if (plan.snapshot && plan.obsolete.some((name) => !name.endsWith('.tmp'))) {
-        // Make sure the snapshot that supersedes them is durable before deleting anything.
+      const newest = this.#segments.at(-1);
+      if (newest) {
+        const fd = await fsys.open(join(this.#dir, newest.name), 'r+');
+        this.#active = { fd, entry: newest, size: newest.validBytes };
+        // A crashed writer may have left unsynced bytes that recovery just read: sync them
+        // before the manifest counts them, and before anything new is acknowledged after them.
+        await fsys.fdatasync(fd);
+      }
+      const recovered = {
+        snapshot: plan.snapshot?.index ?? 0,
+        segment: newest?.firstIndex ?? 0,
+        durable: plan.lastIndex,
+      };
+      const current = this.#manifest;
+      // Files are deleted below: no slot may still name them (a crash may have interrupted the
+      // writing of the manifest that superseded them).
+      const deleting =
+        plan.obsolete.some((name) => !name.endsWith('.tmp')) || (plan.keys?.damagedSlots ?? 0) > 0;
+      const changed =
+        rekFile !== null ||
+        deleting ||
+        current.snapshot !== recovered.snapshot ||
+        current.segment !== recovered.segment ||
+        current.durable !== recovered.durable;
+      if (plan.snapshot && changed) {
+        // A crashed writer's snapshot may not be durable yet: it must be before the manifest
+        // names it and before the files it supersedes are deleted.
         const fd = await fsys.open(join(this.#dir, plan.snapshot.name), 'r');
         try {
           await fsys.fsync(fd);
         } finally {
           await fsys.close(fd);
         }
+      }
+      if (rekFile !== null) {
         await fsyncDir(fsys, this.#dir);
+        this.#manifest = { ...recovered, sequence: current.sequence + 1 };
+        await writeFileAtomic(fsys, this.#dir, rekPath, rekFile(this.#manifest));
+        this.#rekFd = await fsys.open(rekPath, 'r+');
+      } else {
+        this.#rekFd = await fsys.open(rekPath, 'r+');
+        if (changed) {
+          // The renames of a crashed writer's files, too, before the manifest counts them.
+          await fsyncDir(fsys, this.#dir);
+          await this.#writeManifest(recovered, deleting);
+        }
       }
       for (const name of plan.obsolete) await unlinkIfPresent(fsys, join(this.#dir, name));
-      const newest = this.#segments.at(-1);
-      if (newest) {
-        const fd = await fsys.open(join(this.#dir, newest.name), 'r+');
-        this.#active = { fd, entry: newest, size: newest.validBytes };
-        // A crashed writer may have left unsynced bytes that recovery just read: sync them
-        // before anything new is acknowledged after them.
-        await fsys.fdatasync(fd);
-      }
       await fsyncDir(fsys, this.#dir);
     });
   }

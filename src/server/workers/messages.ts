@@ -21,7 +21,8 @@ export type ToWorker =
   | {
       readonly type: 'init';
       readonly ticketKeys: Buffer;
-      readonly certificate: { cert: Buffer; key: Buffer };
+      /** The certificate and key, and the files they came from (for messages). */
+      readonly certificate: { cert: Buffer; key: Buffer; files: { cert: string; key: string } };
     }
   /** Committed commands to apply, in log order: indexes `first`, `first + 1`, … */
   | { readonly type: 'apply'; readonly first: number; readonly commands: readonly Buffer[] }
@@ -50,6 +51,8 @@ export type ToPrimary =
   /** The worker listens for messages and wants its state. */
   | { readonly type: 'ready' }
   | { readonly type: 'listening'; readonly address: string }
+  /** The worker could not start (it exits next): why, in one line. */
+  | { readonly type: 'failed'; readonly message: string }
   | { readonly type: 'applied'; readonly index: number }
   | { readonly type: 'submit'; readonly id: number; readonly command: Buffer }
   | { readonly type: 'backup'; readonly id: number }

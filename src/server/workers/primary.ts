@@ -1,6 +1,7 @@
 // The primary of a worker pool: owns the sealed store and the engine, forks one worker per core
 // to serve requests, replicates every committed command to all workers and acknowledges a write
-// only once every live worker has applied it. It serves no requests itself.
+// only once every live worker has applied it (replacing one that does not in time). It serves no
+// requests itself.
 
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
@@ -35,7 +36,12 @@ interface Member {
   address: string | null;
   /** Backups this worker is uploading for a restore, by upload number. */
   readonly uploads: Map<number, BackupReceiver>;
+  /** Killed for not applying a write in time; its exit is awaited. */
+  replacing: boolean;
 }
+
+/** How long a write waits for a worker to apply it before the worker is replaced, by default. */
+export const DEFAULT_APPLY_TIMEOUT_MS = 10_000;
 
 export class Primary {
   readonly root: Root;
@@ -45,7 +51,10 @@ export class Primary {
   readonly #members = new Map<number, Member>();
   readonly #ticketKeys = randomBytes(48);
   readonly #aggregator = new AggregatorRegistry();
-  readonly #waiters: { index: number; resolve: () => void }[] = [];
+  /** Writes waiting for every live worker to apply them, each with its deadline (ms). */
+  readonly #waiters: { index: number; resolve: () => void; deadline: number }[] = [];
+  readonly #applyTimeout: number;
+  #deadlineTimer: NodeJS.Timeout | null = null;
   readonly #gathers = new Map<
     number,
     { values: unknown[]; missing: Set<number>; done: () => void }
@@ -57,7 +66,9 @@ export class Primary {
   #unsent: Buffer[] = [];
   #unsentFirst = 0;
   readonly #idle = new IdleCollector();
+  /** While the first workers start: told when one listens, or when one cannot start. */
   #listening: ((address: string) => void) | null = null;
+  #startFailed: ((error: Error) => void) | null = null;
   /** The `init` snapshot while the first workers start (at one commit), then null: ~100 MB. */
   #initSnapshot: { commit: number; payload: Buffer } | null = null;
 
@@ -67,23 +78,36 @@ export class Primary {
     certificate: LoadedCertificate;
     log: EventLog;
     workers: number;
+    applyTimeout: number;
   }) {
     this.#owner = init.owner;
     this.root = init.root;
     this.certificate = init.certificate;
     this.log = init.log;
     this.#workers = init.workers;
+    this.#applyTimeout = init.applyTimeout;
     // The primary's own events (a worker died…) reach subscribers in every worker.
     this.log.stream.setForward((event) => this.#relay({ type: 'log', event }, 'log'));
   }
 
-  /** Opens the state, forks `workers` workers and resolves once all of them listen. */
+  /**
+   * Opens the state, forks `workers` workers and resolves once all of them listen. If one of
+   * them cannot start (address in use, unusable TLS material…), stops the others, closes the
+   * state and rejects with that worker's reason.
+   */
   static async start(options: ServerOptions, workers: number): Promise<Primary> {
     let applied: ((index: number, command: Buffer) => void) | null = null;
     const { log, root, owner, certificate } = await openOwnedNode(options, (command, index) =>
       applied?.(index, encodeCommand(command)),
     );
-    const primary = new Primary({ owner, root, certificate, log, workers });
+    const primary = new Primary({
+      owner,
+      root,
+      certificate,
+      log,
+      workers,
+      applyTimeout: options.applyTimeout ?? DEFAULT_APPLY_TIMEOUT_MS,
+    });
     applied = (index, command) => primary.#queueApply(index, command);
     cluster.setupPrimary({ serialization: 'advanced' });
     await primary.#forkAll();
@@ -99,6 +123,7 @@ export class Primary {
   /** Stops every worker, then closes the store. */
   async close(): Promise<void> {
     this.#shuttingDown = true;
+    if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
     const exits = [...this.#members.values()].map(
       (m) =>
         new Promise<void>((resolve) => {
@@ -114,16 +139,44 @@ export class Primary {
     await this.#owner.close();
   }
 
+  /** Start-up failed: kills the workers (they hold nothing durable) and closes the state. */
+  async #abort(): Promise<void> {
+    this.#shuttingDown = true;
+    if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
+    await Promise.all(
+      [...this.#members.values()].map(
+        (m) =>
+          new Promise<void>((resolve) => {
+            if (m.worker.isDead()) {
+              resolve();
+              return;
+            }
+            m.worker.once('exit', () => resolve());
+            m.worker.process.kill('SIGKILL');
+          }),
+      ),
+    );
+    await this.#owner.close();
+  }
+
   async #forkAll(): Promise<void> {
-    const listening = new Promise<string>((resolve) => {
+    const listening = new Promise<string>((resolve, reject) => {
       let count = 0;
       this.#listening = (address) => {
         if (++count === this.#workers) resolve(address);
       };
+      this.#startFailed = reject;
     });
     for (let i = 0; i < this.#workers; i++) this.#fork();
-    await listening;
-    this.#listening = null;
+    try {
+      await listening;
+    } catch (error) {
+      await this.#abort();
+      throw error;
+    } finally {
+      this.#listening = null;
+      this.#startFailed = null;
+    }
     this.#initSnapshot?.payload.fill(0);
     this.#initSnapshot = null;
     // Recovery and the workers' snapshots leave a few hundred MB of dead buffers behind; collect
@@ -145,6 +198,7 @@ export class Primary {
       subscriptions: { audit: 0, log: 0 },
       address: null,
       uploads: new Map(),
+      replacing: false,
     };
     this.#members.set(worker.id, member);
     worker.on('message', (message: ToPrimary) => this.#onMessage(member, message));
@@ -160,10 +214,20 @@ export class Primary {
     if (audit !== 0 || log !== 0) this.#broadcastSubscribers();
     this.#checkWaiters();
     if (this.#shuttingDown) return;
+    if (this.#startFailed && member.address === null) {
+      this.#startFailed(
+        new Error(
+          `worker ${member.worker.process.pid ?? '?'} exited while starting (${signal ?? `code ${String(code)}`})`,
+        ),
+      );
+      return;
+    }
     this.log.error(
       `worker ${member.worker.process.pid ?? '?'} exited (${signal ?? `code ${String(code)}`}); starting a new one`,
     );
-    this.#fork();
+    // One that died before it listened may fail again at once: no faster than once a second.
+    if (member.address === null) setTimeout(() => this.#shuttingDown || this.#fork(), 1000);
+    else this.#fork();
   }
 
   #onMessage(member: Member, message: ToPrimary): void {
@@ -178,13 +242,24 @@ export class Primary {
           member.outbox.sendSnapshot(this.#snapshotForInit(), {
             type: 'init',
             ticketKeys: this.#ticketKeys,
-            certificate: { cert: this.certificate.cert, key: this.certificate.key },
+            certificate: {
+              cert: this.certificate.cert,
+              key: this.certificate.key,
+              files: this.certificate.files,
+            },
           });
         }
         return;
       case 'listening':
         member.address = message.address;
         this.#listening?.(message.address);
+        return;
+      case 'failed':
+        if (this.#startFailed) this.#startFailed(new Error(message.message));
+        else
+          this.log.error(
+            `worker ${member.worker.process.pid ?? '?'} could not start: ${message.message}`,
+          );
         return;
       case 'applied':
         member.applied = Math.max(member.applied, message.index);
@@ -324,12 +399,52 @@ export class Primary {
     });
   }
 
-  /** Resolves once every live worker has applied `index` (workers that die stop counting). */
+  /**
+   * Resolves once every live worker has applied `index` (workers that die stop counting). A
+   * worker that has not within the apply timeout is killed and, once it has exited, no longer
+   * counts: it can never serve the state from before `index`. A new one, started from the
+   * current state, takes its place.
+   */
   #allApplied(index: number): Promise<void> {
     return new Promise((resolve) => {
-      this.#waiters.push({ index, resolve });
+      this.#waiters.push({ index, resolve, deadline: Date.now() + this.#applyTimeout });
       this.#checkWaiters();
+      this.#armDeadline();
     });
+  }
+
+  /** Keeps one timer for the earliest deadline of the waiting writes. */
+  #armDeadline(): void {
+    if (this.#deadlineTimer !== null || this.#waiters.length === 0 || this.#shuttingDown) return;
+    let next = Infinity;
+    for (const waiter of this.#waiters) next = Math.min(next, waiter.deadline);
+    this.#deadlineTimer = setTimeout(
+      () => {
+        this.#deadlineTimer = null;
+        this.#replaceLagging();
+        this.#armDeadline();
+      },
+      // setTimeout takes at most 2³¹-1 ms; a later deadline is looked at again then.
+      Math.min(next - Date.now(), 2 ** 31 - 1),
+    );
+  }
+
+  /** Kills every worker that has not applied a write whose deadline has passed. */
+  #replaceLagging(): void {
+    const now = Date.now();
+    let due = 0;
+    for (const waiter of this.#waiters)
+      if (waiter.deadline <= now) due = Math.max(due, waiter.index);
+    if (due === 0) return;
+    for (const member of this.#members.values()) {
+      if (!member.ready || member.replacing || member.applied >= due) continue;
+      member.replacing = true;
+      this.log.error(
+        `worker ${member.worker.process.pid ?? '?'} did not apply write ${due} within ` +
+          `${this.#applyTimeout} ms; replacing it`,
+      );
+      member.worker.process.kill('SIGKILL');
+    }
   }
 
   #checkWaiters(): void {

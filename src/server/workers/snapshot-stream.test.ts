@@ -58,7 +58,7 @@ describe('snapshot streaming', () => {
     outbox.sendSnapshot(first, {
       type: 'init',
       ticketKeys: Buffer.alloc(48),
-      certificate: { cert: Buffer.alloc(1), key: Buffer.alloc(1) },
+      certificate: { cert: Buffer.alloc(1), key: Buffer.alloc(1), files: { cert: '', key: '' } },
     });
     outbox.send({ type: 'apply', first: 1, commands: [Buffer.from('x')] });
     outbox.sendSnapshot(second, { type: 'reset' });

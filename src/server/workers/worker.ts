@@ -33,6 +33,12 @@ export function runWorker(options: ServerOptions): Promise<void> {
         resolve();
       }, reject);
     };
+    // A worker that cannot start tells the primary, which stops the node with that one message.
+    const fail = (error: unknown): void => {
+      const message = error instanceof Error ? error.message : String(error);
+      if (!process.connected) process.exit(1);
+      process.send?.({ type: 'failed', message } satisfies ToPrimary, () => process.exit(1));
+    };
     process.on('disconnect', stop);
     // The primary coordinates shutdown (a terminal's Ctrl-C reaches every process of the group).
     process.on('SIGINT', () => undefined);
@@ -50,35 +56,40 @@ export function runWorker(options: ServerOptions): Promise<void> {
           setImmediate(collectGarbage);
           return;
         case 'init':
-          owner = new WorkerOwner(snapshot.take(), send);
-          setImmediate(collectGarbage);
-          // What this worker keeps is copied out of the message: a Buffer that arrives over IPC
-          // is a view of the whole message and would keep it alive.
-          server = new KeyholdServer({
-            owner,
-            root: resolveRoot(options.hsmKey, options.adminIdentity),
-            certificate: {
-              cert: Buffer.from(message.certificate.cert),
-              key: Buffer.from(message.certificate.key),
-              files: options.tls ?? { cert: '', key: '' },
-              created: false,
-            },
-            options,
-            log,
-            audit,
-            ticketKeys: Buffer.from(message.ticketKeys),
-            onHandshakesBusy: (busy) => {
-              handshaking = busy;
-              send({ type: 'handshaking', busy });
-            },
-          });
+          try {
+            owner = new WorkerOwner(snapshot.take(), send);
+            setImmediate(collectGarbage);
+            // What this worker keeps is copied out of the message: a Buffer that arrives over
+            // IPC is a view of the whole message and would keep it alive.
+            server = new KeyholdServer({
+              owner,
+              root: resolveRoot(options.hsmKey, options.adminIdentity),
+              certificate: {
+                cert: Buffer.from(message.certificate.cert),
+                key: Buffer.from(message.certificate.key),
+                files: message.certificate.files,
+                created: false,
+              },
+              options,
+              log,
+              audit,
+              ticketKeys: Buffer.from(message.ticketKeys),
+              onHandshakesBusy: (busy) => {
+                handshaking = busy;
+                send({ type: 'handshaking', busy });
+              },
+            });
+          } catch (error) {
+            fail(error);
+            return;
+          }
           AggregatorRegistry.setRegistries([server.metrics.registry]);
           // Constructing one installs prom-client's worker-side listener that answers the
           // primary's aggregation requests (setRegistries alone does not).
           new AggregatorRegistry();
           server
             .listen(options.address, options.publicHost)
-            .then(() => send({ type: 'listening', address: server!.address }), reject);
+            .then(() => send({ type: 'listening', address: server!.address }), fail);
           return;
         case 'subscribers':
           // Forward this process's events to the primary while anyone, anywhere, subscribes.

@@ -1,0 +1,238 @@
+// A real `keyhold server` refuses a data directory whose files no longer account for everything
+// it acknowledged (a snapshot or log segment deleted, the newest segment cut short), with a clear
+// message and every file left as it was; it still opens a directory of the previous format.
+
+import assert from 'node:assert/strict';
+import {
+  cpSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { decodeKmsResponse, encodeKmsRequest } from '../src/protocol/kms/index.ts';
+import { rawRequest } from './helpers/raw-https.ts';
+import { startServer, tempDir } from './helpers/server-process.ts';
+import type { ServerProcess } from './helpers/server-process.ts';
+
+const V1_FIXTURE = fileURLToPath(new URL('../../test/fixtures/store/v1-data', import.meta.url));
+const SEGMENT_HEADER_BYTES = 40;
+const RECORD_HEADER_BYTES = 20;
+const ARGS = ['--workers', '0'];
+
+const temps: (() => void)[] = [];
+after(() => temps.forEach((remove) => remove()));
+
+function newDir(): string {
+  const t = tempDir();
+  temps.push(t.remove);
+  return t.dir;
+}
+
+function kms(server: ServerProcess, body: Buffer) {
+  return rawRequest(server.endpoint, server.rootApiKey, 'POST', '/v1/kms/default', body);
+}
+
+async function createKeys(server: ServerProcess, names: string[]): Promise<void> {
+  for (const name of names) {
+    const res = await kms(
+      server,
+      encodeKmsRequest('KEY:CREATE', [{ name, type: '', addVersion: false }]),
+    );
+    assert.equal(res.status, 200, `create ${name}`);
+  }
+}
+
+async function keyNames(server: ServerProcess): Promise<string[]> {
+  const names: string[] = [];
+  let continueAt = '';
+  do {
+    const res = await kms(
+      server,
+      encodeKmsRequest('KEY:LIST', [{ prefix: '', continueAt, limit: 0 }]),
+    );
+    assert.equal(res.status, 200);
+    const [page] = decodeKmsResponse('KEY:LIST', res.body);
+    names.push(...page!.keys.map((k) => k.name));
+    continueAt = page!.continueAt;
+  } while (continueAt !== '');
+  return names.sort();
+}
+
+/** Every file of `DIR/state` with its bytes (but the lock, which a killed server leaves). */
+function stateFiles(dir: string): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  for (const name of readdirSync(join(dir, 'state')).sort()) {
+    if (name !== 'LOCK') files.set(name, readFileSync(join(dir, 'state', name)));
+  }
+  return files;
+}
+
+function stateFile(dir: string, suffix: string): string {
+  const names = readdirSync(join(dir, 'state')).filter((n) => n.endsWith(suffix));
+  assert.equal(names.length, 1, `one ${suffix} file in ${names.join(', ')}`);
+  return join(dir, 'state', names[0]!);
+}
+
+/** Start offsets of the records of a log segment, plus the file size. */
+function recordBounds(file: string): number[] {
+  const data = readFileSync(file);
+  const bounds: number[] = [];
+  let offset = SEGMENT_HEADER_BYTES;
+  while (offset < data.length) {
+    bounds.push(offset);
+    offset += RECORD_HEADER_BYTES + data.readUInt32BE(offset);
+  }
+  assert.equal(offset, data.length);
+  return [...bounds, data.length];
+}
+
+/**
+ * Starts a server on `dir` that must refuse to start: resolves with its output. Checks that it
+ * exited non-zero and that no file of the state directory changed.
+ */
+async function refusal(dir: string): Promise<string> {
+  const before = stateFiles(dir);
+  const outcome = await startServer({ dir, args: ARGS }).then(
+    async (server) => {
+      const keys = await keyNames(server).catch(() => []);
+      await server.stop();
+      return { started: true, text: `started with keys [${keys.join(', ')}]` };
+    },
+    (error: unknown) => ({ started: false, text: String(error) }),
+  );
+  assert.equal(outcome.started, false, outcome.text);
+  assert.match(outcome.text, /exited with [1-9]\d* before starting/);
+  assert.deepEqual(stateFiles(dir), before, 'the refused start changed no file');
+  return outcome.text;
+}
+
+/** A server whose state is a snapshot (written by a restore) and no log segment. */
+async function snapshotOnly(dir: string, keys: string[]): Promise<void> {
+  const server = await startServer({ dir, args: ARGS });
+  try {
+    await createKeys(server, keys);
+    const backup = await rawRequest(server.endpoint, server.rootApiKey, 'GET', '/v1/db');
+    assert.equal(backup.status, 200);
+    const restore = await rawRequest(
+      server.endpoint,
+      server.rootApiKey,
+      'PUT',
+      '/v1/db',
+      backup.body,
+    );
+    assert.equal(restore.status, 200);
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+  const names = readdirSync(join(dir, 'state'));
+  assert.ok(names.some((n) => n.endsWith('.snap')));
+  assert.ok(!names.some((n) => n.endsWith('.wal')), names.join(', '));
+}
+
+describe('a data directory missing acknowledged data is refused', () => {
+  it('refuses a missing snapshot, and starts with everything once it is back', async () => {
+    const dir = newDir();
+    await snapshotOnly(dir, ['a', 'b', 'c']);
+    const snapshot = stateFile(dir, '.snap');
+    renameSync(snapshot, `${dir}/aside`);
+    const text = await refusal(dir);
+    assert.match(text, /snapshot-\d{20}\.snap/);
+    assert.match(text, /missing/);
+    renameSync(`${dir}/aside`, snapshot);
+    const server = await startServer({ dir, args: ARGS });
+    try {
+      assert.deepEqual(await keyNames(server), ['a', 'b', 'c']);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('refuses a missing newest log segment, and starts with everything once it is back', async () => {
+    const dir = newDir();
+    await snapshotOnly(dir, ['a', 'b']);
+    let server = await startServer({ dir, args: ARGS });
+    await createKeys(server, ['c', 'd']);
+    await server.stop();
+    const segment = stateFile(dir, '.wal');
+    renameSync(segment, `${dir}/aside`);
+    const text = await refusal(dir);
+    assert.match(text, /log-\d{20}\.wal/);
+    assert.match(text, /missing/);
+    renameSync(`${dir}/aside`, segment);
+    server = await startServer({ dir, args: ARGS });
+    try {
+      assert.deepEqual(await keyNames(server), ['a', 'b', 'c', 'd']);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('refuses a newest segment cut short by whole records or mid-record, naming what is lost', async () => {
+    const dir = newDir();
+    let server = await startServer({ dir, args: ARGS });
+    await createKeys(server, ['a', 'b', 'c', 'd']);
+    await server.stop();
+    const segment = stateFile(dir, '.wal');
+    const whole = readFileSync(segment);
+    const bounds = recordBounds(segment);
+    // Records: 1 creates the enclave, 2..5 the keys. Cut off the last two whole records.
+    assert.equal(bounds.length, 6);
+    truncateSync(segment, bounds[3]);
+    let text = await refusal(dir);
+    assert.match(text, new RegExp(`${segment.replace(/[.]/g, '\\.')} at byte ${bounds[3]}`));
+    assert.match(text, /records 4\.\.5/);
+    assert.doesNotMatch(text, /never acknowledged/);
+
+    // Cut in the middle of the last record: not a torn write, since record 5 was acknowledged.
+    writeFileSync(segment, whole.subarray(0, bounds[4]! + 9));
+    text = await refusal(dir);
+    assert.match(text, new RegExp(`at byte ${bounds[4]}`));
+    assert.match(text, /record 5/);
+    assert.doesNotMatch(text, /never acknowledged/);
+
+    writeFileSync(segment, whole);
+    server = await startServer({ dir, args: ARGS });
+    try {
+      assert.deepEqual(await keyNames(server), ['a', 'b', 'c', 'd']);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('refuses a segment cut short after kill -9 too', async () => {
+    const dir = newDir();
+    const server = await startServer({ dir, args: ARGS });
+    await createKeys(server, ['a', 'b', 'c']);
+    await server.kill();
+    const segment = stateFile(dir, '.wal');
+    const bounds = recordBounds(segment);
+    truncateSync(segment, bounds.at(-2));
+    const text = await refusal(dir);
+    assert.match(text, /record 4 is missing/);
+    assert.match(text, /acknowledged records up to 4\b/);
+  });
+
+  it('opens a data directory written in the previous store format', async () => {
+    const dir = newDir();
+    cpSync(V1_FIXTURE, dir, { recursive: true });
+    const expected = Array.from({ length: 30 }, (_, i) => `legacy-${i}`).sort();
+    let server = await startServer({ dir, args: ARGS });
+    try {
+      assert.deepEqual(await keyNames(server), expected);
+      await createKeys(server, ['new-one']);
+    } finally {
+      await server.stop();
+    }
+    server = await startServer({ dir, args: ARGS });
+    try {
+      assert.deepEqual(await keyNames(server), [...expected, 'new-one'].sort());
+    } finally {
+      await server.stop();
+    }
+  });
+});
