@@ -61,12 +61,15 @@ export function createNodeHttpsServer(options: ServerOptions, pipeline: Pipeline
     const status = BARE_ANSWERS[code] ?? (code.startsWith('HPE_') ? 400 : 0);
     const current = socket._httpMessage;
     if (status !== 0 && socket.writable && !current?.headersSent) {
-      socket.write(
+      // end(), not write() + destroy(): destroying a TLS socket drops what is still queued.
+      socket.end(
         `HTTP/1.1 ${String(status)} ${REASONS[status] ?? 'Error'}\r\nConnection: close\r\n\r\n`,
       );
       // A request being answered gets this status in its own record; otherwise record one.
       if (current) current.statusCode = status;
       else pipeline.rejected(socket, status);
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
     }
     socket.destroy(error);
   });

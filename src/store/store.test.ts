@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -606,6 +606,8 @@ test('a directory written before the manifest existed opens, and is upgraded', a
     new URL('../../../test/fixtures/store/v1-data/state', import.meta.url),
   );
   await cp(fixture, dir, { recursive: true });
+  // Git keeps no directory modes: a checkout's umask decides the fixture's, not the store.
+  await chmod(dir, 0o700);
   // The fixture's public test HSM key (test/fixtures/store/v1-data/README.md).
   const hsmKey = HsmKey.parse('hsm:aes256:' + Buffer.alloc(32, 0x42).toString('base64'));
   const sealer = new AesGcmSealer(hsmKey.rekSealingKey());
