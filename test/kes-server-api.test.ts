@@ -1,5 +1,5 @@
 // The KES API of a real Keyhold server, route by route, as the admin: exact statuses, headers
-// and bytes (research/kes.md §1-2), MinIO's startup sequence, enclaves, and one key used through
+// and bytes (docs/protocol/kes.md), MinIO's startup sequence, enclaves, and one key used through
 // both the KES and the KMS API.
 
 import assert from 'node:assert/strict';

@@ -164,7 +164,7 @@ describe('legacy requests', () => {
 
 type Aead = 'AES-256-GCM-HMAC-SHA-256' | 'ChaCha20Poly1305';
 
-/** Seals as MinIO's builtin KMS and KES do (research/kes.md §6.3, §7). */
+/** Seals as MinIO's builtin KMS and KES do (docs/protocol/kes.md). */
 function seal(
   key: Buffer,
   aead: Aead,
@@ -215,7 +215,7 @@ describe('a MinIO static key imported over /v1/key/import/', () => {
       context: b64(ctx),
     });
 
-  it('decrypts the published AES256 vector (research/minkms.md §6.2)', async () => {
+  it('decrypts the published AES256 vector (docs/protocol/kms.md)', async () => {
     const ciphertext = Buffer.from(
       'b4bc742a467f610a69b447ec9f99cf567a11f1072a446ee9666a64ba3051d6488265b42bac803dcc21425864daa76e59' +
         '202122232425262728292a2b2c2d2e2f303132333435363738393a3b',

@@ -33,7 +33,7 @@ function protobufKey(name: string, type: KeyType): FsKey {
   return { name, type, key, hmacKey, value };
 }
 
-// Legacy values as KES ≤ 2024-01 wrote them (research/kes.md §6.1), written by hand.
+// Legacy values as KES ≤ 2024-01 wrote them (docs/protocol/kes.md), written by hand.
 function legacyKey(name: string, type: KeyType, json: (b64: string) => unknown): FsKey {
   const key = randomBytes(32);
   return { name, type, key, value: JSON.stringify(json(key.toString('base64'))) };

@@ -15,7 +15,7 @@ import { cleanEnv, kesEnv, runCli } from './kes-cli-run.ts';
 
 type Aead = 'AES-256-GCM-HMAC-SHA-256' | 'ChaCha20Poly1305';
 
-/** Seals `plaintext` as MinIO's builtin KMS does (research/kes.md §7): returns the raw parts. */
+/** Seals `plaintext` as MinIO's builtin KMS does (docs/protocol/kes.md): returns the raw parts. */
 function minioSeal(key: Buffer, aead: Aead, plaintext: Buffer, context: Buffer) {
   const iv = randomBytes(16);
   const nonce = randomBytes(12);

@@ -3,30 +3,15 @@
 // serves the state from before it.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { encodeKmsRequest } from '../src/protocol/kms/index.ts';
 import { rawRequest, type RawResponse } from './helpers/raw-https.ts';
 import { startServer, type ServerProcess } from './helpers/server-process.ts';
+import { childrenOf } from './helpers/process-memory.ts';
 
 const WORKERS = 3;
 const DEADLINE = ['--apply-timeout', '2s'];
-
-/** PIDs of the live (not zombie) child processes of `pid`: the workers of a primary. */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === pid && fields[0] !== 'Z') out.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return out;
-}
 
 function isAlive(pid: number): boolean {
   try {

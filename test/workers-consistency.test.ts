@@ -2,34 +2,18 @@
 // it returned: a deleted key and a revoked policy are refused by all of them at once.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ApiKey } from '../src/identity/index.ts';
 import { encodeKmsRequest } from '../src/protocol/kms/index.ts';
 import { rawRequest } from './helpers/raw-https.ts';
 import { startServer } from './helpers/server-process.ts';
 import type { ServerProcess } from './helpers/server-process.ts';
+import { childrenOf } from './helpers/process-memory.ts';
 
 const GENERATE = (name: string): Buffer =>
   encodeKmsRequest('KEY:GENERATE', [
     { name, version: 0, associatedData: Buffer.from('{}'), length: 32 },
   ]);
-
-/** PIDs of the live child processes of `pid` (the workers of a primary). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === pid && fields[0] !== 'Z') out.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return out;
-}
 
 /** Sends `count` requests, each on a new connection, so that they spread over the workers. */
 async function statuses(server: ServerProcess, apiKey: string, body: Buffer, count: number) {

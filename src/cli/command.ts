@@ -1,5 +1,5 @@
 // The CLI's command model: a command is a name, a usage text and a run function over parsed
-// arguments. A ~60-line dispatcher on node:util parseArgs (research/ecosystem.md §2).
+// arguments. A ~60-line dispatcher on node:util parseArgs.
 
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';

@@ -1,6 +1,6 @@
 // `keyhold identity`: API keys and identities, computed offline. Without a verb it keeps the
 // minkms-style behaviour (a fresh k1: key; the identity of an API key; the root key of an HSM
-// key); `identity new` and `identity of` are the `kes identity` verbs (research/kes.md §3.3).
+// key); `identity new` and `identity of` are the `kes identity` verbs (docs/protocol/kes.md).
 
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';

@@ -1,4 +1,4 @@
-// The server config file: KES's format (research/kes.md §5) plus a `keyhold:` section. A real
+// The server config file: KES's format (docs/protocol/kes.md) plus a `keyhold:` section. A real
 // KES config loads unchanged; what Keyhold does not use (keystore, cache, TLS proxy) is reported
 // as a warning, and every invalid value is an error naming file, line and column.
 

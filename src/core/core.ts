@@ -219,7 +219,7 @@ export class Core {
 
   /**
    * Decrypts with the given version, or with version 0 with whichever live version opens it
-   * (latest first): MinIO never sends a version (research/minkms.md §6.5).
+   * (latest first): MinIO never sends a version (docs/protocol/kms.md).
    */
   decrypt(
     caller: Caller,

@@ -1,4 +1,4 @@
-// The KES policy dialect: prefix patterns (kms-go policy_test vectors, research/kes.md A.5),
+// The KES policy dialect: prefix patterns (kms-go policy_test vectors, docs/protocol/kes.md),
 // legacy path.Match globs, and how KES rules and KMS rules combine in one stored policy.
 
 import assert from 'node:assert/strict';

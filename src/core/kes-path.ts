@@ -1,4 +1,4 @@
-// The KES policy dialect (research/kes.md §4): allow/deny patterns over request paths, deny wins.
+// The KES policy dialect (docs/protocol/kes.md): allow/deny patterns over request paths, deny wins.
 // Current-era patterns are prefixes (`*` only as the last character); policies written through
 // the legacy runtime API keep their era's Go `path.Match` globs.
 

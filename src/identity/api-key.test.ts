@@ -18,7 +18,7 @@ import { inspect } from 'node:util';
 import { ApiKey, InvalidApiKeyError, parseApiKey } from './api-key.ts';
 import { openssl, skipWithoutOpenssl, tempDir } from './test-support.ts';
 
-// research/minkms.md §2.3 (kms-go examples, aead mtls tests, aead gist root key).
+// docs/protocol/kms.md (kms-go examples, aead mtls tests, aead gist root key).
 const K1_VECTORS = [
   [
     'k1:d7cY_5k8HbBGkZpoy2hGmvkxg83QDBXsA_nFXDfTk2E',
@@ -33,7 +33,7 @@ const K1_VECTORS = [
     'h1:P6S2opeJYDnCsuLMAmA7j7m0RCxP7EiZFL4JWKVqWLs',
   ],
 ] as const;
-// research/kes.md §3.3 example key.
+// docs/protocol/kes.md example key.
 const KES_EXAMPLE = 'kes:v1:AD9E7FSYWrMD+VjhI6q545cYT9YOyFxZb7UnjEepYDRc';
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { inspect } from 'node:util';
 import { Identity, InvalidIdentityError, identityOfSpki, parseIdentity } from './identity.ts';
 
-// Appendix A.6 of research/kes.md: SHA-256 of 32 zero bytes.
+// Appendix A.6 of docs/protocol/kes.md: SHA-256 of 32 zero bytes.
 const ZERO32_SHA256 = '66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925';
 
 test('identityOfSpki hashes exactly the given bytes', () => {

@@ -8,9 +8,9 @@ export interface WireError {
 }
 
 interface CatalogueEntry {
-  /** MinIO KMS API (kms-go `Err*`, research/minkms.md §4.4). */
+  /** MinIO KMS API (kms-go `Err*`, docs/protocol/kms.md). */
   readonly kms: WireError;
-  /** KES API (kms-go/kes `Err*`, research/kes.md §1.7). */
+  /** KES API (kms-go/kes `Err*`, docs/protocol/kes.md). */
   readonly kes: WireError;
 }
 

@@ -1,5 +1,5 @@
 // The name grammar shared by both faces: enclave, key and policy names, and list prefixes.
-// It is KES's grammar (research/kes.md §1.8), which MinIO's default names already satisfy.
+// It is KES's grammar (docs/protocol/kes.md), which MinIO's default names already satisfy.
 
 const NAME = /^[0-9A-Za-z_-]{1,80}$/;
 

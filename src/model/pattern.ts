@@ -1,5 +1,5 @@
 // Glob patterns of KMS-API policies: `*` matches any run of characters, `?` exactly one.
-// Upstream's dialect is undocumented (research/minkms.md §4.7); this is the documented superset
+// Upstream's dialect is undocumented (docs/protocol/kms.md); this is the documented superset
 // of its examples (`"*"`, `"my-key*"`). Matching never backtracks (glob.ts).
 
 import { Glob } from './glob.ts';

@@ -1,4 +1,4 @@
-// Host selection for the SDK's load-balanced requests, as kms-go does (research/minkms.md §3 "LB"):
+// Host selection for the SDK's load-balanced requests, as kms-go does (docs/protocol/kms.md):
 // a random healthy host per request, a host that failed with a network error is suspended a while.
 
 /** How long a host that failed with a network error is skipped, unless nothing else is left. */

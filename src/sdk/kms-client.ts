@@ -1,4 +1,4 @@
-// KmsClient: a TypeScript client for the MinIO KMS API (research/minkms.md §3-5) as Keyhold
+// KmsClient: a TypeScript client for the MinIO KMS API (docs/protocol/kms.md) as Keyhold
 // serves it: framed commands on /v1/kms[/{enclave}], health, version, metrics, backup, logs.
 import { X509Certificate } from 'node:crypto';
 import type { Readable } from 'node:stream';

@@ -1,4 +1,4 @@
-// The JSON policy document of `minkms add-policy NAME FILE` (research/minkms.md §4.7): `allow` and
+// The JSON policy document of `minkms add-policy NAME FILE` (docs/protocol/kms.md): `allow` and
 // `deny` map command names to RuleSets, and a RuleSet may be an object, an array or a string.
 import { parseCommandName } from '../protocol/kms/index.ts';
 import { sortPatterns } from './types.ts';

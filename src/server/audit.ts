@@ -76,7 +76,7 @@ export class AuditLog {
 }
 
 /**
- * One NDJSON line, the shape KES's audit log uses (research/kes.md §2.4): exactly what
+ * One NDJSON line, the shape KES's audit log uses (docs/protocol/kes.md): exactly what
  * `JSON.stringify` gives for `{time, request: {ip, path, method, identity}, response: {code,
  * time}}`, written out because building and walking that object per request cost more.
  */

@@ -191,7 +191,7 @@ function pickMethod(routes: readonly Route[], method: string): Route | undefined
   return undefined;
 }
 
-/** Go's ServeMux answer for unknown paths (research/kes.md §1.2). */
+/** Go's ServeMux answer for unknown paths (docs/protocol/kes.md). */
 function notFound(res: HttpResponse): void {
   const body = '404 page not found\n';
   res.writeHead(404, {

@@ -1,5 +1,5 @@
 // A route of the HTTP API: method, path, body limit, timeout and handler — KES's own route
-// table design (research/ecosystem.md §1), shared by every face.
+// table design, shared by every face.
 
 import type { HttpRequest, HttpResponse } from './http-types.ts';
 import type { Caller } from '../core/caller.ts';

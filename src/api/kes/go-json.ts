@@ -1,4 +1,4 @@
-// JSON as KES's Go server reads and writes it (research/kes.md §1.5-1.6): request fields matched
+// JSON as KES's Go server reads and writes it (docs/protocol/kes.md): request fields matched
 // case-insensitively, `[]byte` as padded standard base64, only the first JSON value read;
 // responses HTML-escaped (`<` → `\u003c`) with a trailing newline, times in Go's RFC 3339.
 

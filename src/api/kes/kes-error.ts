@@ -1,4 +1,4 @@
-// KES error responses, byte for byte (research/kes.md §1.7): `{"message":"…"\n}` with
+// KES error responses, byte for byte (docs/protocol/kes.md): `{"message":"…"\n}` with
 // `Content-Type: application/json` — clients compare (status, message) exactly.
 
 import { redactSecrets } from '../../identity/index.ts';

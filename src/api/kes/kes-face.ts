@@ -1,4 +1,4 @@
-// The KES API face (research/kes.md §1-4): identifies the client by the KES rule, selects the
+// The KES API face (docs/protocol/kes.md): identifies the client by the KES rule, selects the
 // enclave, builds the caller the core authorizes (with the request path and config-file policy),
 // and serves the routes of both API eras. Settings are swapped whole on reload.
 

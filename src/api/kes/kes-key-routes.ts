@@ -1,4 +1,4 @@
-// KES key routes (research/kes.md §2.2, §2.5): create, import, describe, list, delete,
+// KES key routes (docs/protocol/kes.md): create, import, describe, list, delete,
 // generate, encrypt, decrypt, hmac, and the legacy bulk decrypt. Every operation goes through
 // the core; this file only parses requests and writes KES's responses.
 

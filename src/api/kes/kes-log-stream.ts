@@ -1,6 +1,6 @@
 // `/v1/log/audit` and `/v1/log/error`: NDJSON event streams to any number of subscribers, each
 // event encoded once. A subscriber that reads too slowly loses events; requests never wait for
-// it. (Upstream KES has sent no events at all since 2024-02, research/kes.md §2.4: fixed here.)
+// it. (Upstream KES has sent no events at all since 2024-02, docs/protocol/kes.md: fixed here.)
 
 import { parseIdentity } from '../../identity/index.ts';
 import type { AuditRecord } from '../../server/audit.ts';

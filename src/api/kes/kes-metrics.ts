@@ -1,4 +1,4 @@
-// `/v1/metrics` of the KES face: KES's own metric names (research/kes.md §9.4) in Prometheus text
+// `/v1/metrics` of the KES face: KES's own metric names (docs/protocol/kes.md) in Prometheus text
 // format. kms-go's parser is strict (every family needs a sample; all but the three request
 // counters exactly one), so the exposition is written here rather than by a generic registry.
 

@@ -8,7 +8,7 @@ import { PROMETHEUS_TEXT, mergeKesCounts } from './kes-metrics.ts';
 import { sendEmpty, sendJson } from './kes-request.ts';
 import type { KesRequest, KesRouteSpec } from './kes-request.ts';
 
-/** Status as kms-go's `State` decodes it (research/kes.md §2.1). */
+/** Status as kms-go's `State` decodes it (docs/protocol/kes.md). */
 function status(k: KesRequest): void {
   authorizeKesPath(k.env.core.state, k.caller, k.enclave);
   // Keys live in the in-memory state: the "keystore" is always reachable; its latency is the

@@ -1,4 +1,4 @@
-// The KMS API face (research/minkms.md §3-5): the framed command endpoint, version, health,
+// The KMS API face (docs/protocol/kms.md): the framed command endpoint, version, health,
 // metrics, backup/restore and the log stream. Errors are answered in the KMS API's format.
 
 import type { HttpResponse } from '../../server/http-types.ts';

@@ -1,5 +1,5 @@
 // POST /v1/debug/log: streams the server's event log as `uint32 length || LogRecord` frames
-// (research/minkms.md §5.3), history first when `since` is set, then live events. A subscriber
+// (docs/protocol/kms.md), history first when `since` is set, then live events. A subscriber
 // that cannot keep up loses events instead of slowing the server.
 
 import type { HttpRequest, HttpResponse } from '../../server/http-types.ts';

@@ -1,4 +1,4 @@
-// How `keyhold kes` verbs reach a server: the `kes` CLI's environment variables (research/kes.md
+// How `keyhold kes` verbs reach a server: the `kes` CLI's environment variables (docs/protocol/kes.md
 // §10), the matching flags, and turning them into a KesClient; plus the failure message format.
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// `keyhold kes …`: the KES client CLI (the `kes` command's client verbs, research/kes.md §10)
+// `keyhold kes …`: the KES client CLI (the `kes` command's client verbs, docs/protocol/kes.md)
 // plus the migrations from MinIO's static key and from a KES fs keystore.
 
 import type { Command } from '../command.ts';

@@ -1,4 +1,4 @@
-// The command table against research/minkms.md §4.3, and whole request/response bodies: round
+// The command table against docs/protocol/kms.md whole request/response bodies: round
 // trips of every command, kms-go's reply rules, and hostile bodies (fuzzed: only KmsWireError).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

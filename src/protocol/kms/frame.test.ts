@@ -1,4 +1,4 @@
-// Frame codec: the computed vector of research/minkms.md §4.2, batches, limits and hostile bodies.
+// Frame codec: the computed vector of docs/protocol/kms.md bodies.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeKmsRequest } from './command-codec.ts';

@@ -1,4 +1,4 @@
-// Every message of research/minkms.md §4.5 against that table: field number, wire type, signed
+// Every message of docs/protocol/kms.md against that table: field number, wire type, signed
 // (zigzag) encodings and JSON name of each field, then full binary and JSON round trips.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -67,7 +67,7 @@ const createdAt = (n: number) => ['createdAt', n, 'timestamp', 'created_at'] as 
 const createdBy = (n: number) => ['createdBy', n, 'string', 'created_by'] as const;
 const continueAt = ['continueAt', 2, 'string', 'continue_at'] as const;
 
-/** research/minkms.md §4.5, transcribed: [TS property, field number, kind, JSON name, sample]. */
+/** docs/protocol/kms.md: [TS property, field number, kind, JSON name, sample]. */
 const TABLE: Record<string, readonly Field[]> = {
   ClusterStatusRequest: [],
   ListRequest: [

@@ -1,6 +1,6 @@
 // The KES client's endpoint list: normalizes what users write (`host:port`, `https://…`, comma
 // lists) and picks the order to try endpoints in, sidelining failed ones for a while, as
-// kms-go/kes's load balancer does (research/kes.md §8.3).
+// kms-go/kes's load balancer does (docs/protocol/kes.md).
 
 import { isIP } from 'node:net';
 

@@ -1,5 +1,5 @@
 // Errors of the KES client: API errors as (status, message) values parsed the way kms-go/kes
-// parses them (research/kes.md §1.7), the kms-go error catalogue, and connection errors.
+// parses them (docs/protocol/kes.md), the kms-go error catalogue, and connection errors.
 
 const KES_ERROR = Symbol.for('keyhold.sdk.kes.KesError');
 const CONNECTION_ERROR = Symbol.for('keyhold.sdk.kes.KesConnectionError');

@@ -1,5 +1,5 @@
 // `GET /v1/metrics` for the KES client: a Prometheus text-exposition parser and the summary
-// kms-go/kes builds from the `kes_*` families (research/kes.md §9.4).
+// kms-go/kes builds from the `kes_*` families (docs/protocol/kes.md).
 
 import { KesResponseError } from './errors.ts';
 

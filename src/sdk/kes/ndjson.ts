@@ -1,5 +1,5 @@
 // Newline-delimited JSON readers: the KES log streams (endless, one event per line) and the
-// legacy NDJSON listings of KES ≤ v0.22 (research/kes.md §2.4, §2.5).
+// legacy NDJSON listings of KES ≤ v0.22 (docs/protocol/kes.md).
 
 import type { Readable } from 'node:stream';
 import { KesResponseError } from './errors.ts';

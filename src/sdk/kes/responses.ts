@@ -1,5 +1,5 @@
 // The KES API's response bodies as typed values, decoded leniently across the current and
-// legacy server eras (research/kes.md §2) so that one client reads both.
+// legacy server eras (docs/protocol/kes.md) so that one client reads both.
 
 import { KesResponseError } from './errors.ts';
 
