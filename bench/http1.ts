@@ -1,4 +1,4 @@
-// HTTP/1.1 hot-path benchmark: the lean server (src/server/http1) beside a bare node:https server,
+// HTTP/1.1 hot-path benchmark: the lean server (src/http/http1) beside a bare node:https server,
 // both answering a constant 100-byte body over TLS with a client certificate requested, each in
 // its own process, driven by /tmp/loadgen when built (else a Node load loop) over keep-alive
 // connections. Prints a table and one JSON line.
@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { ApiKey, clientCertificateForApiKey, createCertificate } from '../src/identity/index.ts';
-import { createHttp1Server } from '../src/server/http1/index.ts';
-import type { HttpRequest, HttpResponse } from '../src/server/http-types.ts';
+import { createHttp1Server } from '../src/http/http1/index.ts';
+import type { HttpRequest, HttpResponse } from '../src/http/http-types.ts';
 
 type Kind = 'https' | 'lean';
 

@@ -177,7 +177,7 @@ async function main(): Promise<void> {
       },
       {
         // Go clients before 1.23 with a per-request timeout abort dials that lose a race against
-        // reused connections (src/server/handshake-gate.ts): the pool must still fill up.
+        // reused connections (src/http/handshake-gate.ts): the pool must still fill up.
         name: 'KMS KEY:GENERATE, 1 frame, Go client with a 5 s request timeout',
         url: kms,
         method: 'POST',

@@ -9,14 +9,14 @@ import { createServer } from 'node:https';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { Http1Parser, createHttp1Server } from '../src/server/http1/index.ts';
-import type { Http1Server } from '../src/server/http1/index.ts';
+import { Http1Parser, createHttp1Server } from '../src/http/http1/index.ts';
+import type { Http1Server } from '../src/http/http1/index.ts';
 import {
   echoHandler,
   parseResponses,
   rawExchange,
   testCertificate,
-} from '../src/server/http1/test-support.ts';
+} from '../src/http/http1/test-support.ts';
 
 const CASES = Number(process.env.HTTP1_FUZZ_CASES ?? 2000);
 const SEED = Number(process.env.HTTP1_FUZZ_SEED ?? Date.now() % 1_000_000);

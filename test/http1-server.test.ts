@@ -8,20 +8,20 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { KeyholdError } from '../src/model/errors.ts';
-import type { HttpRequest, HttpResponse } from '../src/server/http-types.ts';
-import { AuditLog } from '../src/server/audit.ts';
-import { createPipeline } from '../src/server/pipeline.ts';
-import { RouteTable } from '../src/server/route.ts';
-import { createHttp1Server } from '../src/server/http1/index.ts';
-import type { Http1Server, Http1ServerOptions } from '../src/server/http1/index.ts';
+import type { HttpRequest, HttpResponse } from '../src/http/http-types.ts';
+import { AuditLog } from '../src/observe/audit.ts';
+import { createPipeline } from '../src/http/pipeline.ts';
+import { RouteTable } from '../src/http/route.ts';
+import { createHttp1Server } from '../src/http/http1/index.ts';
+import type { Http1Server, Http1ServerOptions } from '../src/http/http1/index.ts';
 import {
   echoHandler,
   openTls,
   parseResponses,
   rawExchange,
   testCertificate,
-} from '../src/server/http1/test-support.ts';
-import type { ParsedResponse } from '../src/server/http1/test-support.ts';
+} from '../src/http/http1/test-support.ts';
+import type { ParsedResponse } from '../src/http/http1/test-support.ts';
 
 type Handler = (req: HttpRequest, res: HttpResponse) => void;
 

@@ -6,9 +6,9 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { SILENT_CONNECTION_TIMEOUT_MS } from '../src/server/first-bytes.ts';
-import { HANDSHAKE_HOLD_MS, MAX_HANDSHAKE_WAIT_MS } from '../src/server/handshake-gate.ts';
-import { HANDSHAKE_TIMEOUT_MS } from '../src/server/tls-policy.ts';
+import { SILENT_CONNECTION_TIMEOUT_MS } from '../src/http/first-bytes.ts';
+import { HANDSHAKE_HOLD_MS, MAX_HANDSHAKE_WAIT_MS } from '../src/http/handshake-gate.ts';
+import { HANDSHAKE_TIMEOUT_MS } from '../src/http/tls-policy.ts';
 import { kes, keepAlive, startKesServer } from './kes-server-support.ts';
 import type { KesServer } from './kes-server-support.ts';
 

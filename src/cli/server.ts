@@ -61,7 +61,11 @@ Options:
     // Loaded here, not at the top: every other command would pay for the server's modules.
     const { configureServer, reloadOnSighup } = await import('../config/server-setup.ts');
     const { startNode } = await import('../server/node.ts');
-    const configured = configFile === undefined ? undefined : await configureServer(configFile);
+    const { EventLog, stderrFrom } = await import('../observe/event-log.ts');
+    const configured =
+      configFile === undefined
+        ? undefined
+        : await configureServer(configFile, (level) => new EventLog(stderrFrom(level)));
     const dir = resolve(args.positionals[0] ?? configured?.options.dir ?? 'keyhold-data');
     const dev = flag(args, 'dev');
     const hsmKey = await loadHsmKey(dir, dev, configured?.options.hsmKey);

@@ -5,13 +5,13 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Node } from 'yaml';
-import { kesRoutePaths } from '../api/kes/index.ts';
-import type { KesApiOverride, KesStaticPolicy } from '../api/kes/index.ts';
 import { HsmKey } from '../crypto/index.ts';
 import { parseIdentity } from '../identity/index.ts';
 import { isValidName } from '../model/names.ts';
+import { KES_ROUTE_PATHS } from '../protocol/kes/index.ts';
 import { ConfigError, ConfigSource } from './config-source.ts';
 import { parseGoDuration } from './go-duration.ts';
+import type { KesApiOverride, KesStaticPolicy } from './kes-settings.ts';
 import { parseSlogLevel } from './slog-level.ts';
 
 /** The `tls:` section. Paths are as written (relative ones resolve against the working directory, as in KES). */
@@ -295,7 +295,7 @@ function readPolicies(src: ConfigSource, node: Node | null, admin: string): KesS
 }
 
 function readApi(src: ConfigSource, node: Node | null): Map<string, KesApiOverride> {
-  const known = new Set(kesRoutePaths());
+  const known = new Set(KES_ROUTE_PATHS);
   const out = new Map<string, KesApiOverride>();
   for (const entry of src.entries(node, "'api'")) {
     const fields = src.fields(entry.value, `api '${entry.key}'`, ['skip_auth', 'timeout']);

@@ -4,19 +4,28 @@
 
 import cluster from 'node:cluster';
 import { readFile } from 'node:fs/promises';
-import { kesSettings } from '../api/kes/index.ts';
-import type { KesSettings } from '../api/kes/index.ts';
 import { HsmKey } from '../crypto/index.ts';
-import { EventLog, LEVELS } from '../server/event-log.ts';
 import { ConfigError } from './config-source.ts';
+import { kesSettings } from './kes-settings.ts';
+import type { KesSettings } from './kes-settings.ts';
 import { Reloadable } from './reloadable.ts';
 import { loadServerConfig } from './server-config.ts';
 import type { ServerConfig } from './server-config.ts';
 import { loadTlsMaterial } from './tls-material.ts';
 import type { TlsMaterial } from './tls-material.ts';
 
+/**
+ * Where the configuration's messages go: the server's event log (src/observe/event-log.ts), which
+ * the caller makes, so that configuration depends on no part of the server.
+ */
+export interface ConfigLog {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
 /** The server options a config file decides (the command line may still override some). */
-export interface ConfiguredOptions {
+export interface ConfiguredOptions<L extends ConfigLog = ConfigLog> {
   readonly dir?: string;
   readonly address?: string;
   readonly hsmKey?: HsmKey;
@@ -26,12 +35,12 @@ export interface ConfiguredOptions {
   readonly auditFile?: string;
   readonly kes: Reloadable<KesSettings>;
   readonly tlsConfig?: Reloadable<TlsMaterial>;
-  readonly log: EventLog;
+  readonly log: L;
 }
 
-export interface ConfiguredServer {
+export interface ConfiguredServer<L extends ConfigLog = ConfigLog> {
   readonly config: ServerConfig;
-  readonly options: ConfiguredOptions;
+  readonly options: ConfiguredOptions<L>;
   /** Re-reads the file and applies what can change at run time; never throws (logs instead). */
   reload(): Promise<void>;
 }
@@ -56,23 +65,23 @@ export function kesSettingsOf(config: ServerConfig): KesSettings {
 }
 
 /**
- * Loads `file` and builds the options it decides. Warnings go to the returned event log (and so
- * to stderr, once: worker processes load the same file quietly).
+ * Loads `file` and builds the options it decides. `openLog` makes the log, given the error level
+ * the config file sets now and after each reload (a line below it is not printed). Warnings go to
+ * that log (and so to stderr, once: worker processes load the same file quietly).
  */
-export async function configureServer(
+export async function configureServer<L extends ConfigLog>(
   file: string,
+  openLog: (errorLevel: () => number) => L,
   env: Readonly<Record<string, string | undefined>> = process.env,
-): Promise<ConfiguredServer> {
+): Promise<ConfiguredServer<L>> {
   let config = await loadServerConfig(file, env);
   let errorLevel = config.log.error;
-  const log = new EventLog((line) => {
-    if (lineLevel(line) >= errorLevel) process.stderr.write(line);
-  });
+  const log = openLog(() => errorLevel);
   if (!cluster.isWorker) for (const warning of config.warnings) log.warn(warning);
   const hsmKey = config.keyhold.hsmKey ?? (await readHsmKeyFile(config));
   const kes = new Reloadable(kesSettingsOf(config));
   const tlsConfig = config.tls ? new Reloadable(await loadTlsMaterial(config.tls)) : undefined;
-  const options: ConfiguredOptions = {
+  const options: ConfiguredOptions<L> = {
     ...(config.keyhold.state === undefined ? {} : { dir: config.keyhold.state }),
     ...(config.address === undefined ? {} : { address: config.address }),
     ...(hsmKey ? { hsmKey } : {}),
@@ -156,10 +165,4 @@ function restartOnly(before: ServerConfig, after: ServerConfig): string[] {
     out.push('the HSM key');
   }
   return out;
-}
-
-/** The level of a line EventLog wrote (`<time> <LEVEL> <message>`). */
-function lineLevel(line: string): number {
-  const name = line.split(' ', 2)[1] as keyof typeof LEVELS | undefined;
-  return name !== undefined && name in LEVELS ? LEVELS[name] : LEVELS.INFO;
 }

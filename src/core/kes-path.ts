@@ -5,10 +5,11 @@
 import { parseIdentity } from '../identity/index.ts';
 import { Glob } from '../model/glob.ts';
 import type { GlobStep } from '../model/glob.ts';
+import { KES_PATHS } from '../protocol/kes/index.ts';
+import type { KesPathPolicy, KesPatternDialect } from '../protocol/kes/index.ts';
 import type { RuleMap } from '../state/entities.ts';
 
-/** How a pattern is matched: current KES (`prefix`) or legacy KES `path.Match` (`glob`). */
-export type KesPatternDialect = 'prefix' | 'glob';
+export type { KesPathPolicy, KesPatternDialect } from '../protocol/kes/index.ts';
 
 /**
  * RuleMap keys under which a stored policy keeps KES path patterns, next to its KMS command
@@ -18,14 +19,6 @@ export const KES_RULE_KEYS: Readonly<Record<KesPatternDialect, string>> = {
   prefix: 'kes:path',
   glob: 'kes:glob',
 };
-
-/** A KES path policy: from the config file (prefix dialect) or derived from a stored policy. */
-export interface KesPathPolicy {
-  readonly name: string;
-  readonly allow: readonly string[];
-  readonly deny: readonly string[];
-  readonly dialect: KesPatternDialect;
-}
 
 /** What the KES face adds to a caller (src/core/caller.ts): the request and the config's say. */
 export interface KesCallerContext {
@@ -44,20 +37,20 @@ export interface KesCallerContext {
  * the KES request, and a KES path rule grant the KMS command, on the same name.
  */
 export const KES_COMMAND_PATHS: Readonly<Record<string, string>> = {
-  'KEY:CREATE': '/v1/key/create/',
-  'KEY:IMPORT': '/v1/key/import/',
-  'KEY:STATUS': '/v1/key/describe/',
-  'KEY:LIST': '/v1/key/list/',
-  'KEY:DELETE': '/v1/key/delete/',
-  'KEY:GENERATE': '/v1/key/generate/',
-  'KEY:ENCRYPT': '/v1/key/encrypt/',
-  'KEY:DECRYPT': '/v1/key/decrypt/',
-  'KEY:MAC': '/v1/key/hmac/',
-  'POLICY:STATUS': '/v1/policy/describe/',
-  'POLICY:GET': '/v1/policy/read/',
-  'POLICY:LIST': '/v1/policy/list/',
-  'IDENTITY:STATUS': '/v1/identity/describe/',
-  'IDENTITY:LIST': '/v1/identity/list/',
+  'KEY:CREATE': KES_PATHS.keyCreate,
+  'KEY:IMPORT': KES_PATHS.keyImport,
+  'KEY:STATUS': KES_PATHS.keyDescribe,
+  'KEY:LIST': KES_PATHS.keyList,
+  'KEY:DELETE': KES_PATHS.keyDelete,
+  'KEY:GENERATE': KES_PATHS.keyGenerate,
+  'KEY:ENCRYPT': KES_PATHS.keyEncrypt,
+  'KEY:DECRYPT': KES_PATHS.keyDecrypt,
+  'KEY:MAC': KES_PATHS.keyHmac,
+  'POLICY:STATUS': KES_PATHS.policyDescribe,
+  'POLICY:GET': KES_PATHS.policyRead,
+  'POLICY:LIST': KES_PATHS.policyList,
+  'IDENTITY:STATUS': KES_PATHS.identityDescribe,
+  'IDENTITY:LIST': KES_PATHS.identityList,
 };
 
 /** The KES request path of a KMS command on `target`, or undefined if KES has no such route. */

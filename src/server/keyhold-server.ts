@@ -8,66 +8,30 @@ import type { AddressInfo } from 'node:net';
 import { arch, availableParallelism, cpus, platform } from 'node:os';
 import { TLSSocket } from 'node:tls';
 import { KesFace, writeKesError } from '../api/kes/index.ts';
-import type { KesSettings } from '../api/kes/index.ts';
 import type { KesCounts } from '../api/kes/kes-metrics.ts';
 import { kmsRoutes, writeKmsError } from '../api/kms/kms-routes.ts';
-import type { Reloadable } from '../config/reloadable.ts';
 import type { TlsMaterial } from '../config/tls-material.ts';
 import { Core } from '../core/core.ts';
-import type { HsmKey } from '../crypto/index.ts';
 import type { ApiKey } from '../identity/index.ts';
 import { identityOfTlsSocket, redactSecrets } from '../identity/index.ts';
 import type { ResponseOf } from '../protocol/kms/index.ts';
 import type { VersionResponse } from '../protocol/kms/pb/keyhold/kms/v1/response.ts';
 import { VERSION } from '../version.ts';
-import { AuditLog } from './audit.ts';
-import { EventLog } from './event-log.ts';
-import { HandshakeGate } from './handshake-gate.ts';
-import { Http1Server } from './http1/index.ts';
-import type { RequestHead } from './http1/index.ts';
+import { AuditLog } from '../observe/audit.ts';
+import { EventLog } from '../observe/event-log.ts';
+import { HandshakeGate } from '../http/handshake-gate.ts';
+import { Http1Server } from '../http/http1/index.ts';
+import type { RequestHead } from '../http/http1/index.ts';
 import { LocalOwner, openOwnedNode } from './local-owner.ts';
-import { Metrics } from './metrics.ts';
-import { createNodeHttpsServer } from './node-https.ts';
-import { createPipeline } from './pipeline.ts';
+import { Metrics } from '../observe/metrics.ts';
+import { createNodeHttpsServer } from '../http/node-https.ts';
+import { createPipeline } from '../http/pipeline.ts';
 import type { Root } from './root-identity.ts';
-import { RouteTable } from './route.ts';
+import { RouteTable } from '../http/route.ts';
 import type { CertificateFiles, LoadedCertificate } from './server-certificate.ts';
+import type { ServerOptions } from './server-options.ts';
 import type { StateOwner } from './state-owner.ts';
-import { HANDSHAKE_TIMEOUT_MS, TLS_POLICY } from './tls-policy.ts';
-
-export interface ServerOptions {
-  /** State directory (created 0700 if missing). */
-  readonly dir: string;
-  /** Listen address, `HOST:PORT` (port 0 = any free port). */
-  readonly address: string;
-  /** Public `HOST:PORT` clients use (reported by /version and in the certificate). */
-  readonly publicHost?: string;
-  readonly hsmKey: HsmKey;
-  /** Configured TLS certificate; without it a self-signed one is kept in `DIR/certs/`. */
-  readonly tls?: CertificateFiles;
-  /**
-   * Pinned root identity (`h1:…` or hex), or `disabled`. Without it the root identity is the
-   * one of the API key derived from the HSM key.
-   */
-  readonly adminIdentity?: string;
-  /** Enclave for requests that name none; created at first start. */
-  readonly defaultEnclave?: string;
-  /** NDJSON audit log file (appended); none by default. */
-  readonly auditFile?: string;
-  readonly log?: EventLog;
-  /** HTTP implementation: the lean strict HTTP/1.1 server (default) or node:https. */
-  readonly http?: 'lean' | 'node';
-  /** KES face settings from a config file (policies, route overrides, levels); reloadable. */
-  readonly kes?: Reloadable<KesSettings>;
-  /** TLS material from a config file (key password, client CAs); reloadable. */
-  readonly tlsConfig?: Reloadable<TlsMaterial>;
-  /**
-   * With worker processes: milliseconds a write waits for each worker to apply it before that
-   * worker is killed and replaced (default 10 s). It must exceed the time a new worker takes to
-   * load the state (about 1 s per million keys).
-   */
-  readonly applyTimeout?: number;
-}
+import { HANDSHAKE_TIMEOUT_MS, TLS_POLICY } from '../http/tls-policy.ts';
 
 /** Everything the HTTPS front needs, however the state is owned. */
 export interface FrontOptions {
@@ -183,7 +147,7 @@ export class KeyholdServer {
       if (init.options.http === 'node') {
         this.#https = createNodeHttpsServer({ ...tlsOptions, ...timeouts }, pipeline);
       } else {
-        // The lean HTTP/1.1 server writes each answer as one TLS record (src/server/http1/).
+        // The lean HTTP/1.1 server writes each answer as one TLS record (src/http/http1/).
         const server = new Http1Server(tlsOptions, pipeline, timeouts);
         server.on('rejected', (status: number, socket: TLSSocket, head: RequestHead | null) =>
           pipeline.rejected(socket, status, head?.method, head?.url),

@@ -3,7 +3,7 @@
 
 import cluster from 'node:cluster';
 import { KeyholdServer } from './keyhold-server.ts';
-import type { ServerOptions } from './keyhold-server.ts';
+import type { ServerOptions } from './server-options.ts';
 import type { Root } from './root-identity.ts';
 import type { CertificateFiles } from './server-certificate.ts';
 import { Primary } from './workers/primary.ts';

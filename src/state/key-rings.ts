@@ -3,10 +3,44 @@
 // small views made when a request reads a key, never stored.
 
 import type { KeyType, SecretKey } from '../crypto/index.ts';
-import type { KeyRing, KeyVersion } from './entities.ts';
 import type { KeySlab, VersionFields } from './key-slab.ts';
 import type { Page } from './sorted-names.ts';
 import { SortedNames } from './sorted-names.ts';
+
+/**
+ * One version of a key: the secret, its optional HMAC key, and who made it when. A view of the
+ * state's compact key records, valid until the state changes: use it at once, don't keep it.
+ */
+export interface KeyVersion {
+  readonly version: number;
+  readonly type: KeyType;
+  /** The key, from a bounded cache (made on first use). */
+  readonly key: SecretKey;
+  /** 32-byte HMAC-SHA256 key for KEY:MAC / KES hmac (SECRET); null for keys imported without. */
+  readonly hmacKey: Buffer | null;
+  readonly createdAt: Date;
+  readonly createdBy: string;
+  /** True when the key material came from outside (KEY:IMPORT). */
+  readonly imported: boolean;
+}
+
+/**
+ * A named key with its live versions (at least one). Version numbers only ever grow, even after
+ * deletion. A view like KeyVersion: valid until the state changes.
+ */
+export interface KeyRing {
+  readonly name: string;
+  /** The highest version number ever assigned (the next one is `highest + 1`). */
+  readonly highest: number;
+  /** Number of live versions. */
+  readonly versionCount: number;
+  /** The live version with the highest number. */
+  latest(): KeyVersion;
+  /** Live version `version`, if any. */
+  version(version: number): KeyVersion | undefined;
+  /** Every live version, in ascending version order. */
+  versions(): KeyVersion[];
+}
 
 /** A ring with several versions, or whose one version is not its highest ever. */
 interface MultiSlot {

@@ -5,8 +5,8 @@
 import { connect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { clientCertificateForApiKey, parseApiKey } from '../../src/identity/index.ts';
-import { parseResponses } from '../../src/server/http1/test-support.ts';
-import type { ParsedResponse } from '../../src/server/http1/test-support.ts';
+import { parseResponses } from '../../src/http/http1/test-support.ts';
+import type { ParsedResponse } from '../../src/http/http1/test-support.ts';
 
 const certs = new Map<string, { cert: string; key: string }>();
 

@@ -8,4 +8,4 @@ export {
   type KesApiOverride,
   type KesSettings,
   type KesStaticPolicy,
-} from './kes-settings.ts';
+} from '../../config/kes-settings.ts';

@@ -3,7 +3,7 @@
 
 import { redactSecrets } from '../../identity/index.ts';
 import type { KeyholdError } from '../../model/errors.ts';
-import type { HttpResponse } from '../../server/http-types.ts';
+import type { HttpResponse } from '../../http/http-types.ts';
 import { goJsonString } from './go-json.ts';
 
 /** The body KES writes for an error: the prefix, `json.Encoder` output of the message, `}`. */

@@ -8,9 +8,9 @@ import type { Core } from '../../core/core.ts';
 import { REDACTED, kesIdentityOfTlsSocket, parseIdentity } from '../../identity/index.ts';
 import type { Identity, KesPeerIdentity } from '../../identity/index.ts';
 import { KeyholdError, badRequest } from '../../model/errors.ts';
-import type { AuditLog, AuditRecord } from '../../server/audit.ts';
-import type { EventLog, LogEvent } from '../../server/event-log.ts';
-import type { RequestContext, Route } from '../../server/route.ts';
+import type { AuditLog, AuditRecord } from '../../observe/audit.ts';
+import type { EventLog, LogEvent } from '../../observe/event-log.ts';
+import type { RequestContext, Route } from '../../http/route.ts';
 import { InvalidBodyError } from './go-json.ts';
 import { identityRoutes } from './kes-identity-routes.ts';
 import { keyRoutes } from './kes-key-routes.ts';
@@ -21,8 +21,8 @@ import { policyRoutes } from './kes-policy-routes.ts';
 import { selectEnclave } from './kes-request.ts';
 import type { KesEnv, KesRequest, KesRouteSpec } from './kes-request.ts';
 import { Reloadable } from '../../config/reloadable.ts';
-import type { KesSettings } from './kes-settings.ts';
-import { defaultKesSettings } from './kes-settings.ts';
+import type { KesSettings } from '../../config/kes-settings.ts';
+import { defaultKesSettings } from '../../config/kes-settings.ts';
 import { VERSION_ROUTE, systemRoutes } from './kes-system-routes.ts';
 
 export interface KesFaceOptions {

@@ -3,9 +3,9 @@
 // it. (Upstream KES has sent no events at all since 2024-02, docs/protocol/kes.md: fixed here.)
 
 import { parseIdentity } from '../../identity/index.ts';
-import type { AuditRecord } from '../../server/audit.ts';
-import type { HttpRequest, HttpResponse } from '../../server/http-types.ts';
-import type { LogEvent } from '../../server/event-log.ts';
+import type { AuditRecord } from '../../observe/audit.ts';
+import type { HttpRequest, HttpResponse } from '../../http/http-types.ts';
+import type { LogEvent } from '../../observe/event-log.ts';
 import { encodeGoJson, goTime } from './go-json.ts';
 
 /** Bytes a subscriber may have pending before further events are dropped for it. */

@@ -6,7 +6,7 @@ import { KES_COMMAND_PATHS, KES_RULE_KEYS } from '../../core/kes-path.ts';
 import type { KesPathPolicy } from '../../core/kes-path.ts';
 import type { PolicyRecord, RuleMap } from '../../state/entities.ts';
 import type { KesRequest } from './kes-request.ts';
-import type { KesStaticPolicy } from './kes-settings.ts';
+import type { KesStaticPolicy } from '../../config/kes-settings.ts';
 
 /** A policy as KES shows it: name, allow/deny path patterns, creation. */
 export interface KesPolicyView {

@@ -7,13 +7,13 @@ import type { Core } from '../../core/core.ts';
 import { redactIdentityText } from '../../identity/index.ts';
 import { KeyholdError, badRequest } from '../../model/errors.ts';
 import { isValidName } from '../../model/names.ts';
-import type { AuditRecord } from '../../server/audit.ts';
-import type { HttpRequest, HttpResponse } from '../../server/http-types.ts';
-import type { LogEvent } from '../../server/event-log.ts';
+import type { AuditRecord } from '../../observe/audit.ts';
+import type { HttpRequest, HttpResponse } from '../../http/http-types.ts';
+import type { LogEvent } from '../../observe/event-log.ts';
 import { encodeGoJson } from './go-json.ts';
 import type { KesCounts, KesMetrics } from './kes-metrics.ts';
 import type { NdjsonBroadcast } from './kes-log-stream.ts';
-import type { KesSettings } from './kes-settings.ts';
+import type { KesSettings } from '../../config/kes-settings.ts';
 
 /**
  * How a route authenticates: `policy` = admin or a policy allowing the path; `identify` =

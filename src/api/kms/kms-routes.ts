@@ -1,7 +1,7 @@
 // The KMS API face (docs/protocol/kms.md): the framed command endpoint, version, health,
 // metrics, backup/restore and the log stream. Errors are answered in the KMS API's format.
 
-import type { HttpResponse } from '../../server/http-types.ts';
+import type { HttpResponse } from '../../http/http-types.ts';
 import { authorizeScope } from '../../core/authorize.ts';
 import type { Core } from '../../core/core.ts';
 import { KeyholdError } from '../../model/errors.ts';
@@ -17,10 +17,10 @@ import {
 } from '../../protocol/kms/index.ts';
 import type { KmsCommandName, ResponseOf } from '../../protocol/kms/index.ts';
 import type { VersionResponse } from '../../protocol/kms/pb/keyhold/kms/v1/response.ts';
-import { bodyPieces } from '../../server/body-pieces.ts';
-import type { EventLog } from '../../server/event-log.ts';
+import { bodyPieces } from '../../http/body-pieces.ts';
+import type { EventLog } from '../../observe/event-log.ts';
 import { MAX_BACKUP_BYTES } from '../../state/backup.ts';
-import type { Route } from '../../server/route.ts';
+import type { Route } from '../../http/route.ts';
 import { streamLog } from './log-stream-route.ts';
 import type { HandlerContext } from './command-handlers.ts';
 import { answerBound } from './answer-size.ts';

@@ -2,7 +2,7 @@
 // (docs/protocol/kms.md), history first when `since` is set, then live events. A subscriber
 // that cannot keep up loses events instead of slowing the server.
 
-import type { HttpRequest, HttpResponse } from '../../server/http-types.ts';
+import type { HttpRequest, HttpResponse } from '../../http/http-types.ts';
 import { KeyholdError } from '../../model/errors.ts';
 import {
   CONTENT_TYPE_PROTOBUF,
@@ -10,7 +10,7 @@ import {
   decodeLogRequest,
   encodeLogRecord,
 } from '../../protocol/kms/index.ts';
-import type { EventLog, LogEvent } from '../../server/event-log.ts';
+import type { EventLog, LogEvent } from '../../observe/event-log.ts';
 
 export function streamLog(req: HttpRequest, res: HttpResponse, body: Buffer, log: EventLog): void {
   let request;

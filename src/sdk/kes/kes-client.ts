@@ -3,6 +3,7 @@
 // `continue_at`, log streams, and failover across several endpoints.
 
 import type { ApiKey } from '../../identity/index.ts';
+import { KES_PATHS } from '../../protocol/kes/index.ts';
 import { KesResponseError } from './errors.ts';
 import { KesLogStream, ndjsonObjects } from './ndjson.ts';
 import { type KesMetrics, parseKesMetrics } from './metrics.ts';
@@ -127,7 +128,7 @@ export class KesClient {
   /** `GET /version`. */
   async version(): Promise<KesVersion> {
     const o = jsonObject(
-      await this.#ok({ method: 'GET', path: '/version', maxResponse: 1024 }),
+      await this.#ok({ method: 'GET', path: KES_PATHS.version, maxResponse: 1024 }),
       'version',
     );
     return { version: str(o, 'version', 'version'), commit: str(o, 'commit', 'version') };
@@ -135,24 +136,26 @@ export class KesClient {
 
   /** `GET /v1/ready`: resolves when the server is ready, rejects with its error otherwise. */
   async ready(): Promise<void> {
-    await this.#ok({ method: 'GET', path: '/v1/ready' });
+    await this.#ok({ method: 'GET', path: KES_PATHS.ready });
   }
 
   /** `GET /v1/status`. */
   async status(): Promise<KesStatus> {
     return decodeStatus(
-      jsonObject(await this.#ok({ method: 'GET', path: '/v1/status' }), 'status'),
+      jsonObject(await this.#ok({ method: 'GET', path: KES_PATHS.status }), 'status'),
     );
   }
 
   /** `GET /v1/api`: the routes the server serves. */
   async apis(): Promise<KesApiRoute[]> {
-    return decodeApiRoutes(jsonValue(await this.#ok({ method: 'GET', path: '/v1/api' }), 'API'));
+    return decodeApiRoutes(
+      jsonValue(await this.#ok({ method: 'GET', path: KES_PATHS.api }), 'API'),
+    );
   }
 
   /** `GET /v1/metrics`, parsed from the Prometheus text format. */
   async metrics(): Promise<KesMetrics> {
-    const body = await this.#ok({ method: 'GET', path: '/v1/metrics', accept: 'text/plain' });
+    const body = await this.#ok({ method: 'GET', path: KES_PATHS.metrics, accept: 'text/plain' });
     return parseKesMetrics(body.toString('utf8'));
   }
 
@@ -160,7 +163,7 @@ export class KesClient {
 
   /** `POST /v1/key/create/{name}`: a new random key. Rejects with keyExists if `name` is taken. */
   async createKey(name: string): Promise<void> {
-    await this.#ok({ method: 'POST', path: '/v1/key/create/' + esc(name) });
+    await this.#ok({ method: 'POST', path: KES_PATHS.keyCreate + esc(name) });
   }
 
   /**
@@ -173,13 +176,13 @@ export class KesClient {
       cipher: options.cipher ?? 'AES256',
     };
     if (options.hmacKey !== undefined) body.hmac_key = b64(options.hmacKey);
-    await this.#ok({ method: 'POST', path: '/v1/key/import/' + esc(name), body: json(body) });
+    await this.#ok({ method: 'POST', path: KES_PATHS.keyImport + esc(name), body: json(body) });
   }
 
   /** `GET /v1/key/describe/{name}`. */
   async describeKey(name: string): Promise<KesKeyInfo> {
     const o = jsonObject(
-      await this.#ok({ method: 'GET', path: '/v1/key/describe/' + esc(name) }),
+      await this.#ok({ method: 'GET', path: KES_PATHS.keyDescribe + esc(name) }),
       'describe key',
     );
     return decodeKeyInfo(o);
@@ -187,7 +190,7 @@ export class KesClient {
 
   /** `DELETE /v1/key/delete/{name}`. */
   async deleteKey(name: string): Promise<void> {
-    await this.#ok({ method: 'DELETE', path: '/v1/key/delete/' + esc(name) });
+    await this.#ok({ method: 'DELETE', path: KES_PATHS.keyDelete + esc(name) });
   }
 
   /**
@@ -195,7 +198,7 @@ export class KesClient {
    * the end of `prefix` is dropped (the `kes key ls 'my*'` spelling).
    */
   listKeys(prefix = ''): AsyncGenerator<string, void, undefined> {
-    return this.#list('/v1/key/list/', prefix, 'names', 'name');
+    return this.#list(KES_PATHS.keyList, prefix, 'names', 'name');
   }
 
   /**
@@ -205,7 +208,7 @@ export class KesClient {
   async generateKey(name: string, context?: Uint8Array): Promise<KesDataKey> {
     const body = context === undefined ? EMPTY_CONTEXT : { context: b64(context) };
     const o = jsonObject(
-      await this.#ok({ method: 'POST', path: '/v1/key/generate/' + esc(name), body: json(body) }),
+      await this.#ok({ method: 'POST', path: KES_PATHS.keyGenerate + esc(name), body: json(body) }),
       'generate key',
     );
     return {
@@ -219,7 +222,7 @@ export class KesClient {
     const body: Record<string, string> = { plaintext: b64(plaintext) };
     if (context !== undefined) body.context = b64(context);
     const o = jsonObject(
-      await this.#ok({ method: 'POST', path: '/v1/key/encrypt/' + esc(name), body: json(body) }),
+      await this.#ok({ method: 'POST', path: KES_PATHS.keyEncrypt + esc(name), body: json(body) }),
       'encrypt',
     );
     return bytes(o, 'ciphertext', 'encrypt');
@@ -233,7 +236,7 @@ export class KesClient {
     const body: Record<string, string> = { ciphertext: b64(ciphertext) };
     if (context !== undefined) body.context = b64(context);
     const o = jsonObject(
-      await this.#ok({ method: 'POST', path: '/v1/key/decrypt/' + esc(name), body: json(body) }),
+      await this.#ok({ method: 'POST', path: KES_PATHS.keyDecrypt + esc(name), body: json(body) }),
       'decrypt',
     );
     const plaintext = str(o, 'plaintext', 'decrypt');
@@ -245,7 +248,7 @@ export class KesClient {
     const o = jsonObject(
       await this.#ok({
         method: 'PUT',
-        path: '/v1/key/hmac/' + esc(name),
+        path: KES_PATHS.keyHmac + esc(name),
         body: json({ message: b64(message) }),
         maxResponse: 1024,
       }),
@@ -260,7 +263,7 @@ export class KesClient {
   async describePolicy(name: string): Promise<KesPolicyInfo> {
     return decodePolicyInfo(
       jsonObject(
-        await this.#ok({ method: 'GET', path: '/v1/policy/describe/' + esc(name) }),
+        await this.#ok({ method: 'GET', path: KES_PATHS.policyDescribe + esc(name) }),
         'describe policy',
       ),
     );
@@ -270,7 +273,7 @@ export class KesClient {
   async getPolicy(name: string): Promise<KesPolicy> {
     return decodePolicy(
       jsonObject(
-        await this.#ok({ method: 'GET', path: '/v1/policy/read/' + esc(name) }),
+        await this.#ok({ method: 'GET', path: KES_PATHS.policyRead + esc(name) }),
         'read policy',
       ),
       name,
@@ -279,14 +282,14 @@ export class KesClient {
 
   /** Policy names matching `pattern` (a prefix, optionally ending in `*`; default all). */
   listPolicies(pattern = ''): AsyncGenerator<string, void, undefined> {
-    return this.#list('/v1/policy/list/', pattern, 'names', 'name');
+    return this.#list(KES_PATHS.policyList, pattern, 'names', 'name');
   }
 
   /** `GET /v1/identity/describe/{identity}`. */
   async describeIdentity(identity: string): Promise<KesIdentityInfo> {
     return decodeIdentityInfo(
       jsonObject(
-        await this.#ok({ method: 'GET', path: '/v1/identity/describe/' + esc(identity) }),
+        await this.#ok({ method: 'GET', path: KES_PATHS.identityDescribe + esc(identity) }),
         'describe identity',
       ),
       identity,
@@ -297,7 +300,7 @@ export class KesClient {
   async describeSelf(): Promise<KesSelfInfo> {
     return decodeSelfInfo(
       jsonObject(
-        await this.#ok({ method: 'GET', path: '/v1/identity/self/describe' }),
+        await this.#ok({ method: 'GET', path: KES_PATHS.identitySelfDescribe }),
         'describe self',
       ),
     );
@@ -305,20 +308,20 @@ export class KesClient {
 
   /** Identities matching `pattern` (a prefix, optionally ending in `*`; default all). */
   listIdentities(pattern = ''): AsyncGenerator<string, void, undefined> {
-    return this.#list('/v1/identity/list/', pattern, 'identities', 'identity');
+    return this.#list(KES_PATHS.identityList, pattern, 'identities', 'identity');
   }
 
   // ── logs ─────────────────────────────────────────────────────────────────
 
   /** `GET /v1/log/audit`: resolves once the stream is open; iterate it for events. */
   async auditLog(): Promise<KesLogStream<KesAuditEvent>> {
-    const res = await this.#transport.stream({ method: 'GET', path: '/v1/log/audit' });
+    const res = await this.#transport.stream({ method: 'GET', path: KES_PATHS.logAudit });
     return new KesLogStream(res, decodeAuditEvent);
   }
 
   /** `GET /v1/log/error`: resolves once the stream is open; iterate it for events. */
   async errorLog(): Promise<KesLogStream<KesErrorEvent>> {
-    const res = await this.#transport.stream({ method: 'GET', path: '/v1/log/error' });
+    const res = await this.#transport.stream({ method: 'GET', path: KES_PATHS.logError });
     return new KesLogStream(res, decodeErrorEvent);
   }
 

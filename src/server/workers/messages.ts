@@ -2,8 +2,8 @@
 // 'advanced' serialization, so Buffers and Dates cross intact). Key material crosses only
 // this in-memory pipe between processes of one node, never a file or the network.
 
-import type { AuditRecord } from '../audit.ts';
-import type { LogEvent } from '../event-log.ts';
+import type { AuditRecord } from '../../observe/audit.ts';
+import type { LogEvent } from '../../observe/event-log.ts';
 import type { GatherTopic } from '../state-owner.ts';
 
 /** A client-facing error, as it crosses back to the worker that asked. */

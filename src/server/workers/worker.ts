@@ -2,9 +2,9 @@
 // (and backups, restores, metrics) to the primary, and relays log-stream events through it.
 
 import { AggregatorRegistry } from 'prom-client';
-import { EventLog } from '../event-log.ts';
+import { EventLog } from '../../observe/event-log.ts';
 import { KeyholdServer, openAuditLog } from '../keyhold-server.ts';
-import type { ServerOptions } from '../keyhold-server.ts';
+import type { ServerOptions } from '../server-options.ts';
 import { resolveRoot } from '../root-identity.ts';
 import type { ToPrimary, ToWorker } from './messages.ts';
 import { collectGarbage } from './collect-garbage.ts';

@@ -2,7 +2,7 @@
 // identities, per-route overrides, log levels, client-certificate verification. Replaced as a
 // whole on reload (SIGHUP); a request uses the settings that were current when it started.
 
-import type { KesPathPolicy } from '../../core/kes-path.ts';
+import type { KesPathPolicy } from '../protocol/kes/index.ts';
 
 /** A policy from the config file: path patterns (prefix dialect) and the identities bound to it. */
 export interface KesStaticPolicy extends KesPathPolicy {

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type { Caller } from '../core/caller.ts';
 import { redactSecrets } from '../identity/index.ts';
 import { KeyholdError, toKeyholdError } from '../model/errors.ts';
-import type { AuditLog } from './audit.ts';
+import type { AuditLog } from '../observe/audit.ts';
 import type { RequestContext, Route, RouteTable } from './route.ts';
 
 export interface PipelineOptions {

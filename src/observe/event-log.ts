@@ -64,3 +64,19 @@ export function levelName(level: number): LevelName {
   if (level >= LEVELS.INFO) return 'INFO';
   return 'DEBUG';
 }
+
+/**
+ * Where an event log writes when only lines at or above a level that may change (a config file's
+ * error level, re-read on reload) are printed: to stderr.
+ */
+export function stderrFrom(minimum: () => number): (line: string) => void {
+  return (line) => {
+    if (lineLevel(line) >= minimum()) process.stderr.write(line);
+  };
+}
+
+/** The level of a line EventLog wrote (`<time> <LEVEL> <message>`). */
+function lineLevel(line: string): number {
+  const name = line.split(' ', 2)[1] as keyof typeof LEVELS | undefined;
+  return name !== undefined && name in LEVELS ? LEVELS[name] : LEVELS.INFO;
+}
