@@ -1,6 +1,7 @@
 // Lint configuration: typescript-eslint's type-checked rules over all TypeScript sources.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import layers from './scripts/eslint-layers.js';
 
 const builtins = [
   'assert',
@@ -79,5 +80,12 @@ export default tseslint.config(
   {
     files: ['**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
+  },
+  // The rule of arrows: each layer of src/ imports only from those below it, and no file
+  // imports itself back (docs/architecture.md).
+  {
+    files: ['src/**/*.ts'],
+    plugins: { keyhold: layers },
+    rules: { 'keyhold/layers': 'error', 'keyhold/no-cycle': 'error' },
   },
 );
