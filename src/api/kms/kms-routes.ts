@@ -33,9 +33,9 @@ export const MAX_BACKUP_BODY = MAX_BACKUP_BYTES;
 /** The most frames one request may carry. */
 export const MAX_KMS_FRAMES = 10_000;
 /**
- * The largest answer a command may produce (docs/kms-protocol.md): 10,000 frames of default
- * 32-byte data keys answer ~1.2 MB, 10,000 decrypted 32-byte keys ~0.4 MB; 1,900 data keys of
- * the longest length (1024 bytes) fit. MinIO sends one frame per request.
+ * The largest answer a command may produce (docs/protocol/kms.md#answer-size): 10,000 frames of
+ * default 32-byte data keys answer ~1.2 MB, 10,000 decrypted 32-byte keys ~0.4 MB; 1,900 data
+ * keys of the longest length (1024 bytes) fit. MinIO sends one frame per request.
  */
 export const MAX_KMS_ANSWER = 4 * 1024 * 1024;
 
