@@ -2,7 +2,6 @@
 // a config file and a working directory), raw HTTPS requests over mTLS with API-key or file
 // certificates, and NDJSON stream readers. Responses are returned byte for byte.
 
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
@@ -17,7 +16,7 @@ import {
   createCertificate,
   parseApiKey,
 } from '../src/identity/index.ts';
-import { CLI, TEST_HSM_KEY } from './helpers/server-process.ts';
+import { ServerExit, TEST_HSM_KEY, spawnServer } from './helpers/server-process.ts';
 
 /** A client certificate and its KES identity (hex). */
 export interface ClientCert {
@@ -185,15 +184,14 @@ export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'keyhold-kes-'));
 }
 
-/** Starts `keyhold server` and resolves once its banner shows the endpoint. */
-export function startKesServer(options: StartOptions = {}): Promise<KesServer> {
+/** Starts `keyhold server` and resolves once it is ready (its readiness line). */
+export async function startKesServer(options: StartOptions = {}): Promise<KesServer> {
   const dir = options.dir ?? tempDir();
   const owned = options.dir === undefined;
   for (const [name, text] of Object.entries(options.files ?? {})) {
     writeFileSync(join(dir, name), text, { mode: 0o600 });
   }
   const args: string[] = [
-    CLI,
     'server',
     options.state ?? join(dir, 'state'),
     '--address',
@@ -206,89 +204,61 @@ export function startKesServer(options: StartOptions = {}): Promise<KesServer> {
     args.push('--config', 'config.yml');
   }
   args.push(...(options.args ?? []));
-  const child = spawn(process.execPath, args, {
-    cwd: dir,
-    env: { ...process.env, KEYHOLD_HSM_KEY: TEST_HSM_KEY, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const watchers = new Set<() => void>();
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
-  );
-  const onData = (chunk: Buffer): void => {
-    output += chunk.toString();
-    for (const watcher of watchers) watcher();
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`server did not start; output:\n${output}`));
-    }, 20_000);
-    const check = (): void => {
-      const endpoint = /Endpoint:\s+https:\/\/(\S+)/.exec(output)?.[1];
-      const apiKey = /API Key:\s+(k1:\S+)/.exec(output)?.[1];
-      const rootLine = /Root:\s+(\S+)/.exec(output)?.[1];
-      if (!endpoint || !(apiKey || rootLine)) return;
-      clearTimeout(timer);
-      watchers.delete(check);
-      resolve({
-        endpoint,
-        dir,
-        state: options.state ?? join(dir, 'state'),
-        rootApiKey: apiKey ?? '',
-        root: apiKey ? apiKeyCert(apiKey) : null,
-        child,
-        output: () => output,
-        waitForOutput: (pattern, timeout = 10_000) => {
-          const from = output.length;
-          return new Promise((done, fail) => {
-            const t = setTimeout(() => {
-              watchers.delete(look);
-              fail(
-                new Error(`no output matching ${String(pattern)}; output:\n${output.slice(from)}`),
-              );
-            }, timeout);
-            const look = (): void => {
-              const m = pattern.exec(output.slice(from));
-              if (!m) return;
-              clearTimeout(t);
-              watchers.delete(look);
-              done(m[0]);
-            };
-            watchers.add(look);
-            look();
-          });
-        },
-        stop: async () => {
-          child.kill('SIGTERM');
-          const code = await exited;
-          if (owned) rmSync(dir, { recursive: true, force: true });
-          return code;
-        },
-      });
-    };
-    watchers.add(check);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      if (owned && options.expectFailure) rmSync(dir, { recursive: true, force: true });
-      reject(new ServerExit(code, output));
+  let started;
+  try {
+    started = await spawnServer(args, {
+      cwd: dir,
+      env: { KEYHOLD_HSM_KEY: TEST_HSM_KEY, ...options.env },
+      timeout: 20_000,
     });
-  });
+  } catch (error) {
+    if (error instanceof ServerExit && owned && options.expectFailure) {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    throw error;
+  }
+  const { server, ready } = started;
+  const { child, exited, output } = server;
+  const apiKey = ready.apiKey;
+  return {
+    endpoint: ready.endpoint.slice('https://'.length),
+    dir,
+    state: options.state ?? join(dir, 'state'),
+    rootApiKey: apiKey ?? '',
+    root: apiKey ? apiKeyCert(apiKey) : null,
+    child,
+    output,
+    waitForOutput: (pattern, timeout = 10_000) => {
+      const from = output().length;
+      return new Promise((done, fail) => {
+        const t = setTimeout(() => {
+          unwatch();
+          fail(
+            new Error(`no output matching ${String(pattern)}; output:\n${output().slice(from)}`),
+          );
+        }, timeout);
+        const look = (): void => {
+          const m = pattern.exec(output().slice(from));
+          if (!m) return;
+          clearTimeout(t);
+          unwatch();
+          done(m[0]);
+        };
+        const unwatch = server.watch(look);
+        look();
+      });
+    },
+    stop: async () => {
+      child.kill('SIGTERM');
+      const code = await exited;
+      if (owned) rmSync(dir, { recursive: true, force: true });
+      return code;
+    },
+  };
 }
 
 /** The server process exited before it started. */
-export class ServerExit extends Error {
-  readonly code: number | null;
-  readonly output: string;
-  constructor(code: number | null, output: string) {
-    super(`server exited with ${String(code)} before starting; output:\n${output}`);
-    this.code = code;
-    this.output = output;
-  }
-}
+export { ServerExit } from './helpers/server-process.ts';
 
 /** A live NDJSON stream (`/v1/log/audit`, `/v1/log/error`) and the lines it delivered. */
 export interface Stream {

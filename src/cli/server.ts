@@ -103,6 +103,8 @@ Options:
     );
     if (!node) return 0; // a worker process: it served until the primary stopped it
     printBanner(node, dir, args);
+    // For supervisors and test harnesses: one JSON line to wait for instead of the banner.
+    if (process.env.KEYHOLD_READY === '1') print(readyLine(node, dir, args));
     await waitForSignal();
     await node.close();
     return 0;
@@ -143,8 +145,12 @@ async function loadHsmKey(dir: string, dev: boolean, configured?: HsmKey): Promi
   return HsmKey.parse(readFileSync(file, 'utf8').trim());
 }
 
+function endpointOf(node: RunningNode, args: ParsedArgs): string {
+  return `https://${stringOption(args, 'host') ?? displayAddress(node.address)}`;
+}
+
 function printBanner(node: RunningNode, dir: string, args: ParsedArgs): void {
-  const endpoint = `https://${stringOption(args, 'host') ?? displayAddress(node.address)}`;
+  const endpoint = endpointOf(node, args);
   const lines = [
     `Keyhold ${VERSION}`,
     `Endpoint:    ${endpoint}`,
@@ -165,6 +171,24 @@ function printBanner(node: RunningNode, dir: string, args: ParsedArgs): void {
     lines.push(`Root:        ${identity || 'disabled'}`);
   }
   print(lines.join('\n'));
+}
+
+/**
+ * The readiness line (docs/cli.md#readiness): what the banner says, as one JSON object, printed
+ * once the node listens. The root API key is there only when the banner shows it too.
+ */
+function readyLine(node: RunningNode, dir: string, args: ParsedArgs): string {
+  const { apiKey, identity } = node.root;
+  return JSON.stringify({
+    ready: true,
+    endpoint: endpointOf(node, args),
+    address: node.address,
+    state: dir,
+    certificate: node.certificateFiles.cert,
+    workers: node.workers,
+    identity,
+    ...(apiKey ? { apiKey: apiKey.toK1() } : {}),
+  });
 }
 
 function displayAddress(address: string): string {

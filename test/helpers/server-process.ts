@@ -1,5 +1,5 @@
 // Test harness: starts a real `keyhold server` process on 127.0.0.1 port 0 in a fresh directory
-// and reads its endpoint and root API key from the banner, as a user would.
+// and reads its endpoint and root API key from the readiness line (docs/cli.md#readiness).
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -33,7 +33,7 @@ export interface StartOptions {
   readonly hsmKey?: string;
   readonly args?: readonly string[];
   readonly env?: Record<string, string>;
-  /** Milliseconds to wait for the banner (default 15 s). */
+  /** Milliseconds to wait for the server to be ready (default 15 s). */
   readonly timeout?: number;
 }
 
@@ -46,57 +46,139 @@ export function tempDir(prefix = 'keyhold-test-'): { dir: string; remove: () => 
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Starts a server and resolves once its banner shows the endpoint. */
-export function startServer(options: StartOptions = {}): Promise<ServerProcess> {
-  const dir = options.dir ?? tempDir().dir;
-  const hsmKey = options.hsmKey ?? TEST_HSM_KEY;
-  const child = spawn(
-    process.execPath,
-    [CLI, 'server', dir, '--address', '127.0.0.1:0', ...(options.args ?? [])],
-    {
-      env: { ...process.env, KEYHOLD_HSM_KEY: hsmKey, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+/** What a server's readiness line says (docs/cli.md#readiness). */
+export interface Readiness {
+  /** `https://HOST:PORT`, as clients use it. */
+  readonly endpoint: string;
+  /** The bound `HOST:PORT`. */
+  readonly address: string;
+  readonly state: string;
+  readonly certificate: string;
+  readonly workers: number;
+  /** The root identity, '' when disabled. */
+  readonly identity: string;
+  /** The root API key, when derived from the HSM key. */
+  readonly apiKey?: string;
+}
+
+/** A spawned `keyhold server` process and what it printed. */
+export interface SpawnedServer {
+  readonly child: ChildProcess;
+  /** Everything the process printed so far (stdout and stderr). */
+  readonly output: () => string;
+  /** Calls `listener` after each chunk of output, until the returned function is called. */
+  readonly watch: (listener: () => void) => () => void;
+  /** The exit code, once the process has exited. */
+  readonly exited: Promise<number | null>;
+}
+
+/** The server process exited before it was ready. */
+export class ServerExit extends Error {
+  readonly code: number | null;
+  readonly output: string;
+  constructor(code: number | null, output: string) {
+    super(`server exited with ${String(code)} before starting; output:\n${output}`);
+    this.code = code;
+    this.output = output;
+  }
+}
+
+export interface SpawnOptions {
+  readonly cwd?: string;
+  readonly env?: Record<string, string | undefined>;
+  /** Milliseconds to wait for the readiness line before killing the process. */
+  readonly timeout: number;
+}
+
+/**
+ * The one way tests start a server: spawns the CLI with `args` (a `server` command) and
+ * KEYHOLD_READY=1, and resolves once the server prints its readiness line, the machine-readable
+ * line meant for this (the banner is for people). Rejects with ServerExit when the process exits
+ * first, or with an Error (having killed it) when `timeout` passes.
+ */
+export function spawnServer(
+  args: readonly string[],
+  options: SpawnOptions,
+): Promise<{ server: SpawnedServer; ready: Readiness }> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    env: { ...process.env, ...options.env, KEYHOLD_READY: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
+  let stdout = '';
+  const watchers = new Set<() => void>();
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
   );
+  const server: SpawnedServer = {
+    child,
+    output: () => output,
+    watch: (listener) => {
+      watchers.add(listener);
+      return () => watchers.delete(listener);
+    },
+    exited,
+  };
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    output += chunk.toString();
+    for (const watcher of watchers) watcher();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    for (const watcher of watchers) watcher();
+  });
   return new Promise((resolve, reject) => {
+    let settled = false;
     const timer = setTimeout(() => {
+      settled = true;
+      stop();
       child.kill('SIGKILL');
       reject(new Error(`server did not start within the timeout; output:\n${output}`));
-    }, options.timeout ?? 15_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const endpoint = /Endpoint:\s+https:\/\/(\S+)/.exec(output)?.[1];
-      const apiKey = /API Key:\s+(k1:\S+)/.exec(output)?.[1];
-      const root = /Root:\s+(\S+)/.exec(output)?.[1];
-      if (endpoint && (apiKey || root)) {
-        clearTimeout(timer);
-        resolve({
-          endpoint,
-          rootApiKey: apiKey ?? '',
-          dir,
-          hsmKey,
-          child,
-          output: () => output,
-          stop: async () => {
-            child.kill('SIGTERM');
-            return exited;
-          },
-          kill: async () => {
-            child.kill('SIGKILL');
-            await exited;
-          },
-        });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    void exited.then((code) => {
+    }, options.timeout);
+    const check = (): void => {
+      const line = /^\{"ready":true,.*\}$/m.exec(stdout)?.[0];
+      if (line === undefined || settled) return;
+      settled = true;
       clearTimeout(timer);
-      reject(new Error(`server exited with ${String(code)} before starting; output:\n${output}`));
+      stop();
+      resolve({ server, ready: JSON.parse(line) as Readiness });
+    };
+    const stop = server.watch(check);
+    void exited.then((code) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      stop();
+      reject(new ServerExit(code, output));
     });
   });
+}
+
+/** Starts a server and resolves once it is ready. */
+export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
+  const dir = options.dir ?? tempDir().dir;
+  const hsmKey = options.hsmKey ?? TEST_HSM_KEY;
+  const { server, ready } = await spawnServer(
+    ['server', dir, '--address', '127.0.0.1:0', ...(options.args ?? [])],
+    { env: { KEYHOLD_HSM_KEY: hsmKey, ...options.env }, timeout: options.timeout ?? 15_000 },
+  );
+  const { child, exited } = server;
+  return {
+    endpoint: ready.endpoint.slice('https://'.length),
+    rootApiKey: ready.apiKey ?? '',
+    dir,
+    hsmKey,
+    child,
+    output: server.output,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
