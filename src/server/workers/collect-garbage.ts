@@ -5,21 +5,35 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
+/** The flag that gives a process V8's collector as `gc`; the primary forks workers with it. */
+export const EXPOSE_GC = '--expose-gc';
+
 let gc: (() => void) | null | undefined;
 
 /** Runs a full, synchronous collection (tens of ms per 100 MB of heap); a no-op if unavailable. */
 export function collectGarbage(): void {
-  if (gc === undefined) {
-    try {
-      // The documented way to reach V8's collector without starting node with --expose-gc: a new
-      // context created while the flag is on gets a `gc` function.
-      setFlagsFromString('--expose-gc');
-      gc = runInNewContext('gc') as () => void;
-    } catch {
-      gc = null;
-    }
-  }
+  if (gc === undefined) gc = exposedGc() ?? flaggedGc();
   gc?.();
+}
+
+/** `gc` of a process started with --expose-gc (every worker: see Primary's fork options). */
+function exposedGc(): (() => void) | undefined {
+  return (globalThis as { gc?: () => void }).gc;
+}
+
+/**
+ * For a process started without the flag (the primary, or the single process, which the user
+ * starts): turning the flag on at run time and creating a new context gives that context a `gc`
+ * function. V8 does not promise that changing flags after start-up works, so workers get the
+ * flag on their command line instead.
+ */
+function flaggedGc(): (() => void) | null {
+  try {
+    setFlagsFromString(EXPOSE_GC);
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -19,7 +19,7 @@ import type { Root } from '../root-identity.ts';
 import type { LoadedCertificate } from '../server-certificate.ts';
 import type { GatherTopic } from '../state-owner.ts';
 import type { ToPrimary, ToWorker, WireKeyholdError } from './messages.ts';
-import { IdleCollector, collectGarbage } from './collect-garbage.ts';
+import { EXPOSE_GC, IdleCollector, collectGarbage } from './collect-garbage.ts';
 import { WorkerOutbox } from './snapshot-stream.ts';
 
 interface Member {
@@ -109,7 +109,11 @@ export class Primary {
       applyTimeout: options.applyTimeout ?? DEFAULT_APPLY_TIMEOUT_MS,
     });
     applied = (index, command) => primary.#queueApply(index, command);
-    cluster.setupPrimary({ serialization: 'advanced' });
+    // Workers reach V8's collector through the flag rather than by setting it at run time.
+    cluster.setupPrimary({
+      serialization: 'advanced',
+      execArgv: [...process.execArgv, EXPOSE_GC],
+    });
     await primary.#forkAll();
     return primary;
   }
