@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { KES_API_ERRORS } from '../protocol/kes/index.ts';
 import { KMS_API_ERRORS } from '../protocol/kms/index.ts';
 import { CATALOGUE, KeyholdError } from './errors.ts';
 
@@ -23,19 +24,21 @@ describe('error catalogue', () => {
     }
   });
 
-  it('answers the KES API with the kes.md §1.7 pairs', () => {
-    assert.deepEqual(new KeyholdError('PERMISSION').wire('kes'), {
-      status: 403,
-      message: 'not authorized: insufficient permissions',
-    });
-    assert.deepEqual(new KeyholdError('KEY_EXISTS').wire('kes'), {
-      status: 400,
-      message: 'key already exists',
-    });
-    assert.deepEqual(new KeyholdError('DECRYPT').wire('kes'), {
-      status: 400,
-      message: 'decryption failed: ciphertext is not authentic',
-    });
+  it('answers the KES API with exactly the pairs kms-go/kes compares', () => {
+    const pairs: [keyof typeof CATALOGUE, keyof typeof KES_API_ERRORS][] = [
+      ['PERMISSION', 'notAllowed'],
+      ['ENCLAVE_EXISTS', 'enclaveExists'],
+      ['ENCLAVE_NOT_FOUND', 'enclaveNotFound'],
+      ['KEY_EXISTS', 'keyExists'],
+      ['KEY_NOT_FOUND', 'keyNotFound'],
+      ['POLICY_NOT_FOUND', 'policyNotFound'],
+      ['IDENTITY_NOT_FOUND', 'identityNotFound'],
+      ['IDENTITY_EXISTS', 'identityExists'],
+      ['DECRYPT', 'decrypt'],
+    ];
+    for (const [code, name] of pairs) {
+      assert.deepEqual(new KeyholdError(code).wire('kes'), KES_API_ERRORS[name], code);
+    }
   });
 
   it('keeps its own message and status for request errors', () => {

@@ -1,6 +1,9 @@
 // Errors of the KES client: API errors as (status, message) values parsed the way kms-go/kes
 // parses them (docs/protocol/kes.md), the kms-go error catalogue, and connection errors.
 
+import { KES_API_ERRORS } from '../../protocol/kes/index.ts';
+import type { KesApiErrorName } from '../../protocol/kes/index.ts';
+
 const KES_ERROR = Symbol.for('keyhold.sdk.kes.KesError');
 const CONNECTION_ERROR = Symbol.for('keyhold.sdk.kes.KesConnectionError');
 
@@ -67,22 +70,18 @@ export class KesResponseError extends Error {
 }
 
 /**
- * kms-go/kes's error catalogue: the exact (status, message) pairs servers answer and clients
- * compare against (MinIO's startup depends on keyNotFound, keyExists and notAllowed).
+ * kms-go/kes's error catalogue (src/protocol/kes/errors.ts) as KesErrors: the exact (status,
+ * message) pairs servers answer and clients compare against (MinIO's startup depends on
+ * keyNotFound, keyExists and notAllowed).
  */
-export const KES_ERRORS = Object.freeze({
-  notAllowed: new KesError(403, 'not authorized: insufficient permissions'),
-  keyNotFound: new KesError(404, 'key does not exist'),
-  keyExists: new KesError(400, 'key already exists'),
-  decrypt: new KesError(400, 'decryption failed: ciphertext is not authentic'),
-  policyNotFound: new KesError(404, 'policy does not exist'),
-  identityNotFound: new KesError(404, 'identity does not exist'),
-  policyExists: new KesError(400, 'policy already exists'),
-  identityExists: new KesError(400, 'identity already exists'),
-  enclaveExists: new KesError(400, 'enclave already exists'),
-  enclaveNotFound: new KesError(404, 'enclave does not exist'),
-  partialWrite: new KesError(503, 'change committed but not replicated'),
-});
+export const KES_ERRORS = Object.freeze(
+  Object.fromEntries(
+    Object.entries(KES_API_ERRORS).map(([name, { status, message }]) => [
+      name,
+      new KesError(status, message),
+    ]),
+  ) as { readonly [Name in KesApiErrorName]: KesError },
+);
 
 /** Largest error body read, as kms-go (1 MiB). */
 export const MAX_ERROR_BODY = 1 << 20;
