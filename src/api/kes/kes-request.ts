@@ -189,8 +189,8 @@ export async function streamNdjson(
 }
 
 /**
- * True when a listing is answered as NDJSON (`ListingFormat` in kes-settings.ts): by default
- * unless the request asks for the current era's JSON.
+ * True when a listing is answered as NDJSON (`ListingFormat` in src/config/kes-settings.ts): by
+ * default unless the request asks for the current era's JSON.
  */
 export function wantsNdjson(k: KesRequest): boolean {
   const accept = k.req.headers.accept ?? '';
