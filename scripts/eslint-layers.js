@@ -67,9 +67,9 @@ function resolveImport(file, specifier) {
   return existsSync(ts) ? ts : target;
 }
 
-function srcRoot(context) {
-  return join(context.cwd, 'src');
-}
+/** The repository (this file is in its scripts/), whatever directory ESLint runs in. */
+const REPOSITORY = resolve(import.meta.dirname, '..');
+const SRC = join(REPOSITORY, 'src');
 
 /** Calls `check(node, specifier)` for every import, re-export and `import()` with a literal. */
 function visitImports(check) {
@@ -96,7 +96,7 @@ const layers = {
     schema: [],
   },
   create(context) {
-    const root = srcRoot(context);
+    const root = SRC;
     const from = unitOf(relative(root, context.filename));
     if (from === null) return {};
     return visitImports((node, specifier) => {
@@ -191,14 +191,14 @@ const noCycle = {
     schema: [],
   },
   create(context) {
-    const root = srcRoot(context);
+    const root = SRC;
     if (relative(root, context.filename).startsWith('..')) return {};
     const component = importGraph(root).cycles.get(context.filename);
     if (!component) return {};
     return visitImports((node, specifier) => {
       const target = resolveImport(context.filename, specifier);
       if (target === null || !component.includes(target)) return;
-      const files = component.map((file) => relative(context.cwd, file)).sort();
+      const files = component.map((file) => relative(REPOSITORY, file)).sort();
       context.report({ node, messageId: 'cycle', data: { files: files.join(', ') } });
     });
   },
