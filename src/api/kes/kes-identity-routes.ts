@@ -158,7 +158,7 @@ function list(k: KesRequest): void {
 function describeSelfRoute(k: KesRequest): void {
   const hex = k.identityHex;
   if (hex === '') throw new KeyholdError('IDENTITY_NOT_FOUND');
-  const self = describeSelf(k.env.core.state, k.caller);
+  const self = describeSelf(k.env.core.state, k.caller, k.enclave);
   if (self.kind === 'admin') {
     const created = self.record?.createdAt ?? k.env.started;
     sendJson(k.res, { identity: hex, admin: true, created_at: goTime(created) });
