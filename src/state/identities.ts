@@ -35,11 +35,12 @@ export class Identities {
   /** Adds or replaces the record of `record.identity` in `record.enclave`. */
   set(record: IdentityRecord): void {
     let records = this.#byIdentity.get(record.identity);
-    if (!records) this.#byIdentity.set(record.identity, (records = new Map()));
+    if (!records)
+      this.#byIdentity.set(record.identity, (records = new Map<string, IdentityRecord>()));
     if (!records.has(record.enclave)) this.#size++;
     records.set(record.enclave, record);
     let names = this.#byEnclave.get(record.enclave);
-    if (!names) this.#byEnclave.set(record.enclave, (names = new SortedNames()));
+    if (!names) this.#byEnclave.set(record.enclave, (names = new SortedNames<IdentityRecord>()));
     names.set(record.identity, record);
   }
 

@@ -261,7 +261,7 @@ export class State {
    */
   #orphansGo(removed: readonly string[]): void {
     // One pass over all identities per generation of service accounts (chains are short).
-    for (let gone = new Set(removed); gone.size > 0; ) {
+    for (let gone = new Set(removed); gone.size > 0;) {
       const next = new Set<string>();
       for (const record of [...this.identities.values()]) {
         if (record.parent === '' || !gone.has(record.parent)) continue;
