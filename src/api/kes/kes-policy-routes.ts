@@ -220,6 +220,7 @@ export function policyRoutes(): KesRouteSpec[] {
       path: '/v1/policy/write/',
       maxBody: 1_000_000,
       legacy: true,
+      guard: { check: checkPolicyName, command: 'POLICY:CREATE' },
       handle: writePolicy,
     },
     {
@@ -228,6 +229,7 @@ export function policyRoutes(): KesRouteSpec[] {
       path: '/v1/policy/assign/',
       maxBody: 1_000_000,
       legacy: true,
+      guard: { check: checkPolicyName, command: 'POLICY:ASSIGN' },
       handle: assignPolicy,
     },
     { ...base, method: 'DELETE', path: '/v1/policy/delete/', legacy: true, handle: deletePolicy },

@@ -42,6 +42,11 @@ export interface KesRouteSpec {
    * may be a secret pasted in its place, such as an API key without its prefix).
    */
   readonly resource?: 'identity';
+  /**
+   * For routes with a body: the name check and the permission the handler starts with, run
+   * before the body is read (the handler's own checks then pass on the decision made).
+   */
+  readonly guard?: { readonly check: (name: string) => void; readonly command: string };
   handle(k: KesRequest): Promise<void> | void;
 }
 
@@ -64,6 +69,9 @@ export interface KesEnv {
   auditText(line: string): void;
 }
 
+/** One KES request after identification, before its body is read. */
+export type KesHead = Omit<KesRequest, 'body'>;
+
 /** One KES request after identification. */
 export interface KesRequest {
   readonly env: KesEnv;
@@ -83,7 +91,7 @@ export interface KesRequest {
 }
 
 /** Throws PERMISSION unless the caller may run `command` on `target` in the request's enclave. */
-export function authorizeOp(k: KesRequest, command: string, target: string): void {
+export function authorizeOp(k: KesHead, command: string, target: string): void {
   authorize(k.env.core.state, k.caller, command, k.enclave, target);
 }
 
