@@ -21,9 +21,11 @@ import type {
 import { latestVersion } from '../state/entities.ts';
 import type { Page } from '../state/sorted-names.ts';
 import type { State } from '../state/state.ts';
-import { authorize } from './authorize.ts';
+import { authorize, authorizeKesPath, authorizeScope } from './authorize.ts';
 import type { Caller } from './caller.ts';
 import { isSelf } from './caller.ts';
+import { describeSelf } from './kes-self.ts';
+import type { SelfDescription } from './kes-self.ts';
 
 /** Where the core sends state changes (the engine, or a forwarder to it). */
 export interface CommandSink {
@@ -64,13 +66,50 @@ export class Core {
     this.#now = now;
   }
 
-  get state(): State {
-    return this.#state;
+  // ── authorization without an operation ──────────────────────────────────
+  // Faces ask these before they read a body or when a request has no core operation; the
+  // operation that follows finds the decision already made (Caller.granted), so each request is
+  // checked once.
+
+  /**
+   * Throws PERMISSION unless the caller may run `command` on `target` in `enclave` (null: at
+   * cluster level). Faces check their own name grammar first (KES's order: 400, then 403).
+   */
+  authorize(caller: Caller, command: string, enclave: string | null, target: string): void {
+    authorize(this.#state, caller, command, enclave, target);
   }
 
   /** Throws PERMISSION unless the caller may run a cluster-level command (SysAdmin only). */
   authorizeCluster(caller: Caller, command: string): void {
     authorize(this.#state, caller, command, null, '');
+  }
+
+  /**
+   * Throws PERMISSION unless some command in `enclave` (null: at cluster level) could be allowed
+   * to the caller: for refusing a request before its body is read.
+   */
+  authorizeScope(caller: Caller, enclave: string | null): void {
+    authorizeScope(this.#state, caller, enclave);
+  }
+
+  /** A KES request with no core operation (status, metrics, API listing, log streams). */
+  authorizeKesPath(caller: Caller, enclave: string | null): void {
+    authorizeKesPath(this.#state, caller, enclave);
+  }
+
+  /** What the caller itself may do in `enclave` (KES self-describe: needs no permission). */
+  describeSelf(caller: Caller, enclave: string): SelfDescription {
+    return describeSelf(this.#state, caller, enclave);
+  }
+
+  /**
+   * Nanoseconds one lookup in the key state takes (KES's `keystore_latency`: the keys live in
+   * memory, so the "key store" is this lookup). Call after authorizing the request.
+   */
+  keystoreLatency(enclave: string): number {
+    const t0 = process.hrtime.bigint();
+    this.#state.enclaves.has(enclave);
+    return Math.max(1, Number(process.hrtime.bigint() - t0));
   }
 
   // ── enclaves (cluster-level: SysAdmin only) ──────────────────────────────

@@ -1,7 +1,6 @@
 // The shape of a KES route and of the request its handler sees (caller with its KES identity and
 // path, the selected enclave, the current settings), plus the response writers KES uses.
 
-import { authorize } from '../../core/authorize.ts';
 import type { Caller } from '../../core/caller.ts';
 import type { Core } from '../../core/core.ts';
 import { redactIdentityText } from '../../identity/index.ts';
@@ -92,7 +91,7 @@ export interface KesRequest {
 
 /** Throws PERMISSION unless the caller may run `command` on `target` in the request's enclave. */
 export function authorizeOp(k: KesHead, command: string, target: string): void {
-  authorize(k.env.core.state, k.caller, command, k.enclave, target);
+  k.env.core.authorize(k.caller, command, k.enclave, target);
 }
 
 /** The enclave a request names (`?enclave=` of kes-go, or a `Kes-Enclave` header), else the default. */

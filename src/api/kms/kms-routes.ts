@@ -2,7 +2,6 @@
 // metrics, backup/restore and the log stream. Errors are answered in the KMS API's format.
 
 import type { HttpResponse } from '../../server/http-types.ts';
-import { authorizeScope } from '../../core/authorize.ts';
 import type { Core } from '../../core/core.ts';
 import { redactSecrets } from '../../identity/index.ts';
 import { KeyholdError } from '../../model/errors.ts';
@@ -109,7 +108,7 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
   // Callers that could run no command where a route acts are refused before its body is read.
   type Authorize = NonNullable<Route['authorize']>;
   const commandScope: Authorize = (caller, resource) =>
-    authorizeScope(core.state, caller, resource === '' ? options.defaultEnclave : resource);
+    core.authorizeScope(caller, resource === '' ? options.defaultEnclave : resource);
   const sysAdmin =
     (what: string): Authorize =>
     (caller) =>
