@@ -561,15 +561,16 @@ describe('identities', () => {
     }
   });
 
-  it('an identity belongs to one enclave', async () => {
+  it('an identity is registered per enclave: each enclave has its own record', async () => {
     await root.createEnclave('identities-2');
     const id = ApiKey.generate().identity.toH1();
     await c.createIdentity(id);
     await rejectsWith(c.identityStatus(id, { enclave: 'identities-2' }), E.identityNotFound);
-    await rejectsWith(c.createIdentity(id, { enclave: 'identities-2' }), {
-      status: 409,
-      message: 'identity already exists',
-    });
+    await c.createIdentity(id, { enclave: 'identities-2', privilege: 'Admin' });
+    assert.equal((await c.identityStatus(id, { enclave: 'identities-2' })).privilege, 'Admin');
+    assert.equal((await c.identityStatus(id)).privilege, 'User');
+    await c.deleteIdentity(id, { enclave: 'identities-2' });
+    assert.equal((await c.identityStatus(id)).privilege, 'User');
   });
 });
 

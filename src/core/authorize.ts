@@ -47,7 +47,7 @@ export function isAllowed(
   const kes = caller.kes;
   if (kes?.skipAuth) return true;
   if (caller.identity === '') return false;
-  const record = effectiveRecord(state, caller.identity, caller.rootIdentity);
+  const record = effectiveRecord(state, caller.identity, caller.rootIdentity, enclave);
   if (record === 'root') return true;
   if (record) {
     if (record.privilege === 'SysAdmin') return true;
@@ -75,7 +75,7 @@ export function isAllowed(
 export function authorizeScope(state: State, caller: Caller, enclave: string | null): void {
   if (caller.root || caller.kes?.skipAuth) return;
   if (caller.identity !== '') {
-    const record = effectiveRecord(state, caller.identity, caller.rootIdentity);
+    const record = effectiveRecord(state, caller.identity, caller.rootIdentity, enclave);
     if (record === 'root' || record?.privilege === 'SysAdmin') return;
     if (record && enclave !== null && record.enclave === enclave) return;
     const kes = caller.kes;

@@ -30,35 +30,57 @@ export interface Grant {
 }
 
 /**
- * The record whose rights an identity exercises: its own, or for a service account its parent's
- * (transitively), or 'root' when the chain ends at the root identity. Undefined when the
- * identity is unknown or its parent chain is broken.
+ * The record whose rights `record` exercises: itself, or for a service account its parent's
+ * (the parent's record in the same enclave, else its SysAdmin record: State.parentRecord),
+ * transitively; 'root' when the chain ends at the root identity. Undefined when the chain is
+ * broken.
  */
-export function effectiveRecord(
+export function effectiveOf(
   state: State,
-  identity: string,
+  record: IdentityRecord | undefined,
   rootIdentity: string,
 ): IdentityRecord | 'root' | undefined {
-  let record = state.identities.get(identity);
   // A parent chain is a few links at most; the bound guards against a corrupt cycle.
   for (let depth = 0; record && record.parent !== ''; depth++) {
     if (record.parent === rootIdentity) return 'root';
     if (depth >= 16) return undefined;
-    record = state.identities.get(record.parent);
+    record = state.parentRecord(record.enclave, record.parent);
   }
   return record;
 }
 
 /**
- * True if `identity` is the caller itself or an identity whose rights the caller exercises (the
- * parent chain of a service account): changing its policy would change the caller's own rights.
+ * The record whose rights an identity exercises in `enclave` (null: at cluster level): 'root'
+ * or a SysAdmin record from any enclave it is registered in (a SysAdmin acts everywhere), else
+ * its own record of that enclave, resolved by effectiveOf. Records in other enclaves never
+ * count otherwise. Undefined when the identity has no standing there.
  */
-export function isSelf(state: State, caller: Caller, identity: string): boolean {
+export function effectiveRecord(
+  state: State,
+  identity: string,
+  rootIdentity: string,
+  enclave: string | null,
+): IdentityRecord | 'root' | undefined {
+  let inEnclave: IdentityRecord | undefined;
+  for (const record of state.identities.recordsOf(identity)) {
+    const effective = effectiveOf(state, record, rootIdentity);
+    if (effective === 'root' || effective?.privilege === 'SysAdmin') return effective;
+    if (record.enclave === enclave) inEnclave = effective;
+  }
+  return inEnclave;
+}
+
+/**
+ * True if `identity` is the caller itself or an identity whose rights the caller exercises in
+ * `enclave` (the parent chain of a service account): changing its policy would change the
+ * caller's own rights.
+ */
+export function isSelf(state: State, caller: Caller, enclave: string, identity: string): boolean {
   if (identity === caller.identity) return true;
-  let record = state.identities.get(caller.identity);
+  let record = state.identities.get(enclave, caller.identity);
   for (let depth = 0; record && record.parent !== '' && depth < 16; depth++) {
     if (record.parent === identity) return true;
-    record = state.identities.get(record.parent);
+    record = state.parentRecord(record.enclave, record.parent);
   }
   return false;
 }

@@ -192,7 +192,7 @@ describe('Core permissions', () => {
     assert.equal(await codeOf(assign('sa', 'user')), 'SELF_ASSIGN');
     assert.equal(await codeOf(assign('user', 'peer')), 'OK');
     assert.equal(await codeOf(assign('sa', 'peer')), 'OK');
-    assert.equal(core.state.identities.get(id('user'))?.policy, 'delegate');
+    assert.equal(core.identity(root, 'e1', id('user')).policy, 'delegate');
   });
 
   it('revoking a policy is effective immediately', async () => {

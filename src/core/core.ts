@@ -21,9 +21,11 @@ import type {
 import { latestVersion } from '../state/entities.ts';
 import type { Page } from '../state/sorted-names.ts';
 import type { State } from '../state/state.ts';
-import { authorize } from './authorize.ts';
+import { authorize, authorizeKesPath, authorizeScope } from './authorize.ts';
 import type { Caller } from './caller.ts';
 import { isSelf } from './caller.ts';
+import { describeSelf } from './kes-self.ts';
+import type { SelfDescription } from './kes-self.ts';
 
 /** Where the core sends state changes (the engine, or a forwarder to it). */
 export interface CommandSink {
@@ -64,13 +66,50 @@ export class Core {
     this.#now = now;
   }
 
-  get state(): State {
-    return this.#state;
+  // ── authorization without an operation ──────────────────────────────────
+  // Faces ask these before they read a body or when a request has no core operation; the
+  // operation that follows finds the decision already made (Caller.granted), so each request is
+  // checked once.
+
+  /**
+   * Throws PERMISSION unless the caller may run `command` on `target` in `enclave` (null: at
+   * cluster level). Faces check their own name grammar first (KES's order: 400, then 403).
+   */
+  authorize(caller: Caller, command: string, enclave: string | null, target: string): void {
+    authorize(this.#state, caller, command, enclave, target);
   }
 
   /** Throws PERMISSION unless the caller may run a cluster-level command (SysAdmin only). */
   authorizeCluster(caller: Caller, command: string): void {
     authorize(this.#state, caller, command, null, '');
+  }
+
+  /**
+   * Throws PERMISSION unless some command in `enclave` (null: at cluster level) could be allowed
+   * to the caller: for refusing a request before its body is read.
+   */
+  authorizeScope(caller: Caller, enclave: string | null): void {
+    authorizeScope(this.#state, caller, enclave);
+  }
+
+  /** A KES request with no core operation (status, metrics, API listing, log streams). */
+  authorizeKesPath(caller: Caller, enclave: string | null): void {
+    authorizeKesPath(this.#state, caller, enclave);
+  }
+
+  /** What the caller itself may do in `enclave` (KES self-describe: needs no permission). */
+  describeSelf(caller: Caller, enclave: string): SelfDescription {
+    return describeSelf(this.#state, caller, enclave);
+  }
+
+  /**
+   * Nanoseconds one lookup in the key state takes (KES's `keystore_latency`: the keys live in
+   * memory, so the "key store" is this lookup). Call after authorizing the request.
+   */
+  keystoreLatency(enclave: string): number {
+    const t0 = process.hrtime.bigint();
+    this.#state.enclaves.has(enclave);
+    return Math.max(1, Number(process.hrtime.bigint() - t0));
   }
 
   // ── enclaves (cluster-level: SysAdmin only) ──────────────────────────────
@@ -297,7 +336,7 @@ export class Core {
     const identity = canonicalIdentity(request.identity);
     authorize(this.#state, caller, 'POLICY:ASSIGN', enclave, request.policy);
     // A policy given to oneself would raise one's own rights beyond what was granted.
-    if (isSelf(this.#state, caller, identity)) throw new KeyholdError('SELF_ASSIGN');
+    if (isSelf(this.#state, caller, enclave, identity)) throw new KeyholdError('SELF_ASSIGN');
     await this.#sink.submit({ op: 'policy.assign', enclave, identity, policy: request.policy });
   }
 
@@ -334,7 +373,7 @@ export class Core {
     if (identity === caller.identity || identity === caller.rootIdentity) {
       throw badRequest('an identity cannot change its own privileges');
     }
-    this.#checkCanGrant(caller, privilege);
+    this.#checkCanGrant(caller, enclave, privilege);
     await this.#sink.submit({
       op: 'identity.put',
       enclave,
@@ -342,6 +381,7 @@ export class Core {
       privilege,
       parent: request.isServiceAccount ? caller.identity : '',
       tags: request.tags,
+      scoped: true,
       ...this.#stamp(caller),
     });
   }
@@ -349,17 +389,23 @@ export class Core {
   async deleteIdentity(caller: Caller, enclave: string, text: string): Promise<void> {
     const identity = canonicalIdentity(text);
     authorize(this.#state, caller, 'IDENTITY:DELETE', enclave, identity);
-    const record = this.#state.identities.get(identity);
-    if (record) this.#checkCanGrant(caller, record.privilege);
+    // Only this enclave's record: the answer never depends on another enclave's.
+    const record = this.#state.identities.get(enclave, identity);
+    if (record) this.#checkCanGrant(caller, enclave, record.privilege);
     await this.#sink.submit({ op: 'identity.delete', enclave, identity });
   }
 
   identity(caller: Caller, enclave: string, text: string): IdentityRecord {
     const identity = canonicalIdentity(text);
     authorize(this.#state, caller, 'IDENTITY:STATUS', enclave, identity);
-    const record = this.#state.identities.get(identity);
-    if (record?.enclave !== enclave) throw new KeyholdError('IDENTITY_NOT_FOUND');
+    const record = this.#state.identities.get(enclave, identity);
+    if (!record) throw new KeyholdError('IDENTITY_NOT_FOUND');
     return record;
+  }
+
+  /** The service accounts of an identity record a caller was allowed to see (same enclave). */
+  serviceAccountsOf(record: IdentityRecord): string[] {
+    return this.#state.serviceAccountsOf(record.enclave, record.identity).map((r) => r.identity);
   }
 
   listIdentities(caller: Caller, enclave: string, params: ListParams): Page<IdentityRecord> {
@@ -368,20 +414,12 @@ export class Core {
     }
     authorize(this.#state, caller, 'IDENTITY:LIST', enclave, params.prefix);
     this.#state.enclave(enclave);
-    // Identities are kept in one global index; a page of an enclave filters it.
-    const limit = pageLimit(params.limit);
-    const items: IdentityRecord[] = [];
-    let cursor = params.continueAt;
-    for (;;) {
-      const batch = this.#state.identities.page(params.prefix, cursor, MAX_PAGE);
-      for (const record of batch.items) {
-        if (record.enclave !== enclave) continue;
-        if (items.length === limit) return { items, continueAt: record.identity };
-        items.push(record);
-      }
-      if (batch.continueAt === '') return { items, continueAt: '' };
-      cursor = batch.continueAt;
-    }
+    return this.#state.identities.page(
+      enclave,
+      params.prefix,
+      params.continueAt,
+      pageLimit(params.limit),
+    );
   }
 
   // ── helpers ──────────────────────────────────────────────────────────────
@@ -394,11 +432,17 @@ export class Core {
     return this.#state.keyRing(enclave, name);
   }
 
-  /** Only a SysAdmin grants SysAdmin; Admins and up grant Admin; Users never grant more than User. */
-  #checkCanGrant(caller: Caller, privilege: Privilege): void {
+  /**
+   * Only a SysAdmin grants SysAdmin; Admins and up grant Admin; Users never grant more than User.
+   * The caller's privilege: SysAdmin if registered as one in any enclave, else its record's in
+   * `enclave`.
+   */
+  #checkCanGrant(caller: Caller, enclave: string, privilege: Privilege): void {
     if (caller.root || privilege === 'User') return;
-    const record = this.#state.identities.get(caller.identity);
-    const mine = record?.privilege;
+    let mine = this.#state.identities.get(enclave, caller.identity)?.privilege;
+    for (const record of this.#state.identities.recordsOf(caller.identity)) {
+      if (record.privilege === 'SysAdmin') mine = 'SysAdmin';
+    }
     const ok =
       privilege === 'Admin' ? mine === 'Admin' || mine === 'SysAdmin' : mine === 'SysAdmin';
     if (!ok) throw new KeyholdError('PERMISSION');

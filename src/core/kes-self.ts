@@ -18,14 +18,16 @@ export type SelfDescription =
  * service accounts whose chain ends at one of them), `user` for a User with its policy (if the
  * policy still exists), `unknown` otherwise.
  */
-export function describeSelf(state: State, caller: Caller): SelfDescription {
+export function describeSelf(state: State, caller: Caller, enclave: string): SelfDescription {
   if (caller.root) return { kind: 'admin' };
   if (caller.identity === '') return { kind: 'unknown' };
-  const own = state.identities.get(caller.identity);
-  const effective = effectiveRecord(state, caller.identity, caller.rootIdentity);
+  const own = state.identities.get(enclave, caller.identity);
+  const effective = effectiveRecord(state, caller.identity, caller.rootIdentity, enclave);
   if (effective === 'root') return own ? { kind: 'admin', record: own } : { kind: 'admin' };
-  if (!effective || !own) return { kind: 'unknown' };
-  if (effective.privilege !== 'User') return { kind: 'admin', record: own };
+  if (!effective) return { kind: 'unknown' };
+  // A SysAdmin registered in another enclave is an admin here too.
+  if (effective.privilege !== 'User') return { kind: 'admin', record: own ?? effective };
+  if (!own) return { kind: 'unknown' };
   const policy = state.enclaves.get(effective.enclave)?.policies.get(effective.policy);
   return policy ? { kind: 'user', record: own, policy } : { kind: 'user', record: own };
 }

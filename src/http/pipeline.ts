@@ -116,7 +116,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     // Whoever may not use the route is refused before a byte of the body is read.
     if (route.authorize) {
       try {
-        route.authorize(caller, resource);
+        route.authorize(caller, resource, req, res);
       } catch (error) {
         skipBody(req, res);
         fail(error);
@@ -266,6 +266,24 @@ function continueBody(req: HttpRequest, res: HttpResponse): void {
   if (req.headers.expect !== undefined && req.httpVersion === '1.1') res.writeContinue();
 }
 
+/**
+ * The most bytes of request bodies all connections of this process hold at once. A body counts
+ * from its head (its Content-Length, or what a chunked body has sent) until its response ends;
+ * one that does not fit is answered 503 with `Retry-After: 1` before it is read (kms-go's KES
+ * client retries a 503; docs/protocol/kes.md, docs/protocol/kms.md).
+ */
+export const BODY_BUDGET = 256 * 1024 * 1024;
+let bodyBytesHeld = 0;
+
+function busy(res: HttpResponse): KeyholdError {
+  res.setHeader('Retry-After', '1');
+  return new KeyholdError(
+    'BAD_REQUEST',
+    'server busy: too many request bodies in flight, retry later',
+    503,
+  );
+}
+
 /** Reads at most `limit` bytes; a larger body is refused without buffering it. */
 function readBody(
   req: HttpRequest,
@@ -279,6 +297,26 @@ function readBody(
     done(new KeyholdError('TOO_LARGE', 'request body too large'), EMPTY);
     return;
   }
+  // Reserve the declared length now; a chunked body reserves as it arrives.
+  let reserved = 0;
+  const reserve = (bytes: number): boolean => {
+    if (bodyBytesHeld + bytes > BODY_BUDGET) return false;
+    bodyBytesHeld += bytes;
+    reserved += bytes;
+    return true;
+  };
+  if (declared > 0 && !reserve(declared)) {
+    skipBody(req, res);
+    done(busy(res), EMPTY);
+    return;
+  }
+  // Given back when the response ends (or the connection closes first), whichever comes first.
+  const release = (): void => {
+    bodyBytesHeld -= reserved;
+    reserved = 0;
+  };
+  res.once('finish', release);
+  res.once('close', release);
   continueBody(req, res);
   const chunks: Buffer[] = [];
   let size = 0;
@@ -286,6 +324,13 @@ function readBody(
   req.on('data', (chunk: Buffer) => {
     if (failed) return;
     size += chunk.length;
+    if (size > reserved && !reserve(size - reserved)) {
+      failed = true;
+      chunks.length = 0;
+      res.setHeader('Connection', 'close');
+      done(busy(res), EMPTY);
+      return;
+    }
     if (size > limit) {
       failed = true;
       chunks.length = 0;

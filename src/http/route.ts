@@ -27,9 +27,16 @@ export interface Route {
    * Decides from the caller and the path alone, before a byte of the body is read, whether the
    * request may go on (throws the error to answer, e.g. PERMISSION). A refused request's body
    * is never read: the connection closes after the answer unless the body is small. Routes
-   * without it are open to every caller up to the body limit; their handler decides.
+   * without it are open to every caller up to the body limit; their handler decides. `req`
+   * and `res` are there for faces that identify from the connection and select an enclave
+   * from the query or headers (KES).
    */
-  readonly authorize?: (caller: Caller, resource: string) => void;
+  readonly authorize?: (
+    caller: Caller,
+    resource: string,
+    req: HttpRequest,
+    res: HttpResponse,
+  ) => void;
   /**
    * The handler reads the body itself (`bodyPieces`), piece by piece, instead of receiving it
    * whole in `body`: for bodies too large to hold (restore).

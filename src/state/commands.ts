@@ -67,6 +67,12 @@ export type Command =
       readonly privilege: Privilege;
       readonly parent: string;
       readonly tags: Record<string, string>;
+      /**
+       * Registers the identity in this enclave only, beside its records in other enclaves
+       * (identities.ts). Absent in logs written while an identity lived in one enclave at most:
+       * those replay as they did, replacing the identity's record wherever it was.
+       */
+      readonly scoped?: true;
     } & Stamp)
   | { readonly op: 'identity.delete'; readonly enclave: string; readonly identity: string };
 

@@ -248,7 +248,8 @@ export function conflictKeys(command: Command): string[] {
       return [`${e}/policy/${command.policy}`, `identity/${command.identity}`];
     case 'identity.put':
     case 'identity.delete':
-      // Identities are unique across enclaves, and deletions cascade to service accounts.
+      // Deletions cascade to service accounts in every enclave, and a SysAdmin record of one
+      // enclave gives rights in all: identity changes conflict with every other one.
       return [`${e}/identities`, 'identity'];
   }
 }

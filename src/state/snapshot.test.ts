@@ -97,7 +97,7 @@ describe('snapshot codec', () => {
       'KEY:GENERATE': ['k*'],
       'KEY:DECRYPT': ['k1'],
     });
-    assert.equal(state.identities.get(by2)?.policy, 'p1');
+    assert.equal(state.identities.get('e1', by2)?.policy, 'p1');
     assert.equal(state.commit, 16);
   });
 

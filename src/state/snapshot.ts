@@ -219,7 +219,7 @@ function decodeBody(r: ByteReader, buf: Buffer): State {
     if (!isPrivilege(privilege) || !isStringMap(tags)) {
       throw r.error(`bad privilege or tags of identity '${identity}'`, at);
     }
-    state.identities.set(identity, {
+    state.identities.set({
       identity,
       enclave,
       privilege,
@@ -312,7 +312,7 @@ function decodeJsonSnapshot(buf: Buffer): State {
       }
     }
     for (const i of json.identities) {
-      state.identities.set(i.identity, {
+      state.identities.set({
         identity: i.identity,
         enclave: i.enclave,
         privilege: i.privilege,

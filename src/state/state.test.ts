@@ -154,7 +154,7 @@ describe('State', () => {
       return state;
     };
     const remaining = (state: State): string[] =>
-      [...state.identities.values()].map((i) => i.identity);
+      [...state.identities.values()].map((i) => i.identity).sort();
 
     const state = build();
     run(state, { op: 'enclave.delete', enclave: 'e1', cascade: true });
@@ -166,11 +166,16 @@ describe('State', () => {
     assert.deepEqual(remaining(old), ['h1:child', 'h1:grandchild', 'h1:other']);
   });
 
-  it('refuses to put an identity that exists, but replays an old logged overwrite as before', () => {
+  it('refuses to put an identity that exists in the enclave, but replays an old logged overwrite as before', () => {
     const state = new State();
     run(state, { op: 'enclave.create', enclave: 'e1', at: 1, by });
     run(state, { op: 'enclave.create', enclave: 'e2', at: 1, by });
-    const put = (enclave: string, privilege: 'Admin' | 'User', parent = ''): Command => ({
+    const put = (
+      enclave: string,
+      privilege: 'Admin' | 'User',
+      parent = '',
+      scoped = true,
+    ): Command => ({
       op: 'identity.put',
       enclave,
       identity: 'h1:x',
@@ -179,6 +184,7 @@ describe('State', () => {
       tags: {},
       at: 2,
       by,
+      ...(scoped ? { scoped: true } : {}),
     });
     run(state, put('e1', 'Admin'));
     assert.equal(
@@ -189,14 +195,18 @@ describe('State', () => {
       code(() => state.check(put('e1', 'User', 'h1:y'))),
       'IDENTITY_EXISTS',
     );
-    assert.equal(
-      code(() => state.check(put('e2', 'User'))),
-      'IDENTITY_EXISTS',
-    );
-    // A log written before the check may hold an overwrite: it still applies as it did.
-    state.apply(put('e1', 'User', 'h1:y'));
-    assert.equal(state.identities.get('h1:x')?.privilege, 'User');
-    assert.equal(state.identities.get('h1:x')?.parent, 'h1:y');
+    // Another enclave registers the identity on its own: e1's record does not show there.
+    run(state, put('e2', 'User'));
+    assert.equal(state.identities.get('e1', 'h1:x')?.privilege, 'Admin');
+    assert.equal(state.identities.get('e2', 'h1:x')?.privilege, 'User');
+    run(state, { op: 'identity.delete', enclave: 'e2', identity: 'h1:x' });
+    assert.equal(state.identities.get('e1', 'h1:x')?.privilege, 'Admin');
+    // A log written before the check may hold an overwrite: it still applies as it did,
+    // replacing the identity's one record wherever it was.
+    state.apply(put('e2', 'User', 'h1:y', false));
+    assert.equal(state.identities.get('e1', 'h1:x'), undefined);
+    assert.equal(state.identities.get('e2', 'h1:x')?.privilege, 'User');
+    assert.equal(state.identities.get('e2', 'h1:x')?.parent, 'h1:y');
   });
 
   it('round-trips commands and snapshots byte-for-byte in meaning', () => {
@@ -237,7 +247,7 @@ describe('State', () => {
     const ring = copy.keyRing('e1', 'k1');
     const original = state.keyRing('e1', 'k1');
     assert.ok(latestVersion(ring).key.equals(latestVersion(original).key));
-    assert.equal(copy.identities.get('h1:x')?.policy, 'p');
+    assert.equal(copy.identities.get('e1', 'h1:x')?.policy, 'p');
   });
 
   it('rejects unknown format versions', () => {

@@ -4,14 +4,15 @@
 import { KeyholdError, badRequest } from '../model/errors.ts';
 import type { Command } from './commands.ts';
 import type { EnclaveRecord, IdentityRecord, KeyRing } from './entities.ts';
+import { Identities } from './identities.ts';
 import { KeyRings } from './key-rings.ts';
 import { KeySlab } from './key-slab.ts';
 import { SortedNames } from './sorted-names.ts';
 
 export class State {
   readonly enclaves = new SortedNames<EnclaveRecord>();
-  /** Every identity of every enclave, by `h1:` identity (an identity lives in one enclave). */
-  readonly identities = new SortedNames<IdentityRecord>();
+  /** The identity records of every enclave (an identity may have one in each). */
+  readonly identities = new Identities();
   /** Number of commands applied (the log index of the last one). */
   commit = 0;
   #slab: KeySlab;
@@ -97,8 +98,8 @@ export class State {
       case 'policy.assign': {
         const enclave = this.enclave(command.enclave);
         if (!enclave.policies.has(command.policy)) throw new KeyholdError('POLICY_NOT_FOUND');
-        const identity = this.identities.get(command.identity);
-        if (identity?.enclave !== command.enclave) throw new KeyholdError('IDENTITY_NOT_FOUND');
+        const identity = this.identities.get(command.enclave, command.identity);
+        if (!identity) throw new KeyholdError('IDENTITY_NOT_FOUND');
         if (identity.privilege !== 'User') {
           throw badRequest('policies can only be assigned to user identities');
         }
@@ -108,14 +109,17 @@ export class State {
         this.enclave(command.enclave);
         // Never an overwrite: that would change a privilege or a parent without the rights to
         // delete the identity (and re-parenting could make cycles). Logs written before this
-        // check may hold overwrites; apply still replays them as they were.
-        if (this.identities.has(command.identity)) throw new KeyholdError('IDENTITY_EXISTS');
+        // check may hold overwrites; apply still replays them as they were. Only this enclave's
+        // record counts: whether the identity exists elsewhere must not show here.
+        if (this.identities.has(command.enclave, command.identity)) {
+          throw new KeyholdError('IDENTITY_EXISTS');
+        }
         return;
-      case 'identity.delete': {
-        const identity = this.identities.get(command.identity);
-        if (identity?.enclave !== command.enclave) throw new KeyholdError('IDENTITY_NOT_FOUND');
+      case 'identity.delete':
+        if (!this.identities.has(command.enclave, command.identity)) {
+          throw new KeyholdError('IDENTITY_NOT_FOUND');
+        }
         return;
-      }
     }
   }
 
@@ -132,12 +136,8 @@ export class State {
       case 'enclave.delete': {
         this.enclaves.get(command.enclave)?.keys.clear();
         this.enclaves.delete(command.enclave);
-        const members: string[] = [];
-        for (const identity of this.identities.values()) {
-          if (identity.enclave === command.enclave) members.push(identity.identity);
-        }
-        if (command.cascade) this.#deleteIdentities(members);
-        else for (const member of members) this.identities.delete(member);
+        const members = this.identities.deleteEnclave(command.enclave);
+        if (command.cascade) this.#orphansGo(members.map((m) => m.identity));
         return;
       }
       case 'key.create':
@@ -170,17 +170,24 @@ export class State {
         this.enclave(command.enclave).policies.delete(command.name);
         return;
       case 'policy.assign': {
-        const identity = this.identities.get(command.identity);
+        const identity = this.identities.get(command.enclave, command.identity);
         if (identity) identity.policy = command.policy;
         return;
       }
       case 'identity.put': {
-        const existing = this.identities.get(command.identity);
-        this.identities.set(command.identity, {
+        let policy = '';
+        if (command.scoped !== true) {
+          // An old log's put replaces the identity's one record, wherever it was.
+          for (const old of [...this.identities.recordsOf(command.identity)]) {
+            policy = old.policy;
+            this.identities.delete(old.enclave, old.identity);
+          }
+        }
+        this.identities.set({
           identity: command.identity,
           enclave: command.enclave,
           privilege: command.privilege,
-          policy: command.privilege === 'User' ? (existing?.policy ?? '') : '',
+          policy: command.privilege === 'User' ? policy : '',
           createdAt: new Date(command.at),
           createdBy: command.by,
           parent: command.parent,
@@ -189,7 +196,8 @@ export class State {
         return;
       }
       case 'identity.delete':
-        this.#deleteIdentities([command.identity]);
+        this.identities.delete(command.enclave, command.identity);
+        this.#orphansGo([command.identity]);
         return;
     }
   }
@@ -204,31 +212,64 @@ export class State {
     this.enclaves.clear();
     for (const enclave of other.enclaves.values()) this.enclaves.set(enclave.name, enclave);
     this.identities.clear();
-    for (const identity of other.identities.values())
-      this.identities.set(identity.identity, identity);
+    for (const identity of other.identities.values()) this.identities.set(identity);
     this.commit = other.commit;
   }
 
-  /** Service accounts of an identity (deleted with it). */
-  serviceAccountsOf(identity: string): IdentityRecord[] {
+  /** Service accounts of an identity's record in `enclave` (deleted with it). */
+  serviceAccountsOf(enclave: string, identity: string): IdentityRecord[] {
     const out: IdentityRecord[] = [];
-    for (const record of this.identities.values()) if (record.parent === identity) out.push(record);
+    for (const record of this.identities.page(enclave, '', '', Number.MAX_SAFE_INTEGER).items) {
+      if (record.parent === identity) out.push(record);
+    }
     return out;
   }
 
-  /** Deletes `identities` and their service accounts, transitively, in every enclave. */
-  #deleteIdentities(identities: readonly string[]): void {
-    const doomed = new Set(identities);
-    // One pass over all identities per generation of service accounts (chains are short).
-    for (let grew = doomed.size > 0; grew;) {
-      grew = false;
-      for (const record of this.identities.values()) {
-        if (doomed.has(record.parent) && !doomed.has(record.identity)) {
-          doomed.add(record.identity);
-          grew = true;
-        }
-      }
+  /**
+   * The record whose rights a service account of `parent` in `enclave` inherits: the parent's
+   * record in that enclave, else one of its records that acts in every enclave (a SysAdmin, or
+   * a service account of one). Undefined when there is none: the service account has no rights
+   * and goes (orphansGo).
+   */
+  parentRecord(enclave: string, parent: string, depth = 0): IdentityRecord | undefined {
+    const own = this.identities.get(enclave, parent);
+    if (own) return own;
+    for (const record of this.identities.recordsOf(parent)) {
+      if (this.#actsEverywhere(record, depth)) return record;
     }
-    for (const identity of doomed) this.identities.delete(identity);
+    return undefined;
+  }
+
+  /**
+   * True if a record's rights may reach every enclave: a SysAdmin, or a service account whose
+   * chain ends at one or at an identity without records (the root identity, which the state does
+   * not know; the core resolves it, see core/caller.ts).
+   */
+  #actsEverywhere(record: IdentityRecord, depth: number): boolean {
+    if (record.parent === '') return record.privilege === 'SysAdmin';
+    // A parent chain is a few links at most; the bound guards against a corrupt cycle.
+    if (depth >= 16) return false;
+    if (this.identities.recordsOf(record.parent).next().done === true) return true;
+    const parent = this.parentRecord(record.enclave, record.parent, depth + 1);
+    return parent !== undefined && this.#actsEverywhere(parent, depth + 1);
+  }
+
+  /**
+   * After records of `removed` identities went: deletes every service account whose parent no
+   * longer resolves (parentRecord), transitively and in every enclave, so that none regains
+   * rights when its parent is created again.
+   */
+  #orphansGo(removed: readonly string[]): void {
+    // One pass over all identities per generation of service accounts (chains are short).
+    for (let gone = new Set(removed); gone.size > 0;) {
+      const next = new Set<string>();
+      for (const record of [...this.identities.values()]) {
+        if (record.parent === '' || !gone.has(record.parent)) continue;
+        if (this.parentRecord(record.enclave, record.parent)) continue;
+        this.identities.delete(record.enclave, record.identity);
+        next.add(record.identity);
+      }
+      gone = next;
+    }
   }
 }

@@ -18,8 +18,9 @@ import { NdjsonBroadcast, encodeAuditEvent, encodeErrorEvent } from './kes-log-s
 import { KesMetrics } from './kes-metrics.ts';
 import type { KesCounts } from './kes-metrics.ts';
 import { policyRoutes } from './kes-policy-routes.ts';
-import { selectEnclave } from './kes-request.ts';
-import type { KesEnv, KesRequest, KesRouteSpec } from './kes-request.ts';
+import { authorizeOp, selectEnclave } from './kes-request.ts';
+import type { KesEnv, KesHead, KesRequest, KesRouteSpec } from './kes-request.ts';
+import type { HttpRequest, HttpResponse } from '../../server/http-types.ts';
 import { Reloadable } from '../../config/reloadable.ts';
 import type { KesSettings } from '../../config/kes-settings.ts';
 import { defaultKesSettings } from '../../config/kes-settings.ts';
@@ -64,6 +65,8 @@ export class KesFace {
   readonly #rootIdentity: () => string;
   readonly #specs: KesRouteSpec[];
   readonly #settings: Reloadable<KesSettings>;
+  /** Requests identified and authorized before their body, until their handler runs. */
+  readonly #heads = new WeakMap<HttpRequest, KesHead>();
 
   constructor(options: KesFaceOptions) {
     this.#settings = options.settings ?? new Reloadable(defaultKesSettings());
@@ -131,6 +134,11 @@ export class KesFace {
         acceptPost: spec.method === 'PUT',
         face: 'kes',
         ...(spec.resource === 'identity' ? { auditResource: auditedIdentity } : {}),
+        // Identify, select the enclave and (for routes with a body) authorize before the body
+        // is read: a caller that may not send it is refused without reading it.
+        authorize: (_caller: Caller, resource: string, req: HttpRequest, res: HttpResponse) => {
+          this.#heads.set(req, this.#head(spec, req, res, resource));
+        },
         handle: (ctx: RequestContext) => this.#handle(spec, ctx),
       } as const;
       out.push(route);
@@ -163,25 +171,42 @@ export class KesFace {
   }
 
   async #handle(spec: KesRouteSpec, ctx: RequestContext): Promise<void> {
+    const head = this.#heads.get(ctx.req) ?? this.#head(spec, ctx.req, ctx.res, ctx.resource);
+    this.#heads.delete(ctx.req);
+    const request: KesRequest = { ...head, body: ctx.body };
+    try {
+      await spec.handle(request);
+    } catch (error) {
+      if (error instanceof InvalidBodyError) throw badRequest('invalid request body');
+      throw error;
+    }
+  }
+
+  /**
+   * Everything about a request but its body, in KES's order: settings, timeouts and metrics,
+   * the caller's identity (400 where it must have one), the enclave (400 for an invalid name),
+   * and for a route with a `guard` its name check (400) and permission (403).
+   */
+  #head(spec: KesRouteSpec, req: HttpRequest, res: HttpResponse, resource: string): KesHead {
     const settings = this.#settings.get();
     const override = settings.api.get(spec.path);
     if (override?.timeout !== undefined) {
-      ctx.res.setTimeout(override.timeout, () => ctx.req.socket.destroy());
+      res.setTimeout(override.timeout, () => req.socket.destroy());
     }
     const finished = spec.metrics ? this.metrics.begin() : null;
     if (finished) {
-      const done = (): void => finished(ctx.res.statusCode);
-      ctx.res.once('finish', done);
-      ctx.res.once('close', done);
+      const done = (): void => finished(res.statusCode);
+      res.once('finish', done);
+      res.once('close', done);
     }
     const skipAuth = override?.skipAuth === true;
-    const peer = this.#identify(spec, ctx, settings, skipAuth);
+    const peer = this.#identify(spec, req, settings, skipAuth);
     // Both spellings are cached on the connection's Identity.
     const identity = peer?.toH1() ?? '';
     const hex = peer?.toHex() ?? '';
     const rootIdentity = this.#rootIdentity();
     const staticName = hex === '' ? undefined : settings.identities.get(hex);
-    const path = spec.path.endsWith('/') ? spec.path + ctx.resource : spec.path;
+    const path = spec.path.endsWith('/') ? spec.path + resource : spec.path;
     const caller: Caller = {
       identity,
       root: identity !== '' && identity === rootIdentity,
@@ -193,36 +218,37 @@ export class KesFace {
         staticEnclave: this.#env.defaultEnclave,
       },
     };
-    const request: KesRequest = {
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+    const head: KesHead = {
       env: this.#env,
-      req: ctx.req,
-      res: ctx.res,
+      req,
+      res,
       caller,
-      resource: ctx.resource,
-      query: ctx.query,
-      body: ctx.body,
-      enclave: selectEnclave(ctx.query, ctx.req, this.#env.defaultEnclave),
+      resource,
+      query,
+      enclave: selectEnclave(query, req, this.#env.defaultEnclave),
       settings,
       identityHex: hex,
       started: Date.now(),
     };
-    try {
-      await spec.handle(request);
-    } catch (error) {
-      if (error instanceof InvalidBodyError) throw badRequest('invalid request body');
-      throw error;
+    if (spec.guard) {
+      spec.guard.check(resource);
+      authorizeOp(head, spec.guard.command, resource);
     }
+    return head;
   }
 
   /** The caller's identity by the KES rule (none: undefined); throws KES's 400s where it must have one. */
   #identify(
     spec: KesRouteSpec,
-    ctx: RequestContext,
+    req: HttpRequest,
     settings: KesSettings,
     skipAuth: boolean,
   ): Identity | undefined {
     if (spec.auth === 'none') return undefined;
-    const socket = ctx.req.socket instanceof TLSSocket ? ctx.req.socket : null;
+    const socket = req.socket instanceof TLSSocket ? req.socket : null;
     const peer: KesPeerIdentity = socket
       ? kesIdentityOfTlsSocket(socket)
       : { problem: 'no-certificate' };

@@ -2,7 +2,6 @@
 // Identities travel as KES hex and are stored as `h1:`; the admin and config-file identities
 // are listed alongside the stored identities of the request's enclave.
 
-import { describeSelf } from '../../core/kes-self.ts';
 import { goPathMatch, isValidGlob } from '../../core/kes-path.ts';
 import { parseIdentity } from '../../identity/index.ts';
 import { KeyholdError, badRequest } from '../../model/errors.ts';
@@ -158,7 +157,7 @@ function list(k: KesRequest): void {
 function describeSelfRoute(k: KesRequest): void {
   const hex = k.identityHex;
   if (hex === '') throw new KeyholdError('IDENTITY_NOT_FOUND');
-  const self = describeSelf(k.env.core.state, k.caller);
+  const self = k.env.core.describeSelf(k.caller, k.enclave);
   if (self.kind === 'admin') {
     const created = self.record?.createdAt ?? k.env.started;
     sendJson(k.res, { identity: hex, admin: true, created_at: goTime(created) });

@@ -130,8 +130,7 @@ async function listKeys(k: KesRequest): Promise<void> {
 
 async function importKey(k: KesRequest): Promise<void> {
   const name = k.resource;
-  checkKeyName(name);
-  authorizeOp(k, 'KEY:IMPORT', name);
+  // Name and permission were checked before the body was read (the route's guard).
   const body = decodeBody(
     k.body,
     { key: 'bytes', cipher: 'string', bytes: 'bytes', algorithm: 'string', hmac_key: 'bytes' },
@@ -161,8 +160,7 @@ async function importKey(k: KesRequest): Promise<void> {
 
 function generate(k: KesRequest): void {
   const name = k.resource;
-  checkKeyName(name);
-  authorizeOp(k, 'KEY:GENERATE', name);
+  // Name and permission were checked before the body was read (the route's guard).
   // Upstream reads the body only when there is one; MinIO always sends a context.
   const context = k.body.length > 0 ? decodeBody(k.body, { context: 'bytes' }).context : EMPTY;
   const key = k.env.core.generate(k.caller, k.enclave, {
@@ -180,8 +178,7 @@ function generate(k: KesRequest): void {
 
 function encrypt(k: KesRequest): void {
   const name = k.resource;
-  checkKeyName(name);
-  authorizeOp(k, 'KEY:ENCRYPT', name);
+  // Name and permission were checked before the body was read (the route's guard).
   const body = decodeBody(k.body, { plaintext: 'bytes', context: 'bytes' });
   const { ciphertext } = k.env.core.encrypt(k.caller, k.enclave, {
     name,
@@ -194,8 +191,7 @@ function encrypt(k: KesRequest): void {
 
 function decrypt(k: KesRequest): void {
   const name = k.resource;
-  checkKeyName(name);
-  authorizeOp(k, 'KEY:DECRYPT', name);
+  // Name and permission were checked before the body was read (the route's guard).
   const body = decodeBody(k.body, { ciphertext: 'bytes', context: 'bytes' });
   const plaintext = k.env.core.decrypt(k.caller, k.enclave, {
     name,
@@ -209,8 +205,7 @@ function decrypt(k: KesRequest): void {
 
 function bulkDecrypt(k: KesRequest): void {
   const name = k.resource;
-  checkKeyName(name);
-  authorizeOp(k, 'KEY:DECRYPT', name);
+  // Name and permission were checked before the body was read (the route's guard).
   let items: unknown;
   try {
     items = parseFirstJsonValue(k.body);
@@ -243,8 +238,7 @@ function bulkDecrypt(k: KesRequest): void {
 
 function hmac(k: KesRequest): void {
   const name = k.resource;
-  checkKeyName(name);
-  authorizeOp(k, 'KEY:MAC', name);
+  // Name and permission were checked before the body was read (the route's guard).
   const body = decodeBody(k.body, { message: 'bytes' });
   const { mac } = k.env.core.mac(k.caller, k.enclave, {
     name,
@@ -272,7 +266,14 @@ export function keyRoutes(): KesRouteSpec[] {
         auditKeyChange(k, `secret key '${k.resource}' created`);
       },
     },
-    { ...base, method: 'PUT', path: '/v1/key/import/', maxBody: KES_MAX_BODY, handle: importKey },
+    {
+      ...base,
+      method: 'PUT',
+      path: '/v1/key/import/',
+      maxBody: KES_MAX_BODY,
+      guard: { check: checkKeyName, command: 'KEY:IMPORT' },
+      handle: importKey,
+    },
     {
       ...base,
       method: 'GET',
@@ -302,16 +303,45 @@ export function keyRoutes(): KesRouteSpec[] {
         auditKeyChange(k, `secret key '${k.resource}' deleted`);
       },
     },
-    { ...base, method: 'PUT', path: '/v1/key/generate/', maxBody: KES_MAX_BODY, handle: generate },
-    { ...base, method: 'PUT', path: '/v1/key/encrypt/', maxBody: KES_MAX_BODY, handle: encrypt },
-    { ...base, method: 'PUT', path: '/v1/key/decrypt/', maxBody: KES_MAX_BODY, handle: decrypt },
-    { ...base, method: 'PUT', path: '/v1/key/hmac/', maxBody: KES_MAX_BODY, handle: hmac },
+    {
+      ...base,
+      method: 'PUT',
+      path: '/v1/key/generate/',
+      maxBody: KES_MAX_BODY,
+      guard: { check: checkKeyName, command: 'KEY:GENERATE' },
+      handle: generate,
+    },
+    {
+      ...base,
+      method: 'PUT',
+      path: '/v1/key/encrypt/',
+      maxBody: KES_MAX_BODY,
+      guard: { check: checkKeyName, command: 'KEY:ENCRYPT' },
+      handle: encrypt,
+    },
+    {
+      ...base,
+      method: 'PUT',
+      path: '/v1/key/decrypt/',
+      maxBody: KES_MAX_BODY,
+      guard: { check: checkKeyName, command: 'KEY:DECRYPT' },
+      handle: decrypt,
+    },
+    {
+      ...base,
+      method: 'PUT',
+      path: '/v1/key/hmac/',
+      maxBody: KES_MAX_BODY,
+      guard: { check: checkKeyName, command: 'KEY:MAC' },
+      handle: hmac,
+    },
     {
       ...base,
       method: 'POST',
       path: '/v1/key/bulk/decrypt/',
       maxBody: 4 * KES_MAX_BODY,
       legacy: true,
+      guard: { check: checkKeyName, command: 'KEY:DECRYPT' },
       handle: bulkDecrypt,
     },
   ];

@@ -99,8 +99,7 @@ function patternList(value: unknown): string[] {
 
 async function writePolicy(k: KesRequest): Promise<void> {
   const name = k.resource;
-  checkPolicyName(name);
-  authorizeOp(k, 'POLICY:CREATE', name);
+  // Name and permission were checked before the body was read (the route's guard).
   if (staticPolicy(k, name)) throw badRequest(`policy '${name}' is defined in the config file`);
   let allow: string[];
   let deny: string[];
@@ -125,8 +124,7 @@ async function writePolicy(k: KesRequest): Promise<void> {
 
 async function assignPolicy(k: KesRequest): Promise<void> {
   const policy = k.resource;
-  checkPolicyName(policy);
-  authorizeOp(k, 'POLICY:ASSIGN', policy);
+  // Name and permission were checked before the body was read (the route's guard).
   let identity: string;
   try {
     identity = decodeStruct(parseFirstJsonValue(k.body), { identity: 'string' }).identity ?? '';
@@ -220,6 +218,7 @@ export function policyRoutes(): KesRouteSpec[] {
       path: '/v1/policy/write/',
       maxBody: 1_000_000,
       legacy: true,
+      guard: { check: checkPolicyName, command: 'POLICY:CREATE' },
       handle: writePolicy,
     },
     {
@@ -228,6 +227,7 @@ export function policyRoutes(): KesRouteSpec[] {
       path: '/v1/policy/assign/',
       maxBody: 1_000_000,
       legacy: true,
+      guard: { check: checkPolicyName, command: 'POLICY:ASSIGN' },
       handle: assignPolicy,
     },
     { ...base, method: 'DELETE', path: '/v1/policy/delete/', legacy: true, handle: deletePolicy },

@@ -1,7 +1,6 @@
 // The shape of a KES route and of the request its handler sees (caller with its KES identity and
 // path, the selected enclave, the current settings), plus the response writers KES uses.
 
-import { authorize } from '../../core/authorize.ts';
 import type { Caller } from '../../core/caller.ts';
 import type { Core } from '../../core/core.ts';
 import { redactIdentityText } from '../../identity/index.ts';
@@ -42,6 +41,11 @@ export interface KesRouteSpec {
    * may be a secret pasted in its place, such as an API key without its prefix).
    */
   readonly resource?: 'identity';
+  /**
+   * For routes with a body: the name check and the permission the handler starts with, run
+   * before the body is read (the handler's own checks then pass on the decision made).
+   */
+  readonly guard?: { readonly check: (name: string) => void; readonly command: string };
   handle(k: KesRequest): Promise<void> | void;
 }
 
@@ -64,6 +68,9 @@ export interface KesEnv {
   auditText(line: string): void;
 }
 
+/** One KES request after identification, before its body is read. */
+export type KesHead = Omit<KesRequest, 'body'>;
+
 /** One KES request after identification. */
 export interface KesRequest {
   readonly env: KesEnv;
@@ -83,8 +90,8 @@ export interface KesRequest {
 }
 
 /** Throws PERMISSION unless the caller may run `command` on `target` in the request's enclave. */
-export function authorizeOp(k: KesRequest, command: string, target: string): void {
-  authorize(k.env.core.state, k.caller, command, k.enclave, target);
+export function authorizeOp(k: KesHead, command: string, target: string): void {
+  k.env.core.authorize(k.caller, command, k.enclave, target);
 }
 
 /** The enclave a request names (`?enclave=` of kes-go, or a `Kes-Enclave` header), else the default. */

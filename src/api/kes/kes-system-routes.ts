@@ -2,7 +2,6 @@
 // (`/version` is served by the shared route of the KMS face; its JSON carries KES's fields.)
 
 import { arch, availableParallelism, cpus, platform } from 'node:os';
-import { authorizeKesPath } from '../../core/authorize.ts';
 import { VERSION } from '../../version.ts';
 import { PROMETHEUS_TEXT, mergeKesCounts } from './kes-metrics.ts';
 import { sendEmpty, sendJson } from './kes-request.ts';
@@ -10,12 +9,10 @@ import type { KesRequest, KesRouteSpec } from './kes-request.ts';
 
 /** Status as kms-go's `State` decodes it (docs/protocol/kes.md). */
 function status(k: KesRequest): void {
-  authorizeKesPath(k.env.core.state, k.caller, k.enclave);
+  k.env.core.authorizeKesPath(k.caller, k.enclave);
   // Keys live in the in-memory state: the "keystore" is always reachable; its latency is the
   // time of one state lookup, in nanoseconds (what kms-go reads; upstream sends milliseconds).
-  const t0 = process.hrtime.bigint();
-  k.env.core.state.enclaves.has(k.enclave);
-  const latency = Math.max(1, Number(process.hrtime.bigint() - t0));
+  const latency = k.env.core.keystoreLatency(k.enclave);
   const memory = process.memoryUsage();
   sendJson(k.res, {
     version: VERSION,
@@ -44,7 +41,7 @@ export function systemRoutes(): KesRouteSpec[] {
       method: 'GET',
       path: '/v1/ready',
       handle: (k) => {
-        authorizeKesPath(k.env.core.state, k.caller, k.enclave);
+        k.env.core.authorizeKesPath(k.caller, k.enclave);
         sendEmpty(k.res);
       },
     },
@@ -54,7 +51,7 @@ export function systemRoutes(): KesRouteSpec[] {
       method: 'GET',
       path: '/v1/metrics',
       handle: async (k) => {
-        authorizeKesPath(k.env.core.state, k.caller, null);
+        k.env.core.authorizeKesPath(k.caller, null);
         const body = Buffer.from(k.env.metrics.exposition(mergeKesCounts(await k.env.allCounts())));
         k.res.writeHead(200, { 'Content-Type': PROMETHEUS_TEXT, 'Content-Length': body.length });
         k.res.end(body);
@@ -66,7 +63,7 @@ export function systemRoutes(): KesRouteSpec[] {
       path: '/v1/api',
       timeout: 10,
       handle: (k) => {
-        authorizeKesPath(k.env.core.state, k.caller, k.enclave);
+        k.env.core.authorizeKesPath(k.caller, k.enclave);
         sendJson(
           k.res,
           k.env.apiRoutes().map((route) => {
@@ -87,7 +84,7 @@ export function systemRoutes(): KesRouteSpec[] {
       path: '/v1/log/audit',
       timeout: 0,
       handle: (k) => {
-        authorizeKesPath(k.env.core.state, k.caller, null);
+        k.env.core.authorizeKesPath(k.caller, null);
         k.env.auditStream.attach(k.req, k.res);
       },
     },
@@ -97,7 +94,7 @@ export function systemRoutes(): KesRouteSpec[] {
       path: '/v1/log/error',
       timeout: 0,
       handle: (k) => {
-        authorizeKesPath(k.env.core.state, k.caller, null);
+        k.env.core.authorizeKesPath(k.caller, null);
         k.env.errorStream.attach(k.req, k.res);
       },
     },

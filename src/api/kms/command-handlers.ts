@@ -169,7 +169,7 @@ function identityResponse(core: Core, i: IdentityRecord): ResponseOf<'IDENTITY:S
     createdAt: i.createdAt,
     createdBy: i.createdBy,
     isServiceAccount: i.parent !== '',
-    serviceAccounts: core.state.serviceAccountsOf(i.identity).map((s) => s.identity),
+    serviceAccounts: core.serviceAccountsOf(i),
     tags: i.tags,
   };
 }

@@ -2,8 +2,8 @@
 // metrics, backup/restore and the log stream. Errors are answered in the KMS API's format.
 
 import type { HttpResponse } from '../../http/http-types.ts';
-import { authorizeScope } from '../../core/authorize.ts';
 import type { Core } from '../../core/core.ts';
+import { redactSecrets } from '../../identity/index.ts';
 import { KeyholdError } from '../../model/errors.ts';
 import {
   CONTENT_TYPE_JSON,
@@ -59,9 +59,14 @@ export interface KmsFaceOptions {
 
 const TIMEOUT = 15_000;
 
-/** Writes an error as the KMS API does: protobuf ErrResponse unless JSON was asked for. */
+/**
+ * Writes an error as the KMS API does: protobuf ErrResponse unless JSON was asked for. Messages
+ * quote what the client sent (names, prefixes, privileges); anything in them that looks like a
+ * secret (an API key pasted where a name goes) is redacted.
+ */
 export function writeKmsError(res: HttpResponse, error: KeyholdError): void {
-  const { status, message } = error.wire('kms');
+  const { status, message: quoted } = error.wire('kms');
+  const message = redactSecrets(quoted);
   const accept = res.req.headers.accept ?? '';
   const type = accept.includes(CONTENT_TYPE_JSON) ? CONTENT_TYPE_JSON : CONTENT_TYPE_PROTOBUF;
   const { contentType, body } = encodeErrorBody(message, type);
@@ -103,7 +108,7 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
   // Callers that could run no command where a route acts are refused before its body is read.
   type Authorize = NonNullable<Route['authorize']>;
   const commandScope: Authorize = (caller, resource) =>
-    authorizeScope(core.state, caller, resource === '' ? options.defaultEnclave : resource);
+    core.authorizeScope(caller, resource === '' ? options.defaultEnclave : resource);
   const sysAdmin =
     (what: string): Authorize =>
     (caller) =>
