@@ -2,6 +2,7 @@
 // (not CA-verified) and identities from their SPKI, reading the state of a StateOwner — this
 // process's engine, or (in a worker) the primary's replicated state.
 
+import type { ClusterConfig } from '../config/cluster-config.ts';
 import { createWriteStream } from 'node:fs';
 import type { Server as TlsServer, TlsOptions } from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -67,6 +68,8 @@ export interface ServerOptions {
    * load the state (about 1 s per million keys).
    */
   readonly applyTimeout?: number;
+  /** The etcd cluster this node belongs to (`--etcd` & co.); absent: a single node. */
+  readonly cluster?: ClusterConfig;
 }
 
 /** Everything the HTTPS front needs, however the state is owned. */
