@@ -253,7 +253,8 @@ describe('etcd cluster of 3 through peer proxies', etcdSuite(), () => {
   });
   after(async () => {
     for (const c of clients.values()) c.close();
-    await cluster?.stop();
+    // `before` may have failed to start it.
+    await (cluster as EtcdCluster | undefined)?.stop();
   });
 
   it("member ids match etcd's member list, and peer traffic goes through the links", async () => {

@@ -162,7 +162,7 @@ describe('resolving the cluster settings', () => {
       username: 'keyhold',
       password: SECRET,
     });
-    const line = describeClusterConfig(config!);
+    const line = describeClusterConfig(config);
     assert.equal(
       line,
       'etcd https://e1:2379,https://e2:2379, prefix /keyhold/, TLS client certificate, user keyhold',

@@ -211,15 +211,16 @@ export class EtcdMember {
           ? this.peerFront.targetPort
           : await freePort();
       this.peerFront.retarget(peerPort);
-      const outcome = await this.#spawn(peerPort);
-      if (outcome === 'up') return;
-      failure = outcome;
-      if (!/address already in use/.test(outcome)) break;
+      const problem = await this.#spawn(peerPort);
+      if (problem === null) return;
+      failure = problem;
+      if (!/address already in use/.test(problem)) break;
     }
     throw new Error(`etcd member ${this.name} did not start: ${failure}`);
   }
 
-  async #spawn(peerPort: number): Promise<'up' | string> {
+  /** Spawns the process; resolves null once its ports are open, else what went wrong. */
+  async #spawn(peerPort: number): Promise<string | null> {
     const cluster = this.#cluster;
     const fd = openSync(this.logFile, 'a');
     const args = [
@@ -249,15 +250,15 @@ export class EtcdMember {
         resolve(code ?? (signal === null ? null : -1));
       }),
     );
-    let exited = false;
-    void this.#exited.then(() => (exited = true));
+    const state = { exited: false };
+    void this.#exited.then(() => (state.exited = true));
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
-      if (exited) {
+      if (state.exited) {
         const tail = this.log().trim().split('\n').slice(-5).join('\n');
         return `it exited at once; the end of ${this.logFile}:\n${tail}`;
       }
-      if ((await listening(this.#clientPort)) && (await listening(peerPort))) return 'up';
+      if ((await listening(this.#clientPort)) && (await listening(peerPort))) return null;
       await sleep(50);
     }
     await this.kill();
