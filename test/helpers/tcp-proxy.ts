@@ -21,17 +21,24 @@ export type LinkMode = 'open' | 'refuse' | 'blackhole';
 
 type Direction = 'toUpstream' | 'toClient';
 
-/** One proxied connection: both sockets and what waits to be written while the link is held. */
+/** A chunk read and when it may be passed on; `null` stands for the end of the stream. */
+interface Due {
+  readonly chunk: Buffer | null;
+  readonly at: number;
+}
+
+/** One proxied connection: both sockets and, per direction, what waits to be passed on. */
 interface Pipe {
   readonly client: Socket;
   upstream: Socket | null;
   /**
-   * Chunks read while blackholed (or while the upstream connects), flushed in order on heal;
-   * `null` stands for the end of the stream (so a half-close is not overtaken by data).
+   * Chunks in arrival order. Only the head is ever written, so order holds whatever the delays
+   * (a chunk read under a long delay is never overtaken by one read after the delay shrank),
+   * and nothing is written while the link is blackholed.
    */
-  readonly held: Record<Direction, (Buffer | null)[]>;
-  /** When the last delayed chunk of each direction is due (ms since the epoch). */
-  readonly releaseAt: Record<Direction, number>;
+  readonly queue: Record<Direction, Due[]>;
+  /** The one timer per direction waiting for the head's time. */
+  readonly timer: Record<Direction, NodeJS.Timeout | null>;
 }
 
 /** The fault state of one directed link, shared by every connection that goes through it. */
@@ -95,11 +102,12 @@ export class Link {
       client.resetAndDestroy();
       return;
     }
+    const now = Date.now();
     const pipe: Pipe = {
       client,
       upstream: null,
-      held: { toUpstream: [...firstBytes], toClient: [] },
-      releaseAt: { toUpstream: 0, toClient: 0 },
+      queue: { toUpstream: firstBytes.map((chunk) => ({ chunk, at: now })), toClient: [] },
+      timer: { toUpstream: null, toClient: null },
     };
     this.#pipes.add(pipe);
     client.on('error', () => this.#destroy(pipe, true));
@@ -118,21 +126,21 @@ export class Link {
   }
 
   #forward(pipe: Pipe, chunk: Buffer | null, direction: Direction): void {
-    const ready = direction === 'toClient' || (pipe.upstream !== null && !pipe.upstream.connecting);
-    if (this.#mode !== 'open' || !ready || pipe.held[direction].length > 0) {
-      pipe.held[direction].push(chunk);
-      return;
-    }
-    this.#write(pipe, direction, chunk);
+    pipe.queue[direction].push({ chunk, at: Date.now() + this.#delayMs });
+    this.#pump(pipe, direction);
   }
 
-  /** Writes `chunk` after the link's delay, order kept; pauses the source while the target is full. */
-  #write(pipe: Pipe, direction: Direction, chunk: Buffer | null): void {
-    const upstream = pipe.upstream!;
+  /** Writes every chunk that is due, in order; sets a timer for the next one. */
+  #pump(pipe: Pipe, direction: Direction): void {
+    const upstream = pipe.upstream;
+    if (this.#mode !== 'open' || !upstream || upstream.connecting || !this.#pipes.has(pipe)) return;
     const [source, target] =
       direction === 'toUpstream' ? [pipe.client, upstream] : [upstream, pipe.client];
-    const send = (): void => {
-      if (target.destroyed || !this.#pipes.has(pipe)) return;
+    const queue = pipe.queue[direction];
+    const now = Date.now();
+    while (queue.length > 0 && queue[0]!.at <= now) {
+      const { chunk } = queue.shift()!;
+      if (target.destroyed) return;
       if (chunk === null) target.end();
       else if (!target.write(chunk)) {
         source.pause();
@@ -140,26 +148,26 @@ export class Link {
           if (this.#mode === 'open') source.resume();
         });
       }
-    };
-    const now = Date.now();
-    // Never before an earlier chunk of the same direction, even if the delay has shrunk since.
-    const at = Math.max(now + this.#delayMs, pipe.releaseAt[direction]);
-    pipe.releaseAt[direction] = at;
-    if (at > now) setTimeout(send, at - now);
-    else send();
+    }
+    if (queue.length > 0 && pipe.timer[direction] === null) {
+      pipe.timer[direction] = setTimeout(() => {
+        pipe.timer[direction] = null;
+        this.#pump(pipe, direction);
+      }, queue[0]!.at - now);
+    }
   }
 
   #flush(pipe: Pipe): void {
-    if (this.#mode !== 'open' || !pipe.upstream || pipe.upstream.connecting) return;
-    for (const direction of ['toUpstream', 'toClient'] as const) {
-      for (const chunk of pipe.held[direction].splice(0)) this.#write(pipe, direction, chunk);
-    }
+    if (this.#mode !== 'open') return;
+    this.#pump(pipe, 'toUpstream');
+    this.#pump(pipe, 'toClient');
     pipe.client.resume();
-    pipe.upstream.resume();
+    pipe.upstream?.resume();
   }
 
   #destroy(pipe: Pipe, reset: boolean): void {
     if (!this.#pipes.delete(pipe)) return;
+    for (const timer of Object.values(pipe.timer)) if (timer) clearTimeout(timer);
     for (const socket of [pipe.client, pipe.upstream]) {
       if (!socket || socket.destroyed) continue;
       // resetAndDestroy needs a connected TCP handle; a socket still connecting is just destroyed.
