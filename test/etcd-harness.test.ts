@@ -135,6 +135,26 @@ describe('tcp proxy', () => {
     c.socket.destroy();
   });
 
+  it('a chunk is never overtaken: not when the delay shrinks, not when a blackhole heals', async () => {
+    const c = await dial(proxy.port);
+    link.delay(300);
+    c.socket.write('a');
+    await sleep(20);
+    link.delay(0);
+    c.socket.write('b');
+    link.delay(150);
+    await sleep(20);
+    c.socket.write('c');
+    link.cut('blackhole');
+    c.socket.write('d');
+    await sleep(20);
+    link.heal();
+    c.socket.write('e');
+    await until('all five', () => c.received().length === 5);
+    assert.equal(c.received(), 'abcde');
+    c.socket.destroy();
+  });
+
   it('reset sends RST on open connections and leaves the link open', async () => {
     const c = await dial(proxy.port);
     c.socket.write('x');
