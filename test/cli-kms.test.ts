@@ -104,6 +104,8 @@ const KMS_COMMANDS = [
   'stat-identity',
   'ls',
   'stat',
+  'add-node',
+  'rm-node',
   'backup',
   'restore',
   'logs',

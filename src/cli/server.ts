@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { ClusterConfig, ClusterFileSection, ClusterFlags } from '../config/cluster-config.ts';
 import { HsmKey } from '../crypto/index.ts';
 import type { RunningNode } from '../server/node.ts';
 import { VERSION } from '../version.ts';
@@ -42,6 +43,20 @@ Options:
   --dev                 development mode: without an HSM key in the environment, keep a
                         generated one in DIR/${DEV_HSM_FILE} (NOT SAFE: anyone who can read DIR
                         can unseal it)
+
+Cluster (a node whose state lives in etcd; without these, a single node):
+  --etcd URL[,URL…]     etcd client URLs, http:// or https:// (port 2379 if omitted);
+                        env KEYHOLD_ETCD_ENDPOINTS
+  --etcd-prefix PREFIX  key prefix of this Keyhold cluster, starting and ending with '/'
+                        (default /keyhold/); env KEYHOLD_ETCD_PREFIX
+  --etcd-ca FILE        CA (PEM) that signs etcd's certificate; env KEYHOLD_ETCD_CA
+  --etcd-cert FILE      client certificate (PEM) for etcd; env KEYHOLD_ETCD_CERT
+  --etcd-key FILE       its private key (PEM); env KEYHOLD_ETCD_KEY
+  --etcd-username NAME  etcd user; env KEYHOLD_ETCD_USERNAME. Its password comes from
+                        KEYHOLD_ETCD_PASSWORD or the config file, never the command line
+                        (other users could read it in the process list)
+  A flag beats the environment, which beats the config file's keyhold.cluster.etcd section,
+  field by field.
 `,
   options: {
     config: { type: 'string' },
@@ -54,6 +69,12 @@ Options:
     'apply-timeout': { type: 'string' },
     http: { type: 'string' },
     dev: { type: 'boolean' },
+    etcd: { type: 'string' },
+    'etcd-prefix': { type: 'string' },
+    'etcd-ca': { type: 'string' },
+    'etcd-cert': { type: 'string' },
+    'etcd-key': { type: 'string' },
+    'etcd-username': { type: 'string' },
   },
   async run(args) {
     if (args.positionals.length > 1) throw new UsageError('expected at most one state directory');
@@ -66,6 +87,11 @@ Options:
       configFile === undefined
         ? undefined
         : await configureServer(configFile, (level) => new EventLog(stderrFrom(level)));
+    const clusterConfig = clusterConfigOf(
+      args,
+      configured?.config.keyhold.cluster,
+      await import('../config/cluster-config.ts'),
+    );
     const dir = resolve(args.positionals[0] ?? configured?.options.dir ?? 'keyhold-data');
     const dev = flag(args, 'dev');
     const hsmKey = await loadHsmKey(dir, dev, configured?.options.hsmKey);
@@ -98,6 +124,7 @@ Options:
         ...optional('publicHost', stringOption(args, 'host')),
         ...optional('auditFile', stringOption(args, 'audit-log') ?? configured?.options.auditFile),
         ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}),
+        ...(clusterConfig ? { cluster: clusterConfig } : {}),
       },
       workers,
     );
@@ -110,6 +137,34 @@ Options:
     return 0;
   },
 };
+
+/**
+ * The etcd cluster settings from the flags, the environment and the config file (flag > env >
+ * file). A bad value stops the server with one line naming it (exit 1).
+ */
+function clusterConfigOf(
+  args: ParsedArgs,
+  file: ClusterFileSection | undefined,
+  { resolveClusterConfig, describeClusterConfig }: typeof import('../config/cluster-config.ts'),
+): ClusterConfig | undefined {
+  const flags: ClusterFlags = {
+    endpoints: stringOption(args, 'etcd'),
+    prefix: stringOption(args, 'etcd-prefix'),
+    ca: stringOption(args, 'etcd-ca'),
+    cert: stringOption(args, 'etcd-cert'),
+    key: stringOption(args, 'etcd-key'),
+    username: stringOption(args, 'etcd-username'),
+  };
+  const config = resolveClusterConfig({ flags, env: process.env, file });
+  if (config !== undefined) {
+    // startNode does not act on `cluster` until the engine (src/cluster/) is wired in at merge;
+    // until then refuse, rather than run a single node the operator did not ask for.
+    throw new Error(
+      `cannot join the etcd cluster (${describeClusterConfig(config)}): this build has no cluster engine`,
+    );
+  }
+  return config;
+}
 
 function parseWorkers(text: string | undefined): number {
   if (text === undefined) return availableParallelism();

@@ -9,6 +9,8 @@ import { HsmKey } from '../crypto/index.ts';
 import { parseIdentity } from '../identity/index.ts';
 import { isValidName } from '../model/names.ts';
 import { KES_ROUTE_PATHS } from '../protocol/kes/index.ts';
+import { readClusterSection } from './cluster-config.ts';
+import type { ClusterFileSection } from './cluster-config.ts';
 import { ConfigError, ConfigSource } from './config-source.ts';
 import { parseGoDuration } from './go-duration.ts';
 import type { KesApiOverride, KesStaticPolicy } from './kes-settings.ts';
@@ -45,6 +47,8 @@ export interface KeyholdConfig {
    * client asks for NDJSON; absent, NDJSON unless the client asks for JSON.
    */
   readonly ndjsonListings?: boolean;
+  /** `cluster: etcd: …`: the etcd cluster this node belongs to (cluster-config.ts). */
+  readonly cluster?: ClusterFileSection;
 }
 
 export interface ServerConfig {
@@ -392,6 +396,7 @@ function readKeyhold(src: ConfigSource, node: Node | null): KeyholdConfig {
     'enclave',
     'audit_log',
     'ndjson_listings',
+    'cluster',
   ]);
   const text = (key: string): string =>
     src.text(fields.get(key)?.value ?? null, `keyhold.${key}`).trim();
@@ -422,6 +427,7 @@ function readKeyhold(src: ConfigSource, node: Node | null): KeyholdConfig {
   }
   const auditLog = text('audit_log');
   const ndjson = src.bool(fields.get('ndjson_listings')?.value ?? null, 'keyhold.ndjson_listings');
+  const cluster = readClusterSection(src, fields.get('cluster')?.value ?? null);
   return {
     ...(state === '' ? {} : { state }),
     ...(hsmKey ? { hsmKey } : {}),
@@ -429,5 +435,6 @@ function readKeyhold(src: ConfigSource, node: Node | null): KeyholdConfig {
     ...(enclave === '' ? {} : { enclave }),
     ...(auditLog === '' ? {} : { auditLog }),
     ...(ndjson === undefined ? {} : { ndjsonListings: ndjson }),
+    ...(cluster === undefined ? {} : { cluster }),
   };
 }

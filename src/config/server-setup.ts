@@ -161,8 +161,19 @@ function restartOnly(before: ServerConfig, after: ServerConfig): string[] {
   if (a.state !== b.state) out.push('keyhold.state');
   if (a.enclave !== b.enclave) out.push('keyhold.enclave');
   if (a.auditLog !== b.auditLog) out.push('keyhold.audit_log');
+  if (clusterValues(a.cluster) !== clusterValues(b.cluster)) out.push('keyhold.cluster');
   if (a.hsmKeyFile !== b.hsmKeyFile || (a.hsmKey === undefined) !== (b.hsmKey === undefined)) {
     out.push('the HSM key');
   }
   return out;
+}
+
+/** The values of a cluster section, without their positions in the file. */
+function clusterValues(section: ServerConfig['keyhold']['cluster']): string {
+  if (section === undefined) return '';
+  const values: [string, unknown][] = [];
+  for (const [field, sourced] of Object.entries(section) as [string, { value: unknown }][]) {
+    values.push([field, sourced.value]);
+  }
+  return JSON.stringify(values);
 }

@@ -26,7 +26,7 @@ import type {
   VersionResponse,
 } from '../protocol/kms/index.ts';
 import type { ApiKey } from '../identity/index.ts';
-import { parseEndpoints } from './endpoints.ts';
+import { normalizeEndpoint, parseEndpoints } from './endpoints.ts';
 import { KmsResponseError } from './errors.ts';
 import { DEFAULT_SUSPEND_MS } from './host-pool.ts';
 import { Transport, errorOfStream } from './transport.ts';
@@ -277,6 +277,33 @@ export class KmsClient {
     const nodesDown = new Map<number, string>();
     for (const [id, host] of Object.entries(status!.nodesDown)) nodesDown.set(Number(id), host);
     return { nodesUp, nodesDown };
+  }
+
+  /**
+   * CLUSTER:ADDNODE (SysAdmin): makes the running node at `host` (`host[:port]`, port 7373 if
+   * omitted) a member. It must run with the cluster's HSM key and etcd prefix and not be a
+   * member yet; it loads the state and catches up before it counts as a member.
+   */
+  async addNode(host: string, options: CallOptions = {}): Promise<void> {
+    await this.#command('CLUSTER:ADDNODE', [{ host: normalizeEndpoint(host) }], options);
+  }
+
+  /**
+   * CLUSTER:REMOVENODE (SysAdmin): removes `host` from the members without waiting for it, so
+   * it works when `host` is dead, and states that it is: see `keyhold rm-node --help` for what
+   * happens to a removed node that is still running. `deleteClusterOnHost` is sent as MinIO
+   * KMS's `delete_cluster_on_host` (false by default).
+   */
+  async removeNode(
+    host: string,
+    options: CallOptions & { readonly deleteClusterOnHost?: boolean | undefined } = {},
+  ): Promise<void> {
+    const { deleteClusterOnHost, ...call } = options;
+    await this.#command(
+      'CLUSTER:REMOVENODE',
+      [{ host: normalizeEndpoint(host), deleteClusterOnHost: deleteClusterOnHost === true }],
+      call,
+    );
   }
 
   /**

@@ -2,10 +2,10 @@
 // (not CA-verified) and identities from their SPKI, reading the state of a StateOwner — this
 // process's engine, or (in a worker) the primary's replicated state.
 
+import { SingleNodeCluster } from '../core/single-node-cluster.ts';
 import { createWriteStream } from 'node:fs';
 import type { Server as TlsServer, TlsOptions } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { arch, availableParallelism, cpus, platform } from 'node:os';
 import { TLSSocket } from 'node:tls';
 import { KesFace, writeKesError } from '../api/kes/index.ts';
 import type { KesCounts } from '../api/kes/kes-metrics.ts';
@@ -14,7 +14,6 @@ import type { TlsMaterial } from '../config/tls-material.ts';
 import { Core } from '../core/core.ts';
 import type { ApiKey } from '../identity/index.ts';
 import { identityOfTlsSocket, redactSecrets } from '../identity/index.ts';
-import type { ResponseOf } from '../protocol/kms/index.ts';
 import type { VersionResponse } from '../protocol/kms/pb/keyhold/kms/v1/response.ts';
 import { VERSION } from '../version.ts';
 import { AuditLog } from '../observe/audit.ts';
@@ -88,7 +87,12 @@ export class KeyholdServer {
       core: this.core,
       defaultEnclave: init.options.defaultEnclave ?? 'default',
       version: () => this.#version(),
-      clusterStatus: () => this.#clusterStatus(),
+      cluster: new SingleNodeCluster({
+        host: () => this.#host,
+        commit: () => this.owner.state.commit,
+        version: VERSION,
+        startedAt: this.#started,
+      }),
       writable: () => true,
       backup: () => this.owner.backup(),
       restore: (backup) => this.owner.restore(backup),
@@ -238,38 +242,6 @@ export class KeyholdServer {
 
   #version(): VersionResponse {
     return { version: VERSION, commit: '', apiVersion: 'v1', host: this.#host, fips140: false };
-  }
-
-  #clusterStatus(): ResponseOf<'CLUSTER:STATUS'> {
-    const memory = process.memoryUsage();
-    const uptime = (Date.now() - this.#started) / 1000;
-    return {
-      nodesUp: {
-        0: {
-          version: VERSION,
-          apiVersion: 'v1',
-          host: this.#host,
-          uptime: { seconds: Math.floor(uptime), nanos: Math.round((uptime % 1) * 1e9) },
-          role: 'Leader',
-          commit: this.owner.state.commit,
-          nodes: { 0: this.#host },
-          nodeId: 0,
-          leaderId: 0,
-          lastHeartbeat: { seconds: 0, nanos: 0 },
-          heartbeatInterval: { seconds: 0, nanos: 0 },
-          electionTimeout: { seconds: 0, nanos: 0 },
-          os: platform(),
-          arch: arch(),
-          cpus: cpus().length,
-          usableCpus: availableParallelism(),
-          heapMemInUse: memory.heapUsed,
-          stackMemInUse: 0,
-          hsms: ['hsm:keyhold:soft'],
-          configuredHsms: ['hsm:keyhold:soft'],
-        },
-      },
-      nodesDown: {},
-    };
   }
 }
 

@@ -3,6 +3,7 @@
 // that every part of the process model (single process, primary, worker) can take it without
 // importing the server that assembles them.
 
+import type { ClusterConfig } from '../config/cluster-config.ts';
 import type { Reloadable } from '../config/reloadable.ts';
 import type { KesSettings } from '../config/kes-settings.ts';
 import type { TlsMaterial } from '../config/tls-material.ts';
@@ -42,4 +43,6 @@ export interface ServerOptions {
    * load the state (about 1 s per million keys).
    */
   readonly applyTimeout?: number;
+  /** The etcd cluster this node belongs to (`--etcd` & co.); absent: a single node. */
+  readonly cluster?: ClusterConfig;
 }

@@ -20,7 +20,7 @@ import type { KesCounts } from './kes-metrics.ts';
 import { policyRoutes } from './kes-policy-routes.ts';
 import { authorizeOp, selectEnclave } from './kes-request.ts';
 import type { KesEnv, KesHead, KesRequest, KesRouteSpec } from './kes-request.ts';
-import type { HttpRequest, HttpResponse } from '../../server/http-types.ts';
+import type { HttpRequest, HttpResponse } from '../../http/http-types.ts';
 import { Reloadable } from '../../config/reloadable.ts';
 import type { KesSettings } from '../../config/kes-settings.ts';
 import { defaultKesSettings } from '../../config/kes-settings.ts';

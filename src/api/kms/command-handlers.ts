@@ -3,6 +3,8 @@
 
 import type { Caller } from '../../core/caller.ts';
 import type { Core } from '../../core/core.ts';
+import { nodeHost } from '../../core/cluster-control.ts';
+import type { ClusterControl, ClusterView } from '../../core/cluster-control.ts';
 import { KeyholdError } from '../../model/errors.ts';
 import { PRIVILEGE_NUMBER } from '../../model/privilege.ts';
 import type { KmsCommandName, RequestOf, ResponseOf } from '../../protocol/kms/index.ts';
@@ -16,8 +18,8 @@ export interface HandlerContext {
   readonly caller: Caller;
   /** The enclave from the path ('' for cluster-level requests). */
   readonly enclave: string;
-  /** Single-node cluster status (CLUSTER:STATUS). */
-  readonly clusterStatus: () => ResponseOf<'CLUSTER:STATUS'>;
+  /** Cluster membership (CLUSTER:STATUS, ADDNODE, REMOVENODE). */
+  readonly cluster: ClusterControl;
 }
 
 type Handler<N extends KmsCommandName> = (
@@ -31,6 +33,41 @@ const notYet = (what: string) => (): never => {
   throw new KeyholdError('BAD_REQUEST', `${what} is not supported by this server yet`, 501);
 };
 
+function duration(ms: number): { seconds: number; nanos: number } {
+  const whole = Math.floor(ms / 1000);
+  return { seconds: whole, nanos: Math.round((ms - whole * 1000) * 1e6) };
+}
+
+/** The wire form of a cluster view (docs/protocol/kms.md, ClusterStatusResponse). */
+export function clusterStatusResponse(view: ClusterView): ResponseOf<'CLUSTER:STATUS'> {
+  const nodesUp: ResponseOf<'CLUSTER:STATUS'>['nodesUp'] = {};
+  for (const n of view.up) {
+    nodesUp[n.id] = {
+      version: n.version,
+      apiVersion: n.apiVersion,
+      host: n.host,
+      uptime: duration(n.uptimeMs),
+      role: n.role,
+      commit: n.commit,
+      nodes: Object.fromEntries(n.nodes),
+      nodeId: n.id,
+      leaderId: n.leaderId,
+      lastHeartbeat: duration(n.sinceHeartbeatMs),
+      heartbeatInterval: duration(n.heartbeatIntervalMs),
+      electionTimeout: duration(n.electionTimeoutMs),
+      os: n.os,
+      arch: n.arch,
+      cpus: n.cpus,
+      usableCpus: n.usableCpus,
+      heapMemInUse: n.heapBytes,
+      stackMemInUse: n.stackBytes,
+      hsms: [...n.hsms],
+      configuredHsms: [...n.configuredHsms],
+    };
+  }
+  return { nodesUp, nodesDown: Object.fromEntries(view.down) };
+}
+
 /** Runs writes one after another: each is a single frame (kms-go never batches writes). */
 async function each<T>(requests: T[], write: (request: T) => Promise<void>): Promise<never[]> {
   for (const request of requests) await write(request);
@@ -38,15 +75,23 @@ async function each<T>(requests: T[], write: (request: T) => Promise<void>): Pro
 }
 
 export const HANDLERS: HandlerTable = {
-  'CLUSTER:ADDNODE': notYet('CLUSTER:ADDNODE'),
-  'CLUSTER:REMOVENODE': notYet('CLUSTER:REMOVENODE'),
+  'CLUSTER:ADDNODE': (ctx, requests) => {
+    ctx.core.authorizeCluster(ctx.caller, 'CLUSTER:ADDNODE');
+    return each(requests, (r) => ctx.cluster.addNode(nodeHost(r.host)));
+  },
+  'CLUSTER:REMOVENODE': (ctx, requests) => {
+    ctx.core.authorizeCluster(ctx.caller, 'CLUSTER:REMOVENODE');
+    return each(requests, (r) =>
+      ctx.cluster.removeNode(nodeHost(r.host), { deleteClusterOnHost: r.deleteClusterOnHost }),
+    );
+  },
   'CLUSTER:EDIT': notYet('CLUSTER:EDIT'),
   'CLUSTER:ADDHSM': notYet('CLUSTER:ADDHSM'),
   'CLUSTER:REMOVEHSM': notYet('CLUSTER:REMOVEHSM'),
   'KEY:LISTVERSIONS': notYet('KEY:LISTVERSIONS'),
-  'CLUSTER:STATUS': (ctx) => {
+  'CLUSTER:STATUS': async (ctx) => {
     ctx.core.authorizeCluster(ctx.caller, 'CLUSTER:STATUS');
-    return [ctx.clusterStatus()];
+    return [clusterStatusResponse(await ctx.cluster.status())];
   },
 
   'ENCLAVE:CREATE': (ctx, requests) =>

@@ -1,6 +1,7 @@
 // The KMS API face (docs/protocol/kms.md): the framed command endpoint, version, health,
 // metrics, backup/restore and the log stream. Errors are answered in the KMS API's format.
 
+import type { ClusterControl } from '../../core/cluster-control.ts';
 import type { HttpResponse } from '../../http/http-types.ts';
 import type { Core } from '../../core/core.ts';
 import { redactSecrets } from '../../identity/index.ts';
@@ -15,7 +16,7 @@ import {
   encodeErrorBody,
   encodeKmsResponse,
 } from '../../protocol/kms/index.ts';
-import type { KmsCommandName, ResponseOf } from '../../protocol/kms/index.ts';
+import type { KmsCommandName } from '../../protocol/kms/index.ts';
 import type { VersionResponse } from '../../protocol/kms/pb/keyhold/kms/v1/response.ts';
 import { bodyPieces } from '../../http/body-pieces.ts';
 import type { EventLog } from '../../observe/event-log.ts';
@@ -44,7 +45,8 @@ export interface KmsFaceOptions {
   /** Enclave used when a request names none (`/v1/kms` with an enclave command). */
   readonly defaultEnclave: string;
   readonly version: () => VersionResponse;
-  readonly clusterStatus: () => ResponseOf<'CLUSTER:STATUS'>;
+  /** Cluster membership: CLUSTER:STATUS, ADDNODE and REMOVENODE. */
+  readonly cluster: ClusterControl;
   /** True when writes can be accepted (`/v1/health/ready?write`). */
   readonly writable: () => boolean;
   /** A sealed backup of the whole state (GET /v1/db). */
@@ -136,7 +138,7 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
       core,
       caller,
       enclave: resource === '' && !decoded.command.isCluster ? options.defaultEnclave : resource,
-      clusterStatus: options.clusterStatus,
+      cluster: options.cluster,
     };
     // The table is keyed by name; each entry takes exactly the request type decoded for that name.
     const handler = HANDLERS[decoded.name] as (
