@@ -39,6 +39,9 @@ Options:
                         killed and replaced by a new one (default 10s)
   --http lean|node      HTTP/1.1 implementation: Keyhold's lean strict HTTP/1.1 server
                         (default) or node:https
+  --etcd URL[,URL…]     run as a node of a cluster whose state lives in etcd (docs/cluster.md);
+                        needs --workers 0 for now (the default with --etcd)
+  --etcd-prefix PREFIX  etcd key prefix of the cluster (default /keyhold/)
   --dev                 development mode: without an HSM key in the environment, keep a
                         generated one in DIR/${DEV_HSM_FILE} (NOT SAFE: anyone who can read DIR
                         can unseal it)
@@ -54,6 +57,8 @@ Options:
     'apply-timeout': { type: 'string' },
     http: { type: 'string' },
     dev: { type: 'boolean' },
+    etcd: { type: 'string' },
+    'etcd-prefix': { type: 'string' },
   },
   async run(args) {
     if (args.positionals.length > 1) throw new UsageError('expected at most one state directory');
@@ -70,7 +75,10 @@ Options:
     if ((tlsCert === undefined) !== (tlsKey === undefined)) {
       throw new UsageError('--tls-cert and --tls-key go together');
     }
-    const workers = parseWorkers(stringOption(args, 'workers'));
+    const etcd = parseEtcd(stringOption(args, 'etcd'), stringOption(args, 'etcd-prefix'));
+    const workers = etcd
+      ? clusterWorkers(stringOption(args, 'workers'))
+      : parseWorkers(stringOption(args, 'workers'));
     const applyTimeout = stringOption(args, 'apply-timeout');
     const http = stringOption(args, 'http') ?? 'lean';
     if (http !== 'lean' && http !== 'node') throw new UsageError("--http takes 'lean' or 'node'");
@@ -88,6 +96,7 @@ Options:
           configured?.options.address ??
           (dev ? '127.0.0.1:7373' : '0.0.0.0:7373'),
         hsmKey,
+        ...(etcd ? { cluster: etcd } : {}),
         ...(applyTimeout === undefined
           ? {}
           : { applyTimeout: parseDuration(applyTimeout, '--apply-timeout') }),
@@ -112,6 +121,31 @@ function parseWorkers(text: string | undefined): number {
     throw new UsageError('--workers takes a whole number from 0 to 256');
   }
   return n;
+}
+
+/** `--etcd URL[,URL…]` (the config file's `keyhold.cluster.etcd` section is read elsewhere). */
+function parseEtcd(
+  text: string | undefined,
+  prefix: string | undefined,
+): { endpoints: string[]; prefix?: string } | undefined {
+  if (text === undefined) {
+    if (prefix !== undefined) throw new UsageError('--etcd-prefix needs --etcd');
+    return undefined;
+  }
+  const endpoints = text
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  if (endpoints.length === 0) throw new UsageError('--etcd takes URL[,URL…]');
+  return { endpoints, ...(prefix === undefined ? {} : { prefix }) };
+}
+
+/** A cluster node serves from one process for now: workers do not follow the wait rule yet. */
+function clusterWorkers(text: string | undefined): number {
+  if (text === undefined || text === '0') return 0;
+  throw new UsageError(
+    '--etcd needs --workers 0 for now: worker processes do not follow the cluster yet',
+  );
 }
 
 function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {

@@ -24,10 +24,16 @@ import type { State } from '../state/state.ts';
 import { authorize } from './authorize.ts';
 import type { Caller } from './caller.ts';
 import { isSelf } from './caller.ts';
+import type { ReadCheck } from './read-wait.ts';
 
 /** Where the core sends state changes (the engine, or a forwarder to it). */
 export interface CommandSink {
   submit(command: Command): Promise<void>;
+  /**
+   * A cluster node: throws ReadWait (read-wait.ts) while the read depends on a change in flight,
+   * or the error to answer when the node may not serve (not a member). Absent on a single node.
+   */
+  checkRead?(read: ReadCheck): void;
 }
 
 /** Paging parameters of every list operation. */
@@ -89,12 +95,14 @@ export class Core {
 
   enclaveStatus(caller: Caller, name: string): EnclaveRecord {
     checkName('enclave', name);
+    this.#read(caller, `enclave/${name}`);
     authorize(this.#state, caller, 'ENCLAVE:STATUS', null, name);
     return this.#state.enclave(name);
   }
 
   listEnclaves(caller: Caller, params: ListParams): Page<EnclaveRecord> {
     checkPrefix(params.prefix);
+    this.#read(caller, 'enclave', true);
     authorize(this.#state, caller, 'ENCLAVE:LIST', null, params.prefix);
     return page(this.#state.enclaves, params);
   }
@@ -172,6 +180,7 @@ export class Core {
     request: { name: string; version: number },
   ): { ring: KeyRing; version: KeyVersion } {
     checkName('key', request.name);
+    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
     authorize(this.#state, caller, 'KEY:STATUS', enclave, request.name);
     const ring = this.#ring(enclave, request.name);
     return { ring, version: pickVersion(ring, request.version) };
@@ -179,6 +188,7 @@ export class Core {
 
   listKeys(caller: Caller, enclave: string, params: ListParams): Page<KeyRing> {
     checkPrefix(params.prefix);
+    this.#read(caller, `enclave/${enclave}/key`, true);
     authorize(this.#state, caller, 'KEY:LIST', enclave, params.prefix);
     return page(this.#state.enclave(enclave).keys, params);
   }
@@ -189,6 +199,7 @@ export class Core {
     request: { name: string; version: number; plaintext: Uint8Array; associatedData: Uint8Array },
   ): { version: number; ciphertext: Buffer } {
     checkName('key', request.name);
+    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
     authorize(this.#state, caller, 'KEY:ENCRYPT', enclave, request.name);
     const version = pickVersion(this.#ring(enclave, request.name), request.version);
     return {
@@ -203,6 +214,7 @@ export class Core {
     request: { name: string; version: number; associatedData: Uint8Array; length: number },
   ): GeneratedKey {
     checkName('key', request.name);
+    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
     authorize(this.#state, caller, 'KEY:GENERATE', enclave, request.name);
     const length = request.length === 0 ? 32 : request.length;
     if (length > MAX_DATA_KEY_LENGTH) {
@@ -227,6 +239,7 @@ export class Core {
     request: { name: string; version: number; ciphertext: Uint8Array; associatedData: Uint8Array },
   ): Buffer {
     checkName('key', request.name);
+    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
     authorize(this.#state, caller, 'KEY:DECRYPT', enclave, request.name);
     const ring = this.#ring(enclave, request.name);
     const { ciphertext, associatedData } = request;
@@ -254,6 +267,7 @@ export class Core {
     request: { name: string; version: number; message: Uint8Array },
   ): { version: number; mac: Buffer } {
     checkName('key', request.name);
+    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
     authorize(this.#state, caller, 'KEY:MAC', enclave, request.name);
     const version = pickVersion(this.#ring(enclave, request.name), request.version);
     if (!version.hmacKey) throw new KeyholdError('KEY_NO_HMAC');
@@ -303,6 +317,7 @@ export class Core {
 
   policy(caller: Caller, enclave: string, name: string, command = 'POLICY:GET'): PolicyRecord {
     checkName('policy', name);
+    this.#read(caller, `enclave/${enclave}/policy/${name}`);
     authorize(this.#state, caller, command, enclave, name);
     const policy = this.#state.enclave(enclave).policies.get(name);
     if (!policy) throw new KeyholdError('POLICY_NOT_FOUND');
@@ -311,6 +326,7 @@ export class Core {
 
   listPolicies(caller: Caller, enclave: string, params: ListParams): Page<PolicyRecord> {
     checkPrefix(params.prefix);
+    this.#read(caller, `enclave/${enclave}/policy`, true);
     authorize(this.#state, caller, 'POLICY:LIST', enclave, params.prefix);
     return page(this.#state.enclave(enclave).policies, params);
   }
@@ -356,6 +372,7 @@ export class Core {
 
   identity(caller: Caller, enclave: string, text: string): IdentityRecord {
     const identity = canonicalIdentity(text);
+    this.#read(caller, `identity/${identity}`);
     authorize(this.#state, caller, 'IDENTITY:STATUS', enclave, identity);
     const record = this.#state.identities.get(identity);
     if (record?.enclave !== enclave) throw new KeyholdError('IDENTITY_NOT_FOUND');
@@ -366,6 +383,7 @@ export class Core {
     if (params.prefix.length > MAX_IDENTITY_PREFIX) {
       throw badRequest(`listing pattern '${quote(params.prefix)}' is too long`);
     }
+    this.#read(caller, 'identity', true);
     authorize(this.#state, caller, 'IDENTITY:LIST', enclave, params.prefix);
     this.#state.enclave(enclave);
     // Identities are kept in one global index; a page of an enclave filters it.
@@ -385,6 +403,11 @@ export class Core {
   }
 
   // ── helpers ──────────────────────────────────────────────────────────────
+
+  /** A cluster node's wait rule and membership check (a no-op on a single node). */
+  #read(caller: Caller, object: string, list = false): void {
+    this.#sink.checkRead?.({ caller, object, list });
+  }
 
   #stamp(caller: Caller): { at: number; by: string } {
     return { at: this.#now(), by: caller.identity };

@@ -25,6 +25,10 @@ import { EventLog } from './event-log.ts';
 import { HandshakeGate } from './handshake-gate.ts';
 import { Http1Server } from './http1/index.ts';
 import type { RequestHead } from './http1/index.ts';
+import { ClusterOwner } from '../cluster/cluster-owner.ts';
+import type { ClusterOwnerOptions } from '../cluster/cluster-owner.ts';
+import type { EtcdOptions } from '../cluster/etcd-client.ts';
+import { openClusterNode } from '../cluster/open-node.ts';
 import { LocalOwner, openOwnedNode } from './local-owner.ts';
 import { Metrics } from './metrics.ts';
 import { createNodeHttpsServer } from './node-https.ts';
@@ -67,6 +71,10 @@ export interface ServerOptions {
    * load the state (about 1 s per million keys).
    */
   readonly applyTimeout?: number;
+  /** Run as a node of a cluster on etcd (docs/cluster.md); absent: a single node. */
+  readonly cluster?: EtcdOptions;
+  /** Cluster timing (tests shorten the lease); defaults in src/cluster/cluster-node.ts. */
+  readonly clusterTiming?: ClusterOwnerOptions['node'];
 }
 
 /** Everything the HTTPS front needs, however the state is owned. */
@@ -99,10 +107,10 @@ export class KeyholdServer {
   readonly handshakes: HandshakeGate;
   readonly #https: TlsServer & { closeAllConnections(): void };
   readonly #started = Date.now();
-  readonly #owned: LocalOwner | null;
+  readonly #owned: { close(): Promise<void> } | null;
   #host = '';
 
-  constructor(init: FrontOptions, owned: LocalOwner | null = null) {
+  constructor(init: FrontOptions, owned: { close(): Promise<void> } | null = null) {
     this.owner = init.owner;
     this.#owned = owned;
     this.core = new Core(init.owner.state, init.owner);
@@ -125,7 +133,7 @@ export class KeyholdServer {
       defaultEnclave: init.options.defaultEnclave ?? 'default',
       version: () => this.#version(),
       clusterStatus: () => this.#clusterStatus(),
-      writable: () => true,
+      writable: () => init.owner.writable?.() ?? true,
       backup: () => this.owner.backup(),
       restore: (backup) => this.owner.restore(backup),
       log: this.log,
@@ -215,7 +223,9 @@ export class KeyholdServer {
    * listen (or the TLS material is unusable), closes the state again and rejects.
    */
   static async start(options: ServerOptions): Promise<KeyholdServer> {
-    const { log, root, owner, certificate } = await openOwnedNode(options);
+    const { log, root, owner, certificate } = options.cluster
+      ? await openClusterNode(options, options.cluster)
+      : await openOwnedNode(options);
     let server: KeyholdServer | null = null;
     try {
       server = new KeyholdServer(
@@ -224,6 +234,7 @@ export class KeyholdServer {
       );
       owner.metricsSource = server.metrics;
       await server.listen(options.address, options.publicHost);
+      if (owner instanceof ClusterOwner) await owner.start(server.#host);
       return server;
     } catch (error) {
       await (server ? server.close() : owner.close()).catch(() => undefined);

@@ -21,4 +21,6 @@ export interface StateOwner extends CommandSink {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** A worker pool: asks every worker for a value (e.g. its KES counters); absent otherwise. */
   gather?(what: GatherTopic): Promise<unknown[]>;
+  /** A cluster node: whether a write can succeed now (absent: always). */
+  writable?(): boolean;
 }
