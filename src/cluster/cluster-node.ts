@@ -26,7 +26,7 @@ import { connectEtcd, prefixEnd, withTimeout } from './etcd-client.ts';
 import type { EtcdOptions } from './etcd-client.ts';
 import { ClusterKeys, DEFAULT_PREFIX, EtcdLayout } from './etcd-layout.ts';
 import { decodeEntry, encodeEntry } from './log-entry.ts';
-import type { SnapshotMark } from './log-entry.ts';
+import type { LogEntry, SnapshotMark } from './log-entry.ts';
 import { LocalCopy } from './local-copy.ts';
 import { Progress, unavailable } from './progress.ts';
 import { applyTracked } from './touched.ts';
@@ -393,7 +393,6 @@ export class ClusterNode {
     events: readonly { type: string | number; kv: IKeyValue }[],
     headerRevision: number,
   ): Promise<void> {
-    const layout = this.#layout;
     let changed = false;
     for (const event of events) {
       const kv = event.kv;
@@ -401,6 +400,34 @@ export class ClusterNode {
       if (revision <= this.#processed) continue;
       const key = kv.key.toString();
       const isPut = event.type === 'Put' || event.type === 0;
+      try {
+        changed = (await this.#processEvent(key, kv, isPut, revision)) || changed;
+      } catch (error) {
+        this.#options.warn(
+          `cluster: refusing the record at ${key} (revision ${revision}): ${messageOf(error)}`,
+        );
+      }
+      this.#processed = Math.max(this.#processed, revision);
+    }
+    if (events.length === 0 && headerRevision > this.#processed) {
+      // A progress notification: nothing under the prefix changed up to this revision.
+      this.#processed = headerRevision;
+    }
+    if (this.#appliedRevision > this.#published || changed) await this.#publish(false);
+    this.progress.update();
+    this.#wakeProcessed();
+  }
+
+  /** One event; true when it changed the member set. */
+  async #processEvent(
+    key: string,
+    kv: IKeyValue,
+    isPut: boolean,
+    revision: number,
+  ): Promise<boolean> {
+    const layout = this.#layout;
+    let changed = false;
+    {
       if (key.startsWith(layout.logPrefix)) {
         if (isPut) await this.#applyLog(kv);
       } else if (key.startsWith(layout.memberPrefix)) {
@@ -422,15 +449,8 @@ export class ClusterNode {
           this.#noteApplied(record.host, record.revision, Date.now());
         }
       }
-      this.#processed = Math.max(this.#processed, revision);
     }
-    if (events.length === 0 && headerRevision > this.#processed) {
-      // A progress notification: nothing under the prefix changed up to this revision.
-      this.#processed = headerRevision;
-    }
-    if (this.#appliedRevision > this.#published || changed) await this.#publish(false);
-    this.progress.update();
-    this.#wakeProcessed();
+    return changed;
   }
 
   /** Applies one log entry (a put of a new `log/` key) and writes it to the local copy. */
@@ -441,9 +461,29 @@ export class ClusterNode {
       this.#options.warn(`cluster: ignoring a rewrite of log key ${key} at revision ${revision}`);
       return;
     }
-    const entry = decodeEntry(this.#keys.open(key, kv.value));
+    let entry: LogEntry;
+    try {
+      entry = decodeEntry(this.#keys.open(key, kv.value));
+    } catch (error) {
+      // Not sealed by this cluster for this key (copied, moved, altered): every node refuses it
+      // the same way, so the replicas stay identical.
+      this.#options.warn(
+        `cluster: refusing log entry at revision ${revision}: ${messageOf(error)}`,
+      );
+      this.#processed = Math.max(this.#processed, revision);
+      return;
+    }
     if (entry.kind === 'command') {
-      const objects = applyTracked(this.state, entry.command);
+      let objects: string[];
+      try {
+        objects = applyTracked(this.state, entry.command);
+      } catch (error) {
+        // A command that does not apply here does not apply on any node (same state, same order).
+        this.#options.warn(
+          `cluster: log entry at revision ${revision} does not apply: ${messageOf(error)}`,
+        );
+        objects = [];
+      }
       this.progress.applied(revision, objects);
       this.#appliedRevision = revision;
       this.#processed = Math.max(this.#processed, revision);

@@ -2,7 +2,10 @@
 // rule) and writes go through etcd. What the HTTPS front needs, in place of the single node's
 // LocalOwner; opened by `KeyholdServer.start` when the options name an etcd.
 
+import type { Membership } from '../api/kms/command-handlers.ts';
 import type { ReadCheck } from '../core/read-wait.ts';
+import type { ResponseOf } from '../protocol/kms/index.ts';
+import type { ServerStatusResponse } from '../protocol/kms/pb/keyhold/kms/v1/response.ts';
 import type { HsmKey } from '../crypto/index.ts';
 import { KeyholdError } from '../model/errors.ts';
 import { sealBackup } from '../state/backup.ts';
@@ -15,6 +18,7 @@ import type { StateOwner } from '../server/state-owner.ts';
 import { ClusterNode } from './cluster-node.ts';
 import type { ClusterNodeOptions } from './cluster-node.ts';
 import type { EtcdOptions } from './etcd-client.ts';
+import { clusterStatusResponse } from './status-response.ts';
 
 export interface ClusterOwnerOptions {
   readonly dir: string;
@@ -76,6 +80,14 @@ export class ClusterOwner implements StateOwner {
 
   submit(command: Command): Promise<void> {
     return this.node.submit(command);
+  }
+
+  get membership(): Membership {
+    return { addNode: (h) => this.node.addNode(h), removeNode: (h) => this.node.removeNode(h) };
+  }
+
+  clusterStatus(self: ServerStatusResponse): ResponseOf<'CLUSTER:STATUS'> {
+    return clusterStatusResponse(this.node.status(), self);
   }
 
   writable(): boolean {

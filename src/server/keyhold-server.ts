@@ -132,7 +132,11 @@ export class KeyholdServer {
       core: this.core,
       defaultEnclave: init.options.defaultEnclave ?? 'default',
       version: () => this.#version(),
-      clusterStatus: () => this.#clusterStatus(),
+      clusterStatus: () => {
+        const single = this.#clusterStatus();
+        return init.owner.clusterStatus?.(single.nodesUp[0]!) ?? single;
+      },
+      ...(init.owner.membership ? { membership: init.owner.membership } : {}),
       writable: () => init.owner.writable?.() ?? true,
       backup: () => this.owner.backup(),
       restore: (backup) => this.owner.restore(backup),

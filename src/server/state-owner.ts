@@ -2,6 +2,9 @@
 // (single-process mode, and the primary of a worker pool), or the primary seen from a worker.
 
 import type { CommandSink } from '../core/core.ts';
+import type { Membership } from '../api/kms/command-handlers.ts';
+import type { ResponseOf } from '../protocol/kms/index.ts';
+import type { ServerStatusResponse } from '../protocol/kms/pb/keyhold/kms/v1/response.ts';
 import type { State } from '../state/state.ts';
 
 /** What `gather` can collect from every worker. */
@@ -23,4 +26,8 @@ export interface StateOwner extends CommandSink {
   gather?(what: GatherTopic): Promise<unknown[]>;
   /** A cluster node: whether a write can succeed now (absent: always). */
   writable?(): boolean;
+  /** A cluster node: adding and removing members (absent: CLUSTER:ADDNODE answers 501). */
+  readonly membership?: Membership;
+  /** A cluster node: CLUSTER:STATUS from this node's own status (absent: a single node). */
+  clusterStatus?(self: ServerStatusResponse): ResponseOf<'CLUSTER:STATUS'>;
 }

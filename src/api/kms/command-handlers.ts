@@ -18,6 +18,14 @@ export interface HandlerContext {
   readonly enclave: string;
   /** Single-node cluster status (CLUSTER:STATUS). */
   readonly clusterStatus: () => ResponseOf<'CLUSTER:STATUS'>;
+  /** A cluster node's membership changes (absent on a single node: 501). */
+  readonly membership?: Membership;
+}
+
+/** Adding and removing cluster members (src/cluster/). */
+export interface Membership {
+  addNode(host: string): Promise<void>;
+  removeNode(host: string): Promise<void>;
 }
 
 type Handler<N extends KmsCommandName> = (
@@ -38,8 +46,16 @@ async function each<T>(requests: T[], write: (request: T) => Promise<void>): Pro
 }
 
 export const HANDLERS: HandlerTable = {
-  'CLUSTER:ADDNODE': notYet('CLUSTER:ADDNODE'),
-  'CLUSTER:REMOVENODE': notYet('CLUSTER:REMOVENODE'),
+  'CLUSTER:ADDNODE': (ctx, requests) => {
+    ctx.core.authorizeCluster(ctx.caller, 'CLUSTER:ADDNODE');
+    const m = ctx.membership ?? notYet('CLUSTER:ADDNODE')();
+    return each(requests, (r) => m.addNode(r.host));
+  },
+  'CLUSTER:REMOVENODE': (ctx, requests) => {
+    ctx.core.authorizeCluster(ctx.caller, 'CLUSTER:REMOVENODE');
+    const m = ctx.membership ?? notYet('CLUSTER:REMOVENODE')();
+    return each(requests, (r) => m.removeNode(r.host));
+  },
   'CLUSTER:EDIT': notYet('CLUSTER:EDIT'),
   'CLUSTER:ADDHSM': notYet('CLUSTER:ADDHSM'),
   'CLUSTER:REMOVEHSM': notYet('CLUSTER:REMOVEHSM'),

@@ -22,7 +22,7 @@ import type { EventLog } from '../../server/event-log.ts';
 import { MAX_BACKUP_BYTES } from '../../state/backup.ts';
 import type { Route } from '../../server/route.ts';
 import { streamLog } from './log-stream-route.ts';
-import type { HandlerContext } from './command-handlers.ts';
+import type { HandlerContext, Membership } from './command-handlers.ts';
 import { answerBound } from './answer-size.ts';
 import { HANDLERS } from './command-handlers.ts';
 
@@ -45,6 +45,8 @@ export interface KmsFaceOptions {
   readonly defaultEnclave: string;
   readonly version: () => VersionResponse;
   readonly clusterStatus: () => ResponseOf<'CLUSTER:STATUS'>;
+  /** A cluster node's membership changes (CLUSTER:ADDNODE, CLUSTER:REMOVENODE). */
+  readonly membership?: Membership;
   /** True when writes can be accepted (`/v1/health/ready?write`). */
   readonly writable: () => boolean;
   /** A sealed backup of the whole state (GET /v1/db). */
@@ -132,6 +134,7 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
       caller,
       enclave: resource === '' && !decoded.command.isCluster ? options.defaultEnclave : resource,
       clusterStatus: options.clusterStatus,
+      ...(options.membership ? { membership: options.membership } : {}),
     };
     // The table is keyed by name; each entry takes exactly the request type decoded for that name.
     const handler = HANDLERS[decoded.name] as (
