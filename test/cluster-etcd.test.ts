@@ -9,6 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { etcdMissing, startEtcd } from './helpers/etcd-process.ts';
 import type { EtcdCluster } from './helpers/etcd-process.ts';
 import { addNode, kms, startNode, until, writable } from './helpers/cluster-nodes.ts';
+import { startDelayProxy } from './helpers/delay-proxy.ts';
+import type { DelayProxy } from './helpers/delay-proxy.ts';
 import type { ClusterNodeProcess } from './helpers/cluster-nodes.ts';
 
 const missing = etcdMissing();
@@ -18,11 +20,16 @@ const NONE = Buffer.alloc(0);
 
 describe('cluster on etcd: 3 etcd members, 3 nodes', { skip: missing ?? false }, () => {
   let etcd: EtcdCluster;
+  /** Node 3 reaches etcd through this proxy, which can make its link slow. */
+  let slow: DelayProxy;
   const nodes: ClusterNodeProcess[] = [];
 
   before(async () => {
     etcd = await startEtcd(3);
-    for (let i = 0; i < 3; i++) nodes.push(await startNode({ endpoints: etcd.endpoints }));
+    const first = new URL(etcd.members[0]!.clientUrl);
+    slow = await startDelayProxy({ host: first.hostname, port: Number(first.port) });
+    for (let i = 0; i < 2; i++) nodes.push(await startNode({ endpoints: etcd.endpoints }));
+    nodes.push(await startNode({ endpoints: slow.url }));
   });
 
   after(async () => {
@@ -30,6 +37,7 @@ describe('cluster on etcd: 3 etcd members, 3 nodes', { skip: missing ?? false },
       n.resume();
       await n.server.kill();
     }
+    await slow?.close();
     await etcd?.stop();
   });
 
@@ -77,6 +85,50 @@ describe('cluster on etcd: 3 etcd members, 3 nodes', { skip: missing ?? false },
         ]);
         assert.equal(res.status, 404, `${node.host} still serves deleted key ${name}`);
       }
+    }
+  });
+
+  it('with node 3 slow to hear from etcd, the ack still waits for it', async () => {
+    slow.delay = 300;
+    try {
+      const created = await kms(nodes[0]!, 'KEY:CREATE', [
+        { name: 'slow-1', type: '', addVersion: false },
+      ]);
+      assert.equal(created.status, 200, created.error);
+      const res = await kms(nodes[2]!, 'KEY:GENERATE', [
+        { name: 'slow-1', version: 0, associatedData: NONE, length: 32 },
+      ]);
+      assert.equal(
+        res.status,
+        200,
+        `the slow node does not have the acknowledged key: ${res.error}`,
+      );
+    } finally {
+      slow.delay = 0;
+    }
+  });
+
+  it('no node exposes a deletion before every node applied it (the wait rule)', async () => {
+    const created = await kms(nodes[0]!, 'KEY:CREATE', [
+      { name: 'slow-2', type: '', addVersion: false },
+    ]);
+    assert.equal(created.status, 200, created.error);
+    slow.delay = 300;
+    try {
+      const deleting = kms(nodes[1]!, 'KEY:DELETE', [
+        { name: 'slow-2', version: 0, allVersions: true },
+      ]);
+      // Node 1 applies the deletion long before node 3 does; once node 1 answers "no such key",
+      // node 3 must not serve the key any more.
+      await until('node 1 to refuse the deleted key', async () => {
+        const res = await kms(nodes[0]!, 'KEY:STATUS', [{ name: 'slow-2', version: 0 }]);
+        return res.status === 404;
+      });
+      const res = await kms(nodes[2]!, 'KEY:STATUS', [{ name: 'slow-2', version: 0 }]);
+      assert.equal(res.status, 404, 'node 3 served a key that node 1 had already reported deleted');
+      assert.equal((await deleting).status, 200);
+    } finally {
+      slow.delay = 0;
     }
   });
 
