@@ -37,8 +37,8 @@ describe('cluster on etcd: 3 etcd members, 3 nodes', { skip: missing ?? false },
       n.resume();
       await n.server.kill();
     }
-    await slow?.close();
-    await etcd?.stop();
+    await slow.close();
+    await etcd.stop();
   });
 
   it('a node that is not a member answers 503 saying how to add it', async () => {

@@ -68,7 +68,7 @@ export async function openCluster(
       CALL_MS,
       'a range read',
     );
-    const foreign = (others.kvs ?? []).filter(
+    const foreign = others.kvs.filter(
       (kv) => !kv.key.toString().startsWith(layout.snapshotPrefix()),
     );
     if (foreign.length > 0) {
@@ -91,10 +91,13 @@ function openRecord(
 ): { id: string; keys: ClusterKeys } {
   let record: ClusterRecord;
   try {
-    record = JSON.parse(value.toString('utf8')) as ClusterRecord;
-    if (record.v !== 1 || typeof record.id !== 'string' || typeof record.rek !== 'string') {
+    const parsed = JSON.parse(value.toString('utf8')) as Partial<
+      Record<keyof ClusterRecord, unknown>
+    >;
+    if (parsed.v !== 1 || typeof parsed.id !== 'string' || typeof parsed.rek !== 'string') {
       throw new Error('bad record');
     }
+    record = { v: 1, id: parsed.id, rek: parsed.rek };
   } catch {
     throw new Error(`etcd key ${layout.cluster} at ${endpoints} is not a Keyhold cluster record`);
   }

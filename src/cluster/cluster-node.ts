@@ -268,7 +268,7 @@ export class ClusterNode {
         'a log read',
       );
       if (!readRevision) readRevision = Number(res.header.revision);
-      const kvs = res.kvs ?? [];
+      const kvs = res.kvs;
       for (const kv of kvs) await this.#applyLog(kv);
       if (kvs.length < PAGE) break;
       from = Number(kvs[kvs.length - 1]!.create_revision) + 1;
@@ -285,12 +285,12 @@ export class ClusterNode {
     const members: string[] = [];
     const alive = new Set<string>();
     const applied = new Map<string, number>();
-    for (const kv of records.kvs ?? []) {
+    for (const kv of records.kvs) {
       const key = kv.key.toString();
       if (key.startsWith(layout.memberPrefix)) members.push(this.#hostIn(kv));
       else if (key.startsWith(layout.alivePrefix)) alive.add(this.#hostIn(kv));
       else if (key.startsWith(layout.appliedPrefix)) {
-        const record = this.#openJson<{ host: string; revision: number }>(kv);
+        const record = this.#openJson(kv);
         this.#hostOfKey.set(key, record.host);
         applied.set(record.host, record.revision);
       }
@@ -325,13 +325,14 @@ export class ClusterNode {
       .prefix(this.#layout.prefix)
       .startRevision(String(this.#processed + 1))
       .create();
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may have run meanwhile
     if (this.#closed) {
       await watcher.cancel();
       return;
     }
     this.#watcher = watcher;
     watcher.on('data', (res) => {
-      const events = res.events ?? [];
+      const events = res.events;
       this.#queue = this.#queue
         .then(() => this.#processEvents(events, Number(res.header.revision)))
         .catch((error: unknown) => this.#options.warn(`cluster apply: ${messageOf(error)}`));
@@ -444,7 +445,7 @@ export class ClusterNode {
         if (host) this.#noteAlive(host, isPut);
       } else if (key.startsWith(layout.appliedPrefix)) {
         if (isPut) {
-          const record = this.#openJson<{ host: string; revision: number }>(kv);
+          const record = this.#openJson(kv);
           this.#hostOfKey.set(key, record.host);
           this.#noteApplied(record.host, record.revision, Date.now());
         }
@@ -506,7 +507,7 @@ export class ClusterNode {
       CALL_MS * 6,
       'the snapshot chunks',
     );
-    const kvs = res.kvs ?? [];
+    const kvs = res.kvs;
     if (kvs.length !== mark.chunks) {
       throw new Error(`snapshot ${mark.id}: ${kvs.length} of ${mark.chunks} chunks found`);
     }
@@ -954,13 +955,21 @@ export class ClusterNode {
   }
 
   #hostIn(kv: IKeyValue): string {
-    const { host } = this.#openJson<{ host: string }>(kv);
+    const { host } = this.#openJson(kv);
     this.#hostOfKey.set(kv.key.toString(), host);
     return host;
   }
 
-  #openJson<T>(kv: IKeyValue): T {
-    return JSON.parse(this.#keys.open(kv.key.toString(), kv.value).toString('utf8')) as T;
+  #openJson(kv: IKeyValue): { host: string; revision: number } {
+    const parsed = JSON.parse(this.#keys.open(kv.key.toString(), kv.value).toString('utf8')) as {
+      host?: unknown;
+      revision?: unknown;
+    };
+    if (typeof parsed.host !== 'string') throw new Error('record without a host');
+    return {
+      host: parsed.host,
+      revision: typeof parsed.revision === 'number' ? parsed.revision : 0,
+    };
   }
 }
 

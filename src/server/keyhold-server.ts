@@ -29,7 +29,7 @@ import { ClusterOwner } from '../cluster/cluster-owner.ts';
 import type { ClusterOwnerOptions } from '../cluster/cluster-owner.ts';
 import type { EtcdOptions } from '../cluster/etcd-client.ts';
 import { openClusterNode } from '../cluster/open-node.ts';
-import { LocalOwner, openOwnedNode } from './local-owner.ts';
+import { openOwnedNode } from './local-owner.ts';
 import { Metrics } from './metrics.ts';
 import { createNodeHttpsServer } from './node-https.ts';
 import { createPipeline } from './pipeline.ts';

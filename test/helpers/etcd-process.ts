@@ -96,8 +96,8 @@ export async function startEtcd(n = 1): Promise<EtcdCluster> {
           { stdio: ['ignore', 'pipe', 'pipe'] },
         );
         member.child = child;
-        child.stdout!.on('data', (c: Buffer) => (member.output += c.toString()));
-        child.stderr!.on('data', (c: Buffer) => (member.output += c.toString()));
+        child.stdout.on('data', (c: Buffer) => (member.output += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (member.output += c.toString()));
         await Promise.resolve();
       },
       kill: async () => {
