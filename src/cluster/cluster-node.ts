@@ -115,6 +115,8 @@ export class ClusterNode {
   #closed = false;
   readonly #processedWaiters: { revision: number; resolve: () => void }[] = [];
   #restarting = false;
+  /** The newest `stable` written to the local copy. */
+  #stableSaved = 0;
   /** Appends to the local copy not yet known durable. */
   #appends: Promise<void>[] = [];
 
@@ -416,6 +418,11 @@ export class ClusterNode {
     }
     if (this.#appliedRevision > this.#published || changed) await this.#publish(false);
     this.progress.update();
+    if (this.progress.stable > this.#stableSaved) {
+      // So that a restart without etcd knows these changes are no longer in flight.
+      this.#stableSaved = this.progress.stable;
+      this.#track(this.#copy.appendStable(this.#appliedRevision, this.#stableSaved));
+    }
     this.#wakeProcessed();
   }
 
@@ -489,7 +496,7 @@ export class ClusterNode {
       this.#appliedRevision = revision;
       this.#processed = Math.max(this.#processed, revision);
       // Not awaited one by one: the store commits a run of appends with one fsync.
-      this.#appends.push(
+      this.#track(
         this.#copy.appendCommand(revision, this.progress.stable, encodeCommand(entry.command)),
       );
       if (this.#copy.snapshotDue) await this.#snapshotLocal();
@@ -527,6 +534,12 @@ export class ClusterNode {
     this.#appliedRevision = revision;
     this.#processed = Math.max(this.#processed, revision);
     await this.#snapshotLocal();
+  }
+
+  /** Keeps an append to await before publishing (its failure is reported there, not unhandled). */
+  #track(append: Promise<void>): void {
+    append.catch(() => undefined);
+    this.#appends.push(append);
   }
 
   /** Waits until the local copy holds everything applied so far. */
@@ -574,7 +587,7 @@ export class ClusterNode {
     }
     if (!sameSet(before, next)) {
       this.#appliedRevision = Math.max(this.#appliedRevision, revision);
-      this.#appends.push(
+      this.#track(
         this.#copy.appendMembers(revision, this.progress.stable, [...next], this.#removed),
       );
     }

@@ -13,6 +13,8 @@ import { applyTracked } from './touched.ts';
 const FORMAT = 1;
 const RECORD_COMMAND = 1;
 const RECORD_MEMBERS = 2;
+/** Only the header: every member has applied everything up to its `stable`. */
+const RECORD_STABLE = 3;
 
 /** What a snapshot of the local copy records besides the state. */
 export interface CopyMeta {
@@ -104,6 +106,11 @@ export class LocalCopy {
       RECORD_MEMBERS,
       Buffer.from(JSON.stringify({ members, removed })),
     );
+  }
+
+  /** Records that every member is now known to have applied up to `stable`. */
+  appendStable(revision: number, stable: number): Promise<void> {
+    return this.#append(revision, stable, RECORD_STABLE, Buffer.alloc(0));
   }
 
   /** True once enough records accumulated that the next snapshot is due. */
