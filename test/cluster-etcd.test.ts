@@ -10,6 +10,8 @@ import { etcdMissing, startEtcd } from './helpers/etcd-process.ts';
 import type { EtcdCluster } from './helpers/etcd-process.ts';
 import { addNode, kms, startNode, until, writable } from './helpers/cluster-nodes.ts';
 import { startDelayProxy } from './helpers/delay-proxy.ts';
+import { clientFor } from './helpers/kms-assert.ts';
+import { ApiKey } from '../src/sdk/index.ts';
 import type { DelayProxy } from './helpers/delay-proxy.ts';
 import type { ClusterNodeProcess } from './helpers/cluster-nodes.ts';
 
@@ -129,6 +131,40 @@ describe('cluster on etcd: 3 etcd members, 3 nodes', { skip: missing ?? false },
       assert.equal((await deleting).status, 200);
     } finally {
       slow.delay = 0;
+    }
+  });
+
+  it('a removed identity and a revoked policy are refused by every node right after the ack', async () => {
+    const roots = nodes.map((n) =>
+      clientFor(n.server.endpoint, n.server.rootApiKey, { enclave: 'default' }),
+    );
+    const userKey = ApiKey.generate();
+    const users = nodes.map((n) =>
+      clientFor(n.server.endpoint, userKey.toK1(), { enclave: 'default' }),
+    );
+    try {
+      await roots[0]!.createKey('app');
+      await roots[0]!.createPolicy('app', { allow: { 'KEY:GENERATE': ['app'] } });
+      const identity = userKey.identity.toH1();
+      for (const round of ['identity', 'policy'] as const) {
+        await roots[1]!.createIdentity(identity);
+        await roots[2]!.assignPolicy('app', identity);
+        for (const user of users) await user.generateKey('app');
+        if (round === 'identity') await roots[0]!.deleteIdentity(identity);
+        else await roots[0]!.deletePolicy('app');
+        for (const [i, user] of users.entries()) {
+          await assert.rejects(user.generateKey('app'), (error: Error & { status?: number }) => {
+            assert.equal(
+              error.status,
+              403,
+              `node ${i + 1} after the ${round} was revoked: ${error.message}`,
+            );
+            return true;
+          });
+        }
+      }
+    } finally {
+      for (const c of [...roots, ...users]) c.close();
     }
   });
 

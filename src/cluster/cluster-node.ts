@@ -898,20 +898,23 @@ export class ClusterNode {
     }
     const key = this.#keys.member(host);
     const result = await withTimeout(
-      this.#client.if(key, 'Create', '>', 0).then(this.#client.delete().key(key)).commit(),
+      this.#client
+        .if(key, 'Create', '>', 0)
+        // Its progress record goes too: if it runs again it is a candidate, to be added anew.
+        .then(this.#client.delete().key(key), this.#client.delete().key(this.#keys.applied(host)))
+        .commit(),
       CALL_MS,
       'the removal',
     );
     if (!result.succeeded) throw badRequest(`node ${host} is not a member`);
     const revision = Number(result.header.revision);
     await this.#whenProcessed(revision);
-    if (host !== this.#host) {
-      await this.progress.acknowledged(
-        revision,
-        this.#options.writeTimeout ?? 10_000,
-        `removing ${host}`,
-      );
-    }
+    // Every remaining member: this node applied the removal, so HOST no longer counts.
+    await this.progress.acknowledged(
+      revision,
+      this.#options.writeTimeout ?? 10_000,
+      `removing ${host}`,
+    );
   }
 
   /** Every member, reachable or not, with its progress, and etcd's health as this node sees it. */
