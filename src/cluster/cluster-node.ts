@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DeleteBuilder, Etcd3, IKeyValue, Lease, PutBuilder, Watcher } from 'etcd3';
+import type { DeleteBuilder, Etcd3, IKeyValue, PutBuilder, Watcher } from 'etcd3';
 import type { Caller } from '../core/caller.ts';
 import { effectiveRecord } from '../core/caller.ts';
 import type { ReadCheck } from '../core/read-wait.ts';
@@ -42,8 +42,8 @@ export interface ClusterNodeOptions {
   readonly writeTimeout?: number;
   /** Milliseconds a read waits for a change in flight before it is answered 503 (10 s). */
   readonly readTimeout?: number;
-  /** Seconds of the liveness lease: a stopped node is seen down after about this long (3). */
-  readonly leaseTtl?: number;
+  /** Milliseconds without a heartbeat after which a member is down (5 s; heartbeats every 1 s). */
+  readonly livenessTimeout?: number;
 }
 
 /** One member as `status()` reports it. */
@@ -74,7 +74,8 @@ export interface ClusterStatus {
   };
 }
 
-const CALL_MS = 5000;
+/** Longer than etcd3's own retries of a call (3 attempts of 2 s). */
+const CALL_MS = 8000;
 const PAGE = 1000;
 const PROBE_MS = 2000;
 
@@ -86,7 +87,7 @@ interface OpenedRecords {
 export class ClusterNode {
   /** The state every read sees (the same object for the node's whole life). */
   readonly state: State;
-  readonly progress = new Progress();
+  readonly progress: Progress;
   readonly #client: Etcd3;
   readonly #layout: EtcdLayout;
   readonly #options: ClusterNodeOptions;
@@ -102,13 +103,16 @@ export class ClusterNode {
   #members = new Set<string>();
   #removed = false;
   #created = false;
-  /** etcd key -> host, for deletes of member, alive and applied records. */
+  /** etcd key -> host, for deletes of member records. */
   readonly #hostOfKey = new Map<string, string>();
   /** Non-members that publish progress (nodes waiting to be added). */
-  readonly #candidates = new Map<string, { applied: number; alive: boolean }>();
+  readonly #candidates = new Map<
+    string,
+    { applied: number; heardAt: number; stopped: boolean; lastSeen: number }
+  >();
   #queue: Promise<void> = Promise.resolve();
   #watcher: Watcher | null = null;
-  #lease: Lease | null = null;
+  #heartbeat: NodeJS.Timeout | null = null;
   #probe: NodeJS.Timeout | null = null;
   #lastProbeRevision = 0;
   #etcdError = '';
@@ -126,6 +130,7 @@ export class ClusterNode {
     this.#layout = new EtcdLayout(options.etcd.prefix ?? DEFAULT_PREFIX);
     this.#copy = copy;
     this.state = state;
+    this.progress = new Progress(options.livenessTimeout ?? 5000);
   }
 
   /**
@@ -186,8 +191,8 @@ export class ClusterNode {
   }
 
   /**
-   * Starts taking part under `host` (the public HOST:PORT): the liveness lease, the applied
-   * record, the watch; the first node of a new cluster makes itself its first member.
+   * Starts taking part under `host` (the public HOST:PORT): the applied record and its
+   * heartbeat, the watch; the first node of a new cluster makes itself its first member.
    */
   async start(host: string): Promise<void> {
     this.#host = host;
@@ -200,8 +205,8 @@ export class ClusterNode {
   }
 
   async #participate(): Promise<void> {
-    await this.#grantLease();
     await this.#publish(true);
+    this.#startHeartbeat();
     await this.#found();
     this.#startProbe();
     await this.#restartWatch();
@@ -285,23 +290,15 @@ export class ClusterNode {
       'the member records',
     );
     const members: string[] = [];
-    const alive = new Set<string>();
-    const applied = new Map<string, number>();
+    const applied: { host: string; revision: number; stopping: boolean }[] = [];
     for (const kv of records.kvs) {
       const key = kv.key.toString();
       if (key.startsWith(layout.memberPrefix)) members.push(this.#hostIn(kv));
-      else if (key.startsWith(layout.alivePrefix)) alive.add(this.#hostIn(kv));
-      else if (key.startsWith(layout.appliedPrefix)) {
-        const record = this.#openJson(kv);
-        this.#hostOfKey.set(key, record.host);
-        applied.set(record.host, record.revision);
-      }
+      else if (key.startsWith(layout.appliedPrefix)) applied.push(this.#openJson(kv));
     }
     this.#setMembers(members, Math.max(this.#processed, readRevision));
-    for (const [host, revision] of applied) this.#noteApplied(host, revision, Number.NaN);
-    for (const host of new Set([...this.#members, ...this.#candidates.keys(), ...alive])) {
-      this.#noteAlive(host, alive.has(host));
-    }
+    // Whether they are still running shows within the liveness timeout: count them as heard now.
+    for (const record of applied) this.#noteApplied(record);
     this.#processed = Math.max(this.#processed, readRevision);
     this.progress.update();
     this.#wakeProcessed();
@@ -313,15 +310,9 @@ export class ClusterNode {
     this.#watcher = null;
     if (old) await old.cancel().catch(() => undefined);
     // Anything the old watch had not delivered is read again, in order.
-    await new Promise<void>((resolve) => {
-      this.#queue = this.#queue.then(async () => {
-        try {
-          await this.#catchUp();
-        } finally {
-          resolve();
-        }
-      });
-    });
+    const caughtUp = this.#queue.then(() => this.#catchUp());
+    this.#queue = caughtUp.catch(() => undefined);
+    await caughtUp;
     const watcher = await this.#client
       .watch()
       .prefix(this.#layout.prefix)
@@ -447,15 +438,8 @@ export class ClusterNode {
         }
         this.#setMembers([...members], revision);
         changed = true;
-      } else if (key.startsWith(layout.alivePrefix)) {
-        const host = isPut ? this.#hostIn(kv) : this.#hostOfKey.get(key);
-        if (host) this.#noteAlive(host, isPut);
       } else if (key.startsWith(layout.appliedPrefix)) {
-        if (isPut) {
-          const record = this.#openJson(kv);
-          this.#hostOfKey.set(key, record.host);
-          this.#noteApplied(record.host, record.revision, Date.now());
-        }
+        if (isPut) this.#noteApplied(this.#openJson(kv));
       }
     }
     return changed;
@@ -573,7 +557,7 @@ export class ClusterNode {
     for (const host of next) {
       const c = this.#candidates.get(host);
       if (c && !known.has(host)) {
-        known.set(host, { host, applied: c.applied, alive: c.alive, lastSeen: Date.now() });
+        known.set(host, { host, ...c });
       }
     }
     this.progress.setMembers(next, known);
@@ -593,25 +577,19 @@ export class ClusterNode {
     }
   }
 
-  #noteApplied(host: string, revision: number, at: number): void {
+  /** A heartbeat (applied record) of `host`: its progress, and that it runs (or is stopping). */
+  #noteApplied(record: { host: string; revision: number; stopping: boolean }): void {
+    const { host, revision, stopping } = record;
+    if (host === this.#host) return;
+    const heard = { heardAt: performance.now(), stopped: stopping, lastSeen: Date.now() };
     if (this.#members.has(host)) {
       const m = this.progress.member(host);
       if (revision > m.applied) m.applied = revision;
-      if (!Number.isNaN(at)) m.lastSeen = at;
-    } else if (host !== this.#host) {
-      const c = this.#candidates.get(host) ?? { applied: 0, alive: false };
+      Object.assign(m, heard);
+    } else {
+      const c = this.#candidates.get(host) ?? { applied: 0, ...heard };
       c.applied = Math.max(c.applied, revision);
-      this.#candidates.set(host, c);
-    }
-  }
-
-  #noteAlive(host: string, alive: boolean): void {
-    if (this.#members.has(host)) {
-      this.progress.member(host).alive = alive;
-    } else if (host !== this.#host) {
-      const c = this.#candidates.get(host) ?? { applied: 0, alive: false };
-      c.alive = alive;
-      this.#candidates.set(host, c);
+      this.#candidates.set(host, Object.assign(c, heard));
     }
   }
 
@@ -623,45 +601,34 @@ export class ClusterNode {
     // The record says "applied": only once the local copy holds it (a restart must not go back).
     await this.#flushCopy();
     const key = this.#keys.applied(this.#host);
-    const value = this.#keys.seal(key, Buffer.from(JSON.stringify({ host: this.#host, revision })));
+    const value = this.#keys.seal(
+      key,
+      Buffer.from(JSON.stringify({ host: this.#host, revision, stopping: this.#closed })),
+    );
     await withTimeout(this.#client.put(key).value(value).exec(), CALL_MS, 'the applied record');
     this.#published = Math.max(this.#published, revision);
     if (this.#members.has(this.#host)) {
       const self = this.progress.member(this.#host);
       self.applied = Math.max(self.applied, revision);
-      self.alive = true;
+      self.heardAt = performance.now();
+      self.stopped = false;
       self.lastSeen = Date.now();
     }
   }
 
-  async #grantLease(): Promise<void> {
-    const lease = this.#client.lease(this.#options.leaseTtl ?? 3, { autoKeepAlive: true });
-    this.#lease = lease;
-    lease.on('lost', (error) => {
-      if (this.#closed || this.#lease !== lease) return;
-      this.#options.warn(`cluster: liveness lease lost (${error.message}); granting a new one`);
-      void (async () => {
-        for (;;) {
-          await sleep(500);
-          if (this.#closed || this.#lease !== lease) return;
-          try {
-            await this.#grantLease();
-            return;
-          } catch (e) {
-            this.#etcdError = messageOf(e);
-          }
-        }
-      })();
-    });
-    const key = this.#keys.alive(this.#host);
-    await withTimeout(
-      lease
-        .put(key)
-        .value(this.#keys.seal(key, Buffer.from(JSON.stringify({ host: this.#host }))))
-        .exec(),
-      CALL_MS,
-      'the liveness record',
-    );
+  /**
+   * Every second, the applied record again: the heartbeat that tells the others this node runs
+   * (a member not heard from for the liveness timeout is down), and a re-check of who is down.
+   * Plain puts, each retried on another etcd member by etcd3, so one dead etcd member does not
+   * make this node look dead.
+   */
+  #startHeartbeat(): void {
+    this.#heartbeat = setInterval(() => {
+      this.progress.update();
+      if (this.#closed) return;
+      this.#publish(true).catch((error: unknown) => (this.#etcdError = messageOf(error)));
+    }, 1000);
+    this.#heartbeat.unref();
   }
 
   /** The first node to start on a cluster without members becomes its first member. */
@@ -793,7 +760,7 @@ export class ClusterNode {
       ],
       logKey,
     );
-    await this.#whenProcessed(revision);
+    await this.#applied(revision, 'the write');
     await this.progress.acknowledged(revision, this.#options.writeTimeout ?? 10_000, 'the write');
   }
 
@@ -823,14 +790,38 @@ export class ClusterNode {
       }
       const revision = Number(result.header.revision);
       if (result.succeeded) return revision;
+      // etcd3 retries a call that timed out on one member on another: this write may have
+      // landed on the first attempt, and the guard then fails on our own entry.
+      const landed = await withTimeout(this.#client.get(guard).exec(), CALL_MS, 'the write check');
+      const own = landed.kvs[0];
+      if (own) return Number(own.mod_revision);
       // Someone else changed an object this write depends on: catch up and check again.
-      await this.#whenProcessed(revision);
+      try {
+        await withTimeout(this.#whenProcessed(revision), CALL_MS * 2, 'the watch');
+      } catch {
+        throw unavailable(
+          'a concurrent write changed what this write depends on, and this node has not caught up with it: try again',
+        );
+      }
     }
     throw new KeyholdError(
       'BAD_REQUEST',
       'the write kept conflicting with concurrent writes: try again',
       409,
     );
+  }
+
+  /** Waits until this node applied `revision`, its own write (bounded: its watch may stall). */
+  async #applied(revision: number, what: string): Promise<void> {
+    const timeout = this.#options.writeTimeout ?? 10_000;
+    try {
+      await withTimeout(this.#whenProcessed(revision), timeout, `${what}'s revision`);
+    } catch {
+      throw unavailable(
+        `${what} is recorded in the cluster (revision ${revision}) but this node has not heard it back from etcd within ${timeout} ms: ` +
+          `its acknowledgement is unknown; it takes effect on every node`,
+      );
+    }
   }
 
   #whenProcessed(revision: number): Promise<void> {
@@ -859,7 +850,7 @@ export class ClusterNode {
     if (refusal) throw unavailable(refusal);
     if (this.#members.has(host)) throw badRequest(`node ${host} is already a member`);
     const candidate = this.#candidates.get(host);
-    if (!candidate?.alive) {
+    if (!candidate || !this.progress.isAlive(candidate)) {
       throw badRequest(
         `node ${host} is not running as a node of this cluster: start it with the cluster's HSM key and --etcd on the same prefix, then add it`,
       );
@@ -872,7 +863,7 @@ export class ClusterNode {
       (c) => [c.put(key).value(value)],
       key,
     );
-    await this.#whenProcessed(revision);
+    await this.#applied(revision, `adding ${host}`);
     await this.progress.acknowledged(
       revision,
       this.#options.writeTimeout ?? 10_000,
@@ -908,7 +899,7 @@ export class ClusterNode {
     );
     if (!result.succeeded) throw badRequest(`node ${host} is not a member`);
     const revision = Number(result.header.revision);
-    await this.#whenProcessed(revision);
+    await this.#applied(revision, `removing ${host}`);
     // Every remaining member: this node applied the removal, so HOST no longer counts.
     await this.progress.acknowledged(
       revision,
@@ -930,7 +921,7 @@ export class ClusterNode {
       members.push({
         host,
         self,
-        reachable: self ? !this.#etcdError : m.alive,
+        reachable: self ? !this.#etcdError : this.progress.isAlive(m),
         appliedRevision: self ? this.#appliedRevision : m.applied,
         lag: Math.max(0, newest - (self ? this.#appliedRevision : m.applied)),
         lastHeartbeat: m.lastSeen,
@@ -953,14 +944,17 @@ export class ClusterNode {
     };
   }
 
-  /** Stops following etcd and closes the local copy (the lease is revoked: others see it go). */
+  /** Stops following etcd and closes the local copy; tells the others it stops (down at once). */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#probe) clearInterval(this.#probe);
     await this.#watcher?.cancel().catch(() => undefined);
     await this.#queue.catch(() => undefined);
     await this.#flushCopy().catch(() => undefined);
-    await this.#lease?.revoke().catch(() => undefined);
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#host && this.#cluster) {
+      await withTimeout(this.#publish(true), 2000, 'the last heartbeat').catch(() => undefined);
+    }
     this.#client.close();
     await this.#copy.close();
   }
@@ -976,15 +970,17 @@ export class ClusterNode {
     return host;
   }
 
-  #openJson(kv: IKeyValue): { host: string; revision: number } {
+  #openJson(kv: IKeyValue): { host: string; revision: number; stopping: boolean } {
     const parsed = JSON.parse(this.#keys.open(kv.key.toString(), kv.value).toString('utf8')) as {
       host?: unknown;
       revision?: unknown;
+      stopping?: unknown;
     };
     if (typeof parsed.host !== 'string') throw new Error('record without a host');
     return {
       host: parsed.host,
       revision: typeof parsed.revision === 'number' ? parsed.revision : 0,
+      stopping: parsed.stopping === true,
     };
   }
 }

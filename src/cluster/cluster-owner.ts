@@ -28,7 +28,9 @@ export interface ClusterOwnerOptions {
   /** Enclave the first member creates in a new cluster. */
   readonly defaultEnclave: string;
   readonly rootIdentity: string;
-  readonly node?: Partial<Pick<ClusterNodeOptions, 'writeTimeout' | 'readTimeout' | 'leaseTtl'>>;
+  readonly node?: Partial<
+    Pick<ClusterNodeOptions, 'writeTimeout' | 'readTimeout' | 'livenessTimeout'>
+  >;
 }
 
 export class ClusterOwner implements StateOwner {

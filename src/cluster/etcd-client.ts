@@ -17,7 +17,21 @@ export interface EtcdOptions {
 
 export function connectEtcd(options: EtcdOptions): Etcd3 {
   const hosts = options.endpoints.map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
-  const init: IOptions = { hosts, dialTimeout: 3000 };
+  const init: IOptions = {
+    hosts,
+    dialTimeout: 3000,
+    // A paused or cut-off etcd member answers nothing and fails nothing: HTTP/2 pings find the
+    // dead connection, so calls and the watch move to another member. etcd refuses pings more
+    // often than every 5 s (its --grpc-keepalive-min-time).
+    // Each unary call gets 2 s per member; etcd3 retries a timed-out call on another member
+    // (3 attempts) and stops sending to a member that failed three times for 5 s.
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + 2000 }),
+    grpcOptions: {
+      'grpc.keepalive_time_ms': 5000,
+      'grpc.keepalive_timeout_ms': 2000,
+      'grpc.keepalive_permit_without_calls': 1,
+    },
+  };
   if (options.tls) {
     const { ca, cert, key } = options.tls;
     init.credentials = {

@@ -34,9 +34,6 @@ export class EtcdLayout {
   get memberPrefix(): string {
     return this.prefix + 'member/';
   }
-  get alivePrefix(): string {
-    return this.prefix + 'alive/';
-  }
   get foundedKey(): string {
     return this.prefix + 'founded';
   }
@@ -97,9 +94,6 @@ export class ClusterKeys {
   }
   member(host: string): string {
     return this.layout.memberPrefix + this.hmacName(host);
-  }
-  alive(host: string): string {
-    return this.layout.alivePrefix + this.hmacName(host);
   }
   applied(host: string): string {
     return this.layout.appliedPrefix + this.hmacName(host);

@@ -9,9 +9,11 @@ export interface MemberProgress {
   readonly host: string;
   /** Newest revision the member published as applied (0 = never seen). */
   applied: number;
-  /** Its liveness record (held by a lease) exists. */
-  alive: boolean;
-  /** Wall-clock ms when its applied record last changed here (0 = never). */
+  /** Monotonic ms (performance.now) when its heartbeat was last heard here (0 = never). */
+  heardAt: number;
+  /** It said it is stopping (a clean shutdown): down at once, not after the timeout. */
+  stopped: boolean;
+  /** Wall-clock ms of its last heartbeat heard here (0 = never), for status. */
   lastSeen: number;
 }
 
@@ -31,6 +33,8 @@ interface Waiter {
  */
 export class Progress {
   readonly members = new Map<string, MemberProgress>();
+  /** A member not heard from for this long is down. */
+  readonly livenessMs: number;
   /** Every member is known to have applied every revision up to this one. */
   stable = 0;
   readonly #flights: Flight[] = [];
@@ -38,11 +42,20 @@ export class Progress {
   /** Called when a member stops being alive (writers waiting on it fail fast). */
   readonly #downWatchers = new Set<() => void>();
 
-  /** The progress record of `host` (created as not alive, nothing applied). */
+  constructor(livenessMs: number) {
+    this.livenessMs = livenessMs;
+  }
+
+  /** Heard from within the liveness timeout, and not stopping. */
+  isAlive(m: Pick<MemberProgress, 'heardAt' | 'stopped'>): boolean {
+    return !m.stopped && m.heardAt > 0 && performance.now() - m.heardAt < this.livenessMs;
+  }
+
+  /** The progress record of `host` (created as never heard from, nothing applied). */
   member(host: string): MemberProgress {
     let m = this.members.get(host);
     if (!m) {
-      m = { host, applied: 0, alive: false, lastSeen: 0 };
+      m = { host, applied: 0, heardAt: 0, stopped: false, lastSeen: 0 };
       this.members.set(host, m);
     }
     return m;
@@ -57,7 +70,8 @@ export class Progress {
       const k = known?.get(host);
       if (k) {
         m.applied = Math.max(m.applied, k.applied);
-        m.alive = k.alive;
+        m.heardAt = Math.max(m.heardAt, k.heardAt);
+        m.stopped = k.stopped;
         m.lastSeen = Math.max(m.lastSeen, k.lastSeen);
       }
     }
@@ -91,7 +105,9 @@ export class Progress {
   /** The members that have not applied `revision` and are not alive. */
   downBehind(revision: number): string[] {
     const out: string[] = [];
-    for (const m of this.members.values()) if (!m.alive && m.applied < revision) out.push(m.host);
+    for (const m of this.members.values()) {
+      if (!this.isAlive(m) && m.applied < revision) out.push(m.host);
+    }
     return out;
   }
 
@@ -102,10 +118,10 @@ export class Progress {
     return out;
   }
 
-  /** The members without a live record. */
+  /** The members not heard from within the liveness timeout. */
   down(): string[] {
     const out: string[] = [];
-    for (const m of this.members.values()) if (!m.alive) out.push(m.host);
+    for (const m of this.members.values()) if (!this.isAlive(m)) out.push(m.host);
     return out;
   }
 
