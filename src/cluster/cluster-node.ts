@@ -357,12 +357,16 @@ export class ClusterNode {
 
   /** Every PROBE_MS: is etcd reachable, and has the watch delivered what etcd has? */
   #startProbe(): void {
+    let probing = false;
     this.#probe = setInterval(() => {
+      if (probing) return;
+      probing = true;
       void (async () => {
         try {
+          // As long as etcd3's own retries on other members (one dead member is not "etcd down").
           const res = await withTimeout(
             this.#client.kv.range({ key: Buffer.from(this.#layout.cluster), keys_only: true }),
-            PROBE_MS,
+            CALL_MS,
             'the revision probe',
           );
           this.#etcdError = '';
@@ -377,6 +381,8 @@ export class ClusterNode {
           this.#lastProbeRevision = revision;
         } catch (error) {
           this.#etcdError = messageOf(error);
+        } finally {
+          probing = false;
         }
       })();
     }, PROBE_MS);
