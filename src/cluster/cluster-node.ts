@@ -324,10 +324,13 @@ export class ClusterNode {
       return;
     }
     this.#watcher = watcher;
+    // Progress notifications (no events) do not move #processed: some etcd 3.4 and 3.5 releases
+    // could send one ahead of events still to come. Heartbeats keep the prefix moving, and the
+    // probe catches a watch that stops delivering.
     watcher.on('data', (res) => {
       const events = res.events;
       this.#queue = this.#queue
-        .then(() => this.#processEvents(events, Number(res.header.revision)))
+        .then(() => this.#processEvents(events))
         .catch((error: unknown) => this.#options.warn(`cluster apply: ${messageOf(error)}`));
     });
     watcher.on('error', (error: unknown) => {
@@ -364,13 +367,21 @@ export class ClusterNode {
       void (async () => {
         try {
           // As long as etcd3's own retries on other members (one dead member is not "etcd down").
+          // The newest change under the prefix (other prefixes may share this etcd).
           const res = await withTimeout(
-            this.#client.kv.range({ key: Buffer.from(this.#layout.cluster), keys_only: true }),
+            this.#client.kv.range({
+              key: Buffer.from(this.#layout.prefix),
+              range_end: prefixEnd(this.#layout.prefix),
+              sort_order: 'Descend',
+              sort_target: 'Mod',
+              limit: 1,
+              keys_only: true,
+            }),
             CALL_MS,
             'the revision probe',
           );
           this.#etcdError = '';
-          const revision = Number(res.header.revision);
+          const revision = Number(res.kvs[0]?.mod_revision ?? 0);
           // The watch has not delivered a revision etcd had at the previous probe: stalled.
           if (this.#lastProbeRevision > this.#processed && this.#watcher) {
             this.#options.warn(
@@ -389,10 +400,7 @@ export class ClusterNode {
     this.#probe.unref();
   }
 
-  async #processEvents(
-    events: readonly { type: string | number; kv: IKeyValue }[],
-    headerRevision: number,
-  ): Promise<void> {
+  async #processEvents(events: readonly { type: string | number; kv: IKeyValue }[]): Promise<void> {
     let changed = false;
     for (const event of events) {
       const kv = event.kv;
@@ -408,10 +416,6 @@ export class ClusterNode {
         );
       }
       this.#processed = Math.max(this.#processed, revision);
-    }
-    if (events.length === 0 && headerRevision > this.#processed) {
-      // A progress notification: nothing under the prefix changed up to this revision.
-      this.#processed = headerRevision;
     }
     if (this.#appliedRevision > this.#published || changed) await this.#publish(false);
     this.progress.update();
@@ -567,6 +571,12 @@ export class ClusterNode {
       }
     }
     this.progress.setMembers(next, known);
+    if (this.#host && next.has(this.#host)) {
+      // This node hears itself: it is alive in its own view while its heartbeats go out.
+      const self = this.progress.member(this.#host);
+      self.heardAt = performance.now();
+      self.stopped = false;
+    }
     if (this.#host && wasMember && !next.has(this.#host)) {
       this.#removed = true;
       this.#options.warn(

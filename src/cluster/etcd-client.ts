@@ -2,7 +2,15 @@
 // from them, and a timeout around calls (etcd3 retries an unreachable etcd for a long time).
 
 import { readFileSync } from 'node:fs';
-import { Etcd3 } from 'etcd3';
+import {
+  circuitBreaker,
+  ConsecutiveBreaker,
+  ConstantBackoff,
+  handleWhen,
+  noop,
+  retry,
+} from 'cockatiel';
+import { Etcd3, isRecoverableError } from 'etcd3';
 import type { IOptions } from 'etcd3';
 
 /** How to reach etcd (the `keyhold.cluster.etcd` config section, or `--etcd`). */
@@ -21,13 +29,29 @@ export function connectEtcd(options: EtcdOptions): Etcd3 {
     hosts,
     dialTimeout: 3000,
     // A paused or cut-off etcd member answers nothing and fails nothing: HTTP/2 pings find the
-    // dead connection, so calls and the watch move to another member. etcd refuses pings more
-    // often than every 5 s (its --grpc-keepalive-min-time).
+    // dead connection, so the watch moves to another member. etcd drops a connection that pings
+    // more often than every 5 s (--grpc-keepalive-min-time), and network jitter can bring two
+    // pings closer than their interval: ping every 10 s.
     // Each unary call gets 2 s per member; etcd3 retries a timed-out call on another member
     // (3 attempts) and stops sending to a member that failed three times for 5 s.
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + 2000 }),
+    faultHandling: {
+      // A failing call is retried on another member (etcd3 picks one at random per attempt).
+      global: retry(handleWhen(isRecoverableError), { maxAttempts: 3 }),
+      // With several members, stop sending to one that failed three times in a row for 5 s;
+      // with one endpoint (a load balancer, a proxy) that would only add 5 s outages.
+      host: () =>
+        hosts.length > 1
+          ? circuitBreaker(handleWhen(isRecoverableError), {
+              halfOpenAfter: 5000,
+              breaker: new ConsecutiveBreaker(3),
+            })
+          : noop,
+      // etcd3 reconnects a dropped watch stream after this (its default backs off up to 30 s).
+      watchBackoff: new ConstantBackoff(500) as never,
+    },
     grpcOptions: {
-      'grpc.keepalive_time_ms': 5000,
+      'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 2000,
       'grpc.keepalive_permit_without_calls': 1,
     },
