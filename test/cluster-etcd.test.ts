@@ -35,7 +35,8 @@ describe('cluster on etcd: 3 etcd members, 3 nodes', { skip: missing ?? false },
   });
 
   after(async () => {
-    if (process.env.KEYHOLD_TEST_DEBUG) for (const n of nodes) console.log(n.host, n.server.output());
+    if (process.env.KEYHOLD_TEST_DEBUG)
+      for (const n of nodes) console.log(n.host, n.server.output());
     for (const n of nodes) {
       n.resume();
       await n.server.kill();
