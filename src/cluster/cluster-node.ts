@@ -213,13 +213,15 @@ export class ClusterNode {
   }
 
   async #reconnectLoop(): Promise<void> {
-    while (!this.#closed && !this.#cluster) {
+    for (;;) {
       await sleep(1000);
+      if (this.#closed) return;
       try {
-        await this.#connect(this.#localClusterId);
+        if (!this.#cluster) await this.#connect(this.#localClusterId);
         await this.#participate();
         this.#etcdError = '';
         this.#options.info?.('etcd reachable again: following the cluster');
+        return;
       } catch (error) {
         this.#etcdError = messageOf(error);
         if (!isUnreachable(error)) this.#options.warn(`cluster: ${messageOf(error)}`);
@@ -247,10 +249,16 @@ export class ClusterNode {
           `move that directory away to join cluster ${opened.id}`,
       );
     }
-    this.#cluster = opened;
     this.#created = opened.created;
-    await this.#catchUp();
-    if (!localClusterId) await this.#snapshotLocal();
+    this.#cluster = opened;
+    try {
+      await this.#catchUp();
+      if (!localClusterId) await this.#snapshotLocal();
+    } catch (error) {
+      // Not connected until caught up (a retry starts again from the record).
+      this.#cluster = null;
+      throw error;
+    }
   }
 
   // ── apply loop ──────────────────────────────────────────────────────────────────────────────
@@ -280,22 +288,18 @@ export class ClusterNode {
       if (kvs.length < PAGE) break;
       from = Number(kvs[kvs.length - 1]!.create_revision) + 1;
     }
-    const records = await withTimeout(
-      this.#client.kv.range({
-        key: Buffer.from(layout.prefix),
-        range_end: prefixEnd(layout.prefix),
-        revision: readRevision,
-      }),
-      CALL_MS * 2,
-      'the member records',
-    );
-    const members: string[] = [];
-    const applied: { host: string; revision: number; stopping: boolean }[] = [];
-    for (const kv of records.kvs) {
-      const key = kv.key.toString();
-      if (key.startsWith(layout.memberPrefix)) members.push(this.#hostIn(kv));
-      else if (key.startsWith(layout.appliedPrefix)) applied.push(this.#openJson(kv));
-    }
+    const read = (prefix: string): Promise<IKeyValue[]> =>
+      withTimeout(
+        this.#client.kv.range({
+          key: Buffer.from(prefix),
+          range_end: prefixEnd(prefix),
+          revision: readRevision,
+        }),
+        CALL_MS * 2,
+        'the member records',
+      ).then((res) => res.kvs);
+    const members = (await read(layout.memberPrefix)).map((kv) => this.#hostIn(kv));
+    const applied = (await read(layout.appliedPrefix)).map((kv) => this.#openJson(kv));
     this.#setMembers(members, Math.max(this.#processed, readRevision));
     // Whether they are still running shows within the liveness timeout: count them as heard now.
     for (const record of applied) this.#noteApplied(record);
@@ -360,6 +364,7 @@ export class ClusterNode {
 
   /** Every PROBE_MS: is etcd reachable, and has the watch delivered what etcd has? */
   #startProbe(): void {
+    if (this.#probe) return;
     let probing = false;
     this.#probe = setInterval(() => {
       if (probing) return;
@@ -500,19 +505,19 @@ export class ClusterNode {
   }
 
   async #applySnapshot(mark: SnapshotMark, revision: number): Promise<void> {
-    const res = await withTimeout(
-      this.#client.kv.range({
-        key: Buffer.from(this.#layout.snapshotPrefix(mark.id)),
-        range_end: prefixEnd(this.#layout.snapshotPrefix(mark.id)),
-      }),
-      CALL_MS * 6,
-      'the snapshot chunks',
-    );
-    const kvs = res.kvs;
-    if (kvs.length !== mark.chunks) {
-      throw new Error(`snapshot ${mark.id}: ${kvs.length} of ${mark.chunks} chunks found`);
+    // One chunk per read: a gRPC answer is limited to 4 MiB by default.
+    const pieces: Buffer[] = [];
+    for (let n = 0; n < mark.chunks; n++) {
+      const key = this.#layout.snapshotChunk(mark.id, n);
+      const res = await withTimeout(
+        this.#client.kv.range({ key: Buffer.from(key) }),
+        CALL_MS * 2,
+        'a snapshot chunk',
+      );
+      const kv = res.kvs[0];
+      if (!kv) throw new Error(`snapshot ${mark.id}: chunk ${n} of ${mark.chunks} is missing`);
+      pieces.push(this.#keys.open(key, kv.value));
     }
-    const pieces = kvs.map((kv) => this.#keys.open(kv.key.toString(), kv.value));
     const payload = Buffer.concat(pieces);
     for (const piece of pieces) piece.fill(0);
     if (createHash('sha256').update(payload).digest('hex') !== mark.sha256) {
@@ -639,6 +644,7 @@ export class ClusterNode {
    * make this node look dead.
    */
   #startHeartbeat(): void {
+    if (this.#heartbeat) return;
     this.#heartbeat = setInterval(() => {
       this.progress.update();
       if (this.#closed) return;

@@ -54,6 +54,8 @@ export function connectEtcd(options: EtcdOptions): Etcd3 {
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 2000,
       'grpc.keepalive_permit_without_calls': 1,
+      // A page of log entries can pass gRPC's default 4 MiB answer limit.
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
     },
   };
   if (options.tls) {
