@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { etcdMissing, startEtcd } from './helpers/etcd-process.ts';
 import type { EtcdCluster } from './helpers/etcd-process.ts';
-import { addNode, kms, startNode, until, writable } from './helpers/cluster-nodes.ts';
+import { addNode, kms, readable, startNode, until, writable } from './helpers/cluster-nodes.ts';
 import { startDelayProxy } from './helpers/delay-proxy.ts';
 import { clientFor } from './helpers/kms-assert.ts';
 import { ApiKey } from '../src/sdk/index.ts';
@@ -50,7 +50,9 @@ describe('cluster on etcd: 3 etcd members, 3 nodes', { skip: missing ?? false },
     assert.equal(res.status, 503);
     assert.match(res.error, /not a member/);
     assert.match(res.error, new RegExp(`add-node ${nodes[1]!.host}`));
+    assert.equal(await readable(nodes[1]!), false);
     await addNode(nodes[0]!, nodes[1]!);
+    assert.equal(await readable(nodes[1]!), true);
     await addNode(nodes[0]!, nodes[2]!);
     const status = await kms(nodes[2]!, 'CLUSTER:STATUS', [{}]);
     assert.equal(status.status, 200);

@@ -92,6 +92,10 @@ export class ClusterOwner implements StateOwner {
     return clusterStatusResponse(this.node.status(), self);
   }
 
+  readable(): boolean {
+    return this.node.isMember;
+  }
+
   writable(): boolean {
     return this.node.writeRefusal() === null;
   }

@@ -138,6 +138,7 @@ export class KeyholdServer {
       },
       ...(init.owner.membership ? { membership: init.owner.membership } : {}),
       writable: () => init.owner.writable?.() ?? true,
+      readable: () => init.owner.readable?.() ?? true,
       backup: () => this.owner.backup(),
       restore: (backup) => this.owner.restore(backup),
       log: this.log,

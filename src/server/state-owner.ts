@@ -26,6 +26,8 @@ export interface StateOwner extends CommandSink {
   gather?(what: GatherTopic): Promise<unknown[]>;
   /** A cluster node: whether a write can succeed now (absent: always). */
   writable?(): boolean;
+  /** A cluster node: whether it serves reads (a member; absent: always). */
+  readable?(): boolean;
   /** A cluster node: adding and removing members (absent: CLUSTER:ADDNODE answers 501). */
   readonly membership?: Membership;
   /** A cluster node: CLUSTER:STATUS from this node's own status (absent: a single node). */

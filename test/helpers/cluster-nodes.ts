@@ -111,3 +111,13 @@ export async function writable(node: ClusterNodeProcess): Promise<boolean> {
   );
   return res.status === 200;
 }
+
+export async function readable(node: ClusterNodeProcess): Promise<boolean> {
+  const res = await rawRequest(
+    node.server.endpoint,
+    node.server.rootApiKey,
+    'GET',
+    '/v1/health/ready',
+  );
+  return res.status === 200;
+}
