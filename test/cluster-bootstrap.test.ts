@@ -14,7 +14,6 @@ import type { ClusterNodeProcess } from './helpers/cluster-nodes.ts';
 import { startServer, tempDir } from './helpers/server-process.ts';
 
 const missing = etcdMissing();
-if (missing) console.log(missing);
 
 const NONE = Buffer.alloc(0);
 const OTHER_HSM_KEY = 'hsm:aes256:' + Buffer.alloc(32, 0x17).toString('base64');

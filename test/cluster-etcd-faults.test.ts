@@ -10,7 +10,6 @@ import { addNode, kms, startNode, until } from './helpers/cluster-nodes.ts';
 import type { ClusterNodeProcess } from './helpers/cluster-nodes.ts';
 
 const missing = etcdMissing();
-if (missing) console.log(missing);
 
 const NONE = Buffer.alloc(0);
 

@@ -16,7 +16,6 @@ import type { DelayProxy } from './helpers/delay-proxy.ts';
 import type { ClusterNodeProcess } from './helpers/cluster-nodes.ts';
 
 const missing = etcdMissing();
-if (missing) console.log(missing);
 
 const NONE = Buffer.alloc(0);
 
