@@ -44,7 +44,8 @@ Options:
                         generated one in DIR/${DEV_HSM_FILE} (NOT SAFE: anyone who can read DIR
                         can unseal it)
 
-Cluster (a node whose state lives in etcd; without these, a single node):
+Cluster (a node whose state lives in etcd, docs/cluster.md; without these, a single node.
+A cluster node serves from one process: --workers 0, the default with --etcd):
   --etcd URL[,URL…]     etcd client URLs, http:// or https:// (port 2379 if omitted);
                         env KEYHOLD_ETCD_ENDPOINTS
   --etcd-prefix PREFIX  key prefix of this Keyhold cluster, starting and ending with '/'
@@ -100,7 +101,9 @@ Cluster (a node whose state lives in etcd; without these, a single node):
     if ((tlsCert === undefined) !== (tlsKey === undefined)) {
       throw new UsageError('--tls-cert and --tls-key go together');
     }
-    const workers = parseWorkers(stringOption(args, 'workers'));
+    const workers = clusterConfig
+      ? clusterWorkers(stringOption(args, 'workers'))
+      : parseWorkers(stringOption(args, 'workers'));
     const applyTimeout = stringOption(args, 'apply-timeout');
     const http = stringOption(args, 'http') ?? 'lean';
     if (http !== 'lean' && http !== 'node') throw new UsageError("--http takes 'lean' or 'node'");
@@ -145,7 +148,7 @@ Cluster (a node whose state lives in etcd; without these, a single node):
 function clusterConfigOf(
   args: ParsedArgs,
   file: ClusterFileSection | undefined,
-  { resolveClusterConfig, describeClusterConfig }: typeof import('../config/cluster-config.ts'),
+  { resolveClusterConfig }: typeof import('../config/cluster-config.ts'),
 ): ClusterConfig | undefined {
   const flags: ClusterFlags = {
     endpoints: stringOption(args, 'etcd'),
@@ -155,15 +158,7 @@ function clusterConfigOf(
     key: stringOption(args, 'etcd-key'),
     username: stringOption(args, 'etcd-username'),
   };
-  const config = resolveClusterConfig({ flags, env: process.env, file });
-  if (config !== undefined) {
-    // startNode does not act on `cluster` until the engine (src/cluster/) is wired in at merge;
-    // until then refuse, rather than run a single node the operator did not ask for.
-    throw new Error(
-      `cannot join the etcd cluster (${describeClusterConfig(config)}): this build has no cluster engine`,
-    );
-  }
-  return config;
+  return resolveClusterConfig({ flags, env: process.env, file });
 }
 
 function parseWorkers(text: string | undefined): number {
@@ -173,6 +168,14 @@ function parseWorkers(text: string | undefined): number {
     throw new UsageError('--workers takes a whole number from 0 to 256');
   }
   return n;
+}
+
+/** A cluster node serves from one process for now: workers do not follow the wait rule yet. */
+function clusterWorkers(text: string | undefined): number {
+  if (text === undefined || text === '0') return 0;
+  throw new UsageError(
+    '--etcd needs --workers 0 for now: worker processes do not follow the cluster yet',
+  );
 }
 
 function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {

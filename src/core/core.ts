@@ -26,10 +26,16 @@ import type { Caller } from './caller.ts';
 import { isSelf } from './caller.ts';
 import { describeSelf } from './kes-self.ts';
 import type { SelfDescription } from './kes-self.ts';
+import type { ReadCheck } from './read-wait.ts';
 
 /** Where the core sends state changes (the engine, or a forwarder to it). */
 export interface CommandSink {
   submit(command: Command): Promise<void>;
+  /**
+   * A cluster node: throws ReadWait (read-wait.ts) while the read depends on a change in flight,
+   * or the error to answer when the node may not serve (not a member). Absent on a single node.
+   */
+  checkRead?(read: ReadCheck): void;
 }
 
 /** Paging parameters of every list operation. */
@@ -128,12 +134,14 @@ export class Core {
 
   enclaveStatus(caller: Caller, name: string): EnclaveRecord {
     checkName('enclave', name);
+    this.#read(caller, `enclave/${name}`);
     authorize(this.#state, caller, 'ENCLAVE:STATUS', null, name);
     return this.#state.enclave(name);
   }
 
   listEnclaves(caller: Caller, params: ListParams): Page<EnclaveRecord> {
     checkPrefix(params.prefix);
+    this.#read(caller, 'enclave', true);
     authorize(this.#state, caller, 'ENCLAVE:LIST', null, params.prefix);
     return page(this.#state.enclaves, params);
   }
@@ -211,6 +219,7 @@ export class Core {
     request: { name: string; version: number },
   ): { ring: KeyRing; version: KeyVersion } {
     checkName('key', request.name);
+    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
     authorize(this.#state, caller, 'KEY:STATUS', enclave, request.name);
     const ring = this.#ring(enclave, request.name);
     return { ring, version: pickVersion(ring, request.version) };
@@ -218,6 +227,7 @@ export class Core {
 
   listKeys(caller: Caller, enclave: string, params: ListParams): Page<KeyRing> {
     checkPrefix(params.prefix);
+    this.#read(caller, `enclave/${enclave}/key`, true);
     authorize(this.#state, caller, 'KEY:LIST', enclave, params.prefix);
     return page(this.#state.enclave(enclave).keys, params);
   }
@@ -228,6 +238,7 @@ export class Core {
     request: { name: string; version: number; plaintext: Uint8Array; associatedData: Uint8Array },
   ): { version: number; ciphertext: Buffer } {
     checkName('key', request.name);
+    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
     authorize(this.#state, caller, 'KEY:ENCRYPT', enclave, request.name);
     const version = pickVersion(this.#ring(enclave, request.name), request.version);
     return {
@@ -242,6 +253,7 @@ export class Core {
     request: { name: string; version: number; associatedData: Uint8Array; length: number },
   ): GeneratedKey {
     checkName('key', request.name);
+    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
     authorize(this.#state, caller, 'KEY:GENERATE', enclave, request.name);
     const length = request.length === 0 ? 32 : request.length;
     if (length > MAX_DATA_KEY_LENGTH) {
@@ -266,6 +278,7 @@ export class Core {
     request: { name: string; version: number; ciphertext: Uint8Array; associatedData: Uint8Array },
   ): Buffer {
     checkName('key', request.name);
+    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
     authorize(this.#state, caller, 'KEY:DECRYPT', enclave, request.name);
     const ring = this.#ring(enclave, request.name);
     const { ciphertext, associatedData } = request;
@@ -293,6 +306,7 @@ export class Core {
     request: { name: string; version: number; message: Uint8Array },
   ): { version: number; mac: Buffer } {
     checkName('key', request.name);
+    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
     authorize(this.#state, caller, 'KEY:MAC', enclave, request.name);
     const version = pickVersion(this.#ring(enclave, request.name), request.version);
     if (!version.hmacKey) throw new KeyholdError('KEY_NO_HMAC');
@@ -342,6 +356,7 @@ export class Core {
 
   policy(caller: Caller, enclave: string, name: string, command = 'POLICY:GET'): PolicyRecord {
     checkName('policy', name);
+    this.#read(caller, `enclave/${enclave}/policy/${name}`);
     authorize(this.#state, caller, command, enclave, name);
     const policy = this.#state.enclave(enclave).policies.get(name);
     if (!policy) throw new KeyholdError('POLICY_NOT_FOUND');
@@ -350,6 +365,7 @@ export class Core {
 
   listPolicies(caller: Caller, enclave: string, params: ListParams): Page<PolicyRecord> {
     checkPrefix(params.prefix);
+    this.#read(caller, `enclave/${enclave}/policy`, true);
     authorize(this.#state, caller, 'POLICY:LIST', enclave, params.prefix);
     return page(this.#state.enclave(enclave).policies, params);
   }
@@ -397,6 +413,7 @@ export class Core {
 
   identity(caller: Caller, enclave: string, text: string): IdentityRecord {
     const identity = canonicalIdentity(text);
+    this.#read(caller, `identity/${identity}`);
     authorize(this.#state, caller, 'IDENTITY:STATUS', enclave, identity);
     const record = this.#state.identities.get(enclave, identity);
     if (!record) throw new KeyholdError('IDENTITY_NOT_FOUND');
@@ -412,6 +429,7 @@ export class Core {
     if (params.prefix.length > MAX_IDENTITY_PREFIX) {
       throw badRequest(`listing pattern '${quote(params.prefix)}' is too long`);
     }
+    this.#read(caller, 'identity', true);
     authorize(this.#state, caller, 'IDENTITY:LIST', enclave, params.prefix);
     this.#state.enclave(enclave);
     return this.#state.identities.page(
@@ -423,6 +441,11 @@ export class Core {
   }
 
   // ── helpers ──────────────────────────────────────────────────────────────
+
+  /** A cluster node's wait rule and membership check (a no-op on a single node). */
+  #read(caller: Caller, object: string, list = false): void {
+    this.#sink.checkRead?.({ caller, object, list });
+  }
 
   #stamp(caller: Caller): { at: number; by: string } {
     return { at: this.#now(), by: caller.identity };

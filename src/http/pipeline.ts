@@ -5,6 +5,7 @@
 import type { HttpRequest, HttpResponse } from './http-types.ts';
 import type { Socket } from 'node:net';
 import type { Caller } from '../core/caller.ts';
+import { ReadWait } from '../core/read-wait.ts';
 import { redactSecrets } from '../identity/index.ts';
 import { KeyholdError, toKeyholdError } from '../model/errors.ts';
 import type { AuditLog } from '../observe/audit.ts';
@@ -175,11 +176,20 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
 /** Runs a route's handler; whatever it throws or rejects with goes to `fail`. */
 function handle(route: Route, ctx: RequestContext, fail: (error: unknown) => void): void {
+  // A cluster node's read of an object in flight: wait, then run the handler again (it answered
+  // and changed nothing before the throw).
+  const retry = (error: unknown): void => {
+    if (error instanceof ReadWait && !ctx.res.headersSent) {
+      error.until.then(() => handle(route, ctx, fail), fail);
+    } else {
+      fail(error);
+    }
+  };
   try {
     const done = route.handle(ctx);
-    if (done) done.catch(fail);
+    if (done) done.catch(retry);
   } catch (e) {
-    fail(e);
+    retry(e);
   }
 }
 

@@ -21,7 +21,9 @@ import { EventLog } from '../observe/event-log.ts';
 import { HandshakeGate } from '../http/handshake-gate.ts';
 import { Http1Server } from '../http/http1/index.ts';
 import type { RequestHead } from '../http/http1/index.ts';
-import { LocalOwner, openOwnedNode } from './local-owner.ts';
+import { ClusterOwner } from './cluster-owner.ts';
+import { openClusterNode } from './open-cluster-node.ts';
+import { openOwnedNode } from './local-owner.ts';
 import { Metrics } from '../observe/metrics.ts';
 import { createNodeHttpsServer } from '../http/node-https.ts';
 import { createPipeline } from '../http/pipeline.ts';
@@ -62,10 +64,10 @@ export class KeyholdServer {
   readonly handshakes: HandshakeGate;
   readonly #https: TlsServer & { closeAllConnections(): void };
   readonly #started = Date.now();
-  readonly #owned: LocalOwner | null;
+  readonly #owned: { close(): Promise<void> } | null;
   #host = '';
 
-  constructor(init: FrontOptions, owned: LocalOwner | null = null) {
+  constructor(init: FrontOptions, owned: { close(): Promise<void> } | null = null) {
     this.owner = init.owner;
     this.#owned = owned;
     this.core = new Core(init.owner.state, init.owner);
@@ -82,18 +84,20 @@ export class KeyholdServer {
       return n;
     });
 
+    const single = new SingleNodeCluster({
+      host: () => this.#host,
+      commit: () => this.owner.state.commit,
+      version: VERSION,
+      startedAt: this.#started,
+    });
     const routes = new RouteTable();
     for (const route of kmsRoutes({
       core: this.core,
       defaultEnclave: init.options.defaultEnclave ?? 'default',
       version: () => this.#version(),
-      cluster: new SingleNodeCluster({
-        host: () => this.#host,
-        commit: () => this.owner.state.commit,
-        version: VERSION,
-        startedAt: this.#started,
-      }),
-      writable: () => true,
+      cluster: init.owner.clusterControl?.(() => single.status().up[0]!) ?? single,
+      writable: () => init.owner.writable?.() ?? true,
+      readable: () => init.owner.readable?.() ?? true,
       backup: () => this.owner.backup(),
       restore: (backup) => this.owner.restore(backup),
       log: this.log,
@@ -183,7 +187,9 @@ export class KeyholdServer {
    * listen (or the TLS material is unusable), closes the state again and rejects.
    */
   static async start(options: ServerOptions): Promise<KeyholdServer> {
-    const { log, root, owner, certificate } = await openOwnedNode(options);
+    const { log, root, owner, certificate } = options.cluster
+      ? await openClusterNode(options, options.cluster)
+      : await openOwnedNode(options);
     let server: KeyholdServer | null = null;
     try {
       server = new KeyholdServer(
@@ -192,6 +198,7 @@ export class KeyholdServer {
       );
       owner.metricsSource = server.metrics;
       await server.listen(options.address, options.publicHost);
+      if (owner instanceof ClusterOwner) await owner.start(server.#host);
       return server;
     } catch (error) {
       await (server ? server.close() : owner.close()).catch(() => undefined);

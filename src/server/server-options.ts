@@ -3,6 +3,7 @@
 // that every part of the process model (single process, primary, worker) can take it without
 // importing the server that assembles them.
 
+import type { ClusterTiming } from '../cluster/cluster-node.ts';
 import type { ClusterConfig } from '../config/cluster-config.ts';
 import type { Reloadable } from '../config/reloadable.ts';
 import type { KesSettings } from '../config/kes-settings.ts';
@@ -45,4 +46,6 @@ export interface ServerOptions {
   readonly applyTimeout?: number;
   /** The etcd cluster this node belongs to (`--etcd` & co.); absent: a single node. */
   readonly cluster?: ClusterConfig;
+  /** Cluster timing (tests shorten it); defaults in src/cluster/cluster-node.ts. */
+  readonly clusterTiming?: ClusterTiming;
 }

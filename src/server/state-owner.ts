@@ -2,6 +2,7 @@
 // (single-process mode, and the primary of a worker pool), or the primary seen from a worker.
 
 import type { CommandSink } from '../core/core.ts';
+import type { ClusterControl, NodeStatus } from '../core/cluster-control.ts';
 import type { State } from '../state/state.ts';
 
 /** What `gather` can collect from every worker. */
@@ -21,4 +22,13 @@ export interface StateOwner extends CommandSink {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** A worker pool: asks every worker for a value (e.g. its KES counters); absent otherwise. */
   gather?(what: GatherTopic): Promise<unknown[]>;
+  /** A cluster node: whether a write can succeed now (absent: always). */
+  writable?(): boolean;
+  /** A cluster node: whether it serves reads (a member; absent: always). */
+  readable?(): boolean;
+  /**
+   * A cluster node: its membership, given this node's own status as a single node would report
+   * it (absent: a single node without etcd, SingleNodeCluster).
+   */
+  clusterControl?(self: () => NodeStatus): ClusterControl;
 }

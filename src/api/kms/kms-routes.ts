@@ -49,6 +49,8 @@ export interface KmsFaceOptions {
   readonly cluster: ClusterControl;
   /** True when writes can be accepted (`/v1/health/ready?write`). */
   readonly writable: () => boolean;
+  /** True when reads can be served (`/v1/health/ready`; absent: always). */
+  readonly readable?: () => boolean;
   /** A sealed backup of the whole state (GET /v1/db). */
   readonly backup: () => Promise<Buffer>;
   /** Replaces the state with a sealed backup received piece by piece (PUT /v1/db). */
@@ -190,6 +192,7 @@ export function kmsRoutes(options: KmsFaceOptions): Route[] {
       method: 'GET',
       path: '/v1/health/ready',
       handle: ({ res, query }) => {
+        if (options.readable && !options.readable()) throw new KeyholdError('UNAVAILABLE');
         if (query.has('write') && !options.writable()) throw new KeyholdError('UNAVAILABLE');
         sendEmpty(res);
       },

@@ -1,0 +1,1063 @@
+// One node of a cluster on etcd: the in-memory state fed by the apply loop (catch-up by range
+// reads, then a watch, revision by revision), the write path (admission, one compare-and-put
+// transaction on the footprint markers, acknowledgement once every member applied it), the
+// wait rule for reads, and membership. docs/cluster.md describes each rule and why.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DeleteBuilder, Etcd3, IKeyValue, PutBuilder, Watcher } from 'etcd3';
+import type { Caller } from '../core/caller.ts';
+import type { ReadCheck } from '../core/read-wait.ts';
+import { ReadWait } from '../core/read-wait.ts';
+import type { HsmKey } from '../crypto/index.ts';
+import { KeyholdError } from '../model/errors.ts';
+import type { Command } from '../state/commands.ts';
+import { encodeCommand } from '../state/commands.ts';
+import { Engine } from '../state/engine.ts';
+import { conflictKeys } from '../state/engine.ts';
+import { decodeSnapshot, encodeSnapshot } from '../state/snapshot.ts';
+import { State } from '../state/state.ts';
+import { AesGcmSealer } from '../store/aes-gcm-sealer.ts';
+import { Store } from '../store/store.ts';
+import { openCluster } from './bootstrap.ts';
+import { connectEtcd, prefixEnd, withTimeout } from './etcd-client.ts';
+import type { EtcdOptions } from './etcd-client.ts';
+import { ClusterKeys, DEFAULT_PREFIX, EtcdLayout } from './etcd-layout.ts';
+import { decodeEntry, encodeEntry } from './log-entry.ts';
+import type { LogEntry, SnapshotMark } from './log-entry.ts';
+import { LocalCopy } from './local-copy.ts';
+import { Progress, unavailable } from './progress.ts';
+import { applyTracked } from './touched.ts';
+
+export interface ClusterNodeOptions {
+  /** The node's directory: the local copy lives in `DIR/cluster/`, single-node state in `DIR/state/`. */
+  readonly dir: string;
+  readonly hsmKey: HsmKey;
+  readonly etcd: EtcdOptions;
+  readonly warn: (message: string) => void;
+  readonly info?: (message: string) => void;
+  /** Milliseconds a write waits for every member before its outcome is reported unknown (10 s). */
+  readonly writeTimeout?: number;
+  /** Milliseconds a read waits for a change in flight before it is answered 503 (10 s). */
+  readonly readTimeout?: number;
+  /** Milliseconds without a heartbeat after which a member is down (5 s; heartbeats every 1 s). */
+  readonly livenessTimeout?: number;
+}
+
+/** The timings a deployment (or a test) may change. */
+export type ClusterTiming = Partial<
+  Pick<ClusterNodeOptions, 'writeTimeout' | 'readTimeout' | 'livenessTimeout'>
+>;
+
+/** One member as `status()` reports it. */
+export interface MemberStatus {
+  readonly host: string;
+  readonly self: boolean;
+  readonly reachable: boolean;
+  readonly appliedRevision: number;
+  /** Revisions behind the newest this node knows of. */
+  readonly lag: number;
+  /** Wall-clock ms of the last applied record seen from it (0 = none since this node started). */
+  readonly lastHeartbeat: number;
+}
+
+export interface ClusterStatus {
+  readonly clusterId: string;
+  readonly prefix: string;
+  readonly self: string;
+  readonly member: boolean;
+  readonly serving: boolean;
+  readonly revision: number;
+  readonly stable: number;
+  readonly members: readonly MemberStatus[];
+  readonly etcd: {
+    readonly endpoints: readonly string[];
+    readonly healthy: boolean;
+    readonly error: string;
+  };
+}
+
+/** Longer than etcd3's own retries of a call (3 attempts of 2 s). */
+const CALL_MS = 8000;
+const PAGE = 1000;
+const PROBE_MS = 2000;
+
+interface OpenedRecords {
+  id: string;
+  keys: ClusterKeys;
+}
+
+export class ClusterNode {
+  /** The state every read sees (the same object for the node's whole life). */
+  readonly state: State;
+  readonly progress: Progress;
+  readonly #client: Etcd3;
+  readonly #layout: EtcdLayout;
+  readonly #options: ClusterNodeOptions;
+  readonly #copy: LocalCopy;
+  #cluster: OpenedRecords | null = null;
+  #host = '';
+  /** Newest etcd revision whose events this node has processed. */
+  #processed = 0;
+  /** Newest log or membership revision applied (what this node publishes). */
+  #appliedRevision = 0;
+  /** Newest revision published in this node's applied record. */
+  #published = 0;
+  #members = new Set<string>();
+  #removed = false;
+  #created = false;
+  /** etcd key -> host, for deletes of member records. */
+  readonly #hostOfKey = new Map<string, string>();
+  /** Non-members that publish progress (nodes waiting to be added). */
+  readonly #candidates = new Map<
+    string,
+    { applied: number; heardAt: number; stopped: boolean; lastSeen: number }
+  >();
+  #queue: Promise<void> = Promise.resolve();
+  #watcher: Watcher | null = null;
+  #heartbeat: NodeJS.Timeout | null = null;
+  #probe: NodeJS.Timeout | null = null;
+  #lastProbeRevision = 0;
+  #etcdError = '';
+  #closed = false;
+  readonly #processedWaiters: { revision: number; resolve: () => void }[] = [];
+  #restarting = false;
+  /** The newest `stable` written to the local copy. */
+  #stableSaved = 0;
+  /** Appends to the local copy not yet known durable. */
+  #appends: Promise<void>[] = [];
+
+  private constructor(options: ClusterNodeOptions, client: Etcd3, copy: LocalCopy, state: State) {
+    this.#options = options;
+    this.#client = client;
+    this.#layout = new EtcdLayout(options.etcd.prefix ?? DEFAULT_PREFIX);
+    this.#copy = copy;
+    this.state = state;
+    this.progress = new Progress(options.livenessTimeout ?? 5000);
+  }
+
+  /**
+   * Loads the local copy, then finds (or creates, importing single-node state) the cluster in
+   * etcd and catches up. With a local copy and etcd unreachable it starts from the local copy and
+   * keeps trying in the background; without one it waits for etcd.
+   */
+  static async open(options: ClusterNodeOptions): Promise<ClusterNode> {
+    const client = connectEtcd(options.etcd);
+    let copy: LocalCopy | null = null;
+    try {
+      const opened = await LocalCopy.open(
+        join(options.dir, 'cluster'),
+        options.hsmKey,
+        options.warn,
+      );
+      copy = opened.copy;
+      const loaded = opened.loaded;
+      const node = new ClusterNode(options, client, copy, loaded?.state ?? new State());
+      if (loaded) {
+        node.#processed = loaded.meta.revision;
+        node.#appliedRevision = loaded.meta.revision;
+        node.#members = new Set(loaded.meta.members);
+        node.#removed = loaded.meta.removed;
+        node.progress.setMembers(loaded.meta.members);
+        node.progress.stable = loaded.meta.stable;
+        for (const flight of loaded.inFlight)
+          node.progress.applied(flight.revision, flight.objects);
+      }
+      try {
+        await node.#connect(loaded?.meta.clusterId ?? null);
+      } catch (error) {
+        if (!loaded || !isUnreachable(error)) throw error;
+        node.#etcdError = messageOf(error);
+        options.warn(
+          `etcd unreachable (${messageOf(error)}): serving reads from the local copy in ${join(options.dir, 'cluster')}; writes fail until etcd answers`,
+        );
+      }
+      return node;
+    } catch (error) {
+      await copy?.close().catch(() => undefined);
+      client.close();
+      throw error;
+    }
+  }
+
+  /** This node's host as the cluster knows it. */
+  get host(): string {
+    return this.#host;
+  }
+
+  get isMember(): boolean {
+    return this.#members.has(this.#host) && !this.#removed;
+  }
+
+  get clusterId(): string {
+    return this.#cluster?.id ?? '';
+  }
+
+  /**
+   * Starts taking part under `host` (the public HOST:PORT): the applied record and its
+   * heartbeat, the watch; the first node of a new cluster makes itself its first member.
+   */
+  async start(host: string): Promise<void> {
+    this.#host = host;
+    if (!this.#cluster) {
+      // etcd was unreachable at open: keep trying in the background.
+      void this.#reconnectLoop();
+      return;
+    }
+    await this.#participate();
+  }
+
+  async #participate(): Promise<void> {
+    await this.#publish(true);
+    this.#startHeartbeat();
+    await this.#found();
+    this.#startProbe();
+    await this.#restartWatch();
+  }
+
+  async #reconnectLoop(): Promise<void> {
+    for (;;) {
+      await sleep(1000);
+      if (this.#closed) return;
+      try {
+        if (!this.#cluster) await this.#connect(this.#localClusterId);
+        await this.#participate();
+        this.#etcdError = '';
+        this.#options.info?.('etcd reachable again: following the cluster');
+        return;
+      } catch (error) {
+        this.#etcdError = messageOf(error);
+        if (!isUnreachable(error)) this.#options.warn(`cluster: ${messageOf(error)}`);
+      }
+    }
+  }
+
+  /** The cluster id of the local copy (null: none yet). */
+  #localClusterId: string | null = null;
+
+  async #connect(localClusterId: string | null): Promise<void> {
+    this.#localClusterId = localClusterId;
+    const stateDir = join(this.#options.dir, 'state');
+    const present = existsSync(stateDir) && readdirSync(stateDir).length > 0 && !localClusterId;
+    const opened = await openCluster(
+      this.#client,
+      this.#layout,
+      this.#options.hsmKey,
+      { present, dir: stateDir, load: () => loadSingleNode(stateDir, this.#options) },
+      this.#options.etcd.endpoints.join(','),
+    );
+    if (localClusterId && localClusterId !== opened.id) {
+      throw new Error(
+        `${join(this.#options.dir, 'cluster')} holds a copy of cluster ${localClusterId}, but etcd prefix ${this.#layout.prefix} holds cluster ${opened.id}: ` +
+          `move that directory away to join cluster ${opened.id}`,
+      );
+    }
+    this.#created = opened.created;
+    this.#cluster = opened;
+    try {
+      await this.#catchUp();
+      if (!localClusterId) await this.#snapshotLocal();
+    } catch (error) {
+      // Not connected until caught up (a retry starts again from the record).
+      this.#cluster = null;
+      throw error;
+    }
+  }
+
+  // ── apply loop ──────────────────────────────────────────────────────────────────────────────
+
+  /** Reads every log entry after `#processed` and the member and progress records, at one revision. */
+  async #catchUp(): Promise<void> {
+    const layout = this.#layout;
+    let readRevision = 0;
+    let from = this.#processed + 1;
+    for (;;) {
+      const res = await withTimeout(
+        this.#client.kv.range({
+          key: Buffer.from(layout.logPrefix),
+          range_end: prefixEnd(layout.logPrefix),
+          min_create_revision: from,
+          sort_order: 'Ascend',
+          sort_target: 'Create',
+          limit: PAGE,
+          ...(readRevision ? { revision: readRevision } : {}),
+        }),
+        CALL_MS * 2,
+        'a log read',
+      );
+      if (!readRevision) readRevision = Number(res.header.revision);
+      const kvs = res.kvs;
+      for (const kv of kvs) await this.#applyLog(kv);
+      if (kvs.length < PAGE) break;
+      from = Number(kvs[kvs.length - 1]!.create_revision) + 1;
+    }
+    const read = (prefix: string): Promise<IKeyValue[]> =>
+      withTimeout(
+        this.#client.kv.range({
+          key: Buffer.from(prefix),
+          range_end: prefixEnd(prefix),
+          revision: readRevision,
+        }),
+        CALL_MS * 2,
+        'the member records',
+      ).then((res) => res.kvs);
+    const members = (await read(layout.memberPrefix)).map((kv) => this.#hostIn(kv));
+    const applied = (await read(layout.appliedPrefix)).map((kv) => this.#openJson(kv));
+    this.#setMembers(members, Math.max(this.#processed, readRevision));
+    // Whether they are still running shows within the liveness timeout: count them as heard now.
+    for (const record of applied) this.#noteApplied(record);
+    this.#processed = Math.max(this.#processed, readRevision);
+    this.progress.update();
+    this.#wakeProcessed();
+  }
+
+  async #restartWatch(): Promise<void> {
+    if (this.#closed) return;
+    const old = this.#watcher;
+    this.#watcher = null;
+    if (old) await old.cancel().catch(() => undefined);
+    // Anything the old watch had not delivered is read again, in order.
+    const caughtUp = this.#queue.then(() => this.#catchUp());
+    this.#queue = caughtUp.catch(() => undefined);
+    await caughtUp;
+    const watcher = await this.#client
+      .watch()
+      .prefix(this.#layout.prefix)
+      .startRevision(String(this.#processed + 1))
+      .create();
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may have run meanwhile
+    if (this.#closed) {
+      await watcher.cancel();
+      return;
+    }
+    this.#watcher = watcher;
+    // Progress notifications (no events) do not move #processed: some etcd 3.4 and 3.5 releases
+    // could send one ahead of events still to come. Heartbeats keep the prefix moving, and the
+    // probe catches a watch that stops delivering.
+    watcher.on('data', (res) => {
+      const events = res.events;
+      this.#queue = this.#queue
+        .then(() => this.#processEvents(events))
+        .catch((error: unknown) => this.#options.warn(`cluster apply: ${messageOf(error)}`));
+    });
+    watcher.on('error', (error: unknown) => {
+      // A compacted start revision or a cancelled watch: catch up from the live log keys.
+      this.#options.warn(`cluster watch: ${messageOf(error)}; catching up`);
+      this.#scheduleRestart();
+    });
+  }
+
+  #scheduleRestart(): void {
+    if (this.#restarting || this.#closed) return;
+    this.#restarting = true;
+    void (async () => {
+      for (;;) {
+        try {
+          await this.#restartWatch();
+          break;
+        } catch (error) {
+          this.#etcdError = messageOf(error);
+          await sleep(1000);
+          if (this.#closed) break;
+        }
+      }
+      this.#restarting = false;
+    })();
+  }
+
+  /** Every PROBE_MS: is etcd reachable, and has the watch delivered what etcd has? */
+  #startProbe(): void {
+    if (this.#probe) return;
+    let probing = false;
+    this.#probe = setInterval(() => {
+      if (probing) return;
+      probing = true;
+      void (async () => {
+        try {
+          // As long as etcd3's own retries on other members (one dead member is not "etcd down").
+          // The newest change under the prefix (other prefixes may share this etcd).
+          const res = await withTimeout(
+            this.#client.kv.range({
+              key: Buffer.from(this.#layout.prefix),
+              range_end: prefixEnd(this.#layout.prefix),
+              sort_order: 'Descend',
+              sort_target: 'Mod',
+              limit: 1,
+              keys_only: true,
+            }),
+            CALL_MS,
+            'the revision probe',
+          );
+          this.#etcdError = '';
+          const revision = Number(res.kvs[0]?.mod_revision ?? 0);
+          // The watch has not delivered a revision etcd had at the previous probe: stalled.
+          if (this.#lastProbeRevision > this.#processed && this.#watcher) {
+            this.#options.warn(
+              `cluster watch stalled at revision ${this.#processed} (etcd is at ${revision}): catching up`,
+            );
+            this.#scheduleRestart();
+          }
+          this.#lastProbeRevision = revision;
+        } catch (error) {
+          this.#etcdError = messageOf(error);
+        } finally {
+          probing = false;
+        }
+      })();
+    }, PROBE_MS);
+    this.#probe.unref();
+  }
+
+  async #processEvents(events: readonly { type: string | number; kv: IKeyValue }[]): Promise<void> {
+    let changed = false;
+    for (const event of events) {
+      const kv = event.kv;
+      const revision = Number(kv.mod_revision);
+      if (revision <= this.#processed) continue;
+      const key = kv.key.toString();
+      const isPut = event.type === 'Put' || event.type === 0;
+      try {
+        changed = (await this.#processEvent(key, kv, isPut, revision)) || changed;
+      } catch (error) {
+        this.#options.warn(
+          `cluster: refusing the record at ${key} (revision ${revision}): ${messageOf(error)}`,
+        );
+      }
+      this.#processed = Math.max(this.#processed, revision);
+    }
+    if (this.#appliedRevision > this.#published || changed) await this.#publish(false);
+    this.progress.update();
+    if (this.progress.stable > this.#stableSaved) {
+      // So that a restart without etcd knows these changes are no longer in flight.
+      this.#stableSaved = this.progress.stable;
+      this.#track(this.#copy.appendStable(this.#appliedRevision, this.#stableSaved));
+    }
+    this.#wakeProcessed();
+  }
+
+  /** One event; true when it changed the member set. */
+  async #processEvent(
+    key: string,
+    kv: IKeyValue,
+    isPut: boolean,
+    revision: number,
+  ): Promise<boolean> {
+    const layout = this.#layout;
+    let changed = false;
+    {
+      if (key.startsWith(layout.logPrefix)) {
+        if (isPut) await this.#applyLog(kv);
+      } else if (key.startsWith(layout.memberPrefix)) {
+        const members = new Set(this.#members);
+        if (isPut) members.add(this.#hostIn(kv));
+        else {
+          const host = this.#hostOfKey.get(key);
+          if (host) members.delete(host);
+        }
+        this.#setMembers([...members], revision);
+        changed = true;
+      } else if (key.startsWith(layout.appliedPrefix)) {
+        if (isPut) this.#noteApplied(this.#openJson(kv));
+      }
+    }
+    return changed;
+  }
+
+  /** Applies one log entry (a put of a new `log/` key) and writes it to the local copy. */
+  async #applyLog(kv: IKeyValue): Promise<void> {
+    const key = kv.key.toString();
+    const revision = Number(kv.mod_revision);
+    if (kv.create_revision !== kv.mod_revision) {
+      this.#options.warn(`cluster: ignoring a rewrite of log key ${key} at revision ${revision}`);
+      return;
+    }
+    let entry: LogEntry;
+    try {
+      entry = decodeEntry(this.#keys.open(key, kv.value));
+    } catch (error) {
+      // Not sealed by this cluster for this key (copied, moved, altered): every node refuses it
+      // the same way, so the replicas stay identical.
+      this.#options.warn(
+        `cluster: refusing log entry at revision ${revision}: ${messageOf(error)}`,
+      );
+      this.#processed = Math.max(this.#processed, revision);
+      return;
+    }
+    if (entry.kind === 'command') {
+      let objects: string[];
+      try {
+        objects = applyTracked(this.state, entry.command);
+      } catch (error) {
+        // A command that does not apply here does not apply on any node (same state, same order).
+        this.#options.warn(
+          `cluster: log entry at revision ${revision} does not apply: ${messageOf(error)}`,
+        );
+        objects = [];
+      }
+      this.progress.applied(revision, objects);
+      this.#appliedRevision = revision;
+      this.#processed = Math.max(this.#processed, revision);
+      // Not awaited one by one: the store commits a run of appends with one fsync.
+      this.#track(
+        this.#copy.appendCommand(revision, this.progress.stable, encodeCommand(entry.command)),
+      );
+      if (this.#copy.snapshotDue) await this.#snapshotLocal();
+    } else {
+      await this.#applySnapshot(entry.mark, revision);
+    }
+  }
+
+  async #applySnapshot(mark: SnapshotMark, revision: number): Promise<void> {
+    // One chunk per read: a gRPC answer is limited to 4 MiB by default.
+    const pieces: Buffer[] = [];
+    for (let n = 0; n < mark.chunks; n++) {
+      const key = this.#layout.snapshotChunk(mark.id, n);
+      const res = await withTimeout(
+        this.#client.kv.range({ key: Buffer.from(key) }),
+        CALL_MS * 2,
+        'a snapshot chunk',
+      );
+      const kv = res.kvs[0];
+      if (!kv) throw new Error(`snapshot ${mark.id}: chunk ${n} of ${mark.chunks} is missing`);
+      pieces.push(this.#keys.open(key, kv.value));
+    }
+    const payload = Buffer.concat(pieces);
+    for (const piece of pieces) piece.fill(0);
+    if (createHash('sha256').update(payload).digest('hex') !== mark.sha256) {
+      throw new Error(`snapshot ${mark.id}: digest mismatch`);
+    }
+    const restored = decodeSnapshot(payload);
+    payload.fill(0);
+    const commit = this.state.commit + 1;
+    this.state.replaceWith(restored);
+    this.state.commit = commit;
+    // Everything may have changed: every object is in flight until every member has it.
+    this.progress.applied(revision, ['enclave', 'identity']);
+    this.#appliedRevision = revision;
+    this.#processed = Math.max(this.#processed, revision);
+    await this.#snapshotLocal();
+  }
+
+  /** Keeps an append to await before publishing (its failure is reported there, not unhandled). */
+  #track(append: Promise<void>): void {
+    append.catch(() => undefined);
+    this.#appends.push(append);
+  }
+
+  /** Waits until the local copy holds everything applied so far. */
+  async #flushCopy(): Promise<void> {
+    while (this.#appends.length > 0) {
+      const appends = this.#appends.splice(0);
+      await Promise.all(appends);
+    }
+  }
+
+  async #snapshotLocal(): Promise<void> {
+    await this.#flushCopy();
+    await this.#copy.snapshot(
+      {
+        clusterId: this.clusterId,
+        revision: this.#appliedRevision,
+        stable: this.progress.stable,
+        members: [...this.#members],
+        removed: this.#removed,
+      },
+      this.state,
+    );
+  }
+
+  #setMembers(hosts: readonly string[], revision: number): void {
+    const before = this.#members;
+    const next = new Set(hosts);
+    const wasMember = before.has(this.#host);
+    this.#members = next;
+    const known = new Map(this.progress.members);
+    for (const host of next) {
+      const c = this.#candidates.get(host);
+      if (c && !known.has(host)) {
+        known.set(host, { host, ...c });
+      }
+    }
+    this.progress.setMembers(next, known);
+    if (this.#host && next.has(this.#host)) {
+      // This node hears itself: it is alive in its own view while its heartbeats go out.
+      const self = this.progress.member(this.#host);
+      self.heardAt = performance.now();
+      self.stopped = false;
+    }
+    if (this.#host && wasMember && !next.has(this.#host)) {
+      this.#removed = true;
+      this.#options.warn(
+        `this node (${this.#host}) was removed from the cluster: it no longer serves requests`,
+      );
+    } else if (this.#host && next.has(this.#host)) {
+      this.#removed = false;
+    }
+    if (!sameSet(before, next)) {
+      this.#appliedRevision = Math.max(this.#appliedRevision, revision);
+      this.#track(
+        this.#copy.appendMembers(revision, this.progress.stable, [...next], this.#removed),
+      );
+    }
+  }
+
+  /** A heartbeat (applied record) of `host`: its progress, and that it runs (or is stopping). */
+  #noteApplied(record: { host: string; revision: number; stopping: boolean }): void {
+    const { host, revision, stopping } = record;
+    if (host === this.#host) return;
+    const heard = { heardAt: performance.now(), stopped: stopping, lastSeen: Date.now() };
+    if (this.#members.has(host)) {
+      const m = this.progress.member(host);
+      if (revision > m.applied) m.applied = revision;
+      Object.assign(m, heard);
+    } else {
+      const c = this.#candidates.get(host) ?? { applied: 0, ...heard };
+      c.applied = Math.max(c.applied, revision);
+      this.#candidates.set(host, Object.assign(c, heard));
+    }
+  }
+
+  /** Puts this node's applied record (after its local copy holds what it says). */
+  async #publish(force: boolean): Promise<void> {
+    if (!this.#host || !this.#cluster) return;
+    const revision = this.#appliedRevision;
+    if (!force && revision <= this.#published) return;
+    // The record says "applied": only once the local copy holds it (a restart must not go back).
+    await this.#flushCopy();
+    const key = this.#keys.applied(this.#host);
+    const value = this.#keys.seal(
+      key,
+      Buffer.from(JSON.stringify({ host: this.#host, revision, stopping: this.#closed })),
+    );
+    await withTimeout(this.#client.put(key).value(value).exec(), CALL_MS, 'the applied record');
+    this.#published = Math.max(this.#published, revision);
+    if (this.#members.has(this.#host)) {
+      const self = this.progress.member(this.#host);
+      self.applied = Math.max(self.applied, revision);
+      self.heardAt = performance.now();
+      self.stopped = false;
+      self.lastSeen = Date.now();
+    }
+  }
+
+  /**
+   * Every second, the applied record again: the heartbeat that tells the others this node runs
+   * (a member not heard from for the liveness timeout is down), and a re-check of who is down.
+   * Plain puts, each retried on another etcd member by etcd3, so one dead etcd member does not
+   * make this node look dead.
+   */
+  #startHeartbeat(): void {
+    if (this.#heartbeat) return;
+    this.#heartbeat = setInterval(() => {
+      this.progress.update();
+      if (this.#closed) return;
+      this.#publish(true).catch((error: unknown) => (this.#etcdError = messageOf(error)));
+    }, 1000);
+    this.#heartbeat.unref();
+  }
+
+  /** The first node to start on a cluster without members becomes its first member. */
+  async #found(): Promise<void> {
+    const key = this.#keys.member(this.#host);
+    const value = this.#memberValue(key);
+    const res = await withTimeout(
+      this.#client
+        .if(this.#layout.foundedKey, 'Create', '==', 0)
+        .then(
+          this.#client.put(this.#layout.foundedKey).value(''),
+          this.#client.put(key).value(value),
+        )
+        .commit(),
+      CALL_MS,
+      'founding the cluster',
+    );
+    if (res.succeeded) {
+      this.#options.info?.(
+        `created cluster ${this.clusterId} at etcd prefix ${this.#layout.prefix}; this node (${this.#host}) is its first member`,
+      );
+    } else if (this.#created) {
+      this.#options.warn('cluster created here, but another node became its first member');
+    }
+  }
+
+  #memberValue(key: string): Buffer {
+    return this.#keys.seal(
+      key,
+      Buffer.from(JSON.stringify({ host: this.#host, since: Date.now() })),
+    );
+  }
+
+  // ── reads ────────────────────────────────────────────────────────────────────────────────────
+
+  /** The wait rule: throws ReadWait while an object the read depends on is in flight. */
+  checkRead(read: ReadCheck): void {
+    if (!this.isMember) throw this.#notServing();
+    const paths = this.#dependencies(read.caller);
+    paths.push(read.object);
+    const revision = this.progress.blockingRevision(paths, read.list);
+    if (revision === 0) return;
+    const timeout = this.#options.readTimeout ?? 10_000;
+    const object = read.object;
+    throw new ReadWait(
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(
+            unavailable(
+              `${object} has a change (revision ${revision}) not yet applied by every member (waiting for ${this.progress.behind(revision).join(', ')}); ` +
+                `it becomes readable once they apply it or are removed with rm-node`,
+            ),
+          );
+        }, timeout);
+        void this.progress.whenStable(revision).then(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+    );
+  }
+
+  /**
+   * What every read by `caller` depends on: its identity records in every enclave, the parent
+   * chains of its service accounts and the policies of those records (a superset of what
+   * authorization reads, so no read sees rights from before a change in flight).
+   */
+  #dependencies(caller: Caller): string[] {
+    if (caller.root || caller.identity === '') return [];
+    const identities = new Set<string>([caller.identity]);
+    const policies = new Set<string>();
+    // Bounded: parent chains are short, and a cycle cannot form (parents never change).
+    for (const identity of identities) {
+      if (identities.size > 64) break;
+      for (const record of this.state.identities.recordsOf(identity)) {
+        if (record.parent !== '') identities.add(record.parent);
+        if (record.policy !== '') policies.add(`enclave/${record.enclave}/policy/${record.policy}`);
+      }
+    }
+    return [...[...identities].map((i) => `identity/${i}`), ...policies];
+  }
+
+  #notServing(): KeyholdError {
+    if (this.#removed) {
+      return unavailable(
+        `this node (${this.#host}) was removed from the cluster and no longer serves requests; ` +
+          `to serve again, add it back with keyhold add-node ${this.#host} on a member`,
+      );
+    }
+    return unavailable(
+      `this node (${this.#host || 'starting'}) is not a member of the cluster yet: ` +
+        `run keyhold add-node ${this.#host || 'HOST'} on a member to add it`,
+    );
+  }
+
+  /** Can a write succeed now? Null if so, else why not. */
+  writeRefusal(): string | null {
+    if (!this.isMember) return this.#notServing().message;
+    if (!this.#cluster || this.#etcdError) {
+      return `etcd is unreachable (${this.#etcdError || 'not connected'})`;
+    }
+    const down = this.progress.down().filter((h) => h !== this.#host);
+    if (down.length > 0) {
+      return (
+        `writes need every member node, and ${down.map((h) => `node ${h}`).join(', ')} ${down.length > 1 ? 'are' : 'is'} not responding ` +
+        `(no heartbeat); if it is gone for good, remove it with keyhold rm-node`
+      );
+    }
+    return null;
+  }
+
+  // ── writes ───────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Checks, writes and waits until every member applied `command`. Rejects with the client's
+   * error (the command does not apply), or UNAVAILABLE (a member down, etcd unreachable, or the
+   * acknowledgement timed out: the message says whether the outcome is known).
+   */
+  async submit(command: Command): Promise<void> {
+    const refusal = this.writeRefusal();
+    if (refusal) throw unavailable(refusal);
+    const keys = conflictKeys(command);
+    const compare = ancestorsOf(keys);
+    const logKey = this.#layout.log(randomBytes(16).toString('hex'));
+    const sealed = this.#keys.seal(logKey, encodeEntry({ kind: 'command', command }));
+    const revision = await this.#commit(
+      () => this.state.check(command),
+      compare,
+      (client) => [
+        client.put(logKey).value(sealed),
+        ...keys.map((k) => client.put(this.#keys.marker(k)).value('')),
+      ],
+      logKey,
+    );
+    await this.#applied(revision, 'the write');
+    await this.progress.acknowledged(revision, this.#options.writeTimeout ?? 10_000, 'the write');
+  }
+
+  /**
+   * Runs `check` against the state at the processed revision W, then one transaction: compare
+   * every marker of `compare` unchanged since W (and `guard` absent), then `ops`. A lost compare
+   * waits until this node has applied what won, and tries again.
+   */
+  async #commit(
+    check: () => void,
+    compare: readonly string[],
+    ops: (client: Etcd3) => (PutBuilder | DeleteBuilder)[],
+    guard: string,
+  ): Promise<number> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      check();
+      const seen = this.#processed;
+      let txn = this.#client.if(guard, 'Create', '==', 0);
+      for (const object of compare) txn = txn.and(this.#keys.marker(object), 'Mod', '<', seen + 1);
+      let result;
+      try {
+        result = await withTimeout(txn.then(...ops(this.#client)).commit(), CALL_MS, 'the write');
+      } catch (error) {
+        throw unavailable(
+          `the write could not reach etcd (${messageOf(error)}); if etcd answered late the write may have taken effect`,
+        );
+      }
+      const revision = Number(result.header.revision);
+      if (result.succeeded) return revision;
+      // etcd3 retries a call that timed out on one member on another: this write may have
+      // landed on the first attempt, and the guard then fails on our own entry.
+      const landed = await withTimeout(this.#client.get(guard).exec(), CALL_MS, 'the write check');
+      const own = landed.kvs[0];
+      if (own) return Number(own.mod_revision);
+      // Someone else changed an object this write depends on: catch up and check again.
+      try {
+        await withTimeout(this.#whenProcessed(revision), CALL_MS * 2, 'the watch');
+      } catch {
+        throw unavailable(
+          'a concurrent write changed what this write depends on, and this node has not caught up with it: try again',
+        );
+      }
+    }
+    throw new KeyholdError(
+      'BAD_REQUEST',
+      'the write kept conflicting with concurrent writes: try again',
+      409,
+    );
+  }
+
+  /** Waits until this node applied `revision`, its own write (bounded: its watch may stall). */
+  async #applied(revision: number, what: string): Promise<void> {
+    const timeout = this.#options.writeTimeout ?? 10_000;
+    try {
+      await withTimeout(this.#whenProcessed(revision), timeout, `${what}'s revision`);
+    } catch {
+      throw unavailable(
+        `${what} is recorded in the cluster (revision ${revision}) but this node has not heard it back from etcd within ${timeout} ms: ` +
+          `its acknowledgement is unknown; it takes effect on every node`,
+      );
+    }
+  }
+
+  #whenProcessed(revision: number): Promise<void> {
+    if (this.#processed >= revision) return Promise.resolve();
+    return new Promise((resolve) => this.#processedWaiters.push({ revision, resolve }));
+  }
+
+  #wakeProcessed(): void {
+    for (let i = this.#processedWaiters.length - 1; i >= 0; i--) {
+      const w = this.#processedWaiters[i]!;
+      if (w.revision <= this.#processed) {
+        this.#processedWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  // ── membership ───────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Adds `host`: a running node of this cluster (same HSM key and prefix) that is not yet a
+   * member and has caught up. Resolves once every member, `host` included, applied the change.
+   */
+  async addNode(host: string): Promise<void> {
+    const refusal = this.writeRefusal();
+    if (refusal) throw unavailable(refusal);
+    if (this.#members.has(host)) throw badRequest(`node ${host} is already a member`);
+    const candidate = this.#candidates.get(host);
+    if (!candidate || !this.progress.isAlive(candidate)) {
+      throw badRequest(
+        `node ${host} is not running as a node of this cluster: start it with the cluster's HSM key and --etcd on the same prefix, then add it`,
+      );
+    }
+    const key = this.#keys.member(host);
+    const value = this.#keys.seal(key, Buffer.from(JSON.stringify({ host, since: Date.now() })));
+    const revision = await this.#commit(
+      () => undefined,
+      [],
+      (c) => [c.put(key).value(value)],
+      key,
+    );
+    await this.#applied(revision, `adding ${host}`);
+    await this.progress.acknowledged(
+      revision,
+      this.#options.writeTimeout ?? 10_000,
+      `adding ${host}`,
+    );
+  }
+
+  /**
+   * Removes `host` from the members: a write that waits for every remaining member, never for
+   * `host` (removing an unreachable node is the operator's statement that it is dead).
+   */
+  async removeNode(host: string): Promise<void> {
+    if (!this.isMember) throw this.#notServing();
+    if (!this.#members.has(host)) throw badRequest(`node ${host} is not a member`);
+    if (host === this.#host && this.#members.size === 1) {
+      throw badRequest('cannot remove the last member of the cluster');
+    }
+    const down = this.progress.down().filter((h) => h !== host && h !== this.#host);
+    if (down.length > 0) {
+      throw unavailable(
+        `writes need every member node, and node ${down.join(', ')} is not responding`,
+      );
+    }
+    const key = this.#keys.member(host);
+    const result = await withTimeout(
+      this.#client
+        .if(key, 'Create', '>', 0)
+        // Its progress record goes too: if it runs again it is a candidate, to be added anew.
+        .then(this.#client.delete().key(key), this.#client.delete().key(this.#keys.applied(host)))
+        .commit(),
+      CALL_MS,
+      'the removal',
+    );
+    if (!result.succeeded) throw badRequest(`node ${host} is not a member`);
+    const revision = Number(result.header.revision);
+    await this.#applied(revision, `removing ${host}`);
+    // Every remaining member: this node applied the removal, so HOST no longer counts.
+    await this.progress.acknowledged(
+      revision,
+      this.#options.writeTimeout ?? 10_000,
+      `removing ${host}`,
+    );
+  }
+
+  /** Every member, reachable or not, with its progress, and etcd's health as this node sees it. */
+  status(): ClusterStatus {
+    const members: MemberStatus[] = [];
+    const newest = Math.max(
+      this.#appliedRevision,
+      ...[...this.progress.members.values()].map((m) => m.applied),
+    );
+    for (const host of [...this.#members].sort()) {
+      const m = this.progress.member(host);
+      const self = host === this.#host;
+      members.push({
+        host,
+        self,
+        reachable: self ? !this.#etcdError : this.progress.isAlive(m),
+        appliedRevision: self ? this.#appliedRevision : m.applied,
+        lag: Math.max(0, newest - (self ? this.#appliedRevision : m.applied)),
+        lastHeartbeat: m.lastSeen,
+      });
+    }
+    return {
+      clusterId: this.clusterId,
+      prefix: this.#layout.prefix,
+      self: this.#host,
+      member: this.isMember,
+      serving: this.isMember,
+      revision: this.#processed,
+      stable: this.progress.stable,
+      members,
+      etcd: {
+        endpoints: this.#options.etcd.endpoints,
+        healthy: this.#etcdError === '',
+        error: this.#etcdError,
+      },
+    };
+  }
+
+  /** Stops following etcd and closes the local copy; tells the others it stops (down at once). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#probe) clearInterval(this.#probe);
+    await this.#watcher?.cancel().catch(() => undefined);
+    await this.#queue.catch(() => undefined);
+    await this.#flushCopy().catch(() => undefined);
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#host && this.#cluster) {
+      await withTimeout(this.#publish(true), 2000, 'the last heartbeat').catch(() => undefined);
+    }
+    this.#client.close();
+    await this.#copy.close();
+  }
+
+  get #keys(): ClusterKeys {
+    if (!this.#cluster) throw unavailable('etcd has not been reached yet');
+    return this.#cluster.keys;
+  }
+
+  #hostIn(kv: IKeyValue): string {
+    const { host } = this.#openJson(kv);
+    this.#hostOfKey.set(kv.key.toString(), host);
+    return host;
+  }
+
+  #openJson(kv: IKeyValue): { host: string; revision: number; stopping: boolean } {
+    const parsed = JSON.parse(this.#keys.open(kv.key.toString(), kv.value).toString('utf8')) as {
+      host?: unknown;
+      revision?: unknown;
+      stopping?: unknown;
+    };
+    if (typeof parsed.host !== 'string') throw new Error('record without a host');
+    return {
+      host: parsed.host,
+      revision: typeof parsed.revision === 'number' ? parsed.revision : 0,
+      stopping: parsed.stopping === true,
+    };
+  }
+}
+
+/** Every marker a write must find unchanged: its objects and all their ancestors. */
+export function ancestorsOf(keys: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const key of keys) {
+    const parts = key.split('/');
+    for (let i = 1; i <= parts.length; i++) out.add(parts.slice(0, i).join('/'));
+  }
+  return [...out];
+}
+
+/** The snapshot payload of a single node's state in `dir` (DIR/state). */
+async function loadSingleNode(dir: string, options: ClusterNodeOptions): Promise<Buffer> {
+  const { store, recovered } = await Store.open({
+    dir,
+    rekSealer: new AesGcmSealer(options.hsmKey.rekSealingKey()),
+  });
+  try {
+    const engine = Engine.recover(store, recovered);
+    options.info?.(`importing the single-node state of ${dir} into the new cluster`);
+    return encodeSnapshot(engine.state);
+  } finally {
+    await store.close();
+  }
+}
+
+function badRequest(message: string): KeyholdError {
+  return new KeyholdError('BAD_REQUEST', message, 400);
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
+function isUnreachable(error: unknown): boolean {
+  const m = messageOf(error);
+  return /did not answer|UNAVAILABLE|ECONNREFUSED|deadline|No connection|unavailable/i.test(m);
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

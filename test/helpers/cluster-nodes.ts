@@ -1,0 +1,123 @@
+// Keyhold cluster nodes for the cluster engine's tests: real `keyhold server --etcd` processes on
+// fixed loopback ports (so a restarted node keeps its host), and a KMS request helper.
+
+import type { KmsCommandName, RequestOf, ResponseOf } from '../../src/protocol/kms/index.ts';
+import { decodeKmsResponse, encodeKmsRequest } from '../../src/protocol/kms/index.ts';
+import { rawRequest } from './raw-https.ts';
+import { freePort } from './etcd-process.ts';
+import { startServer, tempDir } from './server-process.ts';
+import type { ServerProcess } from './server-process.ts';
+
+export interface ClusterNodeProcess {
+  readonly host: string;
+  readonly dir: string;
+  server: ServerProcess;
+  restart(): Promise<void>;
+  pause(): void;
+  resume(): void;
+}
+
+export interface NodeOptions {
+  readonly endpoints: string;
+  readonly prefix?: string;
+  readonly hsmKey?: string;
+  readonly dir?: string;
+}
+
+/** Starts a node on a free fixed port; `restart` starts it again with the same DIR and port. */
+export async function startNode(options: NodeOptions): Promise<ClusterNodeProcess> {
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const dir = options.dir ?? tempDir().dir;
+  const args = [
+    '--etcd',
+    options.endpoints,
+    '--workers',
+    '0',
+    '--address',
+    host,
+    '--host',
+    host,
+    ...(options.prefix ? ['--etcd-prefix', options.prefix] : []),
+  ];
+  const launch = (): Promise<ServerProcess> =>
+    startServer({ dir, args, ...(options.hsmKey ? { hsmKey: options.hsmKey } : {}) });
+  const node: ClusterNodeProcess = {
+    host,
+    dir,
+    server: await launch(),
+    restart: async () => {
+      node.server = await launch();
+    },
+    pause: () => void node.server.child.kill('SIGSTOP'),
+    resume: () => void node.server.child.kill('SIGCONT'),
+  };
+  return node;
+}
+
+export interface KmsAnswer<N extends KmsCommandName> {
+  readonly status: number;
+  /** The error text of a refused request ('' on success). */
+  readonly error: string;
+  readonly responses: ResponseOf<N>[];
+}
+
+/** Sends one KMS command (root API key) to a node. */
+export async function kms<N extends KmsCommandName>(
+  node: ClusterNodeProcess,
+  name: N,
+  requests: RequestOf<N>[],
+  enclave = 'default',
+): Promise<KmsAnswer<N>> {
+  const body = encodeKmsRequest(name, requests);
+  const path = name.startsWith('CLUSTER:') ? '/v1/kms' : `/v1/kms/${enclave}`;
+  const res = await rawRequest(node.server.endpoint, node.server.rootApiKey, 'POST', path, body);
+  if (res.status !== 200) {
+    return { status: res.status, error: res.body.toString('utf8'), responses: [] };
+  }
+  return { status: 200, error: '', responses: decodeKmsResponse(name, res.body) };
+}
+
+/** Polls `probe` every 100 ms until it returns true (or throws after `ms`). */
+export async function until(
+  what: string,
+  probe: () => Promise<boolean>,
+  ms = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await probe()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Adds `node` through `via` (retrying while `via` has not yet seen it running). */
+export async function addNode(via: ClusterNodeProcess, node: ClusterNodeProcess): Promise<void> {
+  let last = '';
+  await until(`adding ${node.host}: ${last}`, async () => {
+    const res = await kms(via, 'CLUSTER:ADDNODE', [{ host: node.host }]);
+    last = res.error;
+    return res.status === 200;
+  });
+}
+
+export async function writable(node: ClusterNodeProcess): Promise<boolean> {
+  const res = await rawRequest(
+    node.server.endpoint,
+    node.server.rootApiKey,
+    'GET',
+    '/v1/health/ready?write',
+  );
+  return res.status === 200;
+}
+
+export async function readable(node: ClusterNodeProcess): Promise<boolean> {
+  const res = await rawRequest(
+    node.server.endpoint,
+    node.server.rootApiKey,
+    'GET',
+    '/v1/health/ready',
+  );
+  return res.status === 200;
+}
