@@ -64,7 +64,11 @@ Options:
     const configured = configFile === undefined ? undefined : await configureServer(configFile);
     const dir = resolve(args.positionals[0] ?? configured?.options.dir ?? 'keyhold-data');
     const dev = flag(args, 'dev');
-    const hsmKey = await loadHsmKey(dir, dev, configured?.options.hsmKey);
+    // A KES gateway seals nothing (its keys are in the external store): no HSM key needed.
+    const gateway = configured?.options.gateway;
+    const hsmKey = gateway
+      ? (configured.options.hsmKey ?? HsmKey.generate())
+      : await loadHsmKey(dir, dev, configured?.options.hsmKey);
     const tlsCert = stringOption(args, 'tls-cert');
     const tlsKey = stringOption(args, 'tls-key');
     if ((tlsCert === undefined) !== (tlsKey === undefined)) {
@@ -98,7 +102,11 @@ Options:
       workers,
     );
     if (!node) return 0; // a worker process: it served until the primary stopped it
-    printBanner(node, dir, args);
+    printBanner(
+      node,
+      gateway ? `none (KES gateway: keys in the ${gateway.keystore.kind} key store)` : dir,
+      args,
+    );
     await waitForSignal();
     await node.close();
     return 0;

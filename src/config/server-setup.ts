@@ -13,6 +13,7 @@ import { Reloadable } from './reloadable.ts';
 import { loadServerConfig } from './server-config.ts';
 import type { ServerConfig } from './server-config.ts';
 import { loadTlsMaterial } from './tls-material.ts';
+import type { GatewayConfig } from '../keystore/open-gateway.ts';
 import type { TlsMaterial } from './tls-material.ts';
 
 /** The server options a config file decides (the command line may still override some). */
@@ -27,6 +28,8 @@ export interface ConfiguredOptions {
   readonly kes: Reloadable<KesSettings>;
   readonly tlsConfig?: Reloadable<TlsMaterial>;
   readonly log: EventLog;
+  /** A `keystore:` section: KES gateway mode over that store. */
+  readonly gateway?: GatewayConfig;
 }
 
 export interface ConfiguredServer {
@@ -83,6 +86,7 @@ export async function configureServer(
     kes,
     ...(tlsConfig ? { tlsConfig } : {}),
     log,
+    ...(config.keystore ? { gateway: { keystore: config.keystore, cache: config.cache } } : {}),
   };
 
   const reload = async (): Promise<void> => {
@@ -147,6 +151,8 @@ function restartOnly(before: ServerConfig, after: ServerConfig): string[] {
   if (before.address !== after.address) out.push('address');
   if (before.adminIdentity !== after.adminIdentity) out.push('admin.identity');
   if ((before.tls === undefined) !== (after.tls === undefined)) out.push('tls (added or removed)');
+  if (JSON.stringify(before.keystore) !== JSON.stringify(after.keystore)) out.push('keystore');
+  if (JSON.stringify(before.cache) !== JSON.stringify(after.cache)) out.push('cache');
   const a = before.keyhold;
   const b = after.keyhold;
   if (a.state !== b.state) out.push('keyhold.state');

@@ -25,7 +25,7 @@ import { EventLog } from './event-log.ts';
 import { HandshakeGate } from './handshake-gate.ts';
 import { Http1Server } from './http1/index.ts';
 import type { RequestHead } from './http1/index.ts';
-import { LocalOwner, openOwnedNode } from './local-owner.ts';
+import { openOwnedNode } from './local-owner.ts';
 import { Metrics } from './metrics.ts';
 import { createNodeHttpsServer } from './node-https.ts';
 import { createPipeline } from './pipeline.ts';
@@ -33,6 +33,9 @@ import type { Root } from './root-identity.ts';
 import { RouteTable } from './route.ts';
 import type { CertificateFiles, LoadedCertificate } from './server-certificate.ts';
 import type { StateOwner } from './state-owner.ts';
+import { openGatewayNode } from '../keystore/open-gateway.ts';
+import type { GatewayConfig } from '../keystore/open-gateway.ts';
+import type { ExternalKeys } from '../core/external-keys.ts';
 import { HANDSHAKE_TIMEOUT_MS, TLS_POLICY } from './tls-policy.ts';
 
 export interface ServerOptions {
@@ -67,6 +70,8 @@ export interface ServerOptions {
    * load the state (about 1 s per million keys).
    */
   readonly applyTimeout?: number;
+  /** KES gateway mode: keys in this external store, none in a sealed state (src/keystore/). */
+  readonly gateway?: GatewayConfig;
 }
 
 /** Everything the HTTPS front needs, however the state is owned. */
@@ -81,6 +86,8 @@ export interface FrontOptions {
   readonly ticketKeys?: Buffer;
   /** A worker pool: told when this process starts or stops having TLS handshakes in progress. */
   readonly onHandshakesBusy?: (busy: boolean) => void;
+  /** KES gateway mode: where the core looks keys up instead of the state. */
+  readonly external?: ExternalKeys;
 }
 
 export class KeyholdServer {
@@ -99,13 +106,13 @@ export class KeyholdServer {
   readonly handshakes: HandshakeGate;
   readonly #https: TlsServer & { closeAllConnections(): void };
   readonly #started = Date.now();
-  readonly #owned: LocalOwner | null;
+  readonly #owned: { close(): Promise<void> } | null;
   #host = '';
 
-  constructor(init: FrontOptions, owned: LocalOwner | null = null) {
+  constructor(init: FrontOptions, owned: { close(): Promise<void> } | null = null) {
     this.owner = init.owner;
     this.#owned = owned;
-    this.core = new Core(init.owner.state, init.owner);
+    this.core = new Core(init.owner.state, init.owner, Date.now, init.external);
     this.log = init.log;
     this.audit = init.audit;
     this.rootApiKey = init.root.apiKey;
@@ -215,11 +222,22 @@ export class KeyholdServer {
    * listen (or the TLS material is unusable), closes the state again and rejects.
    */
   static async start(options: ServerOptions): Promise<KeyholdServer> {
-    const { log, root, owner, certificate } = await openOwnedNode(options);
+    const { log, root, owner, certificate } = options.gateway
+      ? await openGatewayNode(options, options.gateway)
+      : await openOwnedNode(options);
+    const external = options.gateway ? (owner as ExternalKeys) : undefined;
     let server: KeyholdServer | null = null;
     try {
       server = new KeyholdServer(
-        { owner, root, certificate, options, log, audit: openAuditLog(options) },
+        {
+          owner,
+          root,
+          certificate,
+          options,
+          log,
+          audit: openAuditLog(options),
+          ...(external ? { external } : {}),
+        },
         owner,
       );
       owner.metricsSource = server.metrics;

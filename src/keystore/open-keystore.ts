@@ -1,0 +1,16 @@
+// From a `keystore:` config to a connected key store of that backend.
+
+import { FsKeyStore } from './fs-keystore.ts';
+import type { KeyStoreConfig } from './keystore-config.ts';
+import type { KeyStore } from './keystore.ts';
+
+/** Connects to the configured store (logging in where the backend needs it). */
+export async function openKeyStore(config: KeyStoreConfig): Promise<KeyStore> {
+  switch (config.kind) {
+    case 'fs':
+      return FsKeyStore.open(config.path);
+    case 'vault':
+    case 'aws':
+      throw new Error(`the ${config.kind} key store is not implemented yet`);
+  }
+}
