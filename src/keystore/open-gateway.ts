@@ -34,7 +34,9 @@ export async function openGatewayNode(
 ): Promise<GatewayNode> {
   const log = options.log ?? new EventLog();
   const root = resolveRoot(options.hsmKey, options.adminIdentity);
-  const store = await openKeyStore(config.keystore).catch((error: unknown) => {
+  const store = await openKeyStore(config.keystore, {
+    onError: (message) => log.error(message),
+  }).catch((error: unknown) => {
     throw new Error(`cannot connect to the key store: ${messageOf(error)}`, { cause: error });
   });
   try {

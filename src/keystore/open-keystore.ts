@@ -5,11 +5,17 @@ import type { KeyStoreConfig } from './keystore-config.ts';
 import type { KeyStore } from './keystore.ts';
 
 /** Connects to the configured store (logging in where the backend needs it). */
-export async function openKeyStore(config: KeyStoreConfig): Promise<KeyStore> {
+export async function openKeyStore(
+  config: KeyStoreConfig,
+  options: { onError?: (message: string) => void } = {},
+): Promise<KeyStore> {
   switch (config.kind) {
     case 'fs':
       return FsKeyStore.open(config.path);
-    case 'vault':
+    case 'vault': {
+      const { VaultKeyStore } = await import('./vault/vault-keystore.ts');
+      return VaultKeyStore.connect(config, options);
+    }
     case 'aws':
       throw new Error(`the ${config.kind} key store is not implemented yet`);
   }
