@@ -16,7 +16,10 @@ export async function openKeyStore(
       const { VaultKeyStore } = await import('./vault/vault-keystore.ts');
       return VaultKeyStore.connect(config, options);
     }
-    case 'aws':
-      throw new Error(`the ${config.kind} key store is not implemented yet`);
+    case 'aws': {
+      // Loaded only when used: the AWS SDK is large.
+      const { AwsKeyStore } = await import('./aws/aws-keystore.ts');
+      return AwsKeyStore.connect(config);
+    }
   }
 }
