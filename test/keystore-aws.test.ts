@@ -22,7 +22,7 @@ import {
 import { ApiKey, KesClient } from '../src/sdk/index.ts';
 import { FakeSecretsManager } from './helpers/aws-server.ts';
 import { cleanEnv, runCli } from './kes-cli-run.ts';
-import { apiKeyCert, errorBody, kes, startKesServer } from './kes-server-support.ts';
+import { apiKeyCert, errorBody, kes, ServerExit, startKesServer } from './kes-server-support.ts';
 import type { KesServer } from './kes-server-support.ts';
 
 // AWS's documentation example key pair (what KES's own test configs use).
@@ -329,6 +329,56 @@ keystore:
     aws.throttle = 1;
     const dek = await client.generateKey('my-app-legacy');
     assert.equal(dek.plaintext.length, 32);
+  });
+
+  it('outage and expired credentials during operation; refusal at start', async () => {
+    const client = new KesClient({ endpoints: server.endpoint, apiKey: appKey, insecure: true });
+    await client.createKey('my-app-outage');
+    await aws.stop();
+    try {
+      const read = await kes(server.endpoint, app, 'PUT', '/v1/key/generate/my-app-outage', {
+        body: {},
+      });
+      assert.equal(read.text, errorBody('failed to read key'));
+      assert.equal(read.status, 502);
+    } finally {
+      await aws.listen();
+    }
+    await client.generateKey('my-app-outage');
+
+    // Refused credentials and an unreachable endpoint stop the start, as in KES.
+    const { createCertificate } = await import('../src/identity/index.ts');
+    const tls = createCertificate({
+      keyType: 'p256',
+      commonName: 'k',
+      ips: ['127.0.0.1'],
+      validFor: 3600_000,
+    });
+    const files = { 'server.key': tls.key, 'server.cert': tls.cert };
+    const env = { NODE_EXTRA_CA_CERTS: join(dir, 'aws-ca.pem') };
+    const refused = await startKesServer({
+      config: walkThrough(aws.host).replace(SECRET, 'not-the-secret'),
+      files,
+      env,
+    }).then(
+      () => assert.fail('started with a wrong secret key'),
+      (error: unknown) => error,
+    );
+    assert.ok(refused instanceof ServerExit);
+    assert.match(refused.output, /is not usable: aws: InvalidSignatureException/);
+    const unreachable = await startKesServer({
+      config: walkThrough('127.0.0.1:1'),
+      files,
+      env,
+    }).then(
+      () => assert.fail('started without a reachable endpoint'),
+      (error: unknown) => error,
+    );
+    assert.ok(unreachable instanceof ServerExit);
+    assert.match(
+      unreachable.output,
+      /key store aws secretsmanager https:\/\/127\.0\.0\.1:1 .*is not usable/,
+    );
   });
 
   it('two gateways on one store: exactly one of two concurrent creates wins', async () => {

@@ -25,10 +25,12 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 let vault: FakeVault;
 let caFile: string;
+/** The AppRoles Vault knows (a test revokes the gateway's by emptying the list). */
+const roles = [{ roleId: 'kes-role', secretId: 'kes-secret', ttl: 0 }];
 before(async () => {
   vault = await FakeVault.start({
     mounts: { ns1: { kv: 'kv2', 'auth/approle': 'approle' } },
-    roles: { 'ns1|approle': [{ roleId: 'kes-role', secretId: 'kes-secret', ttl: 0 }] },
+    roles: { 'ns1|approle': roles },
   });
   caFile = join(dir, 'vault-ca.pem');
   writeFileSync(caFile, vault.ca);
@@ -277,6 +279,30 @@ keystore:
       if (ready !== 200) await sleep(250);
     }
     assert.equal(ready, 200);
+  });
+
+  it('revoked credentials: status says unavailable, readiness fails; a new login recovers', async () => {
+    const role = roles.pop()!;
+    vault.expireTokens();
+    try {
+      const status = await kes(server.endpoint, app, 'GET', '/v1/status');
+      assert.equal(status.json<Record<string, unknown>>().keystore_unavailable, true);
+      const ready = await kes(server.endpoint, app, 'GET', '/v1/ready');
+      // 502 "unavailable" until the 10-s probe marks the store offline, 504 after.
+      assert.ok(
+        ready.text === errorBody('key store is unavailable') ||
+          ready.text === errorBody('key store is not reachable'),
+        ready.text,
+      );
+      const read = await kes(server.endpoint, app, 'PUT', '/v1/key/generate/never-cached', {
+        body: {},
+      });
+      assert.ok([404, 502].includes(read.status));
+    } finally {
+      roles.push(role);
+    }
+    const client = new KesClient({ endpoints: server.endpoint, apiKey: appKey, insecure: true });
+    await client.createKey('after-revocation');
   });
 
   it('two gateways on one Vault: exactly one of two concurrent creates wins', async () => {
