@@ -165,7 +165,7 @@ describe('AWS Secrets Manager key store (SDK v3, Signature V4 checked)', () => {
     await session.close();
   });
 
-  it('throttling is retried by the SDK; persistent throttling and outages fail clearly', async () => {
+  it('throttling is retried by the SDK; a slow store answers; persistent throttling and outages fail clearly', async () => {
     const store = await AwsKeyStore.connect(config());
     try {
       await store.create('throttled', 'T');
@@ -174,6 +174,13 @@ describe('AWS Secrets Manager key store (SDK v3, Signature V4 checked)', () => {
       aws.throttle = 10;
       await assert.rejects(store.get('throttled'), /ThrottlingException: Rate exceeded/);
       aws.throttle = 0;
+      // A slow store: answers late, but answers.
+      aws.delay = 1500;
+      try {
+        assert.equal(await store.get('throttled'), 'T');
+      } finally {
+        aws.delay = 0;
+      }
       aws.decryptionFailure = true;
       await assert.rejects(store.get('throttled'), /DecryptionFailure/);
       aws.decryptionFailure = false;

@@ -99,7 +99,7 @@ describe('KES cache semantics (gateway over Vault)', () => {
 
   it('`any` evicts everything; `unused` evicts only what was not used since the last tick', async () => {
     const any = await gateway({ any: 150, unused: 0, offline: 0 }, 'c2');
-    const unused = await gateway({ any: 0, unused: 300, offline: 0 }, 'c2');
+    const unused = await gateway({ any: 0, unused: 1000, offline: 0 }, 'c2');
     try {
       await create(any, 'a');
       await create(any, 'b');
@@ -109,9 +109,9 @@ describe('KES cache semantics (gateway over Vault)', () => {
 
       await unused.load('default', 'a');
       await unused.load('default', 'b');
-      // Keep using `a` across several unused ticks (every 150 ms); leave `b` alone.
-      for (let i = 0; i < 8; i++) {
-        await sleep(60);
+      // Keep using `a` across several unused ticks (every 500 ms); leave `b` alone.
+      for (let i = 0; i < 16; i++) {
+        await sleep(100);
         assert.ok(unused.cached('default', 'a'), `a still cached (round ${i})`);
       }
       assert.equal(unused.cached('default', 'b'), undefined, 'b evicted as unused');

@@ -25,7 +25,6 @@ export class KeyCache {
   readonly #entries = new Map<string, Entry>();
   readonly #loading = new Map<string, Promise<KeyRing>>();
   readonly #timers: NodeJS.Timeout[] = [];
-  readonly #expiry: CacheExpiry;
   #offline = false;
 
   /**
@@ -33,7 +32,6 @@ export class KeyCache {
    * `probeInterval` ms (tests shorten it).
    */
   constructor(expiry: CacheExpiry, probe: () => Promise<void>, probeInterval = PROBE_INTERVAL_MS) {
-    this.#expiry = expiry;
     const every = (ms: number, run: () => void): void => {
       if (ms > 0) this.#timers.push(setInterval(run, ms).unref());
     };
@@ -62,11 +60,6 @@ export class KeyCache {
   /** The store failed its last probe (KES's "offline"). */
   get offline(): boolean {
     return this.#offline;
-  }
-
-  /** Sets the offline flag from a probe run outside the ticker (a status request). */
-  set offline(value: boolean) {
-    this.#offline = value;
   }
 
   get size(): number {
@@ -110,9 +103,5 @@ export class KeyCache {
   close(): void {
     for (const timer of this.#timers) clearInterval(timer);
     this.#entries.clear();
-  }
-
-  get expiry(): CacheExpiry {
-    return this.#expiry;
   }
 }
