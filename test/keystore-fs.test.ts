@@ -202,6 +202,20 @@ describe('KES gateway mode: fs key store', () => {
       'current',
       'v022',
     ]);
+    // Legacy clients' NDJSON listing: each key read from the store and described.
+    const ndjson = await kes(server.endpoint, admin, 'GET', '/v1/key/list/c*');
+    assert.equal(ndjson.headers['content-type'], 'application/x-ndjson');
+    const lines = ndjson.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { name: string; algorithm: string });
+    assert.deepEqual(
+      lines.map((l) => [l.name, l.algorithm]),
+      [
+        ['chacha', 'ChaCha20'],
+        ['current', 'AES256'],
+      ],
+    );
     // A key KES (or anyone) writes into the store is visible at once in listings.
     writeFileSync(join(store, 'app-external'), readFileSync(join(store, 'current')));
     const prefixed = await kes(server.endpoint, app, 'GET', '/v1/key/list/app-', {

@@ -101,6 +101,15 @@ describe('Vault key store', () => {
       await assert.rejects(store.get('key-b'), KeyNotFoundError);
       // Vault answers 204 for a missing entry; KES's API says the key does not exist.
       await assert.rejects(store.delete('key-b'), KeyNotFoundError);
+      // Someone soft-deletes version 1 (`vault kv delete`): neither readable nor re-creatable
+      // until its metadata is destroyed, and both say why.
+      await store.create('soft', 'S');
+      vault.softDelete('', 'kv', 'tenant-1/soft');
+      await assert.rejects(store.get('soft'), /version 1 of 'soft' is deleted or destroyed/);
+      await assert.rejects(store.create('soft', 'S2'), /latest version deleted/);
+      await store.delete('soft');
+      await store.create('soft', 'S3');
+      assert.equal(await store.get('soft'), 'S3');
       // An empty folder is an empty listing (KES answers 502 here).
       const empty = await open({ prefix: 'nobody-here' });
       assert.deepEqual(await empty.list(''), []);

@@ -184,6 +184,13 @@ export class FakeVault {
     return this.#kv1.get(id) ?? this.#kv2.get(id)?.[0]?.data ?? undefined;
   }
 
+  /** Soft-deletes the latest K/V v2 version (`vault kv delete`). */
+  softDelete(namespace: string, mount: string, path: string): void {
+    const latest = this.#kv2.get(`${namespace}|${mount}|${path}`)?.at(-1);
+    if (!latest) throw new Error('no such entry');
+    latest.deleted = new Date().toISOString();
+  }
+
   /** Writes like another client would (`vault kv put`), bypassing check-and-set. */
   put(namespace: string, mount: string, path: string, data: Record<string, unknown>): void {
     const id = `${namespace}|${mount}|${path}`;
