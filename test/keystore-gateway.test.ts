@@ -29,6 +29,7 @@ let caFile: string;
 const roles = [{ roleId: 'kes-role', secretId: 'kes-secret', ttl: 0 }];
 before(async () => {
   vault = await FakeVault.start({
+    requireRequestHeader: true,
     mounts: { ns1: { kv: 'kv2', 'auth/approle': 'approle' } },
     roles: { 'ns1|approle': roles },
   });

@@ -35,6 +35,7 @@ const rootRoles = [
 
 before(async () => {
   vault = await FakeVault.start({
+    requireRequestHeader: true,
     mounts: {
       '': { kv: 'kv2', secrets: 'kv1', transit: 'transit', 'auth/approle': 'approle' },
       ns1: { kv: 'kv2', 'auth/approle': 'approle', 'auth/kubernetes': 'kubernetes' },

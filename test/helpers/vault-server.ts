@@ -1,5 +1,6 @@
 // A protocol-faithful local HashiCorp Vault for tests, over real TLS on 127.0.0.1 port 0: KV v1
-// and v2 (check-and-set, versions, metadata, list by GET `?list=true` and method LIST), AppRole
+// and v2 (check-and-set, versions, metadata, list by GET `?list=true`; the method LIST is
+// beyond Node's HTTP parser), AppRole
 // and Kubernetes login, token TTLs and renew-self, lookup-self, Transit encrypt/decrypt with key
 // versions, namespaces (the header partitions mounts and tokens), sys/health with its status
 // parameters, sealing, and Vault's exact error bodies. A control object (not HTTP) injects
@@ -36,6 +37,11 @@ export interface VaultServerOptions {
   readonly roles?: Record<string, FakeRole[]>;
   /** Require a client certificate signed by one of these (PEM). */
   readonly clientCa?: string;
+  /**
+   * Refuse requests without `X-Vault-Request: true`, as a Vault Agent or Proxy with
+   * `require_request_header` does (Vault itself does not).
+   */
+  readonly requireRequestHeader?: boolean;
 }
 
 interface Token {
@@ -239,7 +245,7 @@ export class FakeVault {
         res.end(fault.body);
         return;
       }
-      if (req.headers['x-vault-request'] !== 'true') {
+      if (this.#options.requireRequestHeader && req.headers['x-vault-request'] !== 'true') {
         error(412, "missing 'X-Vault-Request' header");
         return;
       }
