@@ -54,8 +54,8 @@ describe('keystore config', () => {
       /^c\.yml:4:3: invalid keystore config: more than one keystore specified$/,
     );
     assert.match(
-      errorOf('keystore:\n  azure:\n    keyvault:\n      endpoint: https://x\n'),
-      /^c\.yml:4:3: keystore\.azure is not supported by this Keyhold version/,
+      errorOf('keystore:\n  gcp:\n    secretmanager:\n      project_id: p\n'),
+      /^c\.yml:4:3: keystore\.gcp is not supported by this Keyhold version/,
     );
     assert.match(
       errorOf('keystore:\n  vault:\n    endpoint: https://v\n'),

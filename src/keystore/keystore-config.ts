@@ -57,7 +57,20 @@ export interface AwsStoreConfig {
   };
 }
 
-export type KeyStoreConfig = FsStoreConfig | VaultStoreConfig | AwsStoreConfig;
+export interface AzureStoreConfig {
+  readonly kind: 'azure';
+  /** The vault URL, e.g. `https://my-vault.vault.azure.net`. */
+  readonly endpoint: string;
+  /** Client credentials (a service principal); absent: environment, then managed identity. */
+  readonly credentials?: {
+    readonly tenantId: string;
+    readonly clientId: string;
+    readonly clientSecret: string;
+  };
+  readonly managedIdentity?: { readonly clientId: string };
+}
+
+export type KeyStoreConfig = FsStoreConfig | VaultStoreConfig | AwsStoreConfig | AzureStoreConfig;
 
 const BACKENDS = ['fs', 'vault', 'aws', 'gcp', 'azure', 'fortanix', 'gemalto', 'entrust', 'kes'];
 
@@ -84,13 +97,15 @@ export function readKeyStoreConfig(
       return readVault(src, entry.value);
     case 'aws':
       return readAws(src, entry.value);
+    case 'azure':
+      return readAzure(src, entry.value);
     case 'kes':
       src.warn(entry.keyNode, 'keystore.kes is ignored (as in KES, which no longer supports it)');
       return undefined;
     default:
       return src.fail(
         entry.keyNode,
-        `keystore.${entry.key} is not supported by this Keyhold version (supported: fs, vault, aws); ` +
+        `keystore.${entry.key} is not supported by this Keyhold version (supported: fs, vault, aws, azure); ` +
           `refusing to start rather than serve without the keys in that store`,
       );
   }
@@ -278,5 +293,51 @@ function readAws(src: ConfigSource, node: Node | null): AwsStoreConfig {
     region,
     kmsKey: text(f, 'kmskey', 'keystore.aws.secretsmanager.kmskey'),
     ...(anyCredential ? { credentials: { accessKey, secretKey, sessionToken } } : {}),
+  };
+}
+
+function readAzure(src: ConfigSource, node: Node | null): AzureStoreConfig {
+  const top = src.fields(node, "'keystore.azure'", ['keyvault']);
+  const kvNode = top.get('keyvault')?.value ?? null;
+  const f = src.fields(kvNode, "'keystore.azure.keyvault'", [
+    'endpoint',
+    'credentials',
+    'managed_identity',
+  ]);
+  const text = (fields: Map<string, { value: Node | null }>, key: string, label: string): string =>
+    src.text(fields.get(key)?.value ?? null, label).trim();
+  const endpoint = text(f, 'endpoint', 'keystore.azure.keyvault.endpoint');
+  if (endpoint === '')
+    src.fail(kvNode ?? node, 'invalid azure keystore config: no endpoint specified');
+  const credNode = f.get('credentials')?.value ?? null;
+  const c = src.fields(credNode, "'keystore.azure.keyvault.credentials'", [
+    'tenant_id',
+    'client_id',
+    'client_secret',
+  ]);
+  const tenantId = text(c, 'tenant_id', 'credentials.tenant_id');
+  const clientId = text(c, 'client_id', 'credentials.client_id');
+  const clientSecret = text(c, 'client_secret', 'credentials.client_secret');
+  const anyCredential = tenantId !== '' || clientId !== '' || clientSecret !== '';
+  if (anyCredential && (tenantId === '' || clientId === '' || clientSecret === '')) {
+    src.fail(
+      credNode,
+      'invalid azure keystore config: credentials need tenant_id, client_id and client_secret',
+    );
+  }
+  const miNode = f.get('managed_identity')?.value ?? null;
+  const m = src.fields(miNode, "'keystore.azure.keyvault.managed_identity'", ['client_id']);
+  const miClient = text(m, 'client_id', 'managed_identity.client_id');
+  if (anyCredential && !src.isNull(miNode)) {
+    src.fail(
+      miNode,
+      'invalid azure keystore config: credentials and managed_identity are exclusive',
+    );
+  }
+  return {
+    kind: 'azure',
+    endpoint,
+    ...(anyCredential ? { credentials: { tenantId, clientId, clientSecret } } : {}),
+    ...(!src.isNull(miNode) ? { managedIdentity: { clientId: miClient } } : {}),
   };
 }

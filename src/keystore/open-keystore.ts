@@ -21,5 +21,9 @@ export async function openKeyStore(
       const { AwsKeyStore } = await import('./aws/aws-keystore.ts');
       return AwsKeyStore.connect(config);
     }
+    case 'azure': {
+      const { AzureKeyStore } = await import('./azure/azure-keystore.ts');
+      return AzureKeyStore.connect(config);
+    }
   }
 }
