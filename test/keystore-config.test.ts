@@ -54,8 +54,8 @@ describe('keystore config', () => {
       /^c\.yml:4:3: invalid keystore config: more than one keystore specified$/,
     );
     assert.match(
-      errorOf('keystore:\n  gcp:\n    secretmanager:\n      project_id: p\n'),
-      /^c\.yml:4:3: keystore\.gcp is not supported by this Keyhold version/,
+      errorOf('keystore:\n  entrust:\n    keycontrol:\n      endpoint: x\n'),
+      /^c\.yml:4:3: keystore\.entrust is not supported by this Keyhold version/,
     );
     assert.match(
       errorOf('keystore:\n  vault:\n    endpoint: https://v\n'),

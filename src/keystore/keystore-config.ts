@@ -70,7 +70,23 @@ export interface AzureStoreConfig {
   readonly managedIdentity?: { readonly clientId: string };
 }
 
-export type KeyStoreConfig = FsStoreConfig | VaultStoreConfig | AwsStoreConfig | AzureStoreConfig;
+export interface GcpStoreConfig {
+  readonly kind: 'gcp';
+  readonly projectId: string;
+  /** REST base URL (default `https://secretmanager.googleapis.com`; a `host:443` gains https). */
+  readonly endpoint: string;
+  readonly scopes: readonly string[];
+  /** A service account; absent: the metadata server (GCE, GKE). */
+  readonly credentials?: {
+    readonly clientEmail: string;
+    readonly clientId: string;
+    readonly privateKeyId: string;
+    readonly privateKey: string;
+  };
+}
+
+export type KeyStoreConfig =
+  FsStoreConfig | VaultStoreConfig | AwsStoreConfig | AzureStoreConfig | GcpStoreConfig;
 
 const BACKENDS = ['fs', 'vault', 'aws', 'gcp', 'azure', 'fortanix', 'gemalto', 'entrust', 'kes'];
 
@@ -99,13 +115,15 @@ export function readKeyStoreConfig(
       return readAws(src, entry.value);
     case 'azure':
       return readAzure(src, entry.value);
+    case 'gcp':
+      return readGcp(src, entry.value);
     case 'kes':
       src.warn(entry.keyNode, 'keystore.kes is ignored (as in KES, which no longer supports it)');
       return undefined;
     default:
       return src.fail(
         entry.keyNode,
-        `keystore.${entry.key} is not supported by this Keyhold version (supported: fs, vault, aws, azure); ` +
+        `keystore.${entry.key} is not supported by this Keyhold version (supported: fs, vault, aws, azure, gcp); ` +
           `refusing to start rather than serve without the keys in that store`,
       );
   }
@@ -339,5 +357,60 @@ function readAzure(src: ConfigSource, node: Node | null): AzureStoreConfig {
     endpoint,
     ...(anyCredential ? { credentials: { tenantId, clientId, clientSecret } } : {}),
     ...(!src.isNull(miNode) ? { managedIdentity: { clientId: miClient } } : {}),
+  };
+}
+
+function readGcp(src: ConfigSource, node: Node | null): GcpStoreConfig {
+  const top = src.fields(node, "'keystore.gcp'", ['secretmanager']);
+  const smNode = top.get('secretmanager')?.value ?? null;
+  const f = src.fields(smNode, "'keystore.gcp.secretmanager'", [
+    'project_id',
+    'endpoint',
+    'scopes',
+    'credentials',
+  ]);
+  const text = (fields: Map<string, { value: Node | null }>, key: string, label: string): string =>
+    src.text(fields.get(key)?.value ?? null, label).trim();
+  const projectId = text(f, 'project_id', 'keystore.gcp.secretmanager.project_id');
+  if (projectId === '')
+    src.fail(smNode ?? node, 'invalid gcp keystore config: no project_id specified');
+  let endpoint =
+    text(f, 'endpoint', 'keystore.gcp.secretmanager.endpoint') || 'secretmanager.googleapis.com';
+  // KES configs may give the gRPC form `host:443`.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint))
+    endpoint = `https://${endpoint.replace(/:443$/, '')}`;
+  const scopes = src
+    .items(f.get('scopes')?.value ?? null, 'keystore.gcp.secretmanager.scopes')
+    .map((item) => src.text(item, 'scope').trim())
+    .filter((s) => s !== '');
+  const c = src.fields(
+    f.get('credentials')?.value ?? null,
+    "'keystore.gcp.secretmanager.credentials'",
+    ['client_email', 'client_id', 'private_key_id', 'private_key'],
+  );
+  const clientEmail = text(c, 'client_email', 'credentials.client_email');
+  const privateKey = text(c, 'private_key', 'credentials.private_key').replace(/\\n/g, '\n');
+  const any = clientEmail !== '' || privateKey !== '';
+  if (any && (clientEmail === '' || privateKey === '')) {
+    src.fail(
+      f.get('credentials')?.value ?? null,
+      'invalid gcp keystore config: credentials need client_email and private_key',
+    );
+  }
+  return {
+    kind: 'gcp',
+    projectId,
+    endpoint,
+    scopes: scopes.length > 0 ? scopes : ['https://www.googleapis.com/auth/cloud-platform'],
+    ...(any
+      ? {
+          credentials: {
+            clientEmail,
+            clientId: text(c, 'client_id', 'credentials.client_id'),
+            privateKeyId: text(c, 'private_key_id', 'credentials.private_key_id'),
+            privateKey,
+          },
+        }
+      : {}),
   };
 }

@@ -25,5 +25,9 @@ export async function openKeyStore(
       const { AzureKeyStore } = await import('./azure/azure-keystore.ts');
       return AzureKeyStore.connect(config);
     }
+    case 'gcp': {
+      const { GcpKeyStore } = await import('./gcp/gcp-keystore.ts');
+      return GcpKeyStore.connect(config);
+    }
   }
 }

@@ -1,7 +1,8 @@
 // `keyhold kes import --from-config FILE`: copies every key of the external key store a KES
-// config names (fs, Vault, AWS Secrets Manager, Azure Key Vault; docs/keystores.md) into a KES-API server, for
-// operators leaving a KES gateway's store for Keyhold's own sealed state. Keys keep their bytes,
-// algorithm and HMAC key; each is checked against the server afterwards, so a re-run is safe.
+// config names (fs, Vault, AWS, Azure, GCP; docs/keystores.md) into a
+// KES-API server, for operators leaving a KES gateway's store for Keyhold's own sealed state.
+// Keys keep their bytes, algorithm and HMAC key; each is checked against the server afterwards,
+// so a re-run is safe.
 
 import type { KesKeyValue } from '../../crypto/index.ts';
 import { parseKesKeyValue } from '../../crypto/index.ts';
@@ -25,7 +26,7 @@ export const importStore: Verb = {
   summary: 'Import every key of the key store of a KES config file',
   usage: `Usage: keyhold kes import --from-config FILE [options]
 
-Reads the 'keystore:' section of the KES config FILE (fs, vault, aws or azure; the same fields and
+Reads the 'keystore:' section of the KES config FILE (fs, vault, aws, azure or gcp; the same fields and
 environment references KES reads), lists every key in that store and imports each into the
 server: same key bytes, algorithm and, where the stored value has one, HMAC key. Each key is
 checked against the server after the import.
