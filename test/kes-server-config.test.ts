@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
@@ -115,13 +116,15 @@ describe('config files that start a server', () => {
     assert.deepEqual(policies.json(), { names: ['minio', 'monitoring'], continue_at: '' });
   });
 
-  it("KES's fs.yml loads unchanged; the ignored keystore is reported with its line", async () => {
+  it("KES's fs.yml starts a KES gateway over its fs key store", async () => {
     const tls = serverCert();
+    const keys = mkdtempSync(join(tmpdir(), 'keyhold-fs-yml-'));
     const server = await start({
-      config: readFileSync(join(FIXTURES, 'fs.yml'), 'utf8'),
+      // The fixture's store path, moved into a temporary directory.
+      config: readFileSync(join(FIXTURES, 'fs.yml'), 'utf8').replace('/tmp/kes', keys),
       files: { 'private.key': tls.key, 'public.crt': tls.cert },
     });
-    assert.match(server.output(), /config\.yml:11:1: the keystore section is ignored/);
+    assert.match(server.output(), /KES gateway mode: keys in fs /);
     assert.match(server.output(), /Root:\s+disabled/);
     const anyone = apiKeyCert();
     const res = await kes(server.endpoint, anyone, 'GET', '/v1/status');

@@ -95,7 +95,16 @@ A cluster node serves from one process: --workers 0, the default with --etcd):
     );
     const dir = resolve(args.positionals[0] ?? configured?.options.dir ?? 'keyhold-data');
     const dev = flag(args, 'dev');
-    const hsmKey = await loadHsmKey(dir, dev, configured?.options.hsmKey);
+    // A KES gateway seals nothing (its keys are in the external store): no HSM key needed.
+    const gateway = configured?.options.gateway;
+    if (gateway && clusterConfig) {
+      throw new UsageError(
+        'a config file with a keystore: section runs a stateless KES gateway, which keeps no state to replicate: drop --etcd (and keyhold.cluster) or the keystore: section',
+      );
+    }
+    const hsmKey = gateway
+      ? (configured.options.hsmKey ?? HsmKey.generate())
+      : await loadHsmKey(dir, dev, configured?.options.hsmKey);
     const tlsCert = stringOption(args, 'tls-cert');
     const tlsKey = stringOption(args, 'tls-key');
     if ((tlsCert === undefined) !== (tlsKey === undefined)) {
@@ -132,7 +141,11 @@ A cluster node serves from one process: --workers 0, the default with --etcd):
       workers,
     );
     if (!node) return 0; // a worker process: it served until the primary stopped it
-    printBanner(node, dir, args);
+    printBanner(
+      node,
+      gateway ? `none (KES gateway: keys in the ${gateway.keystore.kind} key store)` : dir,
+      args,
+    );
     // For supervisors and test harnesses: one JSON line to wait for instead of the banner.
     if (process.env.KEYHOLD_READY === '1') print(readyLine(node, dir, args));
     await waitForSignal();

@@ -52,7 +52,7 @@ describe('loading config files', () => {
     assert.deepEqual(config.api.get('/v1/metrics'), { skipAuth: false, timeout: 15_000 });
   });
 
-  it('loads KES-style files unchanged, reporting what Keyhold ignores', () => {
+  it('loads KES-style files unchanged, with their key stores (gateway mode)', () => {
     const load = (
       name: string,
       env: Record<string, string> = {},
@@ -60,7 +60,8 @@ describe('loading config files', () => {
       parseServerConfig(name, readFileSync(`${ROOT}test/fixtures/kes/${name}`, 'utf8'), env);
     const fs = load('fs.yml');
     assert.equal(fs.adminIdentity, 'disabled');
-    assert.match(fs.warnings[0]!, /^fs\.yml:11:1: the keystore section is ignored/);
+    assert.deepEqual(fs.keystore, { kind: 'fs', path: '/tmp/kes' });
+    assert.deepEqual(fs.warnings, []);
 
     const api = load('custom-api.yml');
     assert.deepEqual(
@@ -79,7 +80,8 @@ describe('loading config files', () => {
     });
     assert.equal(vault.policies[0]!.identities[0], ID2);
     assert.deepEqual(vault.policies[0]!.deny, ['/v1/key/generate/my-app-internal*']);
-    assert.equal(vault.warnings.length, 1);
+    assert.deepEqual(vault.warnings, []);
+    assert.equal(vault.keystore?.kind === 'vault' ? vault.keystore.approle?.id : '', 'id');
 
     const legacy = load('legacy-paths.yml', { APP_IDENTITY: ID });
     assert.deepEqual(legacy.policies[0]!.allow, [

@@ -1,6 +1,6 @@
 // The server config file: KES's format (docs/protocol/kes.md) plus a `keyhold:` section. A real
-// KES config loads unchanged; what Keyhold does not use (keystore, cache, TLS proxy) is reported
-// as a warning, and every invalid value is an error naming file, line and column.
+// KES config loads unchanged; a `keystore:` section selects the KES gateway mode (src/keystore/);
+// what Keyhold does not use (TLS proxy) is reported as a warning, and every invalid value is an error naming file, line and column.
 
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
@@ -11,6 +11,8 @@ import { isValidName } from '../model/names.ts';
 import { KES_ROUTE_PATHS } from '../protocol/kes/index.ts';
 import { readClusterSection } from './cluster-config.ts';
 import type { ClusterFileSection } from './cluster-config.ts';
+import { readKeyStoreConfig } from './keystore-config.ts';
+import type { KeyStoreConfig } from './keystore-config.ts';
 import { ConfigError, ConfigSource } from './config-source.ts';
 import { parseGoDuration } from './go-duration.ts';
 import type { KesApiOverride, KesStaticPolicy } from './kes-settings.ts';
@@ -62,10 +64,12 @@ export interface ServerConfig {
   readonly tls?: TlsConfig;
   readonly policies: readonly KesStaticPolicy[];
   readonly api: ReadonlyMap<string, KesApiOverride>;
-  /** `cache.expiry` in milliseconds: validated, not used (keys are always in memory). */
+  /** `cache.expiry` in milliseconds (used in KES gateway mode, where keys are fetched). */
   readonly cache: { readonly any: number; readonly unused: number; readonly offline: number };
   readonly log: { readonly error: number; readonly audit: number };
   readonly keys: readonly string[];
+  /** The external key store of the KES gateway mode; absent: keys in the sealed state. */
+  readonly keystore?: KeyStoreConfig;
   readonly keyhold: KeyholdConfig;
   /** Warnings, each `file:line:col: message`. */
   readonly warnings: readonly string[];
@@ -145,13 +149,7 @@ export function parseServerConfig(
   const cache = readCache(src, top.get('cache')?.value ?? null);
   const log = readLog(src, top.get('log')?.value ?? null);
   const keys = readKeys(src, top.get('keys')?.value ?? null);
-  const keystore = top.get('keystore');
-  if (keystore && !src.isNull(keystore.value)) {
-    src.warn(
-      keystore.keyNode,
-      "the keystore section is ignored: Keyhold keeps keys in its own sealed state (import a KES fs keystore with 'keyhold kes import-fs')",
-    );
-  }
+  const keystore = readKeyStoreConfig(src, top.get('keystore')?.value ?? null);
   const keyhold = readKeyhold(src, top.get('keyhold')?.value ?? null);
 
   return {
@@ -165,6 +163,7 @@ export function parseServerConfig(
     cache,
     log,
     keys,
+    ...(keystore ? { keystore } : {}),
     keyhold,
     warnings: src.warnings,
   };

@@ -12,6 +12,7 @@ import { Reloadable } from './reloadable.ts';
 import { loadServerConfig } from './server-config.ts';
 import type { ServerConfig } from './server-config.ts';
 import { loadTlsMaterial } from './tls-material.ts';
+import type { GatewayConfig } from './keystore-config.ts';
 import type { TlsMaterial } from './tls-material.ts';
 
 /**
@@ -36,6 +37,8 @@ export interface ConfiguredOptions<L extends ConfigLog = ConfigLog> {
   readonly kes: Reloadable<KesSettings>;
   readonly tlsConfig?: Reloadable<TlsMaterial>;
   readonly log: L;
+  /** A `keystore:` section: KES gateway mode over that store. */
+  readonly gateway?: GatewayConfig;
 }
 
 export interface ConfiguredServer<L extends ConfigLog = ConfigLog> {
@@ -92,6 +95,7 @@ export async function configureServer<L extends ConfigLog>(
     kes,
     ...(tlsConfig ? { tlsConfig } : {}),
     log,
+    ...(config.keystore ? { gateway: { keystore: config.keystore, cache: config.cache } } : {}),
   };
 
   const reload = async (): Promise<void> => {
@@ -156,6 +160,8 @@ function restartOnly(before: ServerConfig, after: ServerConfig): string[] {
   if (before.address !== after.address) out.push('address');
   if (before.adminIdentity !== after.adminIdentity) out.push('admin.identity');
   if ((before.tls === undefined) !== (after.tls === undefined)) out.push('tls (added or removed)');
+  if (JSON.stringify(before.keystore) !== JSON.stringify(after.keystore)) out.push('keystore');
+  if (JSON.stringify(before.cache) !== JSON.stringify(after.cache)) out.push('cache');
   const a = before.keyhold;
   const b = after.keyhold;
   if (a.state !== b.state) out.push('keyhold.state');

@@ -22,6 +22,7 @@ import { latestVersion } from '../state/entities.ts';
 import type { Page } from '../state/sorted-names.ts';
 import type { State } from '../state/state.ts';
 import { authorize, authorizeKesPath, authorizeScope } from './authorize.ts';
+import type { ExternalKeys, KeyStoreHealth } from './external-keys.ts';
 import type { Caller } from './caller.ts';
 import { isSelf } from './caller.ts';
 import { describeSelf } from './kes-self.ts';
@@ -65,11 +66,24 @@ export class Core {
   readonly #state: State;
   readonly #sink: CommandSink;
   readonly #now: () => number;
+  /** Set in KES gateway mode: keys live in an external store, not in the state. */
+  readonly #external: ExternalKeys | undefined;
 
-  constructor(state: State, sink: CommandSink, now: () => number = Date.now) {
+  constructor(
+    state: State,
+    sink: CommandSink,
+    now: () => number = Date.now,
+    external?: ExternalKeys,
+  ) {
     this.#state = state;
     this.#sink = sink;
     this.#now = now;
+    this.#external = external;
+  }
+
+  /** True in KES gateway mode (keys in an external store). */
+  get gateway(): boolean {
+    return this.#external !== undefined;
   }
 
   // ── authorization without an operation ──────────────────────────────────
@@ -226,6 +240,8 @@ export class Core {
   }
 
   listKeys(caller: Caller, enclave: string, params: ListParams): Page<KeyRing> {
+    // In gateway mode the state holds no keys: a face must list through listKeyRings.
+    if (this.#external) throw new KeyholdError('INTERNAL');
     checkPrefix(params.prefix);
     this.#read(caller, `enclave/${enclave}/key`, true);
     authorize(this.#state, caller, 'KEY:LIST', enclave, params.prefix);
@@ -314,6 +330,54 @@ export class Core {
       version: version.version,
       mac: createHmac('sha256', version.hmacKey).update(request.message).digest(),
     };
+  }
+
+  // ── keys in an external store (KES gateway mode) ─────────────────────────
+
+  /**
+   * Authorizes `command` on a key and, in gateway mode, fetches the key into the cache, so that
+   * the synchronous operation the face calls next finds it. A no-op for keys in the state.
+   */
+  async loadKey(caller: Caller, enclave: string, name: string, command: string): Promise<void> {
+    if (!this.#external) return;
+    checkName('key', name);
+    authorize(this.#state, caller, command, enclave, name);
+    this.#state.enclave(enclave);
+    await this.#external.load(enclave, name);
+  }
+
+  /** A page of key names: from the state, or in gateway mode from the store. */
+  async listKeyNames(caller: Caller, enclave: string, params: ListParams): Promise<Page<string>> {
+    if (!this.#external) {
+      const rings = this.listKeys(caller, enclave, params);
+      return { items: rings.items.map((r) => r.name), continueAt: rings.continueAt };
+    }
+    checkPrefix(params.prefix);
+    authorize(this.#state, caller, 'KEY:LIST', enclave, params.prefix);
+    this.#state.enclave(enclave);
+    return this.#external.list(enclave, params.prefix, params.continueAt, pageLimit(params.limit));
+  }
+
+  /** A page of keys with their versions (gateway mode: names from the store, each key fetched). */
+  async listKeyRings(caller: Caller, enclave: string, params: ListParams): Promise<Page<KeyRing>> {
+    if (!this.#external) return this.listKeys(caller, enclave, params);
+    const names = await this.listKeyNames(caller, enclave, params);
+    const items: KeyRing[] = [];
+    for (const name of names.items) {
+      try {
+        items.push(await this.#external.load(enclave, name));
+      } catch (error) {
+        // Deleted between listing and reading: not part of the page.
+        if (!(error instanceof KeyholdError) || error.code !== 'KEY_NOT_FOUND') throw error;
+      }
+    }
+    return { items, continueAt: names.continueAt };
+  }
+
+  /** The key store's health (the state is always at hand: 1 ns, reachable). */
+  async keyStoreHealth(): Promise<KeyStoreHealth & { readonly external: boolean }> {
+    if (!this.#external) return { latencyMs: 0, unreachable: false, external: false };
+    return { ...(await this.#external.health()), external: true };
   }
 
   // ── policies ─────────────────────────────────────────────────────────────
@@ -452,6 +516,12 @@ export class Core {
   }
 
   #ring(enclave: string, name: string): KeyRing {
+    if (this.#external) {
+      this.#state.enclave(enclave);
+      const ring = this.#external.cached(enclave, name);
+      if (!ring) throw new KeyholdError('KEY_NOT_FOUND');
+      return ring;
+    }
     return this.#state.keyRing(enclave, name);
   }
 

@@ -24,6 +24,7 @@ import type { RequestHead } from '../http/http1/index.ts';
 import { ClusterOwner } from './cluster-owner.ts';
 import { openClusterNode } from './open-cluster-node.ts';
 import { openOwnedNode } from './local-owner.ts';
+import { openGatewayNode } from './open-gateway.ts';
 import { Metrics } from '../observe/metrics.ts';
 import { createNodeHttpsServer } from '../http/node-https.ts';
 import { createPipeline } from '../http/pipeline.ts';
@@ -32,6 +33,7 @@ import { RouteTable } from '../http/route.ts';
 import type { CertificateFiles, LoadedCertificate } from './server-certificate.ts';
 import type { ServerOptions } from './server-options.ts';
 import type { StateOwner } from './state-owner.ts';
+import type { ExternalKeys } from '../core/external-keys.ts';
 import { HANDSHAKE_TIMEOUT_MS, TLS_POLICY } from '../http/tls-policy.ts';
 
 /** Everything the HTTPS front needs, however the state is owned. */
@@ -46,6 +48,8 @@ export interface FrontOptions {
   readonly ticketKeys?: Buffer;
   /** A worker pool: told when this process starts or stops having TLS handshakes in progress. */
   readonly onHandshakesBusy?: (busy: boolean) => void;
+  /** KES gateway mode: where the core looks keys up instead of the state. */
+  readonly external?: ExternalKeys;
 }
 
 export class KeyholdServer {
@@ -70,7 +74,7 @@ export class KeyholdServer {
   constructor(init: FrontOptions, owned: { close(): Promise<void> } | null = null) {
     this.owner = init.owner;
     this.#owned = owned;
-    this.core = new Core(init.owner.state, init.owner);
+    this.core = new Core(init.owner.state, init.owner, Date.now, init.external);
     this.log = init.log;
     this.audit = init.audit;
     this.rootApiKey = init.root.apiKey;
@@ -189,11 +193,22 @@ export class KeyholdServer {
   static async start(options: ServerOptions): Promise<KeyholdServer> {
     const { log, root, owner, certificate } = options.cluster
       ? await openClusterNode(options, options.cluster)
-      : await openOwnedNode(options);
+      : options.gateway
+        ? await openGatewayNode(options, options.gateway)
+        : await openOwnedNode(options);
+    const external = options.gateway ? (owner as ExternalKeys) : undefined;
     let server: KeyholdServer | null = null;
     try {
       server = new KeyholdServer(
-        { owner, root, certificate, options, log, audit: openAuditLog(options) },
+        {
+          owner,
+          root,
+          certificate,
+          options,
+          log,
+          audit: openAuditLog(options),
+          ...(external ? { external } : {}),
+        },
         owner,
       );
       owner.metricsSource = server.metrics;

@@ -31,7 +31,8 @@ export async function startNode(
     await runWorker(options);
     return null;
   }
-  if (workers === 0) {
+  // A KES gateway is stateless over its key store: one process (its cache is per process).
+  if (workers === 0 || options.gateway) {
     const server = await KeyholdServer.start(options);
     return {
       address: server.address,

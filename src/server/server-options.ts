@@ -5,6 +5,7 @@
 
 import type { ClusterTiming } from '../cluster/cluster-node.ts';
 import type { ClusterConfig } from '../config/cluster-config.ts';
+import type { GatewayConfig } from '../config/keystore-config.ts';
 import type { Reloadable } from '../config/reloadable.ts';
 import type { KesSettings } from '../config/kes-settings.ts';
 import type { TlsMaterial } from '../config/tls-material.ts';
@@ -48,4 +49,6 @@ export interface ServerOptions {
   readonly cluster?: ClusterConfig;
   /** Cluster timing (tests shorten it); defaults in src/cluster/cluster-node.ts. */
   readonly clusterTiming?: ClusterTiming;
+  /** KES gateway mode: keys in this external store, none in a sealed state (src/keystore/). */
+  readonly gateway?: GatewayConfig;
 }

@@ -95,6 +95,26 @@ function* keyLines(
   } while (continueAt !== '');
 }
 
+/** keyLines for keys in an external store (KES gateway mode): every page read up front. */
+async function gatewayKeyLines(
+  k: KesRequest,
+  prefix: string,
+  accept: (name: string) => boolean,
+): Promise<unknown[][]> {
+  const pages: unknown[][] = [];
+  let continueAt = '';
+  do {
+    const page = await k.env.core.listKeyRings(k.caller, k.enclave, {
+      prefix,
+      continueAt,
+      limit: MAX_LIST_NAMES,
+    });
+    pages.push(page.items.filter((ring) => accept(ring.name)).map(describeKey));
+    continueAt = page.continueAt;
+  } while (continueAt !== '');
+  return pages;
+}
+
 async function listKeys(k: KesRequest): Promise<void> {
   const pattern = k.resource;
   const prefix = listingPrefix(pattern);
@@ -103,12 +123,12 @@ async function listKeys(k: KesRequest): Promise<void> {
     if (prefix === undefined && !(pattern.length <= 80 && isValidGlob(pattern))) {
       throw invalidPattern(pattern);
     }
-    await streamNdjson(
-      k.res,
-      prefix !== undefined
-        ? keyLines(k, prefix, () => true)
-        : keyLines(k, '', (name) => goPathMatch(pattern, name)),
-    );
+    const accept = prefix !== undefined ? () => true : (name: string) => goPathMatch(pattern, name);
+    // In KES gateway mode the keys are read from the store first (an async walk).
+    const pages = k.env.core.gateway
+      ? (await gatewayKeyLines(k, prefix ?? '', accept))[Symbol.iterator]()
+      : keyLines(k, prefix ?? '', accept);
+    await streamNdjson(k.res, pages);
     return;
   }
   if (prefix === undefined) {
@@ -116,14 +136,12 @@ async function listKeys(k: KesRequest): Promise<void> {
   }
   // Upstream kms-go feeds `continue_at` back as the next prefix (kes.md §2.2, broken beyond
   // 1024 names); Keyhold also takes it as `?continue_at=`, which its own SDK sends.
-  const page = k.env.core.listKeys(k.caller, k.enclave, {
+  const page = await k.env.core.listKeyNames(k.caller, k.enclave, {
     prefix,
     continueAt: k.query.get('continue_at') ?? '',
     limit: MAX_LIST_NAMES,
   });
-  const out: { names: string[]; continue_at?: string } = {
-    names: page.items.map((ring) => ring.name),
-  };
+  const out: { names: string[]; continue_at?: string } = { names: page.items };
   if (page.continueAt !== '') out.continue_at = page.continueAt;
   sendJson(k.res, out);
 }
@@ -158,9 +176,10 @@ async function importKey(k: KesRequest): Promise<void> {
   auditKeyChange(k, `secret key '${name}' created`);
 }
 
-function generate(k: KesRequest): void {
+async function generate(k: KesRequest): Promise<void> {
   const name = k.resource;
   // Name and permission were checked before the body was read (the route's guard).
+  await k.env.core.loadKey(k.caller, k.enclave, name, 'KEY:GENERATE');
   // Upstream reads the body only when there is one; MinIO always sends a context.
   const context = k.body.length > 0 ? decodeBody(k.body, { context: 'bytes' }).context : EMPTY;
   const key = k.env.core.generate(k.caller, k.enclave, {
@@ -176,9 +195,10 @@ function generate(k: KesRequest): void {
   key.plaintext.fill(0);
 }
 
-function encrypt(k: KesRequest): void {
+async function encrypt(k: KesRequest): Promise<void> {
   const name = k.resource;
   // Name and permission were checked before the body was read (the route's guard).
+  await k.env.core.loadKey(k.caller, k.enclave, name, 'KEY:ENCRYPT');
   const body = decodeBody(k.body, { plaintext: 'bytes', context: 'bytes' });
   const { ciphertext } = k.env.core.encrypt(k.caller, k.enclave, {
     name,
@@ -189,9 +209,10 @@ function encrypt(k: KesRequest): void {
   sendJson(k.res, { ciphertext: ciphertext.toString('base64') });
 }
 
-function decrypt(k: KesRequest): void {
+async function decrypt(k: KesRequest): Promise<void> {
   const name = k.resource;
   // Name and permission were checked before the body was read (the route's guard).
+  await k.env.core.loadKey(k.caller, k.enclave, name, 'KEY:DECRYPT');
   const body = decodeBody(k.body, { ciphertext: 'bytes', context: 'bytes' });
   const plaintext = k.env.core.decrypt(k.caller, k.enclave, {
     name,
@@ -203,9 +224,10 @@ function decrypt(k: KesRequest): void {
   plaintext.fill(0);
 }
 
-function bulkDecrypt(k: KesRequest): void {
+async function bulkDecrypt(k: KesRequest): Promise<void> {
   const name = k.resource;
   // Name and permission were checked before the body was read (the route's guard).
+  await k.env.core.loadKey(k.caller, k.enclave, name, 'KEY:DECRYPT');
   let items: unknown;
   try {
     items = parseFirstJsonValue(k.body);
@@ -236,9 +258,10 @@ function bulkDecrypt(k: KesRequest): void {
   sendJson(k.res, out);
 }
 
-function hmac(k: KesRequest): void {
+async function hmac(k: KesRequest): Promise<void> {
   const name = k.resource;
   // Name and permission were checked before the body was read (the route's guard).
+  await k.env.core.loadKey(k.caller, k.enclave, name, 'KEY:MAC');
   const body = decodeBody(k.body, { message: 'bytes' });
   const { mac } = k.env.core.mac(k.caller, k.enclave, {
     name,
@@ -278,9 +301,10 @@ export function keyRoutes(): KesRouteSpec[] {
       ...base,
       method: 'GET',
       path: '/v1/key/describe/',
-      handle: (k) => {
+      handle: async (k) => {
         checkKeyName(k.resource);
         authorizeOp(k, 'KEY:STATUS', k.resource);
+        await k.env.core.loadKey(k.caller, k.enclave, k.resource, 'KEY:STATUS');
         const { ring } = k.env.core.keyStatus(k.caller, k.enclave, {
           name: k.resource,
           version: 0,

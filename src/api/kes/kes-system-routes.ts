@@ -2,17 +2,27 @@
 // (`/version` is served by the shared route of the KMS face; its JSON carries KES's fields.)
 
 import { arch, availableParallelism, cpus, platform } from 'node:os';
+import { KeyholdError } from '../../model/errors.ts';
 import { VERSION } from '../../version.ts';
 import { PROMETHEUS_TEXT, mergeKesCounts } from './kes-metrics.ts';
 import { sendEmpty, sendJson } from './kes-request.ts';
 import type { KesRequest, KesRouteSpec } from './kes-request.ts';
 
 /** Status as kms-go's `State` decodes it (docs/protocol/kes.md). */
-function status(k: KesRequest): void {
+async function status(k: KesRequest): Promise<void> {
   k.env.core.authorizeKesPath(k.caller, k.enclave);
   // Keys live in the in-memory state: the "keystore" is always reachable; its latency is the
   // time of one state lookup, in nanoseconds (what kms-go reads; upstream sends milliseconds).
-  const latency = k.env.core.keystoreLatency(k.enclave);
+  let latency = k.env.core.keystoreLatency(k.enclave);
+  // KES gateway mode: the external store's probe (kms-go needs `keystore_unavailable` beside
+  // `keystore_unreachable`, or it fails to decode the answer).
+  let store: Record<string, unknown> = {};
+  if (k.env.core.gateway) {
+    const health = await k.env.core.keyStoreHealth();
+    latency = health.latencyMs * 1_000_000;
+    if (health.unreachable) store = { keystore_unreachable: true, keystore_unavailable: true };
+    else if (health.error !== undefined) store = { keystore_unavailable: true };
+  }
   const memory = process.memoryUsage();
   sendJson(k.res, {
     version: VERSION,
@@ -23,7 +33,8 @@ function status(k: KesRequest): void {
     num_cpu_used: availableParallelism(),
     mem_heap_used: memory.heapUsed,
     mem_stack_used: 0,
-    keystore_latency: latency,
+    ...(latency > 0 ? { keystore_latency: latency } : {}),
+    ...store,
   });
 }
 
@@ -40,8 +51,15 @@ export function systemRoutes(): KesRouteSpec[] {
       ...base,
       method: 'GET',
       path: '/v1/ready',
-      handle: (k) => {
+      handle: async (k) => {
         k.env.core.authorizeKesPath(k.caller, k.enclave);
+        if (k.env.core.gateway) {
+          const health = await k.env.core.keyStoreHealth();
+          if (health.unreachable)
+            throw new KeyholdError('BAD_REQUEST', 'key store is not reachable', 504);
+          if (health.error !== undefined)
+            throw new KeyholdError('BAD_REQUEST', 'key store is unavailable', 502);
+        }
         sendEmpty(k.res);
       },
     },

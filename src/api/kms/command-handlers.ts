@@ -124,7 +124,7 @@ export const HANDLERS: HandlerTable = {
   'KEY:DELETE': (ctx, requests) =>
     each(requests, (r) => ctx.core.deleteKey(ctx.caller, ctx.enclave, r)),
   'KEY:STATUS': (ctx, requests) =>
-    requests.map((r) => {
+    withKeys(ctx, requests, 'KEY:STATUS', (r) => {
       const { ring, version } = ctx.core.keyStatus(ctx.caller, ctx.enclave, r);
       return {
         name: ring.name,
@@ -134,17 +134,20 @@ export const HANDLERS: HandlerTable = {
         createdBy: version.createdBy,
       };
     }),
-  'KEY:LIST': (ctx, [r]) => {
-    const page = ctx.core.listKeys(ctx.caller, ctx.enclave, r!);
+  'KEY:LIST': async (ctx, [r]) => {
+    const page = await ctx.core.listKeyRings(ctx.caller, ctx.enclave, r!);
     return [{ keys: page.items.map(keyStatus), continueAt: page.continueAt }];
   },
   'KEY:ENCRYPT': (ctx, requests) =>
-    requests.map((r) => ctx.core.encrypt(ctx.caller, ctx.enclave, r)),
+    withKeys(ctx, requests, 'KEY:ENCRYPT', (r) => ctx.core.encrypt(ctx.caller, ctx.enclave, r)),
   'KEY:DECRYPT': (ctx, requests) =>
-    requests.map((r) => ({ plaintext: ctx.core.decrypt(ctx.caller, ctx.enclave, r) })),
+    withKeys(ctx, requests, 'KEY:DECRYPT', (r) => ({
+      plaintext: ctx.core.decrypt(ctx.caller, ctx.enclave, r),
+    })),
   'KEY:GENERATE': (ctx, requests) =>
-    requests.map((r) => ctx.core.generate(ctx.caller, ctx.enclave, r)),
-  'KEY:MAC': (ctx, requests) => requests.map((r) => ctx.core.mac(ctx.caller, ctx.enclave, r)),
+    withKeys(ctx, requests, 'KEY:GENERATE', (r) => ctx.core.generate(ctx.caller, ctx.enclave, r)),
+  'KEY:MAC': (ctx, requests) =>
+    withKeys(ctx, requests, 'KEY:MAC', (r) => ctx.core.mac(ctx.caller, ctx.enclave, r)),
 
   'POLICY:CREATE': (ctx, requests) =>
     each(requests, (r) =>
@@ -190,6 +193,23 @@ export const HANDLERS: HandlerTable = {
     ];
   },
 };
+
+/**
+ * Runs `op` on every request. In KES gateway mode the requests' keys are fetched from the
+ * external store first (the core's key operations are synchronous); otherwise it runs at once.
+ */
+function withKeys<T extends { name: string }, R>(
+  ctx: HandlerContext,
+  requests: T[],
+  command: string,
+  op: (request: T) => R,
+): R[] | Promise<R[]> {
+  if (!ctx.core.gateway) return requests.map(op);
+  return (async () => {
+    for (const r of requests) await ctx.core.loadKey(ctx.caller, ctx.enclave, r.name, command);
+    return requests.map(op);
+  })();
+}
 
 function keyStatus(ring: KeyRing): ResponseOf<'KEY:STATUS'> {
   const v = latestVersion(ring);

@@ -5,6 +5,7 @@ import type { Command } from '../command.ts';
 import { runGroup, type Verb } from './group.ts';
 import { KEY_VERBS } from './key.ts';
 import { LOG_VERBS } from './log.ts';
+import { importStore } from './import-store.ts';
 import { MIGRATE_VERBS } from './migrate.ts';
 import { POLICY_VERBS } from './policy.ts';
 import { STATUS_VERBS } from './status.ts';
@@ -15,6 +16,7 @@ const VERBS: readonly Verb[] = [
   ...STATUS_VERBS,
   ...LOG_VERBS,
   ...MIGRATE_VERBS,
+  importStore,
 ];
 
 const USAGE = `Usage: keyhold kes <command> [options] [arguments]

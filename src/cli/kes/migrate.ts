@@ -64,7 +64,7 @@ export async function compareServerKey(
 type Outcome = 'imported' | 'exists';
 
 /** Imports `value` as `name`, or finds it already there; then compares (unless `verify` is off). */
-async function importOne(
+export async function importOne(
   client: KesClient,
   name: string,
   value: Pick<KesKeyValue, 'key' | 'hmacKey'>,
