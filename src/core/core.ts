@@ -3,7 +3,7 @@
 
 import { createHmac } from 'node:crypto';
 import type { KeyType } from '../crypto/index.ts';
-import { NotAuthenticError, SecretKey, randomPool } from '../crypto/index.ts';
+import { KEY_TYPES, NotAuthenticError, SecretKey, randomPool } from '../crypto/index.ts';
 import { KeyholdError, badRequest } from '../model/errors.ts';
 import { isValidName, isValidPrefix } from '../model/names.ts';
 import { parseIdentity } from '../identity/index.ts';
@@ -60,7 +60,6 @@ export interface GeneratedKey {
   readonly ciphertext: Buffer;
 }
 
-const KEY_TYPES: readonly KeyType[] = ['AES256', 'ChaCha20'];
 
 export class Core {
   readonly #state: State;

@@ -1,5 +1,7 @@
 // The SDK's result and option types, and their conversion from the KMS API's wire messages,
 // including the checks kms-go applies to replies (key types, `h1:` identities, privileges).
+import { KEY_TYPES } from '../crypto/index.ts';
+import type { KeyType } from '../crypto/index.ts';
 import { parseIdentity } from '../identity/index.ts';
 import type {
   EnclaveStatusResponse,
@@ -12,9 +14,8 @@ import type {
 } from '../protocol/kms/index.ts';
 import { KmsResponseError } from './errors.ts';
 
-/** Key algorithms of the KMS API: AES-256-GCM and ChaCha20-Poly1305. */
-export const KEY_TYPES = ['AES256', 'ChaCha20'] as const;
-export type KeyType = (typeof KEY_TYPES)[number];
+/** Key algorithms of the KMS API (AES-256-GCM, ChaCha20-Poly1305): the server's one list. */
+export { KEY_TYPES, type KeyType };
 
 /** Privileges of an identity: cluster root, enclave admin, policy-bound user. */
 export const PRIVILEGES = ['SysAdmin', 'Admin', 'User'] as const;

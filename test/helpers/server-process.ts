@@ -135,7 +135,7 @@ export function spawnServer(
       settled = true;
       stop();
       child.kill('SIGKILL');
-      reject(new Error(`server did not start within the timeout; output:\n${output}`));
+      reject(new Error(`server did not start within ${options.timeout} ms; output:\n${output}`));
     }, options.timeout);
     const check = (): void => {
       const line = /^\{"ready":true,.*\}$/m.exec(stdout)?.[0];
@@ -162,7 +162,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   const hsmKey = options.hsmKey ?? TEST_HSM_KEY;
   const { server, ready } = await spawnServer(
     ['server', dir, '--address', '127.0.0.1:0', ...(options.args ?? [])],
-    { env: { KEYHOLD_HSM_KEY: hsmKey, ...options.env }, timeout: options.timeout ?? 15_000 },
+    { env: { KEYHOLD_HSM_KEY: hsmKey, ...options.env }, timeout: options.timeout ?? 60_000 },
   );
   const { child, exited } = server;
   return {
