@@ -60,7 +60,6 @@ export interface GeneratedKey {
   readonly ciphertext: Buffer;
 }
 
-
 export class Core {
   readonly #state: State;
   readonly #sink: CommandSink;
