@@ -4,11 +4,11 @@
 // A small REST client (api-version 7.5, what KES speaks): bearer tokens from Microsoft Entra ID
 // client credentials or a managed identity, the 401 challenge, Azure's inner error codes.
 
-import { request as httpRequest } from 'node:http';
-import { request } from 'node:https';
 import type { AzureStoreConfig } from '../../config/keystore-config.ts';
 import type { KeyStore } from '../keystore.ts';
-import { KeyExistsError, KeyNotFoundError, StoreUnreachableError } from '../keystore.ts';
+import { jsonRequest } from '../json-request.ts';
+import type { JsonAnswer } from '../json-request.ts';
+import { KeyExistsError, KeyNotFoundError } from '../keystore.ts';
 
 const API_VERSION = '7.5';
 const SCOPE = 'https://vault.azure.net/.default';
@@ -19,11 +19,7 @@ export interface AzureStoreOptions {
   readonly ca?: string | readonly string[];
 }
 
-interface Answer {
-  readonly status: number;
-  readonly json: Record<string, unknown> | undefined;
-  readonly text: string;
-}
+type Answer = JsonAnswer;
 
 /** Azure's error body: `{"error":{"code","message","innererror":{"code"}}}`. */
 class AzureError extends Error {
@@ -187,7 +183,7 @@ export class AzureKeyStore implements KeyStore {
       const answer = await this.#send(method, url, body, { Authorization: `Bearer ${token}` });
       if (answer.status === 401 && attempt === 0) {
         // The challenge names the tenant the vault belongs to.
-        const challenge = answer.json?.challenge;
+        const challenge = answer.challenge;
         const tenant = /authorization="?https?:\/\/[^/]+\/([^"/,\s]+)/.exec(
           typeof challenge === 'string' ? challenge : '',
         )?.[1];
@@ -257,55 +253,13 @@ export class AzureKeyStore implements KeyStore {
   }
 
   #send(method: string, url: URL, body: unknown, headers: Record<string, string>): Promise<Answer> {
-    const payload =
-      body === undefined
-        ? undefined
-        : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-    const send = url.protocol === 'http:' ? httpRequest : request;
-    return new Promise((resolve, reject) => {
-      const req = send(
-        url,
-        {
-          method,
-          timeout: 30_000,
-          ...(this.#ca ? { ca: this.#ca as string[] } : {}),
-          headers: {
-            ...headers,
-            ...(payload
-              ? {
-                  'Content-Length': payload.length,
-                  ...(typeof body === 'string' ? {} : { 'Content-Type': 'application/json' }),
-                }
-              : {}),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString();
-            let json: Record<string, unknown> | undefined;
-            try {
-              json = text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>);
-            } catch {
-              json = undefined;
-            }
-            const challenge = res.headers['www-authenticate'];
-            if (challenge) json = { ...(json ?? {}), challenge };
-            resolve({ status: res.statusCode ?? 0, json, text });
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
-      req.on('error', (error) =>
-        reject(
-          new StoreUnreachableError(`azure: ${method} ${url.origin}: ${error.message}`, {
-            cause: error,
-          }),
-        ),
-      );
-      req.end(payload);
+    return jsonRequest({
+      method,
+      url,
+      body,
+      headers,
+      store: 'azure',
+      ...(this.#ca ? { ca: this.#ca } : {}),
     });
   }
 }

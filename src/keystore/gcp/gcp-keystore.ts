@@ -4,11 +4,11 @@
 // (RS256 via node:crypto) or the metadata server, Google's JSON errors matched on `status`.
 
 import { createSign } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
-import { request } from 'node:https';
 import type { GcpStoreConfig } from '../../config/keystore-config.ts';
 import type { KeyStore } from '../keystore.ts';
-import { KeyExistsError, KeyNotFoundError, StoreUnreachableError } from '../keystore.ts';
+import { jsonRequest } from '../json-request.ts';
+import type { JsonAnswer } from '../json-request.ts';
+import { KeyExistsError, KeyNotFoundError } from '../keystore.ts';
 
 export interface GcpStoreOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -16,11 +16,7 @@ export interface GcpStoreOptions {
   readonly ca?: string;
 }
 
-interface Answer {
-  readonly status: number;
-  readonly json: Record<string, unknown> | undefined;
-  readonly text: string;
-}
+type Answer = JsonAnswer;
 
 class GoogleError extends Error {
   readonly status: string;
@@ -197,53 +193,13 @@ export class GcpKeyStore implements KeyStore {
   }
 
   #send(method: string, url: URL, body: unknown, headers: Record<string, string>): Promise<Answer> {
-    const payload =
-      body === undefined
-        ? undefined
-        : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-    const send = url.protocol === 'http:' ? httpRequest : request;
-    return new Promise((resolve, reject) => {
-      const req = send(
-        url,
-        {
-          method,
-          timeout: 30_000,
-          ...(this.#ca ? { ca: this.#ca } : {}),
-          headers: {
-            ...headers,
-            ...(payload
-              ? {
-                  'Content-Length': payload.length,
-                  ...(typeof body === 'string' ? {} : { 'Content-Type': 'application/json' }),
-                }
-              : {}),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString();
-            let json: Record<string, unknown> | undefined;
-            try {
-              json = text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>);
-            } catch {
-              json = undefined;
-            }
-            resolve({ status: res.statusCode ?? 0, json, text });
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
-      req.on('error', (error) =>
-        reject(
-          new StoreUnreachableError(`gcp: ${method} ${url.origin}: ${error.message}`, {
-            cause: error,
-          }),
-        ),
-      );
-      req.end(payload);
+    return jsonRequest({
+      method,
+      url,
+      body,
+      headers,
+      store: 'gcp',
+      ...(this.#ca ? { ca: this.#ca } : {}),
     });
   }
 }
