@@ -7,19 +7,11 @@
 import type { KesKeyValue } from '../../crypto/index.ts';
 import { parseKesKeyValue } from '../../crypto/index.ts';
 import { isValidName } from '../../model/names.ts';
-import { KesConnectionError } from '../../sdk/kes/index.ts';
 import { flag, stringOption, UsageError } from '../command.ts';
 import { print, printJson } from '../output.ts';
-import {
-  CONNECTION_OPTIONS,
-  CONNECTION_USAGE,
-  failure,
-  reason,
-  VerbError,
-  withClient,
-} from './connection.ts';
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, reason, VerbError } from './connection.ts';
 import type { Verb } from './group.ts';
-import { importOne } from './migrate.ts';
+import { importKeys } from './migrate.ts';
 
 export const importStore: Verb = {
   words: ['import'],
@@ -99,8 +91,6 @@ ${CONNECTION_USAGE}
           fail(name, `not a KES key value: ${reason(error)}`);
         }
       }
-      const describe = (value: KesKeyValue): string =>
-        `(${value.key.type}, ${value.hmacKey ? 'with its HMAC key' : 'legacy key without HMAC key'})`;
       const finish = (): number => {
         if (json) printJson(result);
         else {
@@ -112,35 +102,7 @@ ${CONNECTION_USAGE}
         }
         return result.failed.length === 0 ? 0 : 1;
       };
-      if (flag(args, 'dry-run')) {
-        for (const { name, value } of keys) {
-          result.imported.push(name);
-          report('ok', name, describe(value));
-        }
-        return finish();
-      }
-      return await withClient(args, async (client) => {
-        for (const { name, value } of keys) {
-          try {
-            const outcome = await importOne(client, name, value, !flag(args, 'no-verify'));
-            if (outcome === 'imported') {
-              result.imported.push(name);
-              report('imported', name, describe(value));
-            } else {
-              result.skipped.push(name);
-              report('skipped', name, 'already on the server with the same key');
-            }
-          } catch (error) {
-            if (error instanceof KesConnectionError) {
-              fail(name, reason(error));
-              finish();
-              throw failure('reach the server', error);
-            }
-            fail(name, reason(error));
-          }
-        }
-        return finish();
-      });
+      return await importKeys(args, keys, { ...result, report, fail, finish });
     } finally {
       for (const { value } of keys) value.hmacKey?.fill(0);
       await store.close();

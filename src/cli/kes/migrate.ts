@@ -92,6 +92,58 @@ export async function importOne(
   return outcome;
 }
 
+/** Where an import run records and prints what happened to each key. */
+export interface ImportLedger {
+  readonly imported: string[];
+  readonly skipped: string[];
+  /** Prints one line `STATUS NAME DETAIL` (nothing with --json). */
+  report(status: string, name: string, detail: string): void;
+  /** Records and prints a key that failed. */
+  fail(name: string, error: string): void;
+  /** Prints the summary (or the JSON result); returns the exit code. */
+  finish(): number;
+}
+
+/**
+ * Imports `keys` through the server of `args` (with --dry-run only lists them), one line each,
+ * skipping keys already there with the same material. A connection error stops the run: every
+ * other key would fail the same way. The caller zeroes the keys afterwards.
+ */
+export async function importKeys(
+  args: ParsedArgs,
+  keys: readonly { name: string; value: KesKeyValue }[],
+  ledger: ImportLedger,
+): Promise<number> {
+  if (flag(args, 'dry-run')) {
+    for (const { name, value } of keys) {
+      ledger.imported.push(name);
+      ledger.report('ok', name, describeValue(value));
+    }
+    return ledger.finish();
+  }
+  return withClient(args, async (client) => {
+    for (const { name, value } of keys) {
+      try {
+        const outcome = await importOne(client, name, value, !flag(args, 'no-verify'));
+        if (outcome === 'imported') {
+          ledger.imported.push(name);
+          ledger.report('imported', name, describeValue(value));
+        } else {
+          ledger.skipped.push(name);
+          ledger.report('skipped', name, 'already on the server with the same key');
+        }
+      } catch (error) {
+        ledger.fail(name, reason(error));
+        if (error instanceof KesConnectionError) {
+          ledger.finish();
+          throw failure('reach the server', error);
+        }
+      }
+    }
+    return ledger.finish();
+  });
+}
+
 /** Parses `name:base64` (MINIO_KMS_SECRET_KEY): a valid key name and 32 bytes. */
 export function parseMinioSecretKey(text: string): { name: string; key: Buffer } {
   const trimmed = text.trim();
@@ -217,7 +269,7 @@ ${CONNECTION_USAGE}
     'dry-run': { type: 'boolean' },
     'no-verify': { type: 'boolean' },
   },
-  run(args) {
+  async run(args) {
     if (args.positionals.length !== 1) throw new UsageError('expected one keystore directory');
     const dir = args.positionals[0]!;
     let entries: string[];
@@ -254,40 +306,11 @@ ${CONNECTION_USAGE}
       }
       return result.failed.length === 0 ? 0 : 1;
     };
-    if (dryRun) {
-      for (const { name, value } of keys) {
-        result.imported.push(name);
-        report('ok', name, describeValue(value));
-      }
-      return finish();
+    try {
+      return await importKeys(args, keys, { ...result, report, fail, finish });
+    } finally {
+      for (const { value } of keys) value.hmacKey?.fill(0);
     }
-    return withClient(args, async (client) => {
-      try {
-        for (const { name, value } of keys) {
-          try {
-            const outcome = await importOne(client, name, value, !flag(args, 'no-verify'));
-            if (outcome === 'imported') {
-              result.imported.push(name);
-              report('imported', name, describeValue(value));
-            } else {
-              result.skipped.push(name);
-              report('skipped', name, 'already on the server with the same key');
-            }
-          } catch (error) {
-            // Without a server every other file would fail the same way: stop here.
-            if (error instanceof KesConnectionError) {
-              fail(name, reason(error));
-              finish();
-              throw failure('reach the server', error);
-            }
-            fail(name, reason(error));
-          }
-        }
-      } finally {
-        for (const { value } of keys) value.hmacKey?.fill(0);
-      }
-      return finish();
-    });
   },
 };
 
