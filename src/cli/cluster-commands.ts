@@ -198,8 +198,7 @@ running:
     answering the clients that can still reach it from the state it had, which no longer
     receives the cluster's writes. A key deleted, an identity removed or a policy revoked
     after its removal is still honoured there. It accepts no write (it cannot reach etcd).
-    (With the bounded-staleness mode on, it stops answering reads once it has been cut off
-    for longer than the lease; see docs/cluster.md.)
+    (A bounded-staleness mode that would stop such reads is not built yet: docs/cluster.md.)
   - as soon as it reaches etcd again it sees its removal and stops serving: every request
     gets 503 until it is added back with 'keyhold add-node'.
 So stop the node (and keep it stopped, or block its clients) before you remove it whenever you
