@@ -56,6 +56,10 @@ A cluster node serves from one process: --workers 0, the default with --etcd):
   --etcd-username NAME  etcd user; env KEYHOLD_ETCD_USERNAME. Its password comes from
                         KEYHOLD_ETCD_PASSWORD or the config file, never the command line
                         (other users could read it in the process list)
+  --etcd-max-staleness DUR
+                        bounded-staleness mode: refuse reads once this node has not reached
+                        etcd for DUR (e.g. 10s); env KEYHOLD_ETCD_MAX_STALENESS. Off by default:
+                        a node cut off from etcd keeps serving reads (the lone-survivor promise)
   A flag beats the environment, which beats the config file's keyhold.cluster.etcd section,
   field by field.
 `,
@@ -76,6 +80,7 @@ A cluster node serves from one process: --workers 0, the default with --etcd):
     'etcd-cert': { type: 'string' },
     'etcd-key': { type: 'string' },
     'etcd-username': { type: 'string' },
+    'etcd-max-staleness': { type: 'string' },
   },
   async run(args) {
     if (args.positionals.length > 1) throw new UsageError('expected at most one state directory');
@@ -137,6 +142,7 @@ A cluster node serves from one process: --workers 0, the default with --etcd):
         ...optional('auditFile', stringOption(args, 'audit-log') ?? configured?.options.auditFile),
         ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}),
         ...(clusterConfig ? { cluster: clusterConfig } : {}),
+        ...maxStalenessOf(args, clusterConfig !== undefined),
       },
       workers,
     );
@@ -172,6 +178,19 @@ function clusterConfigOf(
     username: stringOption(args, 'etcd-username'),
   };
   return resolveClusterConfig({ flags, env: process.env, file });
+}
+
+/** `--etcd-max-staleness DUR` (or KEYHOLD_ETCD_MAX_STALENESS) as cluster timing. */
+function maxStalenessOf(
+  args: ParsedArgs,
+  cluster: boolean,
+): { clusterTiming?: { maxStaleness: number } } {
+  const flagText = stringOption(args, 'etcd-max-staleness');
+  const text = flagText ?? process.env.KEYHOLD_ETCD_MAX_STALENESS;
+  if (text === undefined || text === '') return {};
+  const from = flagText !== undefined ? '--etcd-max-staleness' : 'KEYHOLD_ETCD_MAX_STALENESS';
+  if (!cluster) throw new UsageError(`${from} needs a cluster (--etcd)`);
+  return { clusterTiming: { maxStaleness: parseDuration(text, from) } };
 }
 
 function parseWorkers(text: string | undefined): number {

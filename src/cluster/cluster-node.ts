@@ -43,11 +43,16 @@ export interface ClusterNodeOptions {
   readonly readTimeout?: number;
   /** Milliseconds without a heartbeat after which a member is down (5 s; heartbeats every 1 s). */
   readonly livenessTimeout?: number;
+  /**
+   * Bounded-staleness mode: refuse reads once this node has not heard from etcd for this many
+   * milliseconds (off when absent or 0: the lone-survivor promise, docs/cluster.md).
+   */
+  readonly maxStaleness?: number;
 }
 
 /** The timings a deployment (or a test) may change. */
 export type ClusterTiming = Partial<
-  Pick<ClusterNodeOptions, 'writeTimeout' | 'readTimeout' | 'livenessTimeout'>
+  Pick<ClusterNodeOptions, 'writeTimeout' | 'readTimeout' | 'livenessTimeout' | 'maxStaleness'>
 >;
 
 /** One member as `status()` reports it. */
@@ -120,6 +125,8 @@ export class ClusterNode {
   #probe: NodeJS.Timeout | null = null;
   #lastProbeRevision = 0;
   #etcdError = '';
+  /** When etcd last answered this node (a probe, or events from the watch); performance.now(). */
+  #lastContact = performance.now();
   #closed = false;
   readonly #processedWaiters: { revision: number; resolve: () => void }[] = [];
   #restarting = false;
@@ -336,6 +343,7 @@ export class ClusterNode {
     // could send one ahead of events still to come. Heartbeats keep the prefix moving, and the
     // probe catches a watch that stops delivering.
     watcher.on('data', (res) => {
+      this.#lastContact = performance.now();
       const events = res.events;
       this.#queue = this.#queue
         .then(() => this.#processEvents(events))
@@ -390,6 +398,7 @@ export class ClusterNode {
             'the revision probe',
           );
           this.#etcdError = '';
+          this.#lastContact = performance.now();
           const revision = Number(res.kvs[0]?.mod_revision ?? 0);
           // The watch has not delivered a revision etcd had at the previous probe: stalled.
           if (this.#lastProbeRevision > this.#processed && this.#watcher) {
@@ -693,6 +702,17 @@ export class ClusterNode {
   /** The wait rule: throws ReadWait while an object the read depends on is in flight. */
   checkRead(read: ReadCheck): void {
     if (!this.isMember) throw this.#notServing();
+    const maxStaleness = this.#options.maxStaleness ?? 0;
+    if (maxStaleness > 0) {
+      const silent = performance.now() - this.#lastContact;
+      if (silent > maxStaleness) {
+        throw unavailable(
+          `this node (${this.#host}) has not reached etcd for ${(silent / 1000).toFixed(1)} s, more than its ` +
+            `--etcd-max-staleness of ${maxStaleness / 1000} s: it refuses reads rather than risk answering ` +
+            `from a state the other members may have changed (${this.#etcdError || 'no answer'})`,
+        );
+      }
+    }
     const paths = this.#dependencies(read.caller);
     paths.push(read.object);
     const revision = this.progress.blockingRevision(paths, read.list);

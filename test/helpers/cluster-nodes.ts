@@ -22,6 +22,8 @@ export interface NodeOptions {
   readonly prefix?: string;
   readonly hsmKey?: string;
   readonly dir?: string;
+  /** More `keyhold server` arguments. */
+  readonly args?: readonly string[];
 }
 
 /** Starts a node on a free fixed port; `restart` starts it again with the same DIR and port. */
@@ -39,6 +41,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNodeProces
     '--host',
     host,
     ...(options.prefix ? ['--etcd-prefix', options.prefix] : []),
+    ...(options.args ?? []),
   ];
   const launch = (): Promise<ServerProcess> =>
     startServer({ dir, args, ...(options.hsmKey ? { hsmKey: options.hsmKey } : {}) });
