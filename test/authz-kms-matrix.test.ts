@@ -23,13 +23,7 @@ import {
   kmsOutcome,
   startMatrix,
 } from './helpers/authz-fixtures.ts';
-import type {
-  CallerName,
-  EnclaveName,
-  Matrix,
-  Outcome,
-  TargetPrivilege,
-} from './helpers/authz-fixtures.ts';
+import type { EnclaveName, Matrix, Outcome, TargetPrivilege } from './helpers/authz-fixtures.ts';
 
 // ── the expected answers ──────────────────────────────────────────────────────────────────────
 
@@ -53,10 +47,12 @@ const NOT_SERVED = (command: string, code: number): Outcome => ({
   message: `command ${command} (${String(code)}) is not supported by this server`,
 });
 
-type Cells = Record<CallerName, Outcome>;
+/** The KMS matrix's callers (the KES matrix adds one). */
+type KmsCaller = (typeof CALLERS)[number];
+type Cells = Record<KmsCaller, Outcome>;
 
 /** `outcome` for the callers named, `others` for everyone else. */
-function grant(callers: readonly CallerName[], outcome: Outcome = 'ok', others = DENY): Cells {
+function grant(callers: readonly KmsCaller[], outcome: Outcome = 'ok', others = DENY): Cells {
   return Object.fromEntries(
     CALLERS.map((who) => [who, callers.includes(who) ? outcome : others]),
   ) as Cells;
@@ -65,7 +61,7 @@ const same = (cells: Cells): Record<EnclaveName, Cells> => ({ alpha: cells, beta
 
 // Who may act where (docs/protocol/kms.md#privileges): the root and SysAdmins everywhere, an
 // Admin in its enclave, a User (and its service account) where its policy allows.
-const SYS = ['root', 'sysadmin'] as const;
+const SYS = ['root', 'sysadmin'] as const satisfies readonly KmsCaller[];
 const ALPHA_ADMIN = [...SYS, 'admin'] as const;
 const ALPHA_POLICY = [...ALPHA_ADMIN, 'userWith', 'serviceAccount'] as const;
 /** Every identity of alpha: they pass the route's scope check, the command decides. */
@@ -81,7 +77,7 @@ type Target = 'self' | TargetPrivilege;
 const TARGETS: readonly Target[] = ['self', ...TARGET_PRIVILEGES];
 
 interface Cell {
-  readonly who: CallerName;
+  readonly who: KmsCaller;
   readonly enclave: EnclaveName;
   readonly target: Target | undefined;
   /** Unique per cell: names of what a cell creates. */
@@ -391,7 +387,7 @@ after(async () => {
   await m.close();
 });
 
-async function runCell(row: Row, who: CallerName, enclave: EnclaveName): Promise<Outcome> {
+async function runCell(row: Row, who: KmsCaller, enclave: EnclaveName): Promise<Outcome> {
   const cell: Cell = { who, enclave, target: row.target, n: ++counter };
   const message = await row.message(m, cell);
   const request = kmsCommand(row.command).request as { fromPartial(o: object): object };

@@ -28,7 +28,12 @@ export const CALLERS = [
   'none', // no client certificate
   'borrowed', // [its own CA:TRUE certificate, a forged one with the root's public key]
 ] as const;
-export type CallerName = (typeof CALLERS)[number];
+/**
+ * The KES matrix adds a User of alpha whose policy holds KES path patterns (written through the
+ * legacy `/v1/policy/write/`): KMS command rules do not reach KES-only paths such as `/v1/status`.
+ */
+export const KES_CALLERS = [...CALLERS, 'userPaths'] as const;
+export type CallerName = (typeof KES_CALLERS)[number];
 
 /** The enclave most callers belong to, and the other one (beta's Admin is `otherEnclave`). */
 export const ALPHA = 'alpha';
@@ -102,6 +107,7 @@ export interface Matrix {
 
 const USER_POLICY = 'everything';
 const NO_MATCH_POLICY = 'nothing-matches';
+const PATHS_POLICY = 'kes-paths';
 
 /** Starts a server and creates every fixture, as the root, through the SDK. */
 export async function startMatrix(options: StartOptions = {}): Promise<Matrix> {
@@ -116,6 +122,7 @@ export async function startMatrix(options: StartOptions = {}): Promise<Matrix> {
     otherEnclave: ApiKey.generate(),
     unknown: ApiKey.generate(),
     none: ApiKey.generate(),
+    userPaths: ApiKey.generate(),
   };
   const attacker = generateKeyPairSync('ed25519').privateKey;
   const rootKey = parseApiKey(server.rootApiKey);
@@ -141,6 +148,7 @@ export async function startMatrix(options: StartOptions = {}): Promise<Matrix> {
     unknown: certOf(keys.unknown),
     none: null,
     borrowed,
+    userPaths: certOf(keys.userPaths),
   };
   const h1 = (key: ApiKey): string => key.identity.toH1();
   const identity: Record<CallerName, string> = {
@@ -154,6 +162,7 @@ export async function startMatrix(options: StartOptions = {}): Promise<Matrix> {
     unknown: h1(keys.unknown),
     none: h1(keys.none),
     borrowed: ApiKey.fromSeed(Buffer.alloc(32, 7)).identity.toH1(), // never registered
+    userPaths: h1(keys.userPaths),
   };
   const targets = {} as Record<EnclaveName, Record<TargetPrivilege, string>>;
   const userClient = clientFor(server.endpoint, keys.userWith.toK1(), { enclave: ALPHA });
@@ -164,6 +173,16 @@ export async function startMatrix(options: StartOptions = {}): Promise<Matrix> {
   for (const enclave of ENCLAVES) {
     await root.createPolicy(USER_POLICY, { allow: all(['*']) }, { enclave });
     await root.createPolicy(NO_MATCH_POLICY, { allow: all(['nothing-has-this-*']) }, { enclave });
+    // Legacy-era globs: `*` stops at `/`, so one pattern per depth.
+    const paths = { allow: ['/v1/*', '/v1/*/*', '/v1/*/*/*', '/v1/*/*/*/*'] };
+    const written = await call(
+      server.endpoint,
+      credentials.root,
+      'POST',
+      `/v1/policy/write/${PATHS_POLICY}?enclave=${enclave}`,
+      JSON.stringify(paths),
+    );
+    assert.equal(written.status, 200, written.body.toString());
     targets[enclave] = {} as Record<TargetPrivilege, string>;
     for (const privilege of TARGET_PRIVILEGES) {
       const target = ApiKey.generate().identity.toH1();
@@ -186,6 +205,7 @@ export async function startMatrix(options: StartOptions = {}): Promise<Matrix> {
     for (const [who, policy] of [
       ['userWith', USER_POLICY],
       ['userWithout', NO_MATCH_POLICY],
+      ['userPaths', PATHS_POLICY],
     ] as const) {
       if (!(await present(ALPHA, identity[who]))) {
         await root.createIdentity(identity[who]);
