@@ -14,7 +14,15 @@ import { after, before, describe, it } from 'node:test';
 import { keyRoutes } from '../src/api/kes/kes-key-routes.ts';
 import { ApiKey, clientCertificateForApiKey } from '../src/identity/index.ts';
 import { hostileCertificate, spkiOf } from '../src/identity/test-support.ts';
-import { assertCells, call, kesOutcome } from './helpers/authz-fixtures.ts';
+import {
+  KMS_COMMANDS,
+  decodeKmsResponse,
+  encodeKmsRequest,
+  kmsCommand,
+} from '../src/protocol/kms/index.ts';
+import type { KmsCommandName } from '../src/protocol/kms/index.ts';
+import { EncryptRequest } from '../src/protocol/kms/pb/keyhold/kms/v1/request.ts';
+import { assertCells, call, kesOutcome, kmsOutcome } from './helpers/authz-fixtures.ts';
 import type { Credentials, Outcome } from './helpers/authz-fixtures.ts';
 import { startKesServer, tempDir } from './kes-server-support.ts';
 import type { KesServer } from './kes-server-support.ts';
@@ -42,6 +50,67 @@ interface Row {
   body?(): string;
   changed?(n: number): Promise<boolean>;
 }
+
+/**
+ * KMS key commands on the gateway's keys (docs/keystores.md#what-changes-in-gateway-mode): the
+ * admin is the root; config-file policies are KES path policies and grant nothing on the KMS API
+ * (docs/protocol/kms.md#authorization: anyone else is refused).
+ */
+const KMS_DENY: Outcome = { status: 403, message: 'access denied: insufficient permissions' };
+const KMS_ADMIN: Cells = {
+  admin: 'ok',
+  allowed: KMS_DENY,
+  notAllowed: KMS_DENY,
+  unknown: KMS_DENY,
+  none: KMS_DENY,
+  borrowed: KMS_DENY,
+};
+interface KmsRow {
+  readonly command: KmsCommandName;
+  readonly expect: Cells;
+  message(n: number): object;
+  changed?(n: number): Promise<boolean>;
+}
+const KMS_ROWS: KmsRow[] = [
+  {
+    command: 'KEY:CREATE',
+    expect: KMS_ADMIN,
+    message: (n) => ({ name: `kc${String(n)}` }),
+    changed: (n) => present(`kc${String(n)}`),
+  },
+  {
+    command: 'KEY:IMPORT',
+    expect: KMS_ADMIN,
+    message: (n) => ({ name: `ki${String(n)}`, type: 'AES256', key: Buffer.alloc(32, 4) }),
+    changed: (n) => present(`ki${String(n)}`),
+  },
+  { command: 'KEY:STATUS', expect: KMS_ADMIN, message: () => ({ name: 'k' }) },
+  { command: 'KEY:LIST', expect: KMS_ADMIN, message: () => ({}) },
+  { command: 'KEY:GENERATE', expect: KMS_ADMIN, message: () => ({ name: 'k', length: 32 }) },
+  {
+    command: 'KEY:ENCRYPT',
+    expect: KMS_ADMIN,
+    message: () => ({ name: 'k', plaintext: Buffer.of(1) }),
+  },
+  {
+    command: 'KEY:DECRYPT',
+    expect: KMS_ADMIN,
+    message: () => ({ name: 'k', ciphertext: kmsCiphertext }),
+  },
+  { command: 'KEY:MAC', expect: KMS_ADMIN, message: () => ({ name: 'k', message: Buffer.of(1) }) },
+  {
+    command: 'KEY:DELETE',
+    expect: KMS_ADMIN,
+    message: (n) => {
+      created.add(n);
+      return { name: `kd${String(n)}`, allVersions: true };
+    },
+    changed: async (n) => !(await present(`kd${String(n)}`)),
+  },
+];
+/** Cells of KEY:DELETE: their key is created before the request. */
+const created = new Set<number>();
+let kmsCiphertext = Buffer.alloc(0);
 
 const b64 = (text: string): string => Buffer.from(text).toString('base64');
 let ciphertext = '';
@@ -150,6 +219,17 @@ keystore:
   assert.equal((await asAdmin('PUT', '/v1/key/create/k')).status, 200);
   const sealed = await asAdmin('PUT', '/v1/key/encrypt/k', JSON.stringify({ plaintext: b64('s') }));
   ciphertext = (JSON.parse(sealed.body.toString()) as { ciphertext: string }).ciphertext;
+  const encrypted = await call(
+    server.endpoint,
+    credentials.admin,
+    'POST',
+    '/v1/kms',
+    encodeKmsRequest('KEY:ENCRYPT', [
+      EncryptRequest.fromPartial({ name: 'k', plaintext: Buffer.from('s') }),
+    ]),
+  );
+  assert.equal(encrypted.status, 200, encrypted.body.toString());
+  kmsCiphertext = Buffer.from(decodeKmsResponse('KEY:ENCRYPT', encrypted.body, 1)[0]!.ciphertext);
 });
 after(async () => {
   await server.stop();
@@ -169,6 +249,38 @@ describe('KES gateway authorization matrix', () => {
       .map((r) => `no expectation for ${r}`);
     assert.deepEqual(missing, []);
   });
+
+  it('has rows for every KMS key command the gateway serves', () => {
+    const served = KMS_COMMANDS.filter((c) => c.name.startsWith('KEY:') && c.supported);
+    const missing = served
+      .filter((c) => !KMS_ROWS.some((row) => row.command === c.name))
+      .map((c) => `no expectation for ${c.name}`);
+    assert.deepEqual(missing, []);
+  });
+
+  for (const row of KMS_ROWS) {
+    it(`KMS ${row.command}`, async () => {
+      const got = {} as Cells;
+      const request = kmsCommand(row.command).request as { fromPartial(o: object): object };
+      await Promise.all(
+        CALLERS.map(async (who) => {
+          const n = ++counter;
+          const message = row.message(n);
+          if (created.has(n)) {
+            assert.equal((await asAdmin('PUT', `/v1/key/create/kd${String(n)}`)).status, 200);
+          }
+          const body = encodeKmsRequest(row.command, [request.fromPartial(message)] as never[]);
+          got[who] = kmsOutcome(
+            await call(server.endpoint, credentials[who], 'POST', '/v1/kms', body),
+          );
+          if (row.changed) {
+            assert.equal(await row.changed(n), got[who] === 'ok', `${row.command} by ${who}`);
+          }
+        }),
+      );
+      assertCells(`KMS ${row.command}`, row.expect, got);
+    });
+  }
 
   for (const row of ROWS) {
     it(row.route, async () => {
