@@ -109,7 +109,7 @@ describe('secret hygiene', () => {
       // Node's own heap snapshot on a signal: no product code involved.
       env: {
         KEYHOLD_HSM_KEY: HSM_KEY,
-        NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshots}`,
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshots}`,
       },
     });
     root = clientFor(server.endpoint, server.rootApiKey, { enclave: 'default' });
