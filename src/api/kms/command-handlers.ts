@@ -33,6 +33,17 @@ const notYet = (what: string) => (): never => {
   throw new KeyholdError('BAD_REQUEST', `${what} is not supported by this server yet`, 501);
 };
 
+/**
+ * A cluster command this server does not serve: still SysAdmin only, so that a caller who may not
+ * run it is refused (403) rather than told what the server lacks (deny by default).
+ */
+const clusterNotYet =
+  (what: KmsCommandName) =>
+  (ctx: HandlerContext): never => {
+    ctx.core.authorizeCluster(ctx.caller, what);
+    return notYet(what)();
+  };
+
 function duration(ms: number): { seconds: number; nanos: number } {
   const whole = Math.floor(ms / 1000);
   return { seconds: whole, nanos: Math.round((ms - whole * 1000) * 1e6) };
@@ -85,9 +96,9 @@ export const HANDLERS: HandlerTable = {
       ctx.cluster.removeNode(nodeHost(r.host), { deleteClusterOnHost: r.deleteClusterOnHost }),
     );
   },
-  'CLUSTER:EDIT': notYet('CLUSTER:EDIT'),
-  'CLUSTER:ADDHSM': notYet('CLUSTER:ADDHSM'),
-  'CLUSTER:REMOVEHSM': notYet('CLUSTER:REMOVEHSM'),
+  'CLUSTER:EDIT': clusterNotYet('CLUSTER:EDIT'),
+  'CLUSTER:ADDHSM': clusterNotYet('CLUSTER:ADDHSM'),
+  'CLUSTER:REMOVEHSM': clusterNotYet('CLUSTER:REMOVEHSM'),
   'KEY:LISTVERSIONS': notYet('KEY:LISTVERSIONS'),
   'CLUSTER:STATUS': async (ctx) => {
     ctx.core.authorizeCluster(ctx.caller, 'CLUSTER:STATUS');
