@@ -101,6 +101,13 @@ A cluster node serves from one process: --workers 0, the default with --etcd):
     const hsmKey = gateway
       ? (configured.options.hsmKey ?? HsmKey.generate())
       : await loadHsmKey(dir, dev, configured?.options.hsmKey);
+    const auditFile = stringOption(args, 'audit-log') ?? configured?.options.auditFile;
+    if (gateway && !configured.options.hsmKey && auditFile !== undefined) {
+      // The chain key derives from the HSM key: a random one per run chains lines nobody can verify.
+      configured.options.log.warn(
+        `the audit log ${auditFile} is chained under a key derived from the HSM key; this gateway has none configured (keyhold.hsm_key), so 'keyhold audit verify' cannot check it`,
+      );
+    }
     const tlsCert = stringOption(args, 'tls-cert');
     const tlsKey = stringOption(args, 'tls-key');
     if ((tlsCert === undefined) !== (tlsKey === undefined)) {
@@ -130,7 +137,7 @@ A cluster node serves from one process: --workers 0, the default with --etcd):
           ? {}
           : { applyTimeout: parseDuration(applyTimeout, '--apply-timeout') }),
         ...optional('publicHost', stringOption(args, 'host')),
-        ...optional('auditFile', stringOption(args, 'audit-log') ?? configured?.options.auditFile),
+        ...optional('auditFile', auditFile),
         ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}),
         ...(clusterConfig ? { cluster: clusterConfig } : {}),
       },
