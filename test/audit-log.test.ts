@@ -1,5 +1,5 @@
-// Every request, allowed or not, produces exactly one audit record (with several workers
-// writing the same audit file).
+// Every request, allowed or not, produces exactly one audit record (with several workers, whose
+// lines the primary writes to the audit file).
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

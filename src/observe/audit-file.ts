@@ -34,6 +34,8 @@ export class AuditFile implements AuditSink {
   #dev: number;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
+  /** The last write error reported: a full disk fails every write, and is reported once. */
+  #failing = '';
   /** A rotation is queued and its new file not yet open. */
   #rotating = false;
   readonly #onSighup = (): void => this.rotate();
@@ -137,8 +139,17 @@ export class AuditFile implements AuditSink {
       .then(async () => {
         if (!this.#handle) await this.#openHandle();
         await this.#handle!.write(text);
+        if (this.#failing !== '') {
+          this.#failing = '';
+          this.#onError(new Error('writing again; lines were lost while writes failed'));
+        }
       })
-      .catch((error: unknown) => this.#onError(asError(error)));
+      .catch((error: unknown) => {
+        const e = asError(error);
+        if (e.message === this.#failing) return;
+        this.#failing = e.message;
+        this.#onError(e);
+      });
   }
 
   async #openHandle(): Promise<void> {
