@@ -14,6 +14,9 @@ import { encodeKmsRequest } from '../src/protocol/kms/index.ts';
 import { rawRequest } from './helpers/raw-https.ts';
 import { CLI, startServer, tempDir, TEST_HSM_KEY } from './helpers/server-process.ts';
 
+/** How long a server may take to start: a pool of workers takes seconds on a busy CI machine. */
+const START_MS = 60_000;
+
 interface CliResult {
   code: number;
   stdout: string;
@@ -79,7 +82,7 @@ describe('audit chain with worker processes (default --workers)', () => {
   const file = join(scratch.dir, 'audit.ndjson');
   const requests = 30;
   before(async () => {
-    const server = await startServer({ args: ['--audit-log', file] });
+    const server = await startServer({ args: ['--audit-log', file], timeout: START_MS });
     assert.notEqual(
       (JSON.parse(/^\{"ready":true,.*\}$/m.exec(server.output())![0]) as { workers: number })
         .workers,
@@ -180,7 +183,7 @@ describe('audit chain across rotations and restarts (single process)', () => {
   after(() => scratch.remove());
 
   it('continues the chain into the next file after a rename and after SIGHUP', async () => {
-    const server = await startServer({ dir, args });
+    const server = await startServer({ dir, args, timeout: START_MS });
     await traffic(server.endpoint, server.rootApiKey, 6);
     // logrotate's default: rename the file; the server notices and starts a new one.
     renameSync(file, first);
@@ -212,20 +215,20 @@ describe('audit chain across rotations and restarts (single process)', () => {
   });
 
   it('continues the chain across a restart, and tells a crashed run', async () => {
-    const server = await startServer({ dir, args });
+    const server = await startServer({ dir, args, timeout: START_MS });
     await traffic(server.endpoint, server.rootApiKey, 3);
     assert.equal(await server.stop(), 0);
     const clean = await verify([first, second, file]);
     assert.equal(clean.code, 0, clean.stderr);
 
-    const crashing = await startServer({ dir, args });
+    const crashing = await startServer({ dir, args, timeout: START_MS });
     await traffic(crashing.endpoint, crashing.rootApiKey, 3);
     // Past the flush interval: the lines are in the file when the process dies.
     await waitFor('the lines of the crashing run', () =>
       linesOf(file).at(-1)!.includes('/no/such/path/2'),
     );
     await crashing.kill();
-    const restarted = await startServer({ dir, args });
+    const restarted = await startServer({ dir, args, timeout: START_MS });
     await traffic(restarted.endpoint, restarted.rootApiKey, 3);
     assert.equal(await restarted.stop(), 0);
     const lines = linesOf(file);
