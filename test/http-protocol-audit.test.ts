@@ -36,7 +36,9 @@ for (const http of ['lean', 'node'] as const) {
       readFileSync(file, 'utf8')
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record);
+        .map((l) => JSON.parse(l) as Record)
+        // Request records only: the chain's start and seal records carry no request.
+        .filter((r) => 'request' in r);
 
     /** Sends `bytes` on a new connection and returns the final status it was answered. */
     async function answer(bytes: string): Promise<number> {

@@ -11,6 +11,7 @@ import { IDENTITY_COMMANDS } from './identity-commands.ts';
 import { CLUSTER_COMMANDS } from './cluster-commands.ts';
 import { BACKUP_COMMANDS } from './backup-commands.ts';
 import { LOG_COMMANDS } from './log-commands.ts';
+import { auditCommand } from './audit-commands.ts';
 import { kesCommand } from './kes/kes-command.ts';
 
 export const COMMANDS: readonly Command[] = [
@@ -24,5 +25,6 @@ export const COMMANDS: readonly Command[] = [
   ...CLUSTER_COMMANDS,
   ...BACKUP_COMMANDS,
   ...LOG_COMMANDS,
+  auditCommand,
   kesCommand,
 ];

@@ -1,10 +1,7 @@
 // `keyhold server [DIR]`: runs one Keyhold node until SIGINT/SIGTERM.
 
-import cluster from 'node:cluster';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { ClusterConfig, ClusterFileSection, ClusterFlags } from '../config/cluster-config.ts';
 import { HsmKey } from '../crypto/index.ts';
 import type { RunningNode } from '../server/node.ts';
@@ -13,8 +10,7 @@ import type { Command, ParsedArgs } from './command.ts';
 import { flag, stringOption, UsageError } from './command.ts';
 import { parseDuration } from './kes/duration.ts';
 import { print } from './output.ts';
-
-const DEV_HSM_FILE = 'dev-hsm.key';
+import { DEV_HSM_FILE, loadHsmKey } from './hsm-key-loader.ts';
 
 export const serverCommand: Command = {
   name: 'server',
@@ -110,6 +106,13 @@ A cluster node serves from one process: --workers 0, the default with --etcd):
     const hsmKey = gateway
       ? (configured.options.hsmKey ?? HsmKey.generate())
       : await loadHsmKey(dir, dev, configured?.options.hsmKey);
+    const auditFile = stringOption(args, 'audit-log') ?? configured?.options.auditFile;
+    if (gateway && !configured.options.hsmKey && auditFile !== undefined) {
+      // The chain key derives from the HSM key: a random one per run chains lines nobody can verify.
+      configured.options.log.warn(
+        `the audit log ${auditFile} is chained under a key derived from the HSM key; this gateway has none configured (keyhold.hsm_key), so 'keyhold audit verify' cannot check it`,
+      );
+    }
     const tlsCert = stringOption(args, 'tls-cert');
     const tlsKey = stringOption(args, 'tls-key');
     if ((tlsCert === undefined) !== (tlsKey === undefined)) {
@@ -139,7 +142,7 @@ A cluster node serves from one process: --workers 0, the default with --etcd):
           ? {}
           : { applyTimeout: parseDuration(applyTimeout, '--apply-timeout') }),
         ...optional('publicHost', stringOption(args, 'host')),
-        ...optional('auditFile', stringOption(args, 'audit-log') ?? configured?.options.auditFile),
+        ...optional('auditFile', auditFile),
         ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}),
         ...(clusterConfig ? { cluster: clusterConfig } : {}),
         ...maxStalenessOf(args, clusterConfig !== undefined),
@@ -212,27 +215,6 @@ function clusterWorkers(text: string | undefined): number {
 
 function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
   return value === undefined ? {} : ({ [key]: value } as { [P in K]: string });
-}
-
-async function loadHsmKey(dir: string, dev: boolean, configured?: HsmKey): Promise<HsmKey> {
-  const text = process.env.KEYHOLD_HSM_KEY ?? process.env.MINIO_KMS_HSM_KEY;
-  if (text !== undefined && text !== '') return HsmKey.parse(text);
-  if (configured) return configured;
-  if (!dev) {
-    throw new Error(
-      "no HSM key: set KEYHOLD_HSM_KEY (create one with 'keyhold hsm new'), or use --dev for a throwaway development server",
-    );
-  }
-  const file = join(dir, DEV_HSM_FILE);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  if (!existsSync(file)) writeFileSync(file, HsmKey.generate().toString() + '\n', { mode: 0o600 });
-  if (!cluster.isWorker)
-    process.stderr.write(
-      `\nWARNING: development mode. The HSM key is stored in clear beside the data in\n` +
-        `         ${file}\n` +
-        `         Anyone who can read that directory can unseal every key. Never use --dev in production.\n\n`,
-    );
-  return HsmKey.parse(readFileSync(file, 'utf8').trim());
 }
 
 function endpointOf(node: RunningNode, args: ParsedArgs): string {

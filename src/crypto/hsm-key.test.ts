@@ -42,6 +42,7 @@ test('derivations are pinned: a change to labels or KDF breaks this test', () =>
     rootApiKey: 'keyhold/v1/root-api-key',
     clusterTrust: 'keyhold/v1/cluster-trust',
     backupSealing: 'keyhold/v1/backup-sealing',
+    auditChain: 'keyhold/v1/audit-chain',
   });
 });
 
@@ -54,12 +55,14 @@ test('derivations equal an independent HKDF-SHA256 for random keys, and differ p
       key.rootApiKeySeed(),
       key.clusterTrustKey(),
       key.backupSealingKey(),
+      key.auditChainKey(),
     ];
     assert.deepEqual(derived[0], rfc5869(bytes, HSM_KEY_LABELS.rekSealing));
     assert.deepEqual(derived[1], rfc5869(bytes, HSM_KEY_LABELS.rootApiKey));
     assert.deepEqual(derived[2], rfc5869(bytes, HSM_KEY_LABELS.clusterTrust));
     assert.deepEqual(derived[3], rfc5869(bytes, HSM_KEY_LABELS.backupSealing));
-    assert.equal(new Set(derived.map((d) => d.toString('hex'))).size, 4);
+    assert.deepEqual(derived[4], rfc5869(bytes, HSM_KEY_LABELS.auditChain));
+    assert.equal(new Set(derived.map((d) => d.toString('hex'))).size, 5);
     for (const d of derived) assert.ok(!d.equals(bytes));
   }
 });

@@ -1,5 +1,6 @@
 // The software HSM key (`hsm:aes256:<base64>`, minkms's format) and the only things Keyhold derives
-// from it: the REK sealing key, the root API key seed, and the cluster trust key (HKDF-SHA256).
+// from it: the REK sealing key, the root API key seed, the cluster trust key, the backup sealing
+// key and the audit chain key (HKDF-SHA256).
 
 import { hkdfSync } from 'node:crypto';
 import { decodeStdBase64 } from './base64.ts';
@@ -20,6 +21,7 @@ export const HSM_KEY_LABELS = {
   rootApiKey: 'keyhold/v1/root-api-key',
   clusterTrust: 'keyhold/v1/cluster-trust',
   backupSealing: 'keyhold/v1/backup-sealing',
+  auditChain: 'keyhold/v1/audit-chain',
 } as const;
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
@@ -86,6 +88,11 @@ export class HsmKey {
   /** 32-byte AES-256 key that seals backups (`GET /v1/db`): any node with this HSM key restores them. */
   backupSealingKey(): Buffer {
     return this.#derive(HSM_KEY_LABELS.backupSealing);
+  }
+
+  /** 32-byte HMAC-SHA256 key that chains the audit log's lines (src/observe/audit-chain.ts). */
+  auditChainKey(): Buffer {
+    return this.#derive(HSM_KEY_LABELS.auditChain);
   }
 
   /** SECRET: the full `hsm:aes256:<base64>` text. Only for showing a generated key to its owner. */

@@ -3,7 +3,6 @@
 // process's engine, or (in a worker) the primary's replicated state.
 
 import { SingleNodeCluster } from '../core/single-node-cluster.ts';
-import { createWriteStream } from 'node:fs';
 import type { Server as TlsServer, TlsOptions } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { TLSSocket } from 'node:tls';
@@ -17,6 +16,7 @@ import { identityOfTlsSocket, redactSecrets } from '../identity/index.ts';
 import type { VersionResponse } from '../protocol/kms/pb/keyhold/kms/v1/response.ts';
 import { VERSION } from '../version.ts';
 import { AuditLog } from '../observe/audit.ts';
+import { AuditFile } from '../observe/audit-file.ts';
 import { EventLog } from '../observe/event-log.ts';
 import { HandshakeGate } from '../http/handshake-gate.ts';
 import { Http1Server } from '../http/http1/index.ts';
@@ -206,7 +206,7 @@ export class KeyholdServer {
           certificate,
           options,
           log,
-          audit: openAuditLog(options),
+          audit: new AuditLog(openAuditFile(options, log)),
           ...(external ? { external } : {}),
         },
         owner,
@@ -280,11 +280,22 @@ export function splitAddress(address: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : m[2]!), port };
 }
 
-/** The audit log a server writes: to `options.auditFile` if set, else only to subscribers. */
-export function openAuditLog(options: ServerOptions): AuditLog {
-  return new AuditLog(
-    options.auditFile ? createWriteStream(options.auditFile, { flags: 'a', mode: 0o600 }) : null,
-  );
+/**
+ * The chained audit file a node writes, if `options.auditFile` is set: opened by the single
+ * process or the primary of a worker pool, never by a worker (which sends its lines to the
+ * primary). Throws `cannot open the audit log FILE: …`.
+ */
+export function openAuditFile(options: ServerOptions, log: EventLog): AuditFile | null {
+  if (!options.auditFile) return null;
+  try {
+    return AuditFile.open(options.auditFile, options.hsmKey.auditChainKey(), (error) =>
+      log.error(`audit log ${options.auditFile}: ${error.message}`),
+    );
+  } catch (error) {
+    throw new Error(`cannot open the audit log ${options.auditFile}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
 }
 
 /** Server TLS options from a config file's material (none: keep the loaded certificate). */

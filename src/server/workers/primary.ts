@@ -12,6 +12,8 @@ import { BackupReceiver } from '../../state/backup.ts';
 import { decodeCommand, encodeCommand } from '../../state/commands.ts';
 import { encodeSnapshot } from '../../state/snapshot.ts';
 import { EventLog } from '../../observe/event-log.ts';
+import type { AuditFile } from '../../observe/audit-file.ts';
+import { openAuditFile } from '../keyhold-server.ts';
 import type { ServerOptions } from '../server-options.ts';
 import { openOwnedNode } from '../local-owner.ts';
 import type { LocalOwner } from '../local-owner.ts';
@@ -71,9 +73,12 @@ export class Primary {
   #startFailed: ((error: Error) => void) | null = null;
   /** The `init` snapshot while the first workers start (at one commit), then null: ~100 MB. */
   #initSnapshot: { commit: number; payload: Buffer } | null = null;
+  /** The audit file: the workers send their lines here, so that they form one chain. */
+  readonly #auditFile: AuditFile | null;
 
   private constructor(init: {
     owner: LocalOwner;
+    auditFile: AuditFile | null;
     root: Root;
     certificate: LoadedCertificate;
     log: EventLog;
@@ -81,6 +86,7 @@ export class Primary {
     applyTimeout: number;
   }) {
     this.#owner = init.owner;
+    this.#auditFile = init.auditFile;
     this.root = init.root;
     this.certificate = init.certificate;
     this.log = init.log;
@@ -100,8 +106,16 @@ export class Primary {
     const { log, root, owner, certificate } = await openOwnedNode(options, (command, index) =>
       applied?.(index, encodeCommand(command)),
     );
+    let auditFile: AuditFile | null;
+    try {
+      auditFile = openAuditFile(options, log);
+    } catch (error) {
+      await owner.close().catch(() => undefined);
+      throw error;
+    }
     const primary = new Primary({
       owner,
+      auditFile,
       root,
       certificate,
       log,
@@ -132,14 +146,20 @@ export class Primary {
       (m) =>
         new Promise<void>((resolve) => {
           const timer = setTimeout(() => m.worker.kill('SIGKILL'), 5000);
-          m.worker.once('exit', () => {
+          // Its last audit lines are read before the channel's end ('disconnect').
+          let waiting = m.worker.isConnected() ? 2 : 1;
+          const done = (): void => {
+            if (--waiting > 0) return;
             clearTimeout(timer);
             resolve();
-          });
+          };
+          if (waiting === 2) m.worker.once('disconnect', done);
+          m.worker.once('exit', done);
           this.#send(m, { type: 'shutdown' });
         }),
     );
     await Promise.all(exits);
+    await this.#auditFile?.close();
     await this.#owner.close();
   }
 
@@ -160,6 +180,7 @@ export class Primary {
           }),
       ),
     );
+    await this.#auditFile?.close();
     await this.#owner.close();
   }
 
@@ -344,6 +365,9 @@ export class Primary {
         return;
       case 'audit':
         this.#relay(message, 'audit');
+        return;
+      case 'audit-lines':
+        this.#auditFile?.write(message.lines);
         return;
       case 'log':
         this.#relay(message, 'log');

@@ -3,7 +3,9 @@
 
 import { AggregatorRegistry } from 'prom-client';
 import { EventLog } from '../../observe/event-log.ts';
-import { KeyholdServer, openAuditLog } from '../keyhold-server.ts';
+import { AuditLog } from '../../observe/audit.ts';
+import type { AuditSink } from '../../observe/audit-file.ts';
+import { KeyholdServer } from '../keyhold-server.ts';
 import type { ServerOptions } from '../server-options.ts';
 import { resolveRoot } from '../root-identity.ts';
 import type { ToPrimary, ToWorker } from './messages.ts';
@@ -21,7 +23,8 @@ export function runWorker(options: ServerOptions): Promise<void> {
     let owner: WorkerOwner | null = null;
     let handshaking = false;
     const log = options.log ?? new EventLog();
-    const audit = openAuditLog(options);
+    // The primary alone writes the audit file, so that all workers' lines form one chain.
+    const audit = new AuditLog(options.auditFile ? primarySink() : null);
     log.stream.onSubscriberChange((delta) => send({ type: 'subscribe', stream: 'log', delta }));
     audit.stream.onSubscriberChange((delta) => send({ type: 'subscribe', stream: 'audit', delta }));
 
@@ -119,4 +122,27 @@ export function runWorker(options: ServerOptions): Promise<void> {
     });
     send({ type: 'ready' });
   });
+}
+
+/**
+ * Audit lines go to the primary, which chains and writes them (audit-file.ts); `end` waits until
+ * the last batch has left this process, so that none is lost when the worker then disconnects.
+ */
+function primarySink(): AuditSink {
+  let inFlight = 0;
+  let ended: (() => void) | null = null;
+  const sent = (): void => {
+    if (--inFlight === 0) ended?.();
+  };
+  return {
+    write(lines) {
+      if (!process.connected || !process.send) return;
+      inFlight++;
+      process.send({ type: 'audit-lines', lines } satisfies ToPrimary, undefined, {}, sent);
+    },
+    end(done) {
+      if (inFlight === 0) done();
+      else ended = done;
+    },
+  };
 }

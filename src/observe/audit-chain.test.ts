@@ -1,0 +1,74 @@
+// The audit chain on its own: lines it writes verify, every one-byte change to any line is found
+// at that line, and a chain continued from an existing file's last line (headOf) verifies across
+// both files.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { AuditChain, GENESIS, headOf, verifyAuditChain } from './audit-chain.ts';
+
+const KEY = Buffer.alloc(32, 7);
+
+function requestLine(i: number, path: string): string {
+  return `{"time":"2026-12-04T00:00:00.000Z","request":{"ip":"127.0.0.1","path":${JSON.stringify(path)},"method":"GET","identity":""},"response":{"code":200,"time":${i}}}`;
+}
+
+/** A sealed file of `paths.length` request lines. */
+function chainFile(paths: readonly string[]): string {
+  const chain = new AuditChain(KEY, { mac: GENESIS, seq: 0 });
+  const time = new Date(0);
+  return (
+    chain.start(time) +
+    paths.map((p, i) => chain.next(requestLine(i, p))).join('') +
+    chain.seal(time, 'close')
+  );
+}
+
+describe('audit chain', () => {
+  it('verifies what it writes, keeping the request fields as they were', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string(), { maxLength: 20 }), (paths) => {
+        const text = chainFile(paths);
+        const result = verifyAuditChain(KEY, [{ name: 'f', text }]);
+        assert.equal(result.valid, true);
+        const lines = text.split('\n').slice(1, -2);
+        lines.forEach((line, i) => {
+          const r = JSON.parse(line) as { request: { path: string }; seq: number };
+          assert.equal(r.request.path, paths[i]);
+          assert.equal(r.seq, i + 1);
+        });
+      }),
+    );
+  });
+
+  it('finds any changed byte at its line', () => {
+    const text = chainFile(['/a', '/b', '/c', '/d']);
+    fc.assert(
+      fc.property(fc.nat(text.length - 1), fc.integer({ min: 1, max: 255 }), (offset, delta) => {
+        // Changing a newline merges or splits lines: those are caught too, at that line.
+        const bytes = Buffer.from(text);
+        bytes[offset] = (bytes[offset]! + delta) & 0xff;
+        const result = verifyAuditChain(KEY, [{ name: 'f', text: bytes.toString('latin1') }]);
+        assert.equal(result.valid, false);
+        const line = text.slice(0, offset).split('\n').length;
+        assert.equal((result as { line: number }).line, line);
+      }),
+    );
+  });
+
+  it('continues from the last line of an existing file', () => {
+    const first = chainFile(['/a']);
+    const lines = first.split('\n');
+    const head = headOf(lines[lines.length - 2]!);
+    assert.ok(head);
+    assert.equal(head.seq, 3);
+    const chain = new AuditChain(KEY, head);
+    const second = chain.start(new Date(0)) + chain.seal(new Date(0), 'close');
+    const both = verifyAuditChain(KEY, [
+      { name: 'one', text: first },
+      { name: 'two', text: second },
+    ]);
+    assert.equal(both.valid, true);
+    assert.equal(headOf('{"time":"x"}'), null);
+  });
+});
