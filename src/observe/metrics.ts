@@ -10,14 +10,21 @@ const DURATION = 'keyhold_http_request_duration_seconds';
 const DURATION_HELP = 'Time from request start to response end, by route.';
 const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1] as const;
 
-/** The counts of one (route, status code): plain numbers, read only when metrics are scraped. */
-interface RouteCounts {
+/** Requests of one (route, status code). */
+interface StatusCount {
   readonly route: string;
   readonly code: string;
+  count: number;
+}
+
+/** The latencies of one route, summed in the order observed (as prom-client sums them). */
+interface RouteTimes {
+  readonly route: string;
   count: number;
   sum: number;
   /** Observations per bucket (not cumulative), the last one for above the largest bound. */
   readonly buckets: Float64Array;
+  readonly byStatus: Map<number, StatusCount>;
 }
 
 /**
@@ -26,39 +33,42 @@ interface RouteCounts {
  * only add to plain numbers here and the two metrics below read them when scraped.
  */
 class RequestCounts {
-  /** route → status code → counts. */
-  readonly #byRoute = new Map<string, Map<number, RouteCounts>>();
-  /** Every (route, status code) in the order first seen: the order prom-client exports. */
-  readonly all: RouteCounts[] = [];
+  readonly #byRoute = new Map<string, RouteTimes>();
+  /** Routes and (route, status code) pairs in the order first seen: the order prom-client exports. */
+  readonly routes: RouteTimes[] = [];
+  readonly statuses: StatusCount[] = [];
 
   observe(route: string, status: number, seconds: number): void {
-    let byStatus = this.#byRoute.get(route);
-    if (byStatus === undefined) {
-      byStatus = new Map();
-      this.#byRoute.set(route, byStatus);
-    }
-    let counts = byStatus.get(status);
-    if (counts === undefined) {
-      counts = {
+    let times = this.#byRoute.get(route);
+    if (times === undefined) {
+      times = {
         route,
-        code: String(status),
         count: 0,
         sum: 0,
         buckets: new Float64Array(BUCKETS.length + 1),
+        byStatus: new Map(),
       };
-      byStatus.set(status, counts);
-      this.all.push(counts);
+      this.#byRoute.set(route, times);
+      this.routes.push(times);
     }
-    counts.count++;
-    counts.sum += seconds;
+    times.count++;
+    times.sum += seconds;
     let i = 0;
     while (i < BUCKETS.length && seconds > BUCKETS[i]!) i++;
-    counts.buckets[i]!++;
+    times.buckets[i]!++;
+    let counted = times.byStatus.get(status);
+    if (counted === undefined) {
+      counted = { route, code: String(status), count: 0 };
+      times.byStatus.set(status, counted);
+      this.statuses.push(counted);
+    }
+    counted.count++;
   }
 
   reset(): void {
     this.#byRoute.clear();
-    this.all.length = 0;
+    this.routes.length = 0;
+    this.statuses.length = 0;
   }
 }
 
@@ -79,7 +89,7 @@ class RequestCounter extends Counter<'route' | 'code'> {
 
   override get(): Promise<MetricObjectWithValues<MetricValue<'route' | 'code'>>> {
     const values: MetricValue<'route' | 'code'>[] = [];
-    for (const c of this.counts?.all ?? []) {
+    for (const c of this.counts?.statuses ?? []) {
       values.push({ value: c.count, labels: { route: c.route, code: c.code } });
     }
     // The registry renames the counter for OpenMetrics (without `_total`): report its name now.
@@ -93,8 +103,8 @@ class RequestCounter extends Counter<'route' | 'code'> {
 }
 
 /**
- * `keyhold_http_request_duration_seconds{route}`, read from the plain counts (summed over the
- * status codes of a route), in the shape prom-client's own histogram exports.
+ * `keyhold_http_request_duration_seconds{route}`, read from the plain per-route times, in the
+ * shape prom-client's own histogram exports.
  */
 class RequestHistogram extends Histogram<'route'> {
   private readonly counts: RequestCounts | undefined;
@@ -112,19 +122,7 @@ class RequestHistogram extends Histogram<'route'> {
 
   override get(): Promise<MetricObjectWithValues<MetricValueWithName<'route'>>> {
     const values: MetricValueWithName<string>[] = [];
-    // One series per route (over its status codes), in the order the routes were first seen.
-    const routes = new Map<string, { count: number; sum: number; buckets: Float64Array }>();
-    for (const c of this.counts?.all ?? []) {
-      let r = routes.get(c.route);
-      if (r === undefined) {
-        r = { count: 0, sum: 0, buckets: new Float64Array(BUCKETS.length + 1) };
-        routes.set(c.route, r);
-      }
-      r.count += c.count;
-      r.sum += c.sum;
-      for (let i = 0; i < r.buckets.length; i++) r.buckets[i]! += c.buckets[i]!;
-    }
-    for (const [route, { count, sum, buckets }] of routes) {
+    for (const { route, count, sum, buckets } of this.counts?.routes ?? []) {
       let cumulative = 0;
       const bucket = `${DURATION}_bucket`;
       for (let i = 0; i < BUCKETS.length; i++) {
