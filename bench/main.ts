@@ -2,10 +2,14 @@
 // keep-alive, driven by the Go load generator (as MinIO and the Go SDKs talk) and a Node one.
 // Prints a table and one JSON line. Options: --duration MS --warmup MS --connections N
 // --rounds N (keep-alive scenarios measured N times beside the baseline, median reported)
-// --keys N (scale test; 0 skips it).
+// --keys N (scale test; 0 skips it). `npm run bench -- single` runs only the keep-alive
+// single-request scenarios and the 100-frame batch with the Go client (server CPU per request
+// against the baseline's), five rounds by default, without the crypto core, scale or handshakes;
+// `--workers N` starts the server with N workers; `--only TEXT` keeps the scenarios whose name contains TEXT; BENCH_CPU_PROF=DIR profiles the
+// server (see below).
 
 import { spawnSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,20 +23,43 @@ import { pipelinedLoad } from './pipelined-load.ts';
 import { runScale } from './scale.ts';
 import type { ScaleResult } from './scale.ts';
 
-const { values } = parseArgs({
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
   options: {
     duration: { type: 'string', default: '4000' },
     warmup: { type: 'string', default: '1500' },
     connections: { type: 'string', default: '32' },
     keys: { type: 'string', default: '1000000' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string' },
+    only: { type: 'string' },
+    workers: { type: 'string' },
   },
 });
+/** `--workers N`: the server's worker processes (default: the server's own default). */
+const WORKERS = values.workers === undefined ? [] : ['--workers', values.workers];
+/** `--only TEXT`: only the scenarios whose name contains TEXT (and the baselines). */
+const ONLY = values.only;
+/**
+ * BENCH_CPU_PROF=DIR: the Keyhold server (primary and workers) writes V8 CPU profiles into DIR
+ * when it stops (`node --cpu-prof`), to see where a scenario's server CPU goes.
+ */
+const CPU_PROF = process.env.BENCH_CPU_PROF;
+/** `single`: only the scenarios of a single generate / decrypt request and the 100-frame batch. */
+const SINGLE = positionals.includes('single');
+/** Scenarios the `single` mode runs (Go client, keep-alive). */
+const SINGLE_SCENARIOS = [
+  'baseline: bare node:https, 100-byte JSON',
+  'KES generate (1 data key per request)',
+  'KES decrypt',
+  'KMS KEY:GENERATE, 1 frame',
+  'KMS KEY:DECRYPT, 1 frame',
+  'KMS KEY:GENERATE, 100 frames',
+];
 const DURATION = Number(values.duration);
 const WARMUP = Number(values.warmup);
 const CONNECTIONS = Number(values.connections);
-const KEYS = Number(values.keys);
-const ROUNDS = Math.max(1, Number(values.rounds));
+const KEYS = SINGLE ? 0 : Number(values.keys);
+const ROUNDS = Math.max(1, Number(values.rounds ?? (SINGLE ? '5' : '3')));
 /** Requests each connection writes at once in the pipelined scenarios (Node client only). */
 const PIPELINE_DEPTH = 16;
 /** The Node load generator repeats only the headline comparison. */
@@ -58,6 +85,11 @@ interface Row {
   readonly clientCpuMicrosPerOp: number | null;
   /** Requests/s relative to the baseline measured with the same client in this run. */
   readonly ratioToBaseline: number | null;
+  /**
+   * Server CPU per operation over the baseline server's CPU per request, measured with the same
+   * client in the same round (lower is better; 1.0 = as cheap as the bare server).
+   */
+  readonly cpuRatio: number | null;
   readonly errors: number;
   readonly non200: number;
   /** TCP connections the client opened (32 when its pool filled and stayed; more = churn). */
@@ -66,20 +98,26 @@ interface Row {
   readonly resumedShare: number | null;
   /** Every round's ratio to its baseline (requests/s for the baselines), when run in rounds. */
   readonly rounds?: readonly number[];
+  /** Every round's CPU ratio (server CPU µs per request for the baselines). */
+  readonly cpuRounds?: readonly number[];
 }
 
 const work = mkdtempSync(join(tmpdir(), 'keyhold-bench-'));
 const rows: Row[] = [];
 
 async function main(): Promise<void> {
-  const crypto = runCryptoBench();
+  const crypto = SINGLE ? null : runCryptoBench();
   const goBinary = buildGoLoadgen(work);
   if (!goBinary)
     process.stderr.write(
       'bench: Go is not installed (apt-get install golang-go); Go scenarios skipped\n',
     );
 
-  const server = await startServer({ args: auditArgs('keyhold'), timeout: 30_000 });
+  const server = await startServer({
+    args: [...WORKERS, ...auditArgs('keyhold')],
+    timeout: 30_000,
+    ...(CPU_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] } : {}),
+  });
   const baseline = await startBaseline(
     join(server.dir, 'certs', 'server.crt'),
     join(server.dir, 'certs', 'server.key'),
@@ -100,6 +138,9 @@ async function main(): Promise<void> {
     );
     const [dek] = decodeKmsResponse('KEY:GENERATE', generated.body, 1);
     const ciphertext = dek!.ciphertext.toString('base64');
+    const decrypt = encodeKmsRequest('KEY:DECRYPT', [
+      { name: 'bench', version: 0, ciphertext: dek!.ciphertext, associatedData: context },
+    ]);
     const b64context = context.toString('base64');
 
     const gen = (n: number): Buffer =>
@@ -155,6 +196,14 @@ async function main(): Promise<void> {
         url: kms,
         method: 'POST',
         body: gen(1),
+        ops: 1,
+        target: 'keyhold',
+      },
+      {
+        name: 'KMS KEY:DECRYPT, 1 frame',
+        url: kms,
+        method: 'POST',
+        body: decrypt,
         ops: 1,
         target: 'keyhold',
       },
@@ -244,13 +293,44 @@ async function main(): Promise<void> {
     // Every round measures the baseline and then each scenario against it; a scenario's reported
     // row is its median round by ratio to that round's baseline, so one slow moment of the shared
     // machine does not decide a figure.
-    const clients: ('go' | 'node')[] = goBinary ? ['go', 'node'] : ['node'];
+    const clients: ('go' | 'node')[] = SINGLE
+      ? [goBinary ? 'go' : 'node']
+      : goBinary
+        ? ['go', 'node']
+        : ['node'];
     const rounds = new Map<string, Row[]>();
+    // `single`: every scenario runs once unmeasured first, so that no measured window pays for
+    // V8 compiling the server's hot paths (its background compiler threads count as server CPU).
+    if (SINGLE) {
+      for (const s of scenarios) {
+        if (!SINGLE_SCENARIOS.includes(s.name)) continue;
+        if (ONLY !== undefined && s.target !== 'baseline' && !s.name.includes(ONLY)) continue;
+        const pid = s.target === 'baseline' ? baseline.pid : server.child.pid!;
+        await measure(
+          clients[0]!,
+          goBinary,
+          {
+            url: s.url,
+            method: s.method,
+            apiKey: key,
+            connections: CONNECTIONS,
+            warmupMs: 500,
+            durationMs: WARMUP,
+            ...(s.body ? { body: s.body } : {}),
+            ...(s.type ? { contentType: s.type } : {}),
+          },
+          pid,
+        );
+      }
+    }
     for (let round = 0; round < ROUNDS; round++) {
       for (const client of clients) {
         // The latest baseline requests/s for each kind of connection, in this round.
         const baselineRps = new Map<Connection, number>();
+        const baselineCpu = new Map<Connection, number>();
         for (const s of scenarios) {
+          if (SINGLE && !SINGLE_SCENARIOS.includes(s.name)) continue;
+          if (ONLY !== undefined && s.target !== 'baseline' && !s.name.includes(ONLY)) continue;
           // The Node client repeats only the headline comparison.
           if (client === 'node' && !NODE_SCENARIOS.includes(s.name)) continue;
           if (client === 'go' && s.connection === 'pipelined') continue;
@@ -276,88 +356,94 @@ async function main(): Promise<void> {
             s.connection === 'pipelined' ? PIPELINE_DEPTH : 0,
           );
           const kind = s.connection ?? 'keep-alive';
-          if (s.target === 'baseline') baselineRps.set(kind, m.result.rps);
           const measured = row(
             s.name,
             client,
             m,
             s.ops,
             s.target === 'baseline' ? null : (baselineRps.get(kind) ?? null),
+            s.target === 'baseline' ? null : (baselineCpu.get(kind) ?? null),
           );
+          if (s.target === 'baseline') {
+            baselineRps.set(kind, m.result.rps);
+            baselineCpu.set(kind, measured.serverCpuMicrosPerOp);
+          }
           const id = `${client} ${s.name}`;
           rounds.set(id, [...(rounds.get(id) ?? []), measured]);
         }
       }
     }
     for (const measured of rounds.values()) rows.push(median(measured));
+    // The full run adds `--http node` and latency at half load; `single` stops here.
+    if (!SINGLE) {
+      // The same headline scenarios on node:https (`--http node`) for comparison.
+      const other = await startServer({
+        args: ['--http', 'node', ...auditArgs('keyhold-node')],
+        timeout: 30_000,
+      });
+      try {
+        const otherKey = await prepareServer(other);
+        const client = goBinary ? 'go' : 'node';
+        const reference = rows.find(
+          (r) => r.client === client && r.scenario.startsWith('baseline: bare'),
+        );
+        for (const [name, url, body, type] of [
+          [
+            'KMS KEY:GENERATE, 1 frame (node:https)',
+            `https://${other.endpoint}/v1/kms/default`,
+            gen(1),
+            undefined,
+          ],
+          [
+            'KES generate (node:https)',
+            `https://${other.endpoint}/v1/key/generate/bench`,
+            json({ context: b64context }),
+            'application/json',
+          ],
+        ] as const) {
+          const spec: LoadSpec = {
+            url,
+            method: 'POST',
+            body,
+            apiKey: otherKey,
+            connections: CONNECTIONS,
+            warmupMs: WARMUP,
+            durationMs: DURATION,
+            ...(type ? { contentType: type } : {}),
+          };
+          const m = await measure(client, goBinary, spec, other.child.pid!);
+          rows.push(row(name, client, m, 1, reference?.rps ?? null));
+        }
+      } finally {
+        await other.stop();
+      }
 
-    // The same headline scenarios on node:https (`--http node`) for comparison.
-    const other = await startServer({
-      args: ['--http', 'node', ...auditArgs('keyhold-node')],
-      timeout: 30_000,
-    });
-    try {
-      const otherKey = await prepareServer(other);
-      const client = goBinary ? 'go' : 'node';
-      const reference = rows.find(
-        (r) => r.client === client && r.scenario.startsWith('baseline: bare'),
+      // Latency at half of the maximum single-request rate.
+      const max = rows.find(
+        (r) => r.client === rows[0]!.client && r.scenario === 'KMS KEY:GENERATE, 1 frame',
       );
-      for (const [name, url, body, type] of [
-        [
-          'KMS KEY:GENERATE, 1 frame (node:https)',
-          `https://${other.endpoint}/v1/kms/default`,
-          gen(1),
-          undefined,
-        ],
-        [
-          'KES generate (node:https)',
-          `https://${other.endpoint}/v1/key/generate/bench`,
-          json({ context: b64context }),
-          'application/json',
-        ],
-      ] as const) {
+      if (max) {
         const spec: LoadSpec = {
-          url,
+          url: kms,
           method: 'POST',
-          body,
-          apiKey: otherKey,
+          body: gen(1),
+          apiKey: key,
           connections: CONNECTIONS,
           warmupMs: WARMUP,
           durationMs: DURATION,
-          ...(type ? { contentType: type } : {}),
+          rate: Math.round(max.rps / 2),
         };
-        const m = await measure(client, goBinary, spec, other.child.pid!);
-        rows.push(row(name, client, m, 1, reference?.rps ?? null));
+        const m = await measure(max.client, goBinary, spec, server.child.pid!);
+        rows.push(
+          row(
+            `KMS KEY:GENERATE, 1 frame, paced at ${Math.round(max.rps / 2)}/s (half of max)`,
+            max.client,
+            m,
+            1,
+            null,
+          ),
+        );
       }
-    } finally {
-      await other.stop();
-    }
-
-    // Latency at half of the maximum single-request rate.
-    const max = rows.find(
-      (r) => r.client === rows[0]!.client && r.scenario === 'KMS KEY:GENERATE, 1 frame',
-    );
-    if (max) {
-      const spec: LoadSpec = {
-        url: kms,
-        method: 'POST',
-        body: gen(1),
-        apiKey: key,
-        connections: CONNECTIONS,
-        warmupMs: WARMUP,
-        durationMs: DURATION,
-        rate: Math.round(max.rps / 2),
-      };
-      const m = await measure(max.client, goBinary, spec, server.child.pid!);
-      rows.push(
-        row(
-          `KMS KEY:GENERATE, 1 frame, paced at ${Math.round(max.rps / 2)}/s (half of max)`,
-          max.client,
-          m,
-          1,
-          null,
-        ),
-      );
     }
   } finally {
     baseline.stop();
@@ -425,7 +511,10 @@ async function measure(
         ? pipelinedLoad(spec, pipelineDepth)
         : nodeLoad(spec);
   await sleep(spec.warmupMs);
-  const clientCpu = (): number | null => (clientPid === null ? null : treeCpuSeconds(clientPid));
+  // The Go client exits when its own window ends, which can be just before the last sample: its
+  // CPU is then unknown (null), not a negative difference.
+  const clientCpu = (): number | null =>
+    clientPid === null || !existsSync(`/proc/${clientPid}/stat`) ? null : treeCpuSeconds(clientPid);
   const cpu0 = treeCpuSeconds(pid);
   const client0 = clientCpu();
   await sleep(spec.durationMs);
@@ -444,11 +533,13 @@ function row(
   m: Measured,
   ops: number,
   baselineRps: number | null,
+  baselineCpuMicros: number | null = null,
 ): Row {
   const r = m.result;
   const ok = r.statuses['200'] ?? 0;
   const perOp = (seconds: number): number =>
     r.requests > 0 ? (seconds * 1e6) / (r.requests * ops) : 0;
+  const serverCpu = perOp(m.cpuSeconds);
   return {
     scenario,
     client,
@@ -456,10 +547,11 @@ function row(
     opsPerSecond: r.rps * ops,
     p50Micros: r.p50_us,
     p99Micros: r.p99_us,
-    serverCpuMicrosPerOp: perOp(m.cpuSeconds),
+    serverCpuMicrosPerOp: serverCpu,
     clientCpuMicrosPerOp: m.clientCpuSeconds === null ? null : perOp(m.clientCpuSeconds),
     // Operations per second against the baseline's requests per second (one operation each).
     ratioToBaseline: baselineRps ? (r.rps * ops) / baselineRps : null,
+    cpuRatio: baselineCpuMicros ? serverCpu / baselineCpuMicros : null,
     errors: r.errors,
     non200: r.requests - ok,
     connectionsOpened: r.connections ?? null,
@@ -467,12 +559,16 @@ function row(
   };
 }
 
-/** The round with the median ratio to its baseline (median requests/s for the baselines). */
+/**
+ * The round with the median ratio of server CPU per operation to its baseline's (median CPU per
+ * request for the baselines): the figure the single-request target is about.
+ */
 function median(measured: readonly Row[]): Row {
   const by = (r: Row): number => r.ratioToBaseline ?? r.rps;
-  const sorted = [...measured].sort((a, b) => by(a) - by(b));
+  const byCpu = (r: Row): number => r.cpuRatio ?? r.serverCpuMicrosPerOp;
+  const sorted = [...measured].sort((a, b) => byCpu(a) - byCpu(b));
   const picked = sorted[Math.floor((sorted.length - 1) / 2)]!;
-  return { ...picked, rounds: measured.map(by) };
+  return { ...picked, rounds: measured.map(by), cpuRounds: measured.map(byCpu) };
 }
 
 function runCryptoBench(): unknown {
@@ -518,9 +614,11 @@ function report(crypto: unknown, scale: ScaleResult | null): void {
       'p50 µs',
       'p99 µs',
       'server CPU µs/op',
+      'CPU vs baseline',
       'client CPU µs/op',
       'vs baseline',
       'conns',
+      'CPU rounds',
       'rounds',
     ],
     ...rows.map((r) => [
@@ -531,9 +629,11 @@ function report(crypto: unknown, scale: ScaleResult | null): void {
       f(r.p50Micros),
       f(r.p99Micros),
       f(r.serverCpuMicrosPerOp, 1),
+      r.cpuRatio === null ? '' : `${f(r.cpuRatio, 2)}×`,
       r.clientCpuMicrosPerOp === null ? '' : f(r.clientCpuMicrosPerOp, 1),
       r.ratioToBaseline === null ? '' : `${f(r.ratioToBaseline, 2)}×`,
       r.connectionsOpened === null ? '' : f(r.connectionsOpened),
+      (r.cpuRounds ?? []).map((v) => (r.cpuRatio === null ? f(v, 1) : `${f(v, 2)}×`)).join(' '),
       (r.rounds ?? []).map((v) => (r.ratioToBaseline === null ? f(v) : `${f(v, 2)}×`)).join(' '),
     ]),
   ];

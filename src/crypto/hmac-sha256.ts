@@ -1,37 +1,46 @@
-// HMAC-SHA256 (RFC 2104) with the key's pads prepared once, so that deriving a sealing key from a
-// 16-byte IV costs two one-shot SHA-256 calls instead of a fresh createHmac per ciphertext.
+// HMAC-SHA256 (RFC 2104) with the key's inner and outer SHA-256 states computed once, so that
+// deriving a sealing key from a 16-byte IV costs two SHA-256 compressions in place instead of two
+// node:crypto calls (or a fresh createHmac) per ciphertext.
 
 import { createHmac, hash } from 'node:crypto';
+import { SHA256_INITIAL_STATE, sha256Compress, sha256LastBlock } from './sha256-block.ts';
 
 const BLOCK = 64;
 const DIGEST = 32;
-/** Longest message taking the prepared-pad path; longer ones use createHmac. */
-const SHORT_MESSAGE = 32;
+/** Longest message taking the precomputed-state path: what fits in one block after the pad. */
+const SHORT_MESSAGE = 55;
+
+// Scratch space shared by every key: `digest` is synchronous and zeroes both before returning.
+const schedule = new Int32Array(64);
+const state = new Int32Array(8);
 
 /**
  * An HMAC-SHA256 key ready for repeated use. Any key length is accepted (keys longer than the
  * 64-byte block are hashed first, as RFC 2104 says). Not reentrant across threads, which JS
- * cannot do anyway: `digest` is synchronous and uses per-key scratch space.
+ * cannot do anyway.
  */
 export class HmacSha256 {
   readonly #key: Buffer;
-  /** (key ⊕ ipad) ‖ room for a short message. */
-  readonly #inner: Buffer;
-  /** (key ⊕ opad) ‖ room for the inner digest. */
-  readonly #outer: Buffer;
+  /** SHA-256 state after the block key ⊕ ipad. */
+  readonly #inner = new Int32Array(8);
+  /** SHA-256 state after the block key ⊕ opad. */
+  readonly #outer = new Int32Array(8);
 
   constructor(key: Uint8Array) {
-    const memory = Buffer.alloc(key.length + BLOCK + SHORT_MESSAGE + BLOCK + DIGEST);
-    this.#key = memory.subarray(0, key.length);
-    this.#key.set(key);
-    this.#inner = memory.subarray(key.length, key.length + BLOCK + SHORT_MESSAGE);
-    this.#outer = memory.subarray(key.length + BLOCK + SHORT_MESSAGE);
+    this.#key = Buffer.from(key);
     const k = key.length > BLOCK ? hash('sha256', key, 'buffer') : key;
-    for (let i = 0; i < BLOCK; i++) {
-      const b = i < k.length ? k[i]! : 0;
-      this.#inner[i] = b ^ 0x36;
-      this.#outer[i] = b ^ 0x5c;
+    for (const [pad, out] of [
+      [0x36, this.#inner],
+      [0x5c, this.#outer],
+    ] as const) {
+      for (let i = 0; i < 16; i++) {
+        let word = 0;
+        for (let j = 0; j < 4; j++) word = (word << 8) | ((k[4 * i + j] ?? 0) ^ pad);
+        schedule[i] = word;
+      }
+      sha256Compress(SHA256_INITIAL_STATE, schedule, out);
     }
+    schedule.fill(0);
   }
 
   /** HMAC-SHA256(key, message) as a new 32-byte Buffer. */
@@ -39,13 +48,20 @@ export class HmacSha256 {
     if (message.length > SHORT_MESSAGE) {
       return createHmac('sha256', this.#key).update(message).digest();
     }
-    const inner = this.#inner;
-    inner.set(message, BLOCK);
-    const innerDigest = hash('sha256', inner.subarray(0, BLOCK + message.length), 'buffer');
-    const outer = this.#outer;
-    outer.set(innerDigest, BLOCK);
-    innerDigest.fill(0);
-    return hash('sha256', outer, 'buffer');
+    // Inner hash: the key block is already in #inner, the message is the last block.
+    sha256LastBlock(schedule, message, BLOCK);
+    sha256Compress(this.#inner, schedule, state);
+    // Outer hash: the inner digest (32 bytes) and its padding, after the key block in #outer.
+    schedule.set(state);
+    schedule[8] = 0x80000000 | 0;
+    schedule.fill(0, 9, 15);
+    schedule[15] = (BLOCK + DIGEST) * 8;
+    sha256Compress(this.#outer, schedule, state);
+    const out = Buffer.allocUnsafe(DIGEST);
+    for (let i = 0; i < 8; i++) out.writeInt32BE(state[i]!, 4 * i);
+    schedule.fill(0);
+    state.fill(0);
+    return out;
   }
 }
 

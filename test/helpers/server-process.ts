@@ -35,6 +35,8 @@ export interface StartOptions {
   readonly env?: Record<string, string>;
   /** Milliseconds to wait for the server to be ready (default 15 s). */
   readonly timeout?: number;
+  /** Options for node itself, before the script (the benchmark's `--cpu-prof`). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** A fixed, public test HSM key: never use it outside tests. */
@@ -88,6 +90,8 @@ export interface SpawnOptions {
   readonly env?: Record<string, string | undefined>;
   /** Milliseconds to wait for the readiness line before killing the process. */
   readonly timeout: number;
+  /** Options for node itself, before the script. */
+  readonly nodeArgs?: readonly string[];
 }
 
 /**
@@ -100,7 +104,7 @@ export function spawnServer(
   args: readonly string[],
   options: SpawnOptions,
 ): Promise<{ server: SpawnedServer; ready: Readiness }> {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], {
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     env: { ...process.env, ...options.env, KEYHOLD_READY: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -162,7 +166,11 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   const hsmKey = options.hsmKey ?? TEST_HSM_KEY;
   const { server, ready } = await spawnServer(
     ['server', dir, '--address', '127.0.0.1:0', ...(options.args ?? [])],
-    { env: { KEYHOLD_HSM_KEY: hsmKey, ...options.env }, timeout: options.timeout ?? 60_000 },
+    {
+      env: { KEYHOLD_HSM_KEY: hsmKey, ...options.env },
+      timeout: options.timeout ?? 60_000,
+      ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
+    },
   );
   const { child, exited } = server;
   return {

@@ -195,9 +195,8 @@ export class KesFace {
     }
     const finished = spec.metrics ? this.metrics.begin() : null;
     if (finished) {
-      const done = (): void => finished(res.statusCode);
-      res.once('finish', done);
-      res.once('close', done);
+      // 'close' follows 'finish', or comes alone when the connection closes first.
+      res.once('close', () => finished(res.statusCode));
     }
     const skipAuth = override?.skipAuth === true;
     const peer = this.#identify(spec, req, settings, skipAuth);
