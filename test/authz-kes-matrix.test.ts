@@ -20,6 +20,7 @@ import {
   KES_CALLERS,
   TARGET_PRIVILEGES,
   assertCells,
+  runCells,
   call,
   kesOutcome,
   startMatrix,
@@ -398,16 +399,9 @@ describe('KES authorization matrix', () => {
     const name = row.target ? `${row.route} at ${row.target}` : row.route;
     it(name, async () => {
       for (const enclave of ENCLAVES) {
-        const got = {} as Cells;
-        if (row.destructive) {
-          for (const who of KES_CALLERS) got[who] = await runCell(row, who, enclave);
-        } else {
-          await Promise.all(
-            KES_CALLERS.map(async (who) => {
-              got[who] = await runCell(row, who, enclave);
-            }),
-          );
-        }
+        const got = await runCells(KES_CALLERS, row.destructive ?? false, (who) =>
+          runCell(row, who, enclave),
+        );
         assertCells(`${name} in ${enclave}`, row.expect[enclave], got);
       }
     });

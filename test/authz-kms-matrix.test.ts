@@ -19,6 +19,7 @@ import {
   ENCLAVES,
   TARGET_PRIVILEGES,
   assertCells,
+  runCells,
   call,
   kmsOutcome,
   startMatrix,
@@ -440,16 +441,9 @@ describe('KMS authorization matrix', () => {
     const name = row.target ? `${row.command} at ${row.target}` : row.command;
     it(name, async () => {
       for (const enclave of ENCLAVES) {
-        const got = {} as Cells;
-        if (row.destructive) {
-          for (const who of CALLERS) got[who] = await runCell(row, who, enclave);
-        } else {
-          await Promise.all(
-            CALLERS.map(async (who) => {
-              got[who] = await runCell(row, who, enclave);
-            }),
-          );
-        }
+        const got = await runCells(CALLERS, row.destructive ?? false, (who) =>
+          runCell(row, who, enclave),
+        );
         assertCells(`${name} in ${enclave}`, row.expect[enclave], got);
       }
     });

@@ -316,6 +316,28 @@ export function show(outcome: Outcome): string {
 }
 
 /**
+ * The answers of every caller to one row: one after the other when the row changes state (each
+ * cell must see the state the row starts from), else all at once.
+ */
+export async function runCells<C extends string>(
+  callers: readonly C[],
+  destructive: boolean,
+  run: (who: C) => Promise<Outcome>,
+): Promise<Record<C, Outcome>> {
+  const got = {} as Record<C, Outcome>;
+  if (destructive) {
+    for (const who of callers) got[who] = await run(who);
+  } else {
+    await Promise.all(
+      callers.map(async (who) => {
+        got[who] = await run(who);
+      }),
+    );
+  }
+  return got;
+}
+
+/**
  * Compares every cell of a row at once, so a failure lists every wrong cell (caller: expected,
  * got) rather than the first.
  */
