@@ -21,6 +21,7 @@ import {
   TARGET_PRIVILEGES,
   assertCells,
   runCells,
+  settleCell,
   call,
   kesOutcome,
   startMatrix,
@@ -351,15 +352,13 @@ async function runCell(row: Row, who: CallerName, enclave: EnclaveName): Promise
     row.stream ? { stream: true } : {},
   );
   const outcome = kesOutcome(answer);
-  if (row.changed) {
-    const changed = await row.changed(m, cell);
-    assert.equal(
-      changed,
-      outcome === 'ok',
-      `${row.route} by ${who} in ${enclave}: the state ${changed ? 'changed' : 'did not change'} but the answer was ${outcome === 'ok' ? '200' : String(outcome.status)}`,
-    );
-  }
-  if (row.destructive) await m.repair();
+  await settleCell(
+    m,
+    `${row.route} by ${who} in ${enclave}`,
+    outcome,
+    row.changed ? () => row.changed!(m, cell) : undefined,
+    row.destructive,
+  );
   return outcome;
 }
 

@@ -20,6 +20,7 @@ import {
   TARGET_PRIVILEGES,
   assertCells,
   runCells,
+  settleCell,
   call,
   kmsOutcome,
   startMatrix,
@@ -401,15 +402,13 @@ async function runCell(row: Row, who: KmsCaller, enclave: EnclaveName): Promise<
     body,
   );
   const outcome = kmsOutcome(answer);
-  if (row.changed) {
-    const changed = await row.changed(m, cell);
-    assert.equal(
-      changed,
-      outcome === 'ok',
-      `${row.command} by ${who} in ${enclave}: the state ${changed ? 'changed' : 'did not change'} but the answer was ${outcome === 'ok' ? '200' : String(outcome.status)}`,
-    );
-  }
-  if (row.destructive) await m.repair();
+  await settleCell(
+    m,
+    `${row.command} by ${who} in ${enclave}`,
+    outcome,
+    row.changed ? () => row.changed!(m, cell) : undefined,
+    row.destructive,
+  );
   return outcome;
 }
 

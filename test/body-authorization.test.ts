@@ -8,14 +8,11 @@ import { after, before, describe, it } from 'node:test';
 import { ApiKey } from '../src/sdk/index.ts';
 import { clientFor } from './helpers/kms-assert.ts';
 import { childrenOf, mib, watchMemory } from './helpers/process-memory.ts';
-import { openRaw } from './helpers/raw-tls.ts';
+import { assertRefusedBeforeBody, openRaw, requestHead } from './helpers/raw-tls.ts';
 import { startServer } from './helpers/server-process.ts';
 import type { ServerProcess } from './helpers/server-process.ts';
 
 const MiB = 1024 * 1024;
-
-const head = (method: string, path: string, length: number, extra = ''): string =>
-  `${method} ${path} HTTP/1.1\r\nHost: k\r\nContent-Length: ${String(length)}\r\n${extra}\r\n`;
 
 for (const http of ['lean', 'node'] as const) {
   describe(`--http ${http}`, () => {
@@ -43,32 +40,19 @@ for (const http of ['lean', 'node'] as const) {
       await server.stop();
     });
 
-    /** Sends only the head of a request and expects the final answer before any body byte. */
-    async function refusedBeforeBody(
+    const refusedBeforeBody = (
       apiKey: string,
       method: string,
       path: string,
       length: number,
       expectContinue: boolean,
-    ): Promise<void> {
-      const c = await openRaw(server.endpoint, apiKey);
-      try {
-        c.socket.write(
-          head(method, path, length, expectContinue ? 'Expect: 100-continue\r\n' : ''),
-        );
-        const responses = await c.until((r) => r.some((x) => x.status >= 200));
-        assert.deepEqual(
-          responses.map((r) => r.status),
-          [403],
-          `${method} ${path}: answered 403 before the body, without 100 Continue`,
-        );
-        assert.equal(responses[0]!.headers.connection, 'close');
-        await c.until(() => false, 5000);
-        assert.ok(c.closed(), 'the connection is closed instead of reading the body');
-      } finally {
-        c.socket.destroy();
-      }
-    }
+    ): Promise<void> =>
+      assertRefusedBeforeBody(
+        server.endpoint,
+        apiKey,
+        { method, path, length, expectContinue },
+        { status: 403 },
+      );
 
     it('refuses PUT /v1/db from an anonymous caller before its body', async () => {
       await refusedBeforeBody('', 'PUT', '/v1/db', 1024 * MiB, true);
@@ -91,7 +75,7 @@ for (const http of ['lean', 'node'] as const) {
       const watch = watchMemory([server.child.pid!, ...workers]);
       const flood = async (path: string, size: number): Promise<void> => {
         const c = await openRaw(server.endpoint, '');
-        c.socket.write(head('PUT', path, size));
+        c.socket.write(requestHead('PUT', path, size));
         await c.pump(size);
         c.socket.destroy();
       };
@@ -110,7 +94,7 @@ for (const http of ['lean', 'node'] as const) {
     it('streams a restore to the state owner: a bad start is refused before the rest is sent', async () => {
       const c = await openRaw(server.endpoint, server.rootApiKey);
       try {
-        c.socket.write(head('PUT', '/v1/db', 256 * MiB));
+        c.socket.write(requestHead('PUT', '/v1/db', 256 * MiB));
         c.socket.write(Buffer.alloc(64 * 1024, 0x20));
         const responses = await c.until((r) => r.some((x) => x.status >= 200));
         assert.deepEqual(
@@ -128,7 +112,7 @@ for (const http of ['lean', 'node'] as const) {
       const c = await openRaw(server.endpoint, server.rootApiKey);
       try {
         const size = 128 * MiB;
-        c.socket.write(head('PUT', '/v1/db', size));
+        c.socket.write(requestHead('PUT', '/v1/db', size));
         // A backup's first bytes, then bytes that will not open.
         const magic = Buffer.from('KEYHOLD-BACKUP\x01', 'latin1');
         c.socket.write(magic);

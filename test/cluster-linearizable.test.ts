@@ -12,7 +12,7 @@ import { keyStoreModel } from './lincheck/key-store-model.ts';
 import type { KeyStoreInput, KeyStoreOutput } from './lincheck/key-store-model.ts';
 import { etcdMissing, startEtcd } from './helpers/etcd-process.ts';
 import type { EtcdCluster } from './helpers/etcd-process.ts';
-import { addNode, kms, startNode } from './helpers/cluster-nodes.ts';
+import { kms, startMembers } from './helpers/cluster-nodes.ts';
 import type { ClusterNodeProcess } from './helpers/cluster-nodes.ts';
 import { Prng } from './helpers/prng.ts';
 
@@ -38,9 +38,7 @@ describe('cluster on etcd: linearizable histories', { skip: missing ?? false }, 
 
   before(async () => {
     etcd = await startEtcd(3);
-    for (let i = 0; i < 3; i++) nodes.push(await startNode({ endpoints: etcd.endpoints }));
-    await addNode(nodes[0]!, nodes[1]!);
-    await addNode(nodes[0]!, nodes[2]!);
+    nodes.push(...(await startMembers(etcd.endpoints)));
   });
 
   after(async () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { etcdMissing, startEtcd } from './helpers/etcd-process.ts';
 import type { EtcdCluster } from './helpers/etcd-process.ts';
-import { addNode, kms, startNode, until, writable } from './helpers/cluster-nodes.ts';
+import { kms, startMembers, until, writable } from './helpers/cluster-nodes.ts';
 import type { ClusterNodeProcess } from './helpers/cluster-nodes.ts';
 
 const missing = etcdMissing();
@@ -19,9 +19,7 @@ describe('the MinIO KMS cluster walk-through', { skip: missing ?? false }, () =>
 
   before(async () => {
     etcd = await startEtcd(3);
-    for (let i = 0; i < 3; i++) nodes.push(await startNode({ endpoints: etcd.endpoints }));
-    await addNode(nodes[0]!, nodes[1]!);
-    await addNode(nodes[0]!, nodes[2]!);
+    nodes.push(...(await startMembers(etcd.endpoints)));
   });
 
   after(async () => {

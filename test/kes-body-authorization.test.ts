@@ -9,16 +9,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApiKey } from '../src/sdk/index.ts';
 import { clientFor } from './helpers/kms-assert.ts';
-import { openRaw } from './helpers/raw-tls.ts';
+import { assertRefusedBeforeBody, openRaw, requestHead } from './helpers/raw-tls.ts';
 import type { RawConnection } from './helpers/raw-tls.ts';
 import { startServer } from './helpers/server-process.ts';
 import type { ServerProcess } from './helpers/server-process.ts';
 
 const MB = 1_000_000;
 const MiB = 1024 * 1024;
-
-const head = (method: string, path: string, length: number, extra = ''): string =>
-  `${method} ${path} HTTP/1.1\r\nHost: k\r\nContent-Length: ${String(length)}\r\n${extra}\r\n`;
 
 for (const http of ['lean', 'node'] as const) {
   describe(`KES face, --http ${http}`, () => {
@@ -42,37 +39,20 @@ for (const http of ['lean', 'node'] as const) {
       await server.stop();
     });
 
-    /** Sends only the head of a request; expects `status` with `message` before any body byte. */
-    async function refusedBeforeBody(
+    const refusedBeforeBody = (
       apiKey: string,
       method: string,
       path: string,
       length: number,
       expect: { status: number; message: string },
       expectContinue: boolean,
-    ): Promise<void> {
-      const c = await openRaw(server.endpoint, apiKey);
-      try {
-        c.socket.write(
-          head(method, path, length, expectContinue ? 'Expect: 100-continue\r\n' : ''),
-        );
-        const responses = await c.until((r) => r.some((x) => x.status >= 200));
-        assert.deepEqual(
-          responses.map((r) => r.status),
-          [expect.status],
-          `${method} ${path}: answered before the body, without 100 Continue`,
-        );
-        assert.equal(
-          responses[0]!.body.toString(),
-          `{"message":${JSON.stringify(expect.message)}\n}`,
-        );
-        assert.equal(responses[0]!.headers.connection, 'close');
-        await c.until(() => false, 5000);
-        assert.ok(c.closed(), 'the connection is closed instead of reading the body');
-      } finally {
-        c.socket.destroy();
-      }
-    }
+    ): Promise<void> =>
+      assertRefusedBeforeBody(
+        server.endpoint,
+        apiKey,
+        { method, path, length, expectContinue },
+        { status: expect.status, body: `{"message":${JSON.stringify(expect.message)}\n}` },
+      );
 
     const FORBIDDEN = { status: 403, message: 'not authorized: insufficient permissions' };
     const NO_CERT = { status: 400, message: 'tls: client certificate is required' };
@@ -122,7 +102,7 @@ for (const http of ['lean', 'node'] as const) {
       try {
         const body = Buffer.from('{"context":"e30="}');
         c.socket.write(
-          head('PUT', '/v1/key/generate/gen-1', body.length, 'Expect: 100-continue\r\n'),
+          requestHead('PUT', '/v1/key/generate/gen-1', body.length, 'Expect: 100-continue\r\n'),
         );
         const interim = await c.until((r) => r.length > 0);
         assert.deepEqual(
@@ -147,7 +127,7 @@ for (const http of ['lean', 'node'] as const) {
         for (let i = 0; i < 24; i++) {
           const c = await openRaw(server.endpoint, user.toK1());
           open.push(c);
-          c.socket.write(head('POST', '/v1/kms/default', 16 * MiB));
+          c.socket.write(requestHead('POST', '/v1/kms/default', 16 * MiB));
           c.socket.write(Buffer.alloc(1024));
         }
         await Promise.all(open.map((c) => c.until((r) => r.length > 0, 2000)));
@@ -161,7 +141,7 @@ for (const http of ['lean', 'node'] as const) {
         // The same holds for KES routes (legacy bulk decrypt takes 4 MB).
         const kes = await openRaw(server.endpoint, user.toK1());
         open.push(kes);
-        kes.socket.write(head('POST', '/v1/key/generate/gen-1', 4000));
+        kes.socket.write(requestHead('POST', '/v1/key/generate/gen-1', 4000));
         const [refused] = await kes.until((r) => r.length > 0);
         assert.equal(refused?.status, 503);
         assert.match(refused.body.toString(), /^\{"message":".*request bodies/);
@@ -175,7 +155,9 @@ for (const http of ['lean', 'node'] as const) {
         const c = await openRaw(server.endpoint, user.toK1());
         try {
           const body = Buffer.from('{}');
-          c.socket.write(head('PUT', '/v1/key/generate/gen-1', body.length) + body.toString());
+          c.socket.write(
+            requestHead('PUT', '/v1/key/generate/gen-1', body.length) + body.toString(),
+          );
           const responses = await c.until((r) => r.some((x) => x.status >= 200));
           status = responses.at(-1)?.status ?? 0;
         } finally {

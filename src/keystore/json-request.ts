@@ -84,3 +84,30 @@ export function jsonRequest(r: JsonRequest): Promise<JsonAnswer> {
     req.end(payload);
   });
 }
+
+/** Retries of a throttled (429) or failing (5xx) answer, 200 ms × attempt apart. */
+const RETRIES = 3;
+
+/**
+ * One call with a bearer token, as the cloud stores want it: a 401 renews the token once (after
+ * `onUnauthorized` has read the answer, e.g. Azure's challenge naming the tenant), and a 429 or
+ * 5xx is retried up to three times.
+ */
+export async function callWithBearer(
+  bearer: (renew: boolean) => Promise<string>,
+  send: (authorization: string) => Promise<JsonAnswer>,
+  onUnauthorized: (answer: JsonAnswer) => void = () => undefined,
+): Promise<JsonAnswer> {
+  for (let attempt = 0; ; attempt++) {
+    const answer = await send(`Bearer ${await bearer(attempt > 0)}`);
+    if (answer.status === 401 && attempt === 0) {
+      onUnauthorized(answer);
+      continue;
+    }
+    if ((answer.status === 429 || answer.status >= 500) && attempt < RETRIES) {
+      await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
+      continue;
+    }
+    return answer;
+  }
+}

@@ -316,6 +316,28 @@ export function show(outcome: Outcome): string {
 }
 
 /**
+ * After one cell: the state changed exactly when the answer was 200 (checked when the row can
+ * tell), and a row that changes state is repaired for the next cell.
+ */
+export async function settleCell(
+  m: Matrix,
+  label: string,
+  outcome: Outcome,
+  changed: (() => Promise<boolean>) | undefined,
+  destructive: boolean | undefined,
+): Promise<void> {
+  if (changed) {
+    const did = await changed();
+    assert.equal(
+      did,
+      outcome === 'ok',
+      `${label}: the state ${did ? 'changed' : 'did not change'} but the answer was ${outcome === 'ok' ? '200' : String(outcome.status)}`,
+    );
+  }
+  if (destructive) await m.repair();
+}
+
+/**
  * The answers of every caller to one row: one after the other when the row changes state (each
  * cell must see the state the row starts from), else all at once.
  */

@@ -11,8 +11,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { createCertificate } from '../../src/identity/index.ts';
+import { listenOnLoopback, stopDroppingConnections } from './loopback-server.ts';
 
 export interface FakeCredential {
   readonly secret: string;
@@ -125,20 +126,11 @@ export class FakeSecretsManager {
   }
 
   async listen(port = this.#port): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, '127.0.0.1', () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    this.#port = (this.#server.address() as AddressInfo).port;
+    this.#port = await listenOnLoopback(this.#server, port);
   }
 
   async stop(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    for (const socket of this.#sockets) socket.destroy();
-    await closed;
+    await stopDroppingConnections(this.#server, this.#sockets);
   }
 
   /** Writes a new AWSCURRENT version, as another client would (PutSecretValue). */

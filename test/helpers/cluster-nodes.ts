@@ -124,3 +124,11 @@ export async function readable(node: ClusterNodeProcess): Promise<boolean> {
   );
   return res.status === 200;
 }
+
+/** Starts `count` nodes on `endpoints` and makes the later ones members through the first. */
+export async function startMembers(endpoints: string, count = 3): Promise<ClusterNodeProcess[]> {
+  const nodes: ClusterNodeProcess[] = [];
+  for (let i = 0; i < count; i++) nodes.push(await startNode({ endpoints }));
+  for (const node of nodes.slice(1)) await addNode(nodes[0]!, node);
+  return nodes;
+}

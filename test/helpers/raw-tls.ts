@@ -2,6 +2,7 @@
 // that sends exact bytes and records everything the server answers, so tests can see what
 // arrives before a body is sent, interim 100 responses, and when the server closes.
 
+import assert from 'node:assert/strict';
 import { connect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { clientCertificateForApiKey, parseApiKey } from '../../src/identity/index.ts';
@@ -99,4 +100,41 @@ export async function openRaw(endpoint: string, apiKey = ''): Promise<RawConnect
       return sent;
     },
   };
+}
+
+/** The head of a request announcing a body of `length` bytes (that is never sent). */
+export function requestHead(method: string, path: string, length: number, extra = ''): string {
+  return `${method} ${path} HTTP/1.1\r\nHost: k\r\nContent-Length: ${String(length)}\r\n${extra}\r\n`;
+}
+
+/**
+ * Sends only the head of a request (with `Expect: 100-continue` when asked) and asserts that the
+ * final answer — `status`, and `body` when given — comes before any body byte, without
+ * `100 Continue`, and that the server then closes the connection instead of reading the body.
+ */
+export async function assertRefusedBeforeBody(
+  endpoint: string,
+  apiKey: string,
+  request: { method: string; path: string; length: number; expectContinue: boolean },
+  expect: { status: number; body?: string },
+): Promise<void> {
+  const { method, path, length, expectContinue } = request;
+  const c = await openRaw(endpoint, apiKey);
+  try {
+    c.socket.write(
+      requestHead(method, path, length, expectContinue ? 'Expect: 100-continue\r\n' : ''),
+    );
+    const responses = await c.until((r) => r.some((x) => x.status >= 200));
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      [expect.status],
+      `${method} ${path}: answered ${String(expect.status)} before the body, without 100 Continue`,
+    );
+    if (expect.body !== undefined) assert.equal(responses[0]!.body.toString(), expect.body);
+    assert.equal(responses[0]!.headers.connection, 'close');
+    await c.until(() => false, 5000);
+    assert.ok(c.closed(), 'the connection is closed instead of reading the body');
+  } finally {
+    c.socket.destroy();
+  }
 }

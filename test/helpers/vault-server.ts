@@ -10,8 +10,9 @@ import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { Server } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { createCertificate } from '../../src/identity/index.ts';
+import { listenOnLoopback, stopDroppingConnections } from './loopback-server.ts';
 
 export type MountType = 'kv1' | 'kv2' | 'transit' | 'approle' | 'kubernetes';
 
@@ -129,21 +130,12 @@ export class FakeVault {
 
   /** Listens again (after `stop`) on the same port. */
   async listen(port = this.#port): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, '127.0.0.1', () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    this.#port = (this.#server.address() as AddressInfo).port;
+    this.#port = await listenOnLoopback(this.#server, port);
   }
 
   /** Stops listening and drops every connection (Vault went away). */
   async stop(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    for (const socket of this.#sockets) socket.destroy();
-    await closed;
+    await stopDroppingConnections(this.#server, this.#sockets);
   }
 
   /** Answers the next `count` requests whose path matches with a Vault error. */

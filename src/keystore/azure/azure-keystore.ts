@@ -6,7 +6,7 @@
 
 import type { AzureStoreConfig } from '../../config/keystore-config.ts';
 import type { KeyStore } from '../keystore.ts';
-import { jsonRequest } from '../json-request.ts';
+import { callWithBearer, jsonRequest } from '../json-request.ts';
 import type { JsonAnswer } from '../json-request.ts';
 import { KeyExistsError, KeyNotFoundError } from '../keystore.ts';
 
@@ -178,26 +178,17 @@ export class AzureKeyStore implements KeyStore {
   async #call(method: string, pathOrUrl: string, body?: unknown): Promise<Answer> {
     const url = new URL(pathOrUrl, this.#vault);
     if (!url.searchParams.has('api-version')) url.searchParams.set('api-version', API_VERSION);
-    for (let attempt = 0; ; attempt++) {
-      const token = await this.#bearer(attempt > 0);
-      const answer = await this.#send(method, url, body, { Authorization: `Bearer ${token}` });
-      if (answer.status === 401 && attempt === 0) {
+    return callWithBearer(
+      (renew) => this.#bearer(renew),
+      (authorization) => this.#send(method, url, body, { Authorization: authorization }),
+      (answer) => {
         // The challenge names the tenant the vault belongs to.
-        const challenge = answer.challenge;
         const tenant = /authorization="?https?:\/\/[^/]+\/([^"/,\s]+)/.exec(
-          typeof challenge === 'string' ? challenge : '',
+          answer.challenge ?? '',
         )?.[1];
         if (tenant) this.#tenant = tenant;
-        continue;
-      }
-      if (answer.status === 429 || answer.status >= 500) {
-        if (attempt < 3) {
-          await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
-          continue;
-        }
-      }
-      return answer;
-    }
+      },
+    );
   }
 
   async #bearer(renew: boolean): Promise<string> {

@@ -6,7 +6,7 @@
 import { createSign } from 'node:crypto';
 import type { GcpStoreConfig } from '../../config/keystore-config.ts';
 import type { KeyStore } from '../keystore.ts';
-import { jsonRequest } from '../json-request.ts';
+import { callWithBearer, jsonRequest } from '../json-request.ts';
 import type { JsonAnswer } from '../json-request.ts';
 import { KeyExistsError, KeyNotFoundError } from '../keystore.ts';
 
@@ -127,18 +127,11 @@ export class GcpKeyStore implements KeyStore {
   }
 
   async #call(method: string, path: string, body?: unknown): Promise<Answer> {
-    for (let attempt = 0; ; attempt++) {
-      const token = await this.#bearer(attempt > 0);
-      const answer = await this.#send(method, new URL(path, this.#base), body, {
-        Authorization: `Bearer ${token}`,
-      });
-      if (answer.status === 401 && attempt === 0) continue;
-      if ((answer.status === 429 || answer.status >= 500) && attempt < 3) {
-        await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
-        continue;
-      }
-      return answer;
-    }
+    return callWithBearer(
+      (renew) => this.#bearer(renew),
+      (authorization) =>
+        this.#send(method, new URL(path, this.#base), body, { Authorization: authorization }),
+    );
   }
 
   async #bearer(renew: boolean): Promise<string> {
