@@ -67,4 +67,13 @@ describe('redactSecrets', () => {
     assert.equal(redactIdentityText('not an identity!'), 'not an identity!');
     assert.equal(redactIdentityText(''), '');
   });
+
+  test('where an identity is expected, a bare k1: or k2: body is wholly redacted', () => {
+    // A body starting with '-' is not a valid name, so the refusal would quote it.
+    const k1Body = '-' + ApiKey.generate('k1').toK1().slice('k1:'.length + 1);
+    const k2Body = '-' + randomBytes(48).toString('base64url').slice(1);
+    assert.equal(redactIdentityText(k1Body), REDACTED);
+    assert.equal(redactIdentityText(k2Body), REDACTED);
+    assert.equal(redactIdentityText('-not-a-key'), '-not-a-key');
+  });
 });

@@ -34,12 +34,16 @@ export function redactSecrets(text: string): string {
 
 /**
  * `text` given where an identity is expected, as a message may quote it: {@link redactSecrets},
- * and wholly {@link REDACTED} if it parses as an API key without a prefix (KES accepts a
- * `kes:v1:` key as bare standard base64, which looks like any other text).
+ * and wholly {@link REDACTED} if it parses as an API key without its prefix (KES accepts a
+ * `kes:v1:` key as bare standard base64, which looks like any other text; a `k1:` or `k2:` body
+ * pasted alone is a secret all the same). Only text already refused as an identity comes here,
+ * so redacting what merely could be a key body hides nobody's real identity.
  */
 export function redactIdentityText(text: string): string {
   const redacted = redactSecrets(text);
-  return redacted === text && isApiKeyText(text) ? REDACTED : redacted;
+  if (redacted !== text) return redacted;
+  const bare = ['', 'k1:', 'k2:'].some((prefix) => isApiKeyText(prefix + text));
+  return bare ? REDACTED : text;
 }
 
 function isApiKeyText(text: string): boolean {
