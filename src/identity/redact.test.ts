@@ -70,7 +70,11 @@ describe('redactSecrets', () => {
 
   test('where an identity is expected, a bare k1: or k2: body is wholly redacted', () => {
     // A body starting with '-' is not a valid name, so the refusal would quote it.
-    const k1Body = '-' + ApiKey.generate('k1').toK1().slice('k1:'.length + 1);
+    const k1Body =
+      '-' +
+      ApiKey.generate('k1')
+        .toK1()
+        .slice('k1:'.length + 1);
     const k2Body = '-' + randomBytes(48).toString('base64url').slice(1);
     assert.equal(redactIdentityText(k1Body), REDACTED);
     assert.equal(redactIdentityText(k2Body), REDACTED);
