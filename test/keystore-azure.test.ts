@@ -19,6 +19,7 @@ import type { AzureStoreConfig } from '../src/config/keystore-config.ts';
 import { KeyExistsError, KeyNotFoundError } from '../src/keystore/keystore.ts';
 import { ApiKey, KesClient } from '../src/sdk/index.ts';
 import { FakeKeyVault } from './helpers/azure-server.ts';
+import { httpsCall } from './helpers/https-call.ts';
 import { ServerExit, apiKeyCert, startKesServer } from './kes-server-support.ts';
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -114,6 +115,62 @@ describe('Azure Key Vault key store', () => {
       assert.equal(calls.at(-1)!.apiVersion, '2025-07-01');
       assert.ok(vault.requests.some((r) => r.path.endsWith('/openid-configuration')));
     });
+  });
+
+  it('the stand-in refuses what Key Vault and Entra ID refuse', async () => {
+    const call = (path: string, options: Parameters<typeof httpsCall>[2] = {}) =>
+      httpsCall(`${vault.endpoint}${path}`, vault.ca, options);
+    const form = (secret: string, scope = 'https://vault.azure.net/.default') => ({
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: 'kes',
+        client_secret: secret,
+        scope,
+      }).toString(),
+    });
+    const tokenPath = `/${TENANT}/oauth2/v2.0/token`;
+    assert.equal((await call(tokenPath, form('wrong'))).status, 401);
+    assert.equal(
+      (await call(tokenPath, form('kes-secret', 'https://graph.microsoft.com/.default'))).status,
+      400,
+    );
+    const token = (
+      JSON.parse((await call(tokenPath, form('kes-secret'))).text) as { access_token: string }
+    ).access_token;
+    const bearer = { Authorization: `Bearer ${token}` };
+
+    const anonymous = await call('/secrets?api-version=7.5');
+    assert.equal(anonymous.status, 401);
+    assert.match(
+      String(anonymous.headers['www-authenticate']),
+      /^Bearer authorization="https:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]+", resource="https:\/\/vault\.azure\.net"$/,
+    );
+    assert.equal(
+      (await call('/secrets?api-version=7.5', { headers: { Authorization: 'Bearer forged' } }))
+        .status,
+      401,
+    );
+    assert.equal((await call('/secrets', { headers: bearer })).status, 400);
+    assert.equal((await call('/secrets?api-version=1999-01-01', { headers: bearer })).status, 400);
+    assert.equal((await call('/secrets?api-version=7.5', { headers: bearer })).status, 200);
+    const put = (body: string, type = 'application/json') =>
+      call('/secrets/strict?api-version=7.5', {
+        method: 'PUT',
+        headers: { ...bearer, 'Content-Type': type },
+        body,
+      });
+    assert.equal((await put('{"value":')).status, 400);
+    assert.equal((await put('{"value":42}')).status, 400);
+    assert.equal((await put('{"value":"v","surprise":1}')).status, 400);
+    assert.equal((await put('{"value":"v"}', 'text/plain')).status, 415);
+    assert.equal(vault.secrets.has('strict'), false);
+    assert.equal((await put('{"value":"v","attributes":{"enabled":true}}')).status, 200);
+    assert.equal(
+      (await call('/secrets/bad_name?api-version=7.5', { headers: bearer })).status,
+      400,
+    );
   });
 
   it('delete soft-deletes and purges (waiting while Azure deletes); re-create works', async () => {

@@ -8,7 +8,7 @@
 // and a wrong key or project refused at start.
 
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createSign, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { parseKesKeyValue } from '../src/crypto/index.ts';
 import { createCertificate } from '../src/identity/index.ts';
 import { ApiKey, KesClient } from '../src/sdk/index.ts';
 import { FakeSecretManager } from './helpers/gcp-server.ts';
+import { httpsCall } from './helpers/https-call.ts';
 import { ServerExit, apiKeyCert, kes, startKesServer } from './kes-server-support.ts';
 
 const account = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -63,6 +64,74 @@ describe('KES gateway over GCP Secret Manager', () => {
   after(async () => {
     await gcp.stop();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the stand-in refuses what Secret Manager refuses', async () => {
+    /** A service account's self-signed JWT, as Google's libraries make it. */
+    const jwt = (claims: Record<string, unknown>, key = account.privateKey, kid = 'k1') => {
+      const now = Math.floor(Date.now() / 1000);
+      const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+      const unsigned = `${part({ alg: 'RS256', typ: 'JWT', kid })}.${part({
+        iss: EMAIL,
+        sub: EMAIL,
+        scope: 'https://www.googleapis.com/auth/cloud-platform',
+        iat: now,
+        exp: now + 3600,
+        ...claims,
+      })}`;
+      return `${unsigned}.${createSign('RSA-SHA256').update(unsigned).sign(key).toString('base64url')}`;
+    };
+    const secrets = `${gcp.endpoint}/v1/projects/${PROJECT}/secrets`;
+    const call = (url: string, token: string, method = 'GET', body?: string) =>
+      httpsCall(url, gcp.ca, {
+        method,
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        ...(body === undefined ? {} : { body }),
+      });
+    const good = jwt({});
+    assert.equal((await call(secrets, good)).status, 200);
+    const now = Math.floor(Date.now() / 1000);
+    for (const refused of [
+      jwt({}, other.privateKey),
+      jwt({}, account.privateKey, 'k2'),
+      jwt({ iat: now - 7200, exp: now - 3600 }),
+      jwt({ exp: now + 7200 }),
+      jwt({ scope: 'https://www.googleapis.com/auth/devstorage.read_only' }),
+      jwt({ sub: 'someone@else' }),
+      'ya29.unknown',
+    ]) {
+      const answer = await call(secrets, refused);
+      assert.equal(answer.status, 401);
+      assert.match(answer.text, /UNAUTHENTICATED/);
+    }
+    assert.equal((await call(`${secrets}?surprise=1`, good)).status, 400);
+    assert.equal(
+      (await call(`${secrets}?secretId=s`, good, 'POST', '{"replication":')).status,
+      400,
+    );
+    assert.equal((await call(`${secrets}?secretId=s`, good, 'POST', '{}')).status, 400);
+    assert.equal(
+      (await call(`${secrets}?secretId=s`, good, 'POST', '{"replication":{"automatic":{}},"x":1}'))
+        .status,
+      400,
+    );
+    assert.equal(gcp.secrets.has('s'), false);
+    assert.equal(
+      (await call(`${secrets}?secretId=s`, good, 'POST', '{"replication":{"automatic":{}}}'))
+        .status,
+      200,
+    );
+    assert.equal(
+      (await call(`${secrets}/s:addVersion`, good, 'POST', '{"payload":{"data":"%%"}}')).status,
+      400,
+    );
+    assert.equal(
+      (await call(`${secrets}/s:addVersion`, good, 'POST', '{"data":"dg=="}')).status,
+      400,
+    );
+    assert.equal(gcp.secrets.get('s')!.length, 0);
+    assert.equal((await call(`${gcp.endpoint}/v1/projects/other/secrets`, good)).status, 403);
+    gcp.secrets.delete('s');
   });
 
   it('a service account in the config: KES’s layout, create-if-absent, version 1, paging', async () => {
