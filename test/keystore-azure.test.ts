@@ -16,11 +16,15 @@ import { parseKesKeyValue } from '../src/crypto/index.ts';
 import { createCertificate } from '../src/identity/index.ts';
 import { AzureKeyStore } from '../src/keystore/azure/azure-keystore.ts';
 import type { AzureStoreConfig } from '../src/config/keystore-config.ts';
-import { KeyExistsError, KeyNotFoundError } from '../src/keystore/keystore.ts';
+import {
+  KeyExistsError,
+  KeyNotFoundError,
+  StoreUnreachableError,
+} from '../src/keystore/keystore.ts';
 import { ApiKey, KesClient } from '../src/sdk/index.ts';
 import { FakeKeyVault } from './helpers/azure-server.ts';
 import { httpsCall } from './helpers/https-call.ts';
-import { ServerExit, apiKeyCert, startKesServer } from './kes-server-support.ts';
+import { ServerExit, apiKeyCert, kes, startKesServer } from './kes-server-support.ts';
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const AZURE_ENV = [
@@ -282,6 +286,16 @@ describe('Azure Key Vault key store', () => {
     );
   });
 
+  it('a vault that does not answer is unreachable (not a refusal)', async () => {
+    await withEnv(authority(), async () => {
+      const store = await AzureKeyStore.connect(
+        { ...config(), endpoint: 'https://127.0.0.1:9' },
+        { ca: vault.ca },
+      );
+      await assert.rejects(store.status(), StoreUnreachableError);
+    });
+  });
+
   it('managed identity through IMDS (user-assigned); an unassigned identity is refused', async () => {
     // (MSAL keeps the managed-identity source per process: App Service is tested with a
     // gateway process below.)
@@ -303,6 +317,7 @@ describe('Azure Key Vault key store', () => {
 
 describe('KES gateway over Azure Key Vault', () => {
   let vault: FakeKeyVault;
+  const clients: Record<string, string> = { kes: 'kes-secret' };
   let dir: string;
   const appKey = ApiKey.generate('kes');
   const app = apiKeyCert(appKey);
@@ -313,12 +328,12 @@ describe('KES gateway over Azure Key Vault', () => {
     validFor: 3600_000,
   });
   const config = (secret: string) =>
-    `admin:\n  identity: disabled\ntls:\n  key: ./s.key\n  cert: ./s.cert\npolicy:\n  app:\n    allow: ["/v1/key/*"]\n    identities: ["${app.identity}"]\nkeystore:\n  azure:\n    keyvault:\n      endpoint: ${vault.endpoint}\n      credentials:\n        tenant_id: ${TENANT}\n        client_id: kes\n        client_secret: ${secret}\n`;
+    `admin:\n  identity: disabled\ntls:\n  key: ./s.key\n  cert: ./s.cert\npolicy:\n  app:\n    allow: ["/v1/key/*", "/v1/status", "/v1/ready"]\n    identities: ["${app.identity}"]\nkeystore:\n  azure:\n    keyvault:\n      endpoint: ${vault.endpoint}\n      credentials:\n        tenant_id: ${TENANT}\n        client_id: kes\n        client_secret: ${secret}\n`;
 
   before(async () => {
     vault = await FakeKeyVault.start({
       tenant: TENANT,
-      clients: { kes: 'kes-secret' },
+      clients,
       managedIdentities: [''],
       identityHeader: 'site-secret',
     });
@@ -346,7 +361,15 @@ describe('KES gateway over Azure Key Vault', () => {
       await assert.rejects(client.createKey('my-key'), /key already exists/);
       await client.deleteKey('my-key');
       assert.equal(vault.secrets.has('my-key'), false);
+
+      // The secret is rotated away and the token revoked: the health check notices.
+      clients.kes = 'rotated';
+      vault.revokeTokens();
+      const status = await kes(server.endpoint, app, 'GET', '/v1/status');
+      assert.equal(status.json<Record<string, unknown>>().keystore_unavailable, true);
+      assert.equal((await kes(server.endpoint, app, 'GET', '/v1/ready')).status, 502);
     } finally {
+      clients.kes = 'kes-secret';
       await server.stop();
     }
   });

@@ -16,6 +16,8 @@ import { after, before, describe, it } from 'node:test';
 import { parseKesKeyValue } from '../src/crypto/index.ts';
 import { createCertificate } from '../src/identity/index.ts';
 import { ApiKey, KesClient } from '../src/sdk/index.ts';
+import { GcpKeyStore } from '../src/keystore/gcp/gcp-keystore.ts';
+import { StoreUnreachableError } from '../src/keystore/keystore.ts';
 import { FakeSecretManager } from './helpers/gcp-server.ts';
 import { httpsCall } from './helpers/https-call.ts';
 import { ServerExit, apiKeyCert, kes, startKesServer } from './kes-server-support.ts';
@@ -224,6 +226,27 @@ describe('KES gateway over GCP Secret Manager', () => {
       assert.equal(status.json<Record<string, unknown>>().keystore_unavailable, undefined);
     } finally {
       await server.stop();
+    }
+  });
+
+  it('a store that does not answer is unreachable (not a refusal)', async () => {
+    // (No TLS is reached: the connection is refused, so the test CA is not needed in-process.)
+    const store = await GcpKeyStore.connect({
+      kind: 'gcp',
+      projectId: PROJECT,
+      endpoint: 'https://127.0.0.1:9',
+      scopes: ['https://www.googleapis.com/auth/cloud-platform'],
+      credentials: {
+        clientEmail: EMAIL,
+        clientId: '1',
+        privateKeyId: 'k1',
+        privateKey: pem(account),
+      },
+    });
+    try {
+      await assert.rejects(store.status(), StoreUnreachableError);
+    } finally {
+      await store.close();
     }
   });
 
