@@ -1,59 +1,54 @@
 // KES's Azure Key Vault key store (docs/keystores.md, "Azure"): one secret per key, named like
 // the key, the KES stored value as the secret's value. Reads take the **oldest** version (the
 // first writer wins, as in KES); a soft-deleted name is purged before it is created again.
-// A small REST client (api-version 7.5, what KES speaks): bearer tokens from Microsoft Entra ID
-// client credentials or a managed identity, the 401 challenge, Azure's inner error codes.
+// Through the official Azure SDK: `@azure/keyvault-secrets` (Key Vault's challenge-based auth,
+// retries, paging) with `@azure/identity` credentials (client secret, managed identity, or the
+// environment → workload identity → managed identity chain).
 
+import { SecretClient } from '@azure/keyvault-secrets';
+import type { SecretClientOptions, SecretProperties } from '@azure/keyvault-secrets';
+import {
+  AzureAuthorityHosts,
+  ChainedTokenCredential,
+  ClientSecretCredential,
+  EnvironmentCredential,
+  ManagedIdentityCredential,
+  WorkloadIdentityCredential,
+} from '@azure/identity';
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
+import { isIP } from 'node:net';
 import type { AzureStoreConfig } from '../../config/keystore-config.ts';
 import type { KeyStore } from '../keystore.ts';
-import { callWithBearer, jsonRequest } from '../json-request.ts';
-import type { JsonAnswer } from '../json-request.ts';
-import { KeyExistsError, KeyNotFoundError } from '../keystore.ts';
-
-const API_VERSION = '7.5';
-const SCOPE = 'https://vault.azure.net/.default';
+import { KeyExistsError, KeyNotFoundError, StoreUnreachableError } from '../keystore.ts';
 
 export interface AzureStoreOptions {
-  readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Extra CA certificates (tests; production uses the system's). */
+  /** Trusted CAs instead of the system's (tests; a server process uses NODE_EXTRA_CA_CERTS). */
   readonly ca?: string | readonly string[];
 }
 
-type Answer = JsonAnswer;
+/** Per HTTP attempt: a hung vault must not hold a request for minutes. */
+const ATTEMPT_TIMEOUT_MS = 30_000;
 
-/** Azure's error body: `{"error":{"code","message","innererror":{"code"}}}`. */
-class AzureError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly inner: string;
-  constructor(what: string, answer: Answer) {
-    const error = (answer.json?.error ?? {}) as {
-      code?: string;
-      message?: string;
-      innererror?: { code?: string };
-    };
-    super(`azure: ${what}: ${answer.status} ${error.code ?? ''}: ${error.message ?? answer.text}`);
-    this.status = answer.status;
-    this.code = error.code ?? '';
-    this.inner = error.innererror?.code ?? '';
-  }
+/** The Key Vault resource of every Azure cloud (`https://vault.azure.net`, `…vault.azure.cn`, …). */
+const KEY_VAULT_SCOPE = /^https:\/\/vault\.[a-z0-9.-]+\/\.default$/;
+
+/** The parts of the SDK's RestError this store reads. */
+interface RestErrorLike {
+  readonly name?: string;
+  readonly statusCode?: number;
+  readonly code?: string;
+  readonly message?: string;
+  readonly details?: {
+    error?: { code?: string; innerError?: { code?: string }; innererror?: { code?: string } };
+  };
 }
 
 export class AzureKeyStore implements KeyStore {
   readonly description: string;
-  readonly #vault: URL;
-  readonly #config: AzureStoreConfig;
-  readonly #env: Readonly<Record<string, string | undefined>>;
-  readonly #ca: string | readonly string[] | undefined;
-  #token: { value: string; expires: number } | null = null;
-  #tenant: string;
+  readonly #client: SecretClient;
 
-  private constructor(config: AzureStoreConfig, options: AzureStoreOptions) {
-    this.#config = config;
-    this.#vault = new URL(config.endpoint);
-    this.#env = options.env ?? process.env;
-    this.#ca = options.ca;
-    this.#tenant = config.credentials?.tenantId ?? this.#env.AZURE_TENANT_ID ?? '';
+  private constructor(client: SecretClient, config: AzureStoreConfig) {
+    this.#client = client;
     this.description = `azure keyvault ${config.endpoint}`;
   }
 
@@ -61,96 +56,126 @@ export class AzureKeyStore implements KeyStore {
     config: AzureStoreConfig,
     options: AzureStoreOptions = {},
   ): Promise<AzureKeyStore> {
-    return Promise.resolve(new AzureKeyStore(config, options));
+    const tls = options.ca ? { tlsOptions: { ca: options.ca as string[] } } : {};
+    const vaultHost = new URL(config.endpoint).hostname.replace(/^\[|\]$/g, '');
+    // The SDK accepts a challenge only when its resource is a parent domain of the vault's host
+    // (`my-vault.vault.azure.net` → `vault.azure.net`), so that a vault cannot obtain a token for
+    // another service. An address or `localhost` (a private endpoint by IP, an emulator, the
+    // tests) can never match; there the check is off and our credential issues Key Vault tokens
+    // only (KeyVaultScopeOnly), which keeps the same guarantee.
+    const literalHost = isIP(vaultHost) !== 0 || vaultHost === 'localhost';
+    let credential = credentialFor(config, tls);
+    if (literalHost) credential = new KeyVaultScopeOnly(credential);
+    const clientOptions: SecretClientOptions = {
+      ...tls,
+      disableChallengeResourceVerification: literalHost,
+      retryOptions: { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2000 },
+    };
+    const client = new SecretClient(config.endpoint, credential, clientOptions);
+    return Promise.resolve(new AzureKeyStore(client, config));
   }
 
   async create(name: string, value: string): Promise<void> {
     checkName(name);
-    const existing = await this.#call('GET', `/secrets/${name}/`);
-    if (existing.status === 200) throw new KeyExistsError(name);
-    if (existing.status !== 404) throw new AzureError('create', existing);
+    try {
+      await this.#client.getSecret(name, request());
+      throw new KeyExistsError(name);
+    } catch (error) {
+      if (error instanceof KeyExistsError) throw error;
+      if (statusOf(error) !== 404) throw wrap('create', error);
+    }
     for (let attempt = 0; ; attempt++) {
-      const put = await this.#call('PUT', `/secrets/${name}`, { value });
-      if (put.status === 200) return;
-      const error = new AzureError('create', put);
-      // A deleted secret keeps its name until purged.
-      if (
-        put.status === 409 &&
-        (error.inner === 'ObjectIsDeletedButRecoverable' ||
-          error.inner === 'ObjectIsBeingDeleted') &&
-        attempt < 7
-      ) {
-        await this.#purge(name);
-        continue;
+      try {
+        await this.#client.setSecret(name, value, request());
+        return;
+      } catch (error) {
+        // A deleted secret keeps its name until purged.
+        const inner = innerCode(error);
+        if (
+          statusOf(error) === 409 &&
+          (inner === 'ObjectIsDeletedButRecoverable' || inner === 'ObjectIsBeingDeleted') &&
+          attempt < 7
+        ) {
+          await this.#purge(name);
+          continue;
+        }
+        throw wrap('create', error);
       }
-      throw error;
     }
   }
 
   async get(name: string): Promise<string> {
     checkName(name);
-    const versions = await this.#call('GET', `/secrets/${name}/versions`);
-    if (versions.status === 404) throw new KeyNotFoundError(name);
-    if (versions.status !== 200) throw new AzureError('read', versions);
-    const items = (versions.json?.value ?? []) as {
-      id?: string;
-      attributes?: { created?: number };
-    }[];
-    if (versions.json?.nextLink) throw new Error(`azure: '${name}' has too many versions`);
-    if (items.length === 0) throw new KeyNotFoundError(name);
-    // The oldest version is the key (KES: the first writer wins).
-    const oldest = [...items].sort(
-      (a, b) => (a.attributes?.created ?? 0) - (b.attributes?.created ?? 0),
-    )[0]!;
-    const version = (oldest.id ?? '').split('/').pop() ?? '';
-    const secret = await this.#call('GET', `/secrets/${name}/${version}`);
-    if (secret.status === 404) throw new KeyNotFoundError(name);
-    if (secret.status !== 200) throw new AzureError('read', secret);
-    const attributes = (secret.json?.attributes ?? {}) as {
-      enabled?: boolean;
-      nbf?: number;
-      exp?: number;
-    };
-    const now = Date.now() / 1000;
-    if (attributes.enabled === false) throw new Error(`azure: '${name}' is disabled`);
-    if (attributes.nbf !== undefined && attributes.nbf > now) {
-      throw new Error(`azure: '${name}' is not valid yet`);
+    try {
+      const versions: SecretProperties[] = [];
+      for await (const v of this.#client.listPropertiesOfSecretVersions(name, request())) {
+        versions.push(v);
+      }
+      if (versions.length === 0) throw new KeyNotFoundError(name);
+      // The oldest version is the key (KES: the first writer wins).
+      const oldest = versions.reduce((a, b) =>
+        (b.createdOn?.getTime() ?? 0) < (a.createdOn?.getTime() ?? 0) ? b : a,
+      );
+      const secret = await this.#client.getSecret(name, {
+        ...request(),
+        ...(oldest.version ? { version: oldest.version } : {}),
+      });
+      const p = secret.properties;
+      const now = Date.now();
+      if (p.enabled === false) throw new Error(`azure: '${name}' is disabled`);
+      if (p.notBefore && p.notBefore.getTime() > now) {
+        throw new Error(`azure: '${name}' is not valid yet`);
+      }
+      if (p.expiresOn && p.expiresOn.getTime() <= now) {
+        throw new Error(`azure: '${name}' has expired`);
+      }
+      if (typeof secret.value !== 'string') throw new Error(`azure: '${name}' has no value`);
+      return secret.value;
+    } catch (error) {
+      if (error instanceof KeyNotFoundError) throw error;
+      if (statusOf(error) === 404) throw new KeyNotFoundError(name);
+      throw wrap('read', error);
     }
-    if (attributes.exp !== undefined && attributes.exp <= now) {
-      throw new Error(`azure: '${name}' has expired`);
-    }
-    const value = secret.json?.value;
-    if (typeof value !== 'string') throw new Error(`azure: '${name}' has no value`);
-    return value;
   }
 
   async delete(name: string): Promise<void> {
     checkName(name);
-    const deleted = await this.#call('DELETE', `/secrets/${name}`);
-    if (deleted.status === 404) throw new KeyNotFoundError(name);
-    if (deleted.status !== 200) throw new AzureError('delete', deleted);
+    try {
+      // Soft delete; the poller waits until the deleted secret is visible (or not readable).
+      const poller = await this.#client.beginDeleteSecret(name, {
+        ...request(),
+        intervalInMs: 250,
+      });
+      await poller.pollUntilDone();
+    } catch (error) {
+      if (statusOf(error) === 404) throw new KeyNotFoundError(name);
+      throw wrap('delete', error);
+    }
     await this.#purge(name);
   }
 
   async list(prefix: string): Promise<string[]> {
     const names: string[] = [];
-    let next: string | undefined = `/secrets?maxresults=25`;
-    while (next) {
-      const page = await this.#call('GET', next);
-      if (page.status !== 200) throw new AzureError('list', page);
-      for (const item of (page.json?.value ?? []) as { id?: string }[]) {
-        const name = (item.id ?? '').split('/').pop() ?? '';
-        if (name !== '' && name.startsWith(prefix)) names.push(name);
+    try {
+      for await (const s of this.#client.listPropertiesOfSecrets({
+        ...request(),
+      })) {
+        if (s.name.startsWith(prefix)) names.push(s.name);
       }
-      next = typeof page.json?.nextLink === 'string' ? page.json.nextLink : undefined;
+    } catch (error) {
+      throw wrap('list', error);
     }
     return names;
   }
 
   /** An authenticated listing of one secret: refused credentials show as a failing store. */
   async status(): Promise<void> {
-    const page = await this.#call('GET', '/secrets?maxresults=1');
-    if (page.status !== 200) throw new AzureError('status', page);
+    try {
+      const pages = this.#client.listPropertiesOfSecrets(request()).byPage({ maxPageSize: 1 });
+      await pages.next();
+    } catch (error) {
+      throw wrap('status', error);
+    }
   }
 
   close(): Promise<void> {
@@ -160,99 +185,106 @@ export class AzureKeyStore implements KeyStore {
   /** Purges a soft-deleted secret, waiting while Azure is still deleting it. */
   async #purge(name: string): Promise<void> {
     for (let attempt = 0; attempt < 25; attempt++) {
-      const purged = await this.#call('DELETE', `/deletedsecrets/${name}`);
-      if (purged.status === 204 || purged.status === 200 || purged.status === 404) return;
-      const error = new AzureError('purge', purged);
-      if (purged.status === 409 && error.inner === 'ObjectIsBeingDeleted') {
-        await new Promise((resolve) => setTimeout(resolve, 200 + Math.random() * 300));
-        continue;
+      try {
+        await this.#client.purgeDeletedSecret(name, request());
+        return;
+      } catch (error) {
+        const status = statusOf(error);
+        const inner = innerCode(error);
+        // Gone already (purged by another node, or a vault without soft delete).
+        if (status === 404) return;
+        if (status === 409 && inner === 'ObjectIsBeingDeleted') {
+          await new Promise((resolve) => setTimeout(resolve, 200 + Math.random() * 300));
+          continue;
+        }
+        // Purge protection: the secret stays soft-deleted; deletion itself succeeded.
+        if (status === 403 && inner === 'ForbiddenByPolicy') return;
+        throw wrap('purge', error);
       }
-      // Purge protection: the secret stays soft-deleted; deletion itself succeeded.
-      if (purged.status === 403 && error.inner === 'ForbiddenByPolicy') return;
-      throw error;
     }
     throw new Error(`azure: '${name}' is still being deleted`);
   }
+}
 
-  /** One vault call with a bearer token; a 401 challenge renews the token once. */
-  async #call(method: string, pathOrUrl: string, body?: unknown): Promise<Answer> {
-    const url = new URL(pathOrUrl, this.#vault);
-    if (!url.searchParams.has('api-version')) url.searchParams.set('api-version', API_VERSION);
-    return callWithBearer(
-      (renew) => this.#bearer(renew),
-      (authorization) => this.#send(method, url, body, { Authorization: authorization }),
-      (answer) => {
-        // The challenge names the tenant the vault belongs to.
-        const tenant = /authorization="?https?:\/\/[^/]+\/([^"/,\s]+)/.exec(
-          answer.challenge ?? '',
-        )?.[1];
-        if (tenant) this.#tenant = tenant;
-      },
-    );
+/** The credential the config asks for (docs/keystores.md, "azure"). */
+function credentialFor(
+  config: AzureStoreConfig,
+  tls: { tlsOptions?: { ca: string[] } },
+): TokenCredential {
+  // MSAL validates an authority through Microsoft's instance discovery, which knows only
+  // Microsoft's clouds: another AZURE_AUTHORITY_HOST (Azure Stack, a private cloud, the tests)
+  // is trusted as configured and its OpenID metadata read from it directly.
+  const authority = (process.env.AZURE_AUTHORITY_HOST ?? '').replace(/\/+$/, '');
+  const known = (Object.values(AzureAuthorityHosts) as string[]).includes(authority);
+  const entra = { ...tls, disableInstanceDiscovery: authority !== '' && !known };
+  if (config.credentials) {
+    const c = config.credentials;
+    return new ClientSecretCredential(c.tenantId, c.clientId, c.clientSecret, entra);
   }
+  const managed = (clientId: string) =>
+    clientId
+      ? new ManagedIdentityCredential({ clientId, ...tls })
+      : new ManagedIdentityCredential({ ...tls });
+  if (config.managedIdentity) return managed(config.managedIdentity.clientId);
+  // Neither block: what a deployment provides, in DefaultAzureCredential's production order.
+  // (Workload identity only where its token file is configured: its constructor needs it.)
+  return new ChainedTokenCredential(
+    new EnvironmentCredential(entra),
+    ...(process.env.AZURE_FEDERATED_TOKEN_FILE ? [new WorkloadIdentityCredential(entra)] : []),
+    managed(process.env.AZURE_CLIENT_ID ?? ''),
+  );
+}
 
-  async #bearer(renew: boolean): Promise<string> {
-    if (!renew && this.#token && this.#token.expires > Date.now() + 60_000)
-      return this.#token.value;
-    const authority = (
-      this.#env.AZURE_AUTHORITY_HOST ?? 'https://login.microsoftonline.com'
-    ).replace(/\/+$/, '');
-    const credentials = this.#config.credentials ?? envCredentials(this.#env);
-    let answer: Answer;
-    if (credentials) {
-      const form = new URLSearchParams({
-        client_id: credentials.clientId,
-        client_secret: credentials.clientSecret,
-        grant_type: 'client_credentials',
-        scope: SCOPE,
-      }).toString();
-      answer = await this.#send(
-        'POST',
-        new URL(`${authority}/${credentials.tenantId || this.#tenant}/oauth2/v2.0/token`),
-        form,
-        { 'Content-Type': 'application/x-www-form-urlencoded' },
-      );
-    } else {
-      // Managed identity (instance metadata service, or App Service's identity endpoint).
-      const host = (
-        this.#env.AZURE_POD_IDENTITY_AUTHORITY_HOST ?? 'http://169.254.169.254'
-      ).replace(/\/+$/, '');
-      const base = this.#env.IDENTITY_ENDPOINT ?? `${host}/metadata/identity/oauth2/token`;
-      const url = new URL(base);
-      url.searchParams.set(
-        'api-version',
-        this.#env.IDENTITY_ENDPOINT ? '2019-08-01' : '2018-02-01',
-      );
-      url.searchParams.set('resource', 'https://vault.azure.net');
-      const clientId = this.#config.managedIdentity?.clientId ?? '';
-      if (clientId) url.searchParams.set('client_id', clientId);
-      answer = await this.#send('GET', url, undefined, {
-        Metadata: 'true',
-        ...(this.#env.IDENTITY_HEADER ? { 'X-IDENTITY-HEADER': this.#env.IDENTITY_HEADER } : {}),
-      });
-    }
-    const token = answer.json?.access_token;
-    if (answer.status !== 200 || typeof token !== 'string') {
-      const error = answer.json as { error?: string; error_description?: string } | undefined;
-      throw new Error(
-        `azure: no token: ${answer.status} ${error?.error ?? ''} ${error?.error_description ?? answer.text}`.trim(),
+/**
+ * Issues tokens only for Key Vault: used where the SDK's challenge-resource check cannot apply
+ * (a vault addressed by IP or `localhost`), so a server there still cannot ask for a token to
+ * any other Azure service.
+ */
+class KeyVaultScopeOnly implements TokenCredential {
+  readonly #inner: TokenCredential;
+  constructor(inner: TokenCredential) {
+    this.#inner = inner;
+  }
+  getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+    const list = typeof scopes === 'string' ? [scopes] : scopes;
+    if (list.length === 0 || !list.every((s) => KEY_VAULT_SCOPE.test(s))) {
+      return Promise.reject(
+        new Error(`azure: the vault asked for a token to ${list.join(' ')}, not Key Vault`),
       );
     }
-    const expiresIn = Number(answer.json?.expires_in ?? 3600);
-    this.#token = { value: token, expires: Date.now() + expiresIn * 1000 };
-    return token;
+    return this.#inner.getToken(scopes, options);
   }
+}
 
-  #send(method: string, url: URL, body: unknown, headers: Record<string, string>): Promise<Answer> {
-    return jsonRequest({
-      method,
-      url,
-      body,
-      headers,
-      store: 'azure',
-      ...(this.#ca ? { ca: this.#ca } : {}),
-    });
+function request(): { requestOptions: { timeout: number } } {
+  return { requestOptions: { timeout: ATTEMPT_TIMEOUT_MS } };
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as RestErrorLike | undefined)?.statusCode;
+}
+
+/** Azure's inner error code (`ObjectIsBeingDeleted`, `ForbiddenByPolicy`, …). */
+function innerCode(error: unknown): string {
+  // Azure sends `innererror`; the SDK's deserializer renames it `innerError`.
+  const body = (error as RestErrorLike | undefined)?.details?.error;
+  return body?.innerError?.code ?? body?.innererror?.code ?? '';
+}
+
+/**
+ * The SDK's error as this store's: no answer at all (a connection error, a timeout) is
+ * StoreUnreachableError; an answer keeps Azure's status, code and text.
+ */
+function wrap(what: string, error: unknown): Error {
+  const e = error as RestErrorLike | undefined;
+  const status = statusOf(error);
+  const message = `azure: ${what}: ${status ?? ''} ${e?.code ?? ''}: ${e?.message ?? String(error)}`
+    .replace(/\s+:/, ':')
+    .trim();
+  if (status === undefined && (e?.name === 'RestError' || e?.name === 'AbortError')) {
+    return new StoreUnreachableError(message, { cause: error });
   }
+  return new Error(message, { cause: error });
 }
 
 /** Key Vault secret names: 1–127 of `0-9 A-Z a-z -` (KES key names with `_` do not fit). */
@@ -260,16 +292,4 @@ function checkName(name: string): void {
   if (!/^[0-9A-Za-z-]{1,127}$/.test(name)) {
     throw new Error(`azure: '${name}' is not a valid Key Vault secret name (0-9, a-z, A-Z, -)`);
   }
-}
-
-function envCredentials(
-  env: Readonly<Record<string, string | undefined>>,
-): { tenantId: string; clientId: string; clientSecret: string } | undefined {
-  const { AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET } = env;
-  if (!AZURE_TENANT_ID || !AZURE_CLIENT_ID || !AZURE_CLIENT_SECRET) return undefined;
-  return {
-    tenantId: AZURE_TENANT_ID,
-    clientId: AZURE_CLIENT_ID,
-    clientSecret: AZURE_CLIENT_SECRET,
-  };
 }

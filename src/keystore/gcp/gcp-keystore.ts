@@ -1,198 +1,221 @@
 // KES's GCP Secret Manager key store (docs/keystores.md, "GCP"): one secret per key, id = the
-// key name, the KES stored value as the payload of version 1 (what KES reads). KES speaks gRPC;
-// only the stored data must match, so this is a small REST client: service-account JWT grant
-// (RS256 via node:crypto) or the metadata server, Google's JSON errors matched on `status`.
+// key name, the KES stored value as the payload of version 1 (what KES reads). Through Google's
+// official client (`@google-cloud/secret-manager`) on its HTTP/1.1 REST transport
+// (`fallback: true`): only the stored data must match KES, and REST keeps the client small and
+// plain HTTPS. Credentials are the client library's: a service account from the config (signed
+// by the library), else Google's application-default chain (GOOGLE_APPLICATION_CREDENTIALS, the
+// gcloud file, the metadata server of GCE/GKE).
 
-import { createSign } from 'node:crypto';
+import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import type { GcpStoreConfig } from '../../config/keystore-config.ts';
 import type { KeyStore } from '../keystore.ts';
-import { callWithBearer, jsonRequest } from '../json-request.ts';
-import type { JsonAnswer } from '../json-request.ts';
-import { KeyExistsError, KeyNotFoundError } from '../keystore.ts';
+import { KeyExistsError, KeyNotFoundError, StoreUnreachableError } from '../keystore.ts';
 
-export interface GcpStoreOptions {
-  readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Extra CA certificates (tests; production uses the system's). */
-  readonly ca?: string;
+/** Per call: attempts of the library's retry policy included, a dead store must not stall. */
+const CALL_TIMEOUT_MS = 30_000;
+
+interface GoogleErrorLike {
+  readonly code?: number | string;
+  readonly message?: string;
 }
-
-type Answer = JsonAnswer;
-
-class GoogleError extends Error {
-  readonly status: string;
-  constructor(what: string, answer: Answer) {
-    const error = (answer.json?.error ?? {}) as { status?: string; message?: string };
-    super(`gcp: ${what}: ${answer.status} ${error.status ?? ''}: ${error.message ?? answer.text}`);
-    this.status = error.status ?? '';
-  }
-}
-
-const TOKEN_URI = 'https://oauth2.googleapis.com/token';
 
 export class GcpKeyStore implements KeyStore {
   readonly description: string;
-  readonly #config: GcpStoreConfig;
-  readonly #base: URL;
-  readonly #env: Readonly<Record<string, string | undefined>>;
-  readonly #ca: string | undefined;
-  #token: { value: string; expires: number } | null = null;
+  readonly #client: SecretManagerServiceClient;
+  readonly #project: string;
 
-  private constructor(config: GcpStoreConfig, options: GcpStoreOptions) {
-    this.#config = config;
-    this.#base = new URL(config.endpoint);
-    this.#env = options.env ?? process.env;
-    this.#ca = options.ca;
+  private constructor(client: SecretManagerServiceClient, config: GcpStoreConfig) {
+    this.#client = client;
+    this.#project = `projects/${config.projectId}`;
     this.description = `gcp secretmanager ${config.endpoint} (project ${config.projectId})`;
   }
 
-  static connect(config: GcpStoreConfig, options: GcpStoreOptions = {}): Promise<GcpKeyStore> {
-    return Promise.resolve(new GcpKeyStore(config, options));
+  static connect(config: GcpStoreConfig): Promise<GcpKeyStore> {
+    const url = new URL(config.endpoint);
+    const c = config.credentials;
+    const client = new SecretManagerServiceClient({
+      fallback: true,
+      protocol: url.protocol.replace(/:$/, ''),
+      apiEndpoint: url.hostname,
+      port: Number(url.port || (url.protocol === 'http:' ? 80 : 443)),
+      projectId: config.projectId,
+      scopes: [...config.scopes],
+      // A token refused before its expiry (revoked, or a metadata server that rotated it) is
+      // replaced at once and the call repeated, instead of failing until the expiry.
+      clientOptions: { forceRefreshOnFailure: true },
+      ...(c
+        ? {
+            // The fields of a service-account key file; the library signs its own JWTs.
+            credentials: {
+              type: 'service_account',
+              client_email: c.clientEmail,
+              client_id: c.clientId,
+              private_key_id: c.privateKeyId,
+              private_key: c.privateKey,
+            } as { client_email: string; private_key: string },
+          }
+        : {}),
+    });
+    return Promise.resolve(new GcpKeyStore(client, config));
   }
 
   async create(name: string, value: string): Promise<void> {
-    const project = this.#config.projectId;
-    const created = await this.#call(
-      'POST',
-      `/v1/projects/${project}/secrets?secretId=${encodeURIComponent(name)}`,
-      { replication: { automatic: {} } },
-    );
-    if (created.status === 409) {
+    const secret = `${this.#project}/secrets/${name}`;
+    try {
+      await this.#client.createSecret(
+        {
+          parent: this.#project,
+          secretId: name,
+          secret: { replication: { automatic: {} } },
+        },
+        { timeout: CALL_TIMEOUT_MS },
+      );
+    } catch (error) {
+      if (statusOf(error) !== 'ALREADY_EXISTS') throw wrap('create', error);
       // KES creates the secret and its version in two calls: a secret left without a version
       // (the second call failed) is completed here instead of answering "exists" forever.
-      const first = await this.#call('GET', `/v1/projects/${project}/secrets/${name}/versions/1`);
-      if (first.status !== 404) throw new KeyExistsError(name);
-    } else if (created.status !== 200) {
-      throw new GoogleError('create', created);
+      try {
+        await this.#client.getSecretVersion(
+          { name: `${secret}/versions/1` },
+          { timeout: CALL_TIMEOUT_MS },
+        );
+        throw new KeyExistsError(name);
+      } catch (inner) {
+        if (inner instanceof KeyExistsError) throw inner;
+        if (statusOf(inner) !== 'NOT_FOUND') throw wrap('create', inner);
+      }
     }
-    const added = await this.#call('POST', `/v1/projects/${project}/secrets/${name}:addVersion`, {
-      payload: { data: Buffer.from(value).toString('base64') },
-    });
-    if (added.status !== 200) throw new GoogleError('create', added);
+    let version: string | undefined;
+    try {
+      const [added] = await this.#client.addSecretVersion(
+        { parent: secret, payload: { data: Buffer.from(value) } },
+        { timeout: CALL_TIMEOUT_MS },
+      );
+      version = added.name?.split('/').pop();
+    } catch (error) {
+      throw wrap('create', error);
+    }
     // Two racing creators may both add a version: version 1 is the key, the other lost.
-    const versionName = added.json?.name;
-    const version = typeof versionName === 'string' ? versionName.split('/').pop() : undefined;
     if (version !== '1') throw new KeyExistsError(name);
   }
 
   async get(name: string): Promise<string> {
-    const answer = await this.#call(
-      'GET',
-      `/v1/projects/${this.#config.projectId}/secrets/${name}/versions/1:access`,
-    );
-    if (answer.status === 404) throw new KeyNotFoundError(name);
-    if (answer.status !== 200) throw new GoogleError('read', answer);
-    const data = (answer.json?.payload as { data?: unknown } | undefined)?.data;
-    if (typeof data !== 'string') throw new Error(`gcp: '${name}' has no payload`);
-    return Buffer.from(data, 'base64').toString('utf8');
+    try {
+      const [answer] = await this.#client.accessSecretVersion(
+        { name: `${this.#project}/secrets/${name}/versions/1` },
+        { timeout: CALL_TIMEOUT_MS },
+      );
+      const data = answer.payload?.data;
+      if (data === undefined || data === null) throw new Error(`gcp: '${name}' has no payload`);
+      return typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
+    } catch (error) {
+      if (statusOf(error) === 'NOT_FOUND') throw new KeyNotFoundError(name);
+      throw wrap('read', error);
+    }
   }
 
   async delete(name: string): Promise<void> {
-    const answer = await this.#call(
-      'DELETE',
-      `/v1/projects/${this.#config.projectId}/secrets/${name}`,
-    );
-    if (answer.status === 404) throw new KeyNotFoundError(name);
-    if (answer.status !== 200) throw new GoogleError('delete', answer);
+    try {
+      await this.#client.deleteSecret(
+        { name: `${this.#project}/secrets/${name}` },
+        { timeout: CALL_TIMEOUT_MS },
+      );
+    } catch (error) {
+      if (statusOf(error) === 'NOT_FOUND') throw new KeyNotFoundError(name);
+      throw wrap('delete', error);
+    }
   }
 
   async list(prefix: string): Promise<string[]> {
     const names: string[] = [];
-    let token = '';
-    do {
-      const answer = await this.#call(
-        'GET',
-        `/v1/projects/${this.#config.projectId}/secrets?pageSize=250${token ? `&pageToken=${encodeURIComponent(token)}` : ''}`,
+    try {
+      const pages = this.#client.listSecretsAsync(
+        { parent: this.#project, pageSize: 250 },
+        { timeout: CALL_TIMEOUT_MS, autoPaginate: false },
       );
-      if (answer.status !== 200) throw new GoogleError('list', answer);
-      for (const s of (answer.json?.secrets ?? []) as { name?: string }[]) {
-        const name = (s.name ?? '').split('/').pop() ?? '';
+      for await (const secret of pages) {
+        const name = secret.name?.split('/').pop() ?? '';
         if (name !== '' && name.startsWith(prefix)) names.push(name);
       }
-      token = typeof answer.json?.nextPageToken === 'string' ? answer.json.nextPageToken : '';
-    } while (token !== '');
+    } catch (error) {
+      throw wrap('list', error);
+    }
     return names;
   }
 
   /** An authenticated listing of one secret: refused credentials show as a failing store. */
   async status(): Promise<void> {
-    const answer = await this.#call(
-      'GET',
-      `/v1/projects/${this.#config.projectId}/secrets?pageSize=1`,
-    );
-    if (answer.status !== 200) throw new GoogleError('status', answer);
+    try {
+      await this.#client.listSecrets(
+        { parent: this.#project, pageSize: 1 },
+        { timeout: CALL_TIMEOUT_MS, autoPaginate: false },
+      );
+    } catch (error) {
+      throw wrap('status', error);
+    }
   }
 
   close(): Promise<void> {
-    return Promise.resolve();
+    return this.#client.close();
   }
+}
 
-  async #call(method: string, path: string, body?: unknown): Promise<Answer> {
-    return callWithBearer(
-      (renew) => this.#bearer(renew),
-      (authorization) =>
-        this.#send(method, new URL(path, this.#base), body, { Authorization: authorization }),
-    );
+/**
+ * Google's status name of an answered error (`NOT_FOUND`, `ALREADY_EXISTS`, …). On the REST
+ * transport a refused call surfaces as the HTTP client's error with Google's JSON body as its
+ * message; a GoogleError carries the numeric gRPC code instead.
+ */
+function statusOf(error: unknown): string | undefined {
+  const e = error as GoogleErrorLike | undefined;
+  try {
+    const body = JSON.parse(e?.message ?? '') as { error?: { status?: unknown } };
+    if (typeof body.error?.status === 'string') return body.error.status;
+  } catch {
+    // Not Google's JSON: a GoogleError or no answer at all.
   }
+  if (typeof e?.code === 'number') return GRPC_STATUS[e.code] ?? HTTP_STATUS[e.code] ?? 'UNKNOWN';
+  return undefined;
+}
 
-  async #bearer(renew: boolean): Promise<string> {
-    if (!renew && this.#token && this.#token.expires > Date.now() + 60_000)
-      return this.#token.value;
-    const c = this.#config.credentials;
-    let answer: Answer;
-    if (c) {
-      const tokenUri = this.#env.KEYHOLD_GCP_TOKEN_URI ?? TOKEN_URI;
-      const now = Math.floor(Date.now() / 1000);
-      const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-      const unsigned = `${part({ alg: 'RS256', typ: 'JWT', kid: c.privateKeyId })}.${part({
-        iss: c.clientEmail,
-        scope: this.#config.scopes.join(' '),
-        aud: tokenUri,
-        iat: now,
-        exp: now + 3600,
-      })}`;
-      const signature = createSign('RSA-SHA256')
-        .update(unsigned)
-        .sign(c.privateKey)
-        .toString('base64url');
-      const form = new URLSearchParams({
-        grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
-        assertion: `${unsigned}.${signature}`,
-      }).toString();
-      answer = await this.#send('POST', new URL(tokenUri), form, {
-        'Content-Type': 'application/x-www-form-urlencoded',
-      });
-    } else {
-      // The metadata server of GCE/GKE (GCE_METADATA_HOST redirects it, as Google's libraries).
-      const host = this.#env.GCE_METADATA_HOST ?? 'metadata.google.internal';
-      answer = await this.#send(
-        'GET',
-        new URL(`http://${host}/computeMetadata/v1/instance/service-accounts/default/token`),
-        undefined,
-        { 'Metadata-Flavor': 'Google' },
-      );
-    }
-    const token = answer.json?.access_token;
-    if (answer.status !== 200 || typeof token !== 'string') {
-      const e = answer.json as { error?: string; error_description?: string } | undefined;
-      throw new Error(
-        `gcp: no token: ${answer.status} ${e?.error ?? ''} ${e?.error_description ?? ''}`.trim(),
-      );
-    }
-    this.#token = {
-      value: token,
-      expires: Date.now() + Number(answer.json?.expires_in ?? 3600) * 1000,
-    };
-    return token;
-  }
+const GRPC_STATUS: Record<number, string> = {
+  3: 'INVALID_ARGUMENT',
+  4: 'DEADLINE_EXCEEDED',
+  5: 'NOT_FOUND',
+  6: 'ALREADY_EXISTS',
+  7: 'PERMISSION_DENIED',
+  8: 'RESOURCE_EXHAUSTED',
+  14: 'UNAVAILABLE',
+  16: 'UNAUTHENTICATED',
+};
+const HTTP_STATUS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  409: 'ALREADY_EXISTS',
+  429: 'RESOURCE_EXHAUSTED',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+};
 
-  #send(method: string, url: URL, body: unknown, headers: Record<string, string>): Promise<Answer> {
-    return jsonRequest({
-      method,
-      url,
-      body,
-      headers,
-      store: 'gcp',
-      ...(this.#ca ? { ca: this.#ca } : {}),
-    });
+/**
+ * Google's error as this store's: no answer at all (a connection error, a timeout) is
+ * StoreUnreachableError; an answer keeps Google's status and text.
+ */
+function wrap(what: string, error: unknown): Error {
+  const e = error as GoogleErrorLike | undefined;
+  let text = e?.message ?? String(error);
+  try {
+    const body = JSON.parse(text) as { error?: { message?: string } };
+    if (typeof body.error?.message === 'string') text = body.error.message;
+  } catch {
+    // Keep the text as it is.
   }
+  const status = statusOf(error);
+  const message = `gcp: ${what}: ${status ? `${status}: ` : ''}${text}`;
+  // A system error code (ECONNREFUSED, ETIMEDOUT, ENOTFOUND, …) or the call's deadline.
+  const unanswered =
+    (status === undefined && typeof e?.code === 'string') || status === 'DEADLINE_EXCEEDED';
+  if (unanswered) return new StoreUnreachableError(message, { cause: error });
+  return new Error(message, { cause: error });
 }
