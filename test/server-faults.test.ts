@@ -81,37 +81,43 @@ async function assertReadsWork(server: ServerProcess, key: string): Promise<void
 }
 
 let shim: FaultFs | null | undefined;
-let shimDirs: { work: string; dir: string } | undefined;
+let work = '';
 
 describe('server under file-system faults', () => {
   before(() => {
-    const work = newDir();
-    const dir = join(work, 'server');
-    shimDirs = { work, dir };
-    shim = faultFs(work, join(dir, 'state'));
+    work = newDir();
+    shim = faultFs(work);
   });
 
-  const cases: { kind: FaultKind; errno: string; call: RegExp }[] = [
+  // A worker pool (the default) and a single process: readiness is answered by different code.
+  const cases: { kind: FaultKind; errno: string; workers: string; call: RegExp }[] = [
     {
       kind: 'enospc',
       errno: 'ENOSPC',
+      workers: '2',
       call: /: write (to )?\S+\/state\/(rek|log-\d+\.wal): ENOSPC/,
     },
-    { kind: 'eio', errno: 'EIO', call: /: (fdatasync|fsync) \S+\/state(\/log-\d+\.wal)?: EIO/ },
+    {
+      kind: 'eio',
+      errno: 'EIO',
+      workers: '0',
+      call: /: (fdatasync|fsync) \S+\/state(\/log-\d+\.wal)?: EIO/,
+    },
   ];
-  for (const { kind, errno, call } of cases) {
-    it(`${errno}: writes refused with a clear error, reads work, nothing acknowledged lost`, async (t) => {
+  for (const { kind, errno, workers, call } of cases) {
+    it(`${errno} (--workers ${workers}): writes refused with a clear error, reads work, nothing acknowledged lost`, async (t) => {
       if (shim === null) {
         assert.notEqual(process.env.KEYHOLD_REQUIRE_GCC, '1', 'gcc is missing');
         t.skip(`gcc not installed: the fault-injection tests need it (${FAULT_FS_INSTALL})`);
         return;
       }
-      const { dir } = shimDirs!;
+      const dir = join(work, kind);
       const fault = shim!;
       fault.end();
       const server = await startServer({
-        dir: `${dir}-${kind}`,
-        env: { ...fault.env, KEYHOLD_FAULT_DIR: join(`${dir}-${kind}`, 'state') },
+        dir,
+        args: ['--workers', workers],
+        env: fault.env(join(dir, 'state')),
       });
       const acked = new Set<string>();
       const refused = new Set<string>();
@@ -189,7 +195,7 @@ describe('server under file-system faults', () => {
       }
 
       // Restart without the shim: every acknowledged write is there, nothing refused is.
-      const restarted = await startServer({ dir: `${dir}-${kind}` });
+      const restarted = await startServer({ dir });
       try {
         const names = await keyNames(restarted);
         for (const name of acked) assert.ok(names.has(name), `acknowledged ${name} lost`);

@@ -17,19 +17,16 @@ export const FAULT_FS_INSTALL = 'apt-get install gcc libc6-dev';
 export type FaultKind = 'eio' | 'enospc' | 'both';
 
 export interface FaultFs {
-  /** Environment for the process under test: the preload, the directory and the trigger. */
-  readonly env: Record<string, string>;
+  /** Environment for a process whose faults hit `dir` (absolute): preload, directory, trigger. */
+  env(dir: string): Record<string, string>;
   /** Turns `kind` on (replacing whatever was on): effective at the next intercepted call. */
   arm(kind: FaultKind): void;
   /** Ends every fault. */
   end(): void;
 }
 
-/**
- * Compiles the shim into `work` and returns a switch for faults under `faultDir` (absolute),
- * or null when gcc is missing.
- */
-export function faultFs(work: string, faultDir: string): FaultFs | null {
+/** Compiles the shim into `work` and returns its switch, or null when gcc is missing. */
+export function faultFs(work: string): FaultFs | null {
   const lib = join(work, 'fault-fs.so');
   try {
     execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-Wall', '-o', lib, SOURCE, '-ldl'], {
@@ -41,13 +38,13 @@ export function faultFs(work: string, faultDir: string): FaultFs | null {
   }
   const trigger = join(work, 'fault-trigger');
   return {
-    env: {
+    env: (dir) => ({
       LD_PRELOAD: lib,
-      KEYHOLD_FAULT_DIR: faultDir,
+      KEYHOLD_FAULT_DIR: dir,
       KEYHOLD_FAULT_TRIGGER: trigger,
       // libuv can submit file I/O through io_uring, which no preload sees; keep it on syscalls.
       UV_USE_IO_URING: '0',
-    },
+    }),
     arm: (kind) => writeFileSync(trigger, kind),
     end: () => rmSync(trigger, { force: true }),
   };
