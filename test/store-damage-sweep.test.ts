@@ -97,7 +97,10 @@ test('a bit flip or a truncation at every offset of every state file: refused na
   await intact.store.close();
   await restore(dir, original);
   const names = [...original.keys()];
-  assert.ok(names.filter((n) => n.endsWith('.wal')).length >= 2, `several segments: ${names}`);
+  assert.ok(
+    names.filter((n) => n.endsWith('.wal')).length >= 2,
+    `several segments: ${names.join(' ')}`,
+  );
   assert.ok(names.some((n) => n.endsWith('.snap')) && names.includes('rek'), names.join(' '));
 
   const tally = { cases: 0, refused: 0, recovered: 0 };
