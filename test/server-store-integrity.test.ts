@@ -1,6 +1,8 @@
 // A real `keyhold server` refuses a data directory whose files no longer account for everything
 // it acknowledged (a snapshot or log segment deleted, the newest segment cut short), with a clear
-// message and every file left as it was; it still opens a directory of the previous format.
+// message and every file left as it was; it still opens a directory of the previous format. A
+// seeded handful of bit flips and truncations of each kind of state file is refused by a real
+// process too (the every-offset sweep is in-process: test/store-damage-sweep.test.ts).
 
 import assert from 'node:assert/strict';
 import {
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { decodeKmsResponse, encodeKmsRequest } from '../src/protocol/kms/index.ts';
+import { Prng } from './helpers/prng.ts';
 import { rawRequest } from './helpers/raw-https.ts';
 import { startServer, tempDir } from './helpers/server-process.ts';
 import type { ServerProcess } from './helpers/server-process.ts';
@@ -233,6 +236,42 @@ describe('a data directory missing acknowledged data is refused', () => {
       assert.deepEqual(await keyNames(server), [...expected, 'new-one'].sort());
     } finally {
       await server.stop();
+    }
+  });
+
+  it('refuses a seeded bit flip or truncation of each of the rek, the snapshot and the segment, naming the file', async () => {
+    const prng = Prng.fromEnv();
+    const dir = newDir();
+    await snapshotOnly(dir, ['s1', 's2']);
+    const server = await startServer({ dir, args: ARGS });
+    try {
+      await createKeys(server, ['l1', 'l2', 'l3']);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+    const original = stateFiles(dir);
+    for (const suffix of ['rek', '.snap', '.wal']) {
+      const file = stateFile(dir, suffix);
+      const name = file.slice(file.lastIndexOf('/') + 1);
+      const bytes = original.get(name)!;
+      // In the rek, the key page's bytes (a damaged manifest slot is repaired from the other).
+      const limit = suffix === 'rek' ? 100 : bytes.length;
+      const damage = prng.pick(['flip', 'truncate'] as const);
+      const offset = prng.int(limit);
+      const damaged = damage === 'truncate' ? bytes.subarray(0, offset) : Buffer.from(bytes);
+      if (damage === 'flip') damaged[offset]! ^= 1 << prng.int(8);
+      writeFileSync(file, damaged);
+      const what = `${damage} of ${name} at ${offset} (KEYHOLD_FAULT_SEED=${prng.seed})`;
+      const text = await refusal(dir);
+      assert.match(text, /corrupt store|not supported/, what);
+      assert.ok(text.includes(name), `${what}: the message names the file:\n${text}`);
+      writeFileSync(file, bytes);
+    }
+    const restarted = await startServer({ dir, args: ARGS });
+    try {
+      assert.deepEqual(await keyNames(restarted), ['l1', 'l2', 'l3', 's1', 's2']);
+    } finally {
+      await restarted.stop();
     }
   });
 });

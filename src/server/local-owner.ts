@@ -33,11 +33,14 @@ export interface LocalOwnerOptions {
 export class LocalOwner implements StateOwner {
   readonly engine: Engine;
   readonly #hsmKey: HsmKey;
+  /** Told when storage fails. */
+  readonly #onRefused: Set<() => void>;
   /** Set by the serving side: the registry to report (single-process mode). */
   metricsSource: Metrics | null = null;
 
-  private constructor(engine: Engine, options: LocalOwnerOptions) {
+  private constructor(engine: Engine, options: LocalOwnerOptions, onRefused: Set<() => void>) {
     this.engine = engine;
+    this.#onRefused = onRefused;
     this.#hsmKey = options.hsmKey;
   }
 
@@ -49,11 +52,15 @@ export class LocalOwner implements StateOwner {
       rekSealer: new AesGcmSealer(options.hsmKey.rekSealingKey()),
     });
     for (const warning of recovered.warnings) options.log.warn(warning);
-    const engine = Engine.recover(
-      store,
-      recovered,
-      options.onApplied ? { onApplied: options.onApplied } : {},
-    );
+    const onRefused = new Set<() => void>();
+    const engine = Engine.recover(store, recovered, {
+      ...(options.onApplied ? { onApplied: options.onApplied } : {}),
+      onFailed: (error) => {
+        // The store's message names the failed call, the file and the errno.
+        options.log.error(`${error.message}; writes are refused until the server restarts`);
+        for (const listener of onRefused) listener();
+      },
+    });
     if (!engine.state.enclaves.has(options.defaultEnclave)) {
       await engine.submit({
         op: 'enclave.create',
@@ -62,11 +69,21 @@ export class LocalOwner implements StateOwner {
         by: options.rootIdentity,
       });
     }
-    return new LocalOwner(engine, options);
+    return new LocalOwner(engine, options, onRefused);
   }
 
   get state(): State {
     return this.engine.state;
+  }
+
+  /** False once storage failed (`/v1/health/ready?write` answers 503). */
+  writable(): boolean {
+    return this.engine.writable;
+  }
+
+  /** Calls `listener` once storage fails (the primary tells its workers). */
+  onWritesRefused(listener: () => void): void {
+    this.#onRefused.add(listener);
   }
 
   /** Resolves once the command is durable and applied here. */

@@ -28,6 +28,11 @@ export interface EngineOptions {
   readonly snapshotEvery?: number;
   /** Called after each applied command (replication to workers, audit, metrics). */
   readonly onApplied?: (command: Command, index: number) => void;
+  /**
+   * Called once, when storage first fails (a write, fsync, snapshot or compaction error): from
+   * then on every write is refused (docs/storage.md#faults). For the event log.
+   */
+  readonly onFailed?: (error: Error) => void;
 }
 
 /** One write (or an exclusive operation) still in progress. */
@@ -42,6 +47,7 @@ export class Engine {
   readonly #log: CommandLog;
   readonly #snapshotEvery: number;
   readonly #onApplied: ((command: Command, index: number) => void) | undefined;
+  readonly #onFailed: ((error: Error) => void) | undefined;
   readonly #inFlight = new Set<InFlight>();
   /** Commands made durable but not yet applied, by log index (applied strictly in order). */
   readonly #durable = new Map<number, Command>();
@@ -65,6 +71,7 @@ export class Engine {
     this.#sizeAtSnapshot = state.size;
     this.#snapshotEvery = options.snapshotEvery ?? 10_000;
     this.#onApplied = options.onApplied;
+    this.#onFailed = options.onFailed;
   }
 
   /** Rebuilds the state from what the log recovered and returns an engine writing to `log`. */
@@ -151,6 +158,18 @@ export class Engine {
     return result;
   }
 
+  /** False once storage failed: every write is refused until the process restarts. */
+  get writable(): boolean {
+    return this.#failed === null;
+  }
+
+  /** Records the first storage failure (later ones are its consequences) and reports it. */
+  #markFailed(error: unknown): void {
+    if (this.#failed) return;
+    this.#failed = error instanceof Error ? error : new Error(String(error));
+    this.#onFailed?.(this.#failed);
+  }
+
   #checkHealthy(): void {
     if (this.#failed) throw new KeyholdError('UNAVAILABLE', 'storage failed: writes are refused');
   }
@@ -162,7 +181,7 @@ export class Engine {
     try {
       index = await this.#log.append(encodeCommand(command));
     } catch (error) {
-      this.#failed ??= error instanceof Error ? error : new Error(String(error));
+      this.#markFailed(error);
       throw new KeyholdError('UNAVAILABLE', 'storage failed: writes are refused');
     }
     this.#durable.set(index, command);
@@ -209,7 +228,7 @@ export class Engine {
       payload = encodeSnapshot(this.state);
     } catch (error) {
       // As a failed write would: the writes that triggered it are durable and applied already.
-      this.#failed ??= error instanceof Error ? error : new Error(String(error));
+      this.#markFailed(error);
       return;
     }
     this.#sinceSnapshot = 0;
@@ -217,7 +236,7 @@ export class Engine {
     this.#snapshotting = this.#log
       .snapshot(index, payload)
       .catch((error: unknown) => {
-        this.#failed ??= error instanceof Error ? error : new Error(String(error));
+        this.#markFailed(error);
       })
       .finally(() => {
         payload.fill(0);

@@ -23,7 +23,11 @@ export type ToWorker =
       readonly ticketKeys: Buffer;
       /** The certificate and key, and the files they came from (for messages). */
       readonly certificate: { cert: Buffer; key: Buffer; files: { cert: string; key: string } };
+      /** False once the primary's storage failed: report not ready for writes. */
+      readonly writable: boolean;
     }
+  /** The primary's storage failed: every write is refused until the server restarts. */
+  | { readonly type: 'writes-refused' }
   /** Committed commands to apply, in log order: indexes `first`, `first + 1`, … */
   | { readonly type: 'apply'; readonly first: number; readonly commands: readonly Buffer[] }
   /** The whole state was replaced (restore) by the snapshot just sent. */

@@ -123,6 +123,11 @@ export class Primary {
       applyTimeout: options.applyTimeout ?? DEFAULT_APPLY_TIMEOUT_MS,
     });
     applied = (index, command) => primary.#queueApply(index, command);
+    owner.onWritesRefused(() => {
+      for (const member of primary.#members.values())
+        if (member.ready && member.worker.isConnected())
+          member.outbox.send({ type: 'writes-refused' });
+    });
     // Workers reach V8's collector through the flag rather than by setting it at run time.
     cluster.setupPrimary({
       serialization: 'advanced',
@@ -272,6 +277,7 @@ export class Primary {
               key: this.certificate.key,
               files: this.certificate.files,
             },
+            writable: this.#owner.writable(),
           });
         }
         return;

@@ -59,6 +59,7 @@ describe('snapshot streaming', () => {
       type: 'init',
       ticketKeys: Buffer.alloc(48),
       certificate: { cert: Buffer.alloc(1), key: Buffer.alloc(1), files: { cert: '', key: '' } },
+      writable: true,
     });
     outbox.send({ type: 'apply', first: 1, commands: [Buffer.from('x')] });
     outbox.sendSnapshot(second, { type: 'reset' });

@@ -23,6 +23,7 @@ export class WorkerOwner implements StateOwner {
   readonly #idle = new IdleCollector();
   #nextId = 1;
   #nextUpload = 1;
+  #writable = true;
 
   /**
    * @param snapshot the state at the moment this worker joined (streamed before `init`); zeroed
@@ -41,9 +42,17 @@ export class WorkerOwner implements StateOwner {
     this.#send({ type: 'applied', index: this.state.commit });
   }
 
+  /** False once the primary reported that its storage failed (`/v1/health/ready?write`). */
+  writable(): boolean {
+    return this.#writable;
+  }
+
   /** Handles the state-related messages from the primary; returns false for others. */
   handle(message: ToWorker): boolean {
     switch (message.type) {
+      case 'writes-refused':
+        this.#writable = false;
+        return true;
       case 'apply': {
         let index = message.first;
         for (const command of message.commands) {

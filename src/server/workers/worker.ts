@@ -61,6 +61,7 @@ export function runWorker(options: ServerOptions): Promise<void> {
         case 'init':
           try {
             owner = new WorkerOwner(snapshot.take(), send);
+            if (!message.writable) owner.handle({ type: 'writes-refused' });
             setImmediate(collectGarbage);
             // What this worker keeps is copied out of the message: a Buffer that arrives over
             // IPC is a view of the whole message and would keep it alive.
