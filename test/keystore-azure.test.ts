@@ -121,6 +121,20 @@ describe('Azure Key Vault key store', () => {
     });
   });
 
+  it('a vault by IP asking for a token to another service gets none', async () => {
+    await withEnv(authority(), async () => {
+      vault.challengeResource = 'https://management.azure.com';
+      const issued = vault.issued.length;
+      try {
+        const store = await open();
+        await assert.rejects(store.status(), /management\.azure\.com.*not Key Vault/);
+      } finally {
+        vault.challengeResource = 'https://vault.azure.net';
+      }
+      assert.equal(vault.issued.length, issued);
+    });
+  });
+
   it('the stand-in refuses what Key Vault and Entra ID refuse', async () => {
     const call = (path: string, options: Parameters<typeof httpsCall>[2] = {}) =>
       httpsCall(`${vault.endpoint}${path}`, vault.ca, options);

@@ -69,6 +69,8 @@ export class FakeKeyVault {
   deletionDelay = 0;
   purgeProtection = false;
   tokenLifetime = 3600;
+  /** The resource the challenge names (a hostile vault would name another service). */
+  challengeResource = RESOURCE;
 
   private constructor(options: AzureServerOptions) {
     this.#options = options;
@@ -352,7 +354,7 @@ export class FakeKeyVault {
           },
         },
         {
-          'WWW-Authenticate': `Bearer authorization="${this.endpoint}/${this.#options.tenant}", resource="${RESOURCE}"`,
+          'WWW-Authenticate': `Bearer authorization="${this.endpoint}/${this.#options.tenant}", resource="${this.challengeResource}"`,
         },
       );
       return;
