@@ -39,6 +39,12 @@ before(async () => {
 after(() => vault.stop());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (polling every 50 ms, at most 10 s) until `done` holds: a state the probe reaches. */
+async function poll(what: string, done: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !done(); i++) await sleep(50);
+  assert.ok(done(), `timed out waiting for ${what}`);
+}
 const gets = () => vault.requests.filter((r) => r.method === 'GET' && r.path.includes('/data/'));
 
 describe('KES cache semantics (gateway over Vault)', () => {
@@ -124,16 +130,18 @@ describe('KES cache semantics (gateway over Vault)', () => {
 
   it('offline: the probe marks the store offline; with `offline` set cached keys keep serving', async () => {
     // Ticker phases start with the gateway: the store goes away long before the first `any`
-    // tick (600 ms) and the 100-ms probe marks it offline well before that tick.
-    const keep = await gateway({ any: 600, unused: 0, offline: 5_000 }, 'c3');
-    const drop = await gateway({ any: 600, unused: 0, offline: 0 }, 'c3');
+    // tick (3 s) and the 100-ms probe marks it offline well before that tick; the checks wait
+    // for a whole `any` interval after that, so a tick has surely run while offline.
+    const keep = await gateway({ any: 3_000, unused: 0, offline: 10_000 }, 'c3');
+    const drop = await gateway({ any: 3_000, unused: 0, offline: 0 }, 'c3');
     try {
       await create(keep, 'o');
       await keep.load('default', 'o');
       await drop.load('default', 'o');
       await vault.stop();
       try {
-        await sleep(1000);
+        await poll('both gateways offline', () => keep.cache.offline && drop.cache.offline);
+        await sleep(3_100);
         assert.equal(keep.cache.offline, true);
         assert.ok(keep.cached('default', 'o'), 'kept while offline (offline caching on)');
         assert.equal(drop.cached('default', 'o'), undefined, 'evicted (offline caching off)');
@@ -142,8 +150,7 @@ describe('KES cache semantics (gateway over Vault)', () => {
       } finally {
         await vault.listen();
       }
-      await sleep(300);
-      assert.equal(keep.cache.offline, false);
+      await poll('the store back online', () => !keep.cache.offline);
       await drop.load('default', 'o');
     } finally {
       await keep.close();
