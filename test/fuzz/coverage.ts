@@ -39,14 +39,13 @@ export class BlockCoverage {
 
   // A session on the same thread dispatches synchronously: the callback has run when post returns.
   #post(method: string, params?: object): unknown {
-    let out: unknown;
-    let failure: Error | null = null;
+    const answer: { out?: unknown; failure?: Error | null } = {};
     this.#session.post(method, params ?? {}, (error, result) => {
-      failure = error;
-      out = result;
+      answer.failure = error;
+      answer.out = result;
     });
-    if (failure) throw failure as Error;
-    return out;
+    if (answer.failure) throw answer.failure;
+    return answer.out;
   }
 
   /**

@@ -19,6 +19,8 @@ export interface LoopData {
   readonly seed: number;
   /** Stop fuzzing at this Date.now(); then the scale and memory checks run. */
   readonly until: number;
+  /** Or after this many mutated inputs (a deterministic run, whatever the machine's load). */
+  readonly maxExecs: number;
   readonly corpus: readonly Uint8Array[];
   /** [0] = inputs started; [1] = length of the current input, whose bytes follow at byte 8. */
   readonly heartbeat: SharedArrayBuffer;
@@ -202,7 +204,8 @@ function main(): void {
   // nothing new turns up and shrinks to one input as soon as something does.
   let batchSize = 1;
   const batch: Buffer[] = [];
-  while (Date.now() < data.until) {
+  const firstExec = execs;
+  while (Date.now() < data.until && execs - firstExec < data.maxExecs) {
     // Favour recent finds a little: they are where the frontier is.
     const base = rng.chance(0.3)
       ? corpus[corpus.length - 1 - rng.int(Math.min(16, corpus.length))]!

@@ -89,9 +89,11 @@ const MUTATORS: readonly Mutator[] = [
     const value = rng.pick(INTERESTING) >>> 0;
     const i = rng.int(out.length - width + 1);
     if (width === 1) out[i] = value & 0xff;
-    else if (width === 2)
-      rng.chance(0.5) ? out.writeUInt16BE(value & 0xffff, i) : out.writeUInt16LE(value & 0xffff, i);
-    else rng.chance(0.5) ? out.writeUInt32BE(value, i) : out.writeUInt32LE(value, i);
+    else if (width === 2) {
+      if (rng.chance(0.5)) out.writeUInt16BE(value & 0xffff, i);
+      else out.writeUInt16LE(value & 0xffff, i);
+    } else if (rng.chance(0.5)) out.writeUInt32BE(value, i);
+    else out.writeUInt32LE(value, i);
     return out;
   },
   // add or subtract a small number from a byte (walks length fields and digits)

@@ -17,6 +17,8 @@ export interface FuzzOptions {
   readonly target: string;
   readonly seconds: number;
   readonly seed: number;
+  /** Stop after this many mutated inputs, if that comes before `seconds`. */
+  readonly maxExecs?: number;
   /** No progress for this long is a hang. */
   readonly hangMs?: number;
   /** Write each new finding here (`<target>/<kind>-<hash>` and a `.txt` beside it). */
@@ -56,7 +58,7 @@ export function seedCorpus(target: string, workDir?: string): Buffer[] {
   ];
   const out: Buffer[] = [];
   for (const dir of dirs) {
-    let names: string[] = [];
+    let names: string[];
     try {
       names = readdirSync(dir).sort();
     } catch {
@@ -120,7 +122,14 @@ export async function fuzzTarget(options: FuzzOptions): Promise<FuzzReport> {
       const counters = new Int32Array(heartbeat, 0, 2);
       const current = (): Buffer =>
         Buffer.from(new Uint8Array(heartbeat, 8, Atomics.load(counters, 1)));
-      const data: LoopData = { target: target.name, seed, until, corpus, heartbeat };
+      const data: LoopData = {
+        target: target.name,
+        seed,
+        until,
+        maxExecs: options.maxExecs ?? Infinity,
+        corpus,
+        heartbeat,
+      };
       const worker = new Worker(new URL('./loop.js', import.meta.url), {
         workerData: data,
         resourceLimits: { maxOldGenerationSizeMb: 768 },
