@@ -73,6 +73,29 @@ describe('decoding request bodies like encoding/json', () => {
   });
 });
 
+describe('nesting depth, bounded as encoding/json bounds it', () => {
+  // Go refuses nesting deeper than 10,000 ("exceeded max depth"). V8's JSON.parse has no limit
+  // and spends microseconds per level: a 1 MB body of '[' cost seconds of CPU (bounded-cost test).
+  it('accepts 10,000 levels and refuses 10,001, wherever the value ends', () => {
+    const nested = (depth: number, tail = ''): Buffer =>
+      body('['.repeat(depth) + ']'.repeat(depth) + tail);
+    let value = parseFirstJsonValue(nested(10_000));
+    let depth = 0;
+    for (; Array.isArray(value); depth++) value = value[0] as unknown;
+    assert.equal(depth, 10_000);
+    assert.throws(() => parseFirstJsonValue(nested(10_001)), InvalidBodyError);
+    assert.throws(() => parseFirstJsonValue(nested(10_001, ' trailing')), InvalidBodyError);
+    assert.throws(() => parseFirstJsonValue(nested(500_000)), InvalidBodyError);
+    // Brackets inside strings are text, not nesting.
+    const inString = `{"context":"${'['.repeat(20_000)}"}`;
+    assert.deepEqual(Object.keys(parseFirstJsonValue(body(inString)) as object), ['context']);
+    assert.throws(
+      () => parseFirstJsonValue(body('{"a":' + '['.repeat(1_000_000))),
+      InvalidBodyError,
+    );
+  });
+});
+
 describe('encoding like json.Encoder', () => {
   it('escapes <, >, & and the JS line separators, and ends with a newline', () => {
     assert.equal(
