@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import {
   InvalidBodyError,
   decodeStruct,
@@ -92,6 +93,23 @@ describe('nesting depth, bounded as encoding/json bounds it', () => {
     assert.throws(
       () => parseFirstJsonValue(body('{"a":' + '['.repeat(1_000_000))),
       InvalidBodyError,
+    );
+  });
+});
+
+describe('property: the first JSON value', () => {
+  it('is read back whole, whatever follows it', () => {
+    fc.assert(
+      fc.property(
+        fc.jsonValue({ maxDepth: 6 }),
+        fc.constantFrom('', ' ', '\n{"x":1}', ' trailing'),
+        (v, tail) => {
+          const text = JSON.stringify(v);
+          // A bare number followed by more digits would be another number: keep such tails apart.
+          const input = typeof v === 'number' && tail !== '' ? `${text} ${tail}` : text + tail;
+          assert.deepEqual(parseFirstJsonValue(body(input)), JSON.parse(text));
+        },
+      ),
     );
   });
 });
