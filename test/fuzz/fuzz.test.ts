@@ -10,8 +10,8 @@ import { FUZZ_TARGETS } from './targets.ts';
 
 const SEED = Number(process.env.KEYHOLD_FUZZ_SEED ?? 20261204);
 /** Mutated inputs per target: a few seconds' worth on an idle core. */
-const EXECS: Readonly<Record<string, number>> = { config: 60, http1: 300 };
-const DEFAULT_EXECS = 600;
+const EXECS: Readonly<Record<string, number>> = { config: 40, http1: 250 };
+const DEFAULT_EXECS = 400;
 /** A safety stop on a very loaded machine; the input count normally ends the run first. */
 const MAX_SECONDS = 15;
 
@@ -22,6 +22,7 @@ for (const target of FUZZ_TARGETS) {
       target: target.name,
       seconds: MAX_SECONDS,
       maxExecs: execs,
+      scaleChecks: 3,
       seed: SEED,
     });
     t.diagnostic(

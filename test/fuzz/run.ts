@@ -19,6 +19,8 @@ export interface FuzzOptions {
   readonly seed: number;
   /** Stop after this many mutated inputs, if that comes before `seconds`. */
   readonly maxExecs?: number;
+  /** How many of the slowest inputs to re-run at 4x size at the end (default 8). */
+  readonly scaleChecks?: number;
   /** No progress for this long is a hang. */
   readonly hangMs?: number;
   /** Write each new finding here (`<target>/<kind>-<hash>` and a `.txt` beside it). */
@@ -127,6 +129,7 @@ export async function fuzzTarget(options: FuzzOptions): Promise<FuzzReport> {
         seed,
         until,
         maxExecs: options.maxExecs ?? Infinity,
+        scaleChecks: options.scaleChecks ?? 8,
         corpus,
         heartbeat,
       };
