@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { parseCiphertext } from './ciphertext.ts';
 import { NotAuthenticError } from './errors.ts';
 
@@ -173,4 +174,34 @@ test('never throws anything but NotAuthenticError on random input', () => {
       assert.ok(error instanceof NotAuthenticError);
     }
   }
+});
+
+test('property: a raw ciphertext and its legacy JSON form read back as their parts', () => {
+  const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max });
+  fc.assert(
+    fc.property(bytes(16, 200), bytes(16, 16), bytes(12, 12), (s, i, n) => {
+      const [sealedPart, ivPart, noncePart] = [Buffer.from(s), Buffer.from(i), Buffer.from(n)];
+      const raw = parseCiphertext(Buffer.concat([sealedPart, ivPart, noncePart]));
+      assert.ok(
+        raw.some(
+          (r) =>
+            r.format === 'raw' &&
+            r.sealed.equals(sealedPart) &&
+            r.iv.equals(ivPart) &&
+            r.nonce.equals(noncePart),
+        ),
+      );
+      const json = JSON.stringify({
+        aead: 'ChaCha20Poly1305',
+        iv: ivPart.toString('base64'),
+        nonce: noncePart.toString('base64'),
+        bytes: sealedPart.toString('base64'),
+      });
+      const [first] = parseCiphertext(Buffer.from(json));
+      assert.equal(first?.format, 'json');
+      assert.ok(
+        first.sealed.equals(sealedPart) && first.iv.equals(ivPart) && first.nonce.equals(noncePart),
+      );
+    }),
+  );
 });

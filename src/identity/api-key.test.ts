@@ -15,6 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { inspect } from 'node:util';
+import fc from 'fast-check';
 import { ApiKey, InvalidApiKeyError, parseApiKey } from './api-key.ts';
 import { openssl, skipWithoutOpenssl, tempDir } from './test-support.ts';
 
@@ -244,4 +245,18 @@ test('k2: ECDSA keys of all three curves: identity = SHA-256(SPKI), signing, rou
     }
   }
   assert.throws(() => ApiKey.generate().toK2(), /no k2: form/);
+});
+
+test('property: every Ed25519 seed survives its k1: and kes:v1: text, with one identity', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (seed) => {
+      const key = ApiKey.fromSeed(seed);
+      const k1 = parseApiKey(key.toK1());
+      const kes = parseApiKey(key.toKes());
+      assert.ok(k1.equals(key));
+      assert.ok(kes.equals(key));
+      assert.equal(kes.identity.toH1(), key.identity.toH1());
+    }),
+    { numRuns: 50 },
+  );
 });

@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import {
   InvalidBodyError,
   decodeStruct,
@@ -70,6 +71,46 @@ describe('decoding request bodies like encoding/json', () => {
         text,
       );
     }
+  });
+});
+
+describe('nesting depth, bounded as encoding/json bounds it', () => {
+  // Go refuses nesting deeper than 10,000 ("exceeded max depth"). V8's JSON.parse has no limit
+  // and spends microseconds per level: a 1 MB body of '[' cost seconds of CPU (bounded-cost test).
+  it('accepts 10,000 levels and refuses 10,001, wherever the value ends', () => {
+    const nested = (depth: number, tail = ''): Buffer =>
+      body('['.repeat(depth) + ']'.repeat(depth) + tail);
+    let value = parseFirstJsonValue(nested(10_000));
+    let depth = 0;
+    for (; Array.isArray(value); depth++) value = value[0] as unknown;
+    assert.equal(depth, 10_000);
+    assert.throws(() => parseFirstJsonValue(nested(10_001)), InvalidBodyError);
+    assert.throws(() => parseFirstJsonValue(nested(10_001, ' trailing')), InvalidBodyError);
+    assert.throws(() => parseFirstJsonValue(nested(500_000)), InvalidBodyError);
+    // Brackets inside strings are text, not nesting.
+    const inString = `{"context":"${'['.repeat(20_000)}"}`;
+    assert.deepEqual(Object.keys(parseFirstJsonValue(body(inString)) as object), ['context']);
+    assert.throws(
+      () => parseFirstJsonValue(body('{"a":' + '['.repeat(1_000_000))),
+      InvalidBodyError,
+    );
+  });
+});
+
+describe('property: the first JSON value', () => {
+  it('is read back whole, whatever follows it', () => {
+    fc.assert(
+      fc.property(
+        fc.jsonValue({ maxDepth: 6 }),
+        fc.constantFrom('', ' ', '\n{"x":1}', ' trailing'),
+        (v, tail) => {
+          const text = JSON.stringify(v);
+          // A bare number followed by more digits would be another number: keep such tails apart.
+          const input = typeof v === 'number' && tail !== '' ? `${text} ${tail}` : text + tail;
+          assert.deepEqual(parseFirstJsonValue(body(input)), JSON.parse(text));
+        },
+      ),
+    );
   });
 });
 

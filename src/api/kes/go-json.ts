@@ -38,17 +38,26 @@ export function goTime(date: Date): string {
 }
 
 /**
+ * Go's encoding/json refuses values nested deeper than this ("exceeded max depth"). V8's
+ * JSON.parse has no limit and spends microseconds on each level, so without it a 1 MB body of
+ * `[` cost seconds of CPU (docs/testing-security.md#bounded-cost).
+ */
+const MAX_DEPTH = 10_000;
+
+/**
  * Parses the first JSON value of `body`, as `json.Decoder.Decode` does (what follows it is not
- * read). Throws InvalidBodyError for empty or malformed input.
+ * read). Throws InvalidBodyError for empty or malformed input, or nesting deeper than Go allows.
  */
 export function parseFirstJsonValue(body: Buffer): unknown {
   const text = body.toString('utf8');
+  // One cheap pass first: it finds where the first value ends and refuses deep nesting before
+  // JSON.parse can spend time on it.
+  const end = endOfFirstValue(text);
   try {
     return JSON.parse(text);
   } catch {
     // Fall through: maybe a valid value followed by more data.
   }
-  const end = endOfFirstValue(text);
   if (end === -1) throw new InvalidBodyError('malformed JSON');
   try {
     return JSON.parse(text.slice(0, end));
@@ -57,7 +66,10 @@ export function parseFirstJsonValue(body: Buffer): unknown {
   }
 }
 
-/** Index just past the first complete JSON value in `text`, or -1. */
+/**
+ * Index just past the first complete JSON value in `text`, or -1. Throws InvalidBodyError when
+ * that value nests deeper than MAX_DEPTH.
+ */
 function endOfFirstValue(text: string): number {
   let i = 0;
   while (i < text.length && ' \t\r\n'.includes(text[i]!)) i++;
@@ -78,8 +90,9 @@ function endOfFirstValue(text: string): number {
         if (depth === 0) return i + 1;
       }
     } else if (c === '"') inString = true;
-    else if (c === '{' || c === '[') depth++;
-    else if (c === '}' || c === ']') {
+    else if (c === '{' || c === '[') {
+      if (++depth > MAX_DEPTH) throw new InvalidBodyError('exceeded max depth');
+    } else if (c === '}' || c === ']') {
       depth--;
       if (depth === 0) return i + 1;
     }

@@ -1,6 +1,7 @@
 // Frame codec: the computed vector of docs/protocol/kms.md bodies.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { encodeKmsRequest } from './command-codec.ts';
 import {
   DEFAULT_MAX_FRAMES,
@@ -130,4 +131,20 @@ test('decodeSingleFrame refuses trailing bytes', () => {
     /1 trailing bytes after the single frame/,
   );
   throwsWire(() => decodeSingleFrame(Buffer.concat([VECTOR, VECTOR])), 'TRAILING_BYTES');
+});
+
+test('property: decodeFrames returns what encodeFrames framed, for any command and payloads', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 0xffff }),
+      fc.array(fc.uint8Array({ maxLength: 64 }), { minLength: 1, maxLength: 20 }),
+      (cmd, payloads) => {
+        const frames = decodeFrames(encodeFrames(cmd, payloads));
+        assert.deepEqual(
+          frames.map((f) => [f.cmd, Buffer.from(f.payload)]),
+          payloads.map((p) => [cmd, Buffer.from(p)]),
+        );
+      },
+    ),
+  );
 });
