@@ -259,6 +259,7 @@ function readyLine(node: RunningNode, dir: string, args: ParsedArgs): string {
     state: dir,
     certificate: node.certificateFiles.cert,
     workers: node.workers,
+    http: stringOption(args, 'http') ?? 'lean',
     identity,
     ...(apiKey ? { apiKey: apiKey.toK1() } : {}),
   });
