@@ -1,6 +1,8 @@
-// End-to-end tests of the KMS client commands of the CLI: a real server, and `node CLI <command>`
-// spawned as a user runs it, with flags and environment variables; human and --json output,
-// exit codes (0 ok, 1 failure with the server's message, 2 usage) and every command's --help.
+// End-to-end tests of the KMS client commands of the CLI: a real server, and the CLI run as a user
+// runs it, with flags and environment variables; human and --json output, exit codes (0 ok, 1
+// failure with the server's message, 2 usage) and every command's --help. Commands run in-process
+// (`main(argv, io)`, helpers/cli-in-process.ts) against the real server process; the binary
+// itself runs where its entry point matters (the banner's "Try it" line, the endless log).
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApiKey } from '../src/sdk/index.ts';
 import { inParallel } from './helpers/kms-assert.ts';
+import { runInProcess } from './helpers/cli-in-process.ts';
 import { CLI, startServer, tempDir } from './helpers/server-process.ts';
 import type { ServerProcess } from './helpers/server-process.ts';
 
@@ -31,7 +34,10 @@ function cleanEnv(): Record<string, string> {
   return env;
 }
 
-/** Runs the CLI; by default against the test server as root, not verifying its certificate. */
+/**
+ * Runs the CLI in-process (in the work directory, see before()); by default against the test
+ * server as root, not verifying its certificate.
+ */
 function cli(
   args: readonly string[],
   options: { env?: Record<string, string>; input?: string; root?: boolean } = {},
@@ -41,7 +47,7 @@ function cli(
     env['KEYHOLD_SERVER'] ??= server.endpoint;
     env['KEYHOLD_API_KEY'] ??= server.rootApiKey;
   }
-  return exec([CLI, ...args], env, options.input);
+  return runInProcess(args, env, options.input);
 }
 
 function exec(argv: readonly string[], env: Record<string, string>, input?: string): Promise<Run> {
@@ -111,12 +117,19 @@ const KMS_COMMANDS = [
   'logs',
 ];
 
+let home: string;
+
 before(async () => {
   server = await startServer();
   work = tempDir('keyhold-cli-');
+  // The in-process CLI resolves relative paths (backup's default file name) against the test
+  // process's directory, as the binary did against the child's cwd.
+  home = process.cwd();
+  process.chdir(work.dir);
 });
 
 after(async () => {
+  process.chdir(home);
   await server.stop();
   work.remove();
 });

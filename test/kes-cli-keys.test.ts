@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KmsClient } from '../src/sdk/index.ts';
 import { startServer, tempDir, type ServerProcess } from './helpers/server-process.ts';
-import { cleanEnv, kesEnv, runCli, type CliResult } from './kes-cli-run.ts';
+import { cleanEnv, kesEnv, runBinary, runCli, type CliResult } from './kes-cli-run.ts';
 
 describe('keyhold kes key', () => {
   let server: ServerProcess;
@@ -125,7 +125,8 @@ describe('keyhold kes key', () => {
   });
 
   it('answers usage errors with exit code 2 before contacting a server', async () => {
-    const none = await runCli(['kes', 'key', 'create'], { env: cleanEnv() });
+    // The binary itself (not main() in-process): exit codes as a shell sees them.
+    const none = await runBinary(['kes', 'key', 'create'], { env: cleanEnv() });
     assert.equal(none.code, 2);
     assert.equal(
       none.stderr,
@@ -158,7 +159,7 @@ describe('keyhold kes key', () => {
       flagWins.stderr,
       /cannot read client certificate 'c\.pem': no such file or directory/,
     );
-    const unknownVerb = await runCli(['kes', 'frob'], { env: cleanEnv() });
+    const unknownVerb = await runBinary(['kes', 'frob'], { env: cleanEnv() });
     assert.equal(unknownVerb.code, 2);
     assert.match(unknownVerb.stderr, /unknown command 'keyhold kes frob'/);
     for (const verb of [

@@ -1,7 +1,10 @@
-// Helper for the `keyhold kes` / `keyhold identity` end-to-end tests: runs the compiled CLI as a
-// child process with a clean KES/MinIO environment and collects its exit code and output.
+// Helper for the `keyhold kes` / `keyhold identity` end-to-end tests: runs the CLI with a clean
+// KES/MinIO environment and collects its exit code and output — in-process by default
+// (helpers/cli-in-process.ts; the server is a real process either way), or as the compiled
+// binary in a child process (runBinary) where the entry point itself is under test.
 
 import { spawn } from 'node:child_process';
+import { runInProcess } from './helpers/cli-in-process.ts';
 import { CLI } from './helpers/server-process.ts';
 import type { ServerProcess } from './helpers/server-process.ts';
 
@@ -28,8 +31,17 @@ export function kesEnv(
   return cleanEnv({ KES_SERVER: server.endpoint, KES_API_KEY: server.rootApiKey, ...extra });
 }
 
-/** Runs `node CLI ...args`, optionally with stdin, and resolves when it exits (default limit 30 s). */
+/** Runs `keyhold ...args` in-process, optionally with stdin; `cwd` runs the binary instead. */
 export function runCli(
+  args: readonly string[],
+  options: { env?: Record<string, string>; input?: string; cwd?: string; timeout?: number } = {},
+): Promise<CliResult> {
+  if (options.cwd !== undefined) return runBinary(args, options);
+  return runInProcess(args, options.env ?? cleanEnv(), options.input);
+}
+
+/** Runs `node CLI ...args`, optionally with stdin, and resolves when it exits (default limit 30 s). */
+export function runBinary(
   args: readonly string[],
   options: { env?: Record<string, string>; input?: string; cwd?: string; timeout?: number } = {},
 ): Promise<CliResult> {

@@ -10,9 +10,10 @@ import type { Command } from './command.ts';
 import { flag, stringOption, UsageError } from './command.ts';
 import { loadHsmKey } from './hsm-key-loader.ts';
 import { print, printJson } from './output.ts';
+import { io } from './io.ts';
 
 export const auditCommand: Command = {
-  name: 'audit',
+  words: ['audit'],
   summary: 'Verify the chain of audit log files',
   usage: `Usage: keyhold audit verify FILE... [options]
 
@@ -100,7 +101,7 @@ function report(result: VerifyResult, files: readonly string[], json: boolean): 
   }
   if (!result.valid) {
     // Without the usual 'keyhold:' prefix: FILE:LINE: is what editors and grep -n users jump to.
-    process.stderr.write(`${result.file}:${result.line}: ${result.reason}\n`);
+    io().stderr.write(`${result.file}:${result.line}: ${result.reason}\n`);
     return;
   }
   if (json) return;

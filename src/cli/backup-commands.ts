@@ -9,6 +9,7 @@ import type { Command } from './command.ts';
 import { defineClientCommand } from './client-options.ts';
 import { printJsonValue } from './kms-format.ts';
 import { print, printError } from './output.ts';
+import { io, readStdin } from './io.ts';
 
 /** `YYYYMMDD_HHMMSS_keyhold.db` in UTC (minkms names its backups `YYYYMMDD_HHMMSS_kms.db…`). */
 export function defaultBackupName(now: Date = new Date()): string {
@@ -29,7 +30,7 @@ key can restore it. An existing FILE is not overwritten. Requires SysAdmin.`,
     const file = args.positionals[0] ?? defaultBackupName();
     const snapshot = await client.backup();
     if (file === '-') {
-      await pipeline(snapshot, process.stdout, { end: false });
+      await pipeline(snapshot, io().stdout, { end: false });
       return 0;
     }
     let out: WriteStream;
@@ -70,9 +71,7 @@ server with the HSM key the backup was made with.`,
     const file = args.positionals[0]!;
     let snapshot: Buffer;
     if (file === '-') {
-      const chunks: Buffer[] = [];
-      for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
-      snapshot = Buffer.concat(chunks);
+      snapshot = await readStdin();
     } else {
       try {
         snapshot = await readFile(file);

@@ -6,6 +6,7 @@ import { parseIdentity } from '../identity/index.ts';
 import { KmsClient, KmsConnectionError } from '../sdk/index.ts';
 import type { Command, Options, ParsedArgs } from './command.ts';
 import { flag, stringOption, UsageError } from './command.ts';
+import { envVar } from './io.ts';
 
 /** Where a command sends its request when neither a flag nor the environment names a server. */
 export const DEFAULT_SERVER = '127.0.0.1:7373';
@@ -32,14 +33,7 @@ export const CLIENT_OPTIONS_USAGE = `Global options:
       --json                  print JSON instead of a table
   -h, --help                  show this help`;
 
-/** First non-empty environment variable of `names`. */
-function env(...names: string[]): string | undefined {
-  for (const name of names) {
-    const value = process.env[name];
-    if (value !== undefined && value.trim() !== '') return value.trim();
-  }
-  return undefined;
-}
+const env = envVar;
 
 /** The enclave the command acts in: -e, then the environment, else '' (server default). */
 export function enclaveOf(args: ParsedArgs): string {
@@ -117,7 +111,7 @@ export interface ClientCommandSpec {
 export function defineClientCommand(spec: ClientCommandSpec): Command {
   const own = spec.optionsUsage === undefined ? '' : `Options:\n${spec.optionsUsage}\n\n`;
   return {
-    name: spec.name,
+    words: [spec.name],
     summary: spec.summary,
     usage: `Usage: keyhold ${spec.name} ${spec.synopsis}\n\n${spec.description}\n\n${own}${CLIENT_OPTIONS_USAGE}\n`,
     options: { ...CLIENT_OPTIONS, ...spec.options },

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HsmKey } from '../crypto/index.ts';
+import { io } from './io.ts';
 
 /** The development HSM key's file in the state directory (`keyhold server --dev`). */
 export const DEV_HSM_FILE = 'dev-hsm.key';
@@ -21,7 +22,7 @@ export async function loadHsmKey(
   configured?: HsmKey,
   create = true,
 ): Promise<HsmKey> {
-  const text = process.env.KEYHOLD_HSM_KEY ?? process.env.MINIO_KMS_HSM_KEY;
+  const text = io().env.KEYHOLD_HSM_KEY ?? io().env.MINIO_KMS_HSM_KEY;
   if (text !== undefined && text !== '') return HsmKey.parse(text);
   if (configured) return configured;
   if (!dev) {
@@ -39,7 +40,7 @@ export async function loadHsmKey(
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if (!existsSync(file)) writeFileSync(file, HsmKey.generate().toString() + '\n', { mode: 0o600 });
   if (!cluster.isWorker)
-    process.stderr.write(
+    io().stderr.write(
       `\nWARNING: development mode. The HSM key is stored in clear beside the data in\n` +
         `         ${file}\n` +
         `         Anyone who can read that directory can unseal every key. Never use --dev in production.\n\n`,

@@ -6,7 +6,7 @@ import { flag, UsageError } from './command.ts';
 import { print, printJson } from './output.ts';
 
 export const hsmCommand: Command = {
-  name: 'hsm',
+  words: ['hsm'],
   summary: 'Create a new software HSM key',
   usage: `Usage: keyhold hsm new [--json]
 

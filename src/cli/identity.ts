@@ -69,7 +69,7 @@ kes:v1: keys and certificates print the KES form (64 hex digits); k1: keys the K
 }
 
 export const identityCommand: Command = {
-  name: 'identity',
+  words: ['identity'],
   summary: 'Create an API key or identity, or show the identity of a key or certificate',
   usage: `Usage: keyhold identity [k1:API_KEY | k2:API_KEY | kes:v1:API_KEY | hsm:aes256:HSM_KEY | FILE] [--json]
        keyhold identity new [--key FILE --cert FILE] [--ip IP]... [--dns NAME]... [--expiry D] [-f] [NAME]

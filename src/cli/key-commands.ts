@@ -15,6 +15,7 @@ import {
   formatFields,
 } from './kms-format.ts';
 import { formatTime, print } from './output.ts';
+import { readStdin } from './io.ts';
 
 const VERSION_OPTION = { version: { type: 'string', short: 'v' } } as const;
 const CONTEXT_OPTION = { context: { type: 'string', short: 'c' } } as const;
@@ -26,12 +27,6 @@ function decodeBase64(text: string, what: string): Buffer {
     throw new UsageError(`${what} is not base64`);
   }
   return Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-}
-
-async function readStdin(): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
 }
 
 function keyType(args: ParsedArgs): KeyType | undefined {

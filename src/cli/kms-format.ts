@@ -10,12 +10,13 @@ import type {
 } from '../sdk/index.ts';
 import { formatPolicyDocument } from '../sdk/index.ts';
 import { formatTable, formatTime, print } from './output.ts';
+import { io } from './io.ts';
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 
 /** JSON output: indented, one trailing newline. Values must already be JSON-safe. */
 export function printJsonValue(value: Json): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  io().stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
 /** `Label: value` lines with the values aligned. */

@@ -7,6 +7,7 @@ import type { Command, ParsedArgs } from './command.ts';
 import { stringOption, UsageError } from './command.ts';
 import { clientFromArgs, defineClientCommand, integerOption } from './client-options.ts';
 import { formatTime, print } from './output.ts';
+import { io } from './io.ts';
 
 const UNITS: Record<string, number> = {
   s: 1000,
@@ -63,7 +64,7 @@ function levelLabel(level: number): string {
 
 function printRecord(record: LogRecord, json: boolean): void {
   if (json) {
-    process.stdout.write(
+    io().stdout.write(
       JSON.stringify({
         time: record.time?.toISOString() ?? null,
         level: levelLabel(record.level),
@@ -110,7 +111,7 @@ then are printed first. Requires SysAdmin.`,
         since: since === undefined ? undefined : parseSince(since),
         signal: controller.signal,
       });
-      process.stderr.write(`Following the log of ${stream.host} (Ctrl-C to stop)\n`);
+      io().stderr.write(`Following the log of ${stream.host} (Ctrl-C to stop)\n`);
       for await (const record of stream) {
         printRecord(record, json);
         if (limit !== undefined && ++count >= limit) break;

@@ -1,4 +1,6 @@
-// Terminal output helpers: aligned tables, JSON, and errors on stderr.
+// Terminal output helpers: aligned tables, JSON, and errors on stderr (of the current CliIo).
+
+import { io } from './io.ts';
 
 /** Prints rows as left-aligned columns; the first row is the header. */
 export function formatTable(rows: readonly (readonly string[])[]): string {
@@ -27,7 +29,7 @@ export function printJson(value: unknown): void {
     v !== null &&
     (v as { type?: unknown }).type === 'Buffer' &&
     Array.isArray((v as { data?: unknown }).data);
-  process.stdout.write(
+  io().stdout.write(
     JSON.stringify(
       value,
       (_k, v: unknown) => (bytes(v) ? Buffer.from(v.data).toString('base64') : v),
@@ -37,11 +39,11 @@ export function printJson(value: unknown): void {
 }
 
 export function print(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  io().stdout.write(text.endsWith('\n') ? text : text + '\n');
 }
 
 export function printError(text: string): void {
-  process.stderr.write(`keyhold: ${text}\n`);
+  io().stderr.write(`keyhold: ${text}\n`);
 }
 
 /** Formats a date for tables: ISO without milliseconds. */

@@ -15,12 +15,11 @@ import {
   printStat,
 } from './kms-format.ts';
 import { formatTime, print } from './output.ts';
+import { readStdin } from './io.ts';
 
 async function readPolicyFile(file: string): Promise<string> {
   if (file === '-') {
-    const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
-    return Buffer.concat(chunks).toString('utf8');
+    return (await readStdin()).toString('utf8');
   }
   try {
     return await readFile(file, 'utf8');

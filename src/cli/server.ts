@@ -11,9 +11,10 @@ import { flag, stringOption, UsageError } from './command.ts';
 import { parseDuration } from './kes/duration.ts';
 import { print } from './output.ts';
 import { DEV_HSM_FILE, loadHsmKey } from './hsm-key-loader.ts';
+import { io } from './io.ts';
 
 export const serverCommand: Command = {
-  name: 'server',
+  words: ['server'],
   summary: 'Start a Keyhold server',
   usage: `Usage: keyhold server [DIR] [options]
 
@@ -156,7 +157,7 @@ A cluster node serves from one process: --workers 0, the default with --etcd):
       args,
     );
     // For supervisors and test harnesses: one JSON line to wait for instead of the banner.
-    if (process.env.KEYHOLD_READY === '1') print(readyLine(node, dir, args));
+    if (io().env.KEYHOLD_READY === '1') print(readyLine(node, dir, args));
     await waitForSignal();
     await node.close();
     return 0;
@@ -180,7 +181,7 @@ function clusterConfigOf(
     key: stringOption(args, 'etcd-key'),
     username: stringOption(args, 'etcd-username'),
   };
-  return resolveClusterConfig({ flags, env: process.env, file });
+  return resolveClusterConfig({ flags, env: io().env, file });
 }
 
 /** `--etcd-max-staleness DUR` (or KEYHOLD_ETCD_MAX_STALENESS) as cluster timing. */
@@ -189,7 +190,7 @@ function maxStalenessOf(
   cluster: boolean,
 ): { clusterTiming?: { maxStaleness: number } } {
   const flagText = stringOption(args, 'etcd-max-staleness');
-  const text = flagText ?? process.env.KEYHOLD_ETCD_MAX_STALENESS;
+  const text = flagText ?? io().env.KEYHOLD_ETCD_MAX_STALENESS;
   if (text === undefined || text === '') return {};
   const from = flagText !== undefined ? '--etcd-max-staleness' : 'KEYHOLD_ETCD_MAX_STALENESS';
   if (!cluster) throw new UsageError(`${from} needs a cluster (--etcd)`);
@@ -258,6 +259,7 @@ function readyLine(node: RunningNode, dir: string, args: ParsedArgs): string {
     state: dir,
     certificate: node.certificateFiles.cert,
     workers: node.workers,
+    http: stringOption(args, 'http') ?? 'lean',
     identity,
     ...(apiKey ? { apiKey: apiKey.toK1() } : {}),
   });

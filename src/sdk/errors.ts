@@ -3,15 +3,12 @@
 // and predicates for the kms-go error values.
 import { KMS_API_ERRORS, KmsApiError } from '../protocol/kms/index.ts';
 import type { KmsApiErrorName } from '../protocol/kms/index.ts';
+import type { HostFailure } from './transport.ts';
 
 export { KMS_API_ERRORS, KmsApiError, KmsWireError } from '../protocol/kms/index.ts';
 export type { KmsApiErrorName, KmsErrorValue } from '../protocol/kms/index.ts';
 
-/** One failed attempt of a request: the host and why it failed. */
-export interface HostFailure {
-  readonly host: string;
-  readonly error: Error;
-}
+export type { HostFailure } from './transport.ts';
 
 /**
  * Every host a request tried failed at the network level (connection refused or reset, TLS

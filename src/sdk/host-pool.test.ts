@@ -25,7 +25,7 @@ describe('HostPool', () => {
   it('tries a suspended host last until the suspension ends', () => {
     let now = 1000;
     const pool = new HostPool(['a:1', 'b:1', 'c:1'], { suspendMs: 500, now: () => now });
-    pool.suspend('b:1');
+    pool.fail('b:1');
     assert.equal(pool.isSuspended('b:1'), true);
     for (let i = 0; i < 20; i++) assert.equal(pool.order()[2], 'b:1');
     now = 1499;
@@ -40,13 +40,13 @@ describe('HostPool', () => {
   it('orders suspended hosts by the time they recover and forgets a host that answered', () => {
     let now = 0;
     const pool = new HostPool(['a:1', 'b:1', 'c:1'], { suspendMs: 100, now: () => now });
-    pool.suspend('c:1');
+    pool.fail('c:1');
     now = 10;
-    pool.suspend('a:1');
+    pool.fail('a:1');
     now = 20;
-    pool.suspend('b:1');
+    pool.fail('b:1');
     assert.deepEqual(pool.order(), ['c:1', 'a:1', 'b:1']);
-    pool.recover('b:1');
+    pool.succeed('b:1');
     assert.deepEqual(pool.order(), ['b:1', 'c:1', 'a:1']);
   });
 });

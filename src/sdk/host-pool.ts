@@ -1,5 +1,6 @@
 // Host selection for the SDK's load-balanced requests, as kms-go does (docs/protocol/kms.md):
 // a random healthy host per request, a host that failed with a network error is suspended a while.
+import type { EndpointPool } from './transport.ts';
 
 /** How long a host that failed with a network error is skipped, unless nothing else is left. */
 export const DEFAULT_SUSPEND_MS = 30_000;
@@ -8,7 +9,7 @@ export const DEFAULT_SUSPEND_MS = 30_000;
  * The endpoints of a KMS cluster and which of them are suspended. Not a connection pool: it only
  * decides the order in which one request tries the hosts.
  */
-export class HostPool {
+export class HostPool implements EndpointPool {
   readonly #hosts: readonly string[];
   readonly #suspendMs: number;
   readonly #now: () => number;
@@ -66,12 +67,12 @@ export class HostPool {
   }
 
   /** Marks `host` as failed: it is tried last for the suspension period. */
-  suspend(host: string): void {
+  fail(host: string): void {
     this.#suspended.set(host, this.#now() + this.#suspendMs);
   }
 
   /** Marks `host` as working again (it answered). */
-  recover(host: string): void {
+  succeed(host: string): void {
     this.#suspended.delete(host);
   }
 

@@ -28,8 +28,9 @@ import type {
 import type { ApiKey } from '../identity/index.ts';
 import { normalizeEndpoint, parseEndpoints } from './endpoints.ts';
 import { KmsResponseError } from './errors.ts';
-import { DEFAULT_SUSPEND_MS } from './host-pool.ts';
-import { Transport, errorOfStream } from './transport.ts';
+import { DEFAULT_SUSPEND_MS, HostPool } from './host-pool.ts';
+import { Transport } from './transport.ts';
+import { KMS_RETRY_POLICY, errorOfOpened } from './kms-retry.ts';
 import type { TlsOptions, TransportRequest, TransportResponse } from './transport.ts';
 import {
   toEnclaveStatus,
@@ -182,6 +183,7 @@ function levelNumber(level: number | LogLevelName | undefined): number {
  */
 export class KmsClient {
   readonly #transport: Transport;
+  readonly #pool: HostPool;
   readonly #enclave: string;
   readonly #identity: string | undefined;
 
@@ -203,12 +205,15 @@ export class KmsClient {
     }
     this.#identity = identity;
     this.#enclave = options.enclave ?? '';
+    this.#pool = new HostPool(endpoints, { suspendMs: options.suspendMs ?? DEFAULT_SUSPEND_MS });
+    const maxSockets = options.maxSockets ?? 50;
     this.#transport = new Transport({
-      endpoints,
+      pool: this.#pool,
+      policy: KMS_RETRY_POLICY,
       tls,
       timeout: options.timeout ?? 30_000,
-      suspendMs: options.suspendMs ?? DEFAULT_SUSPEND_MS,
-      maxSockets: options.maxSockets ?? 50,
+      maxSockets,
+      maxFreeSockets: maxSockets,
     });
   }
 
@@ -229,7 +234,7 @@ export class KmsClient {
 
   /** True while `host` is skipped after a network error. */
   isSuspended(host: string): boolean {
-    return this.#transport.isSuspended(host);
+    return this.#pool.isSuspended(host);
   }
 
   /** Closes every connection of the pool: requests in flight fail, later ones open new connections. */
@@ -311,14 +316,16 @@ export class KmsClient {
    * caller must consume or destroy it. SysAdmin only.
    */
   async backup(options: CallOptions = {}): Promise<Readable> {
-    const { host, res } = await this.#transport.open({
+    const opened = await this.#transport.open({
       method: 'GET',
       path: '/v1/db',
       headers: { Accept: 'application/*' },
       ...options,
     });
-    if (res.statusCode !== 200) throw await errorOfStream(res, host);
-    return res;
+    if (opened.status !== 200 || opened.stream === undefined) {
+      throw await errorOfOpened(this.#transport, opened);
+    }
+    return opened.stream;
   }
 
   /**
@@ -351,7 +358,7 @@ export class KmsClient {
       since: options.since,
       traceLevel: levelNumber(options.traceLevel ?? 'ERROR'),
     });
-    const { host, res } = await this.#transport.open({
+    const opened = await this.#transport.open({
       method: 'POST',
       path: '/v1/debug/log',
       headers: { 'Content-Type': CONTENT_TYPE_PROTOBUF, Accept: CONTENT_TYPE_PROTOBUF },
@@ -359,7 +366,10 @@ export class KmsClient {
       host: options.host,
       signal: options.signal,
     });
-    if (res.statusCode !== 200) throw await errorOfStream(res, host);
+    if (opened.status !== 200 || opened.stream === undefined) {
+      throw await errorOfOpened(this.#transport, opened);
+    }
+    const res = opened.stream;
     // kms-go refuses a log stream of any other type.
     if (res.headers['content-type'] !== CONTENT_TYPE_PROTOBUF) {
       res.destroy();
@@ -387,7 +397,7 @@ export class KmsClient {
     }
     const iterator = records();
     return {
-      host,
+      host: opened.host,
       close: () => {
         closed = true;
         res.destroy();

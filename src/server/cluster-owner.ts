@@ -6,7 +6,7 @@ import type { ClusterControl, NodeStatus } from '../core/cluster-control.ts';
 import type { ReadCheck } from '../core/read-wait.ts';
 import type { HsmKey } from '../crypto/index.ts';
 import { KeyholdError } from '../model/errors.ts';
-import { sealBackup } from '../state/backup.ts';
+import { sealedBackupOf } from '../state/backup.ts';
 import type { Command } from '../state/commands.ts';
 import { encodeSnapshot } from '../state/snapshot.ts';
 import type { State } from '../state/state.ts';
@@ -111,12 +111,7 @@ export class ClusterOwner implements StateOwner {
       object: 'enclave',
       list: true,
     });
-    const snapshot = encodeSnapshot(this.state);
-    try {
-      return Promise.resolve(sealBackup(snapshot, this.#options.hsmKey.backupSealingKey()));
-    } finally {
-      snapshot.fill(0);
-    }
+    return Promise.resolve(sealedBackupOf(encodeSnapshot(this.state), this.#options.hsmKey));
   }
 
   restore(): Promise<void> {

@@ -4,7 +4,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HsmKey } from '../crypto/index.ts';
-import { BackupReceiver, openBackup, sealBackup } from '../state/backup.ts';
+import { BackupReceiver, openBackup, sealedBackupOf } from '../state/backup.ts';
 import type { Command } from '../state/commands.ts';
 import { Engine } from '../state/engine.ts';
 import type { State } from '../state/state.ts';
@@ -92,7 +92,7 @@ export class LocalOwner implements StateOwner {
   }
 
   async backup(): Promise<Buffer> {
-    return sealBackup(await this.engine.exportSnapshot(), this.#hsmKey.backupSealingKey());
+    return sealedBackupOf(await this.engine.exportSnapshot(), this.#hsmKey);
   }
 
   async restore(backup: AsyncIterable<Uint8Array>): Promise<void> {

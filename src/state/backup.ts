@@ -2,6 +2,7 @@
 // backup restores onto any node with the same HSM key and is useless without it.
 
 import { NotAuthenticError, SecretKey } from '../crypto/index.ts';
+import type { HsmKey } from '../crypto/index.ts';
 import { KeyholdError } from '../model/errors.ts';
 
 /** First bytes of every backup file (format version 1). */
@@ -46,6 +47,19 @@ export class BackupReceiver {
     const pieces = this.#pieces;
     this.#pieces = [];
     return Buffer.concat(pieces, this.#size);
+  }
+}
+
+/**
+ * The backup of one snapshot payload, as every owner of the state (a single node, a cluster
+ * member) answers `GET /v1/db`: sealed under the HSM key's backup key. The clear payload is
+ * wiped once sealed.
+ */
+export function sealedBackupOf(snapshot: Buffer, hsmKey: HsmKey): Buffer {
+  try {
+    return sealBackup(snapshot, hsmKey.backupSealingKey());
+  } finally {
+    snapshot.fill(0);
   }
 }
 

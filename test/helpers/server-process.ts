@@ -57,6 +57,8 @@ export interface Readiness {
   readonly state: string;
   readonly certificate: string;
   readonly workers: number;
+  /** The HTTP/1.1 implementation serving (`--http`). */
+  readonly http: 'lean' | 'node';
   /** The root identity, '' when disabled. */
   readonly identity: string;
   /** The root API key, when derived from the HSM key. */
@@ -95,6 +97,26 @@ export interface SpawnOptions {
 }
 
 /**
+ * The HTTP/1.1 implementation every test server runs unless its test picks one: CI runs the
+ * end-to-end suites once as they are (the default, `lean`) and once more with
+ * KEYHOLD_TEST_HTTP=node (.ci/run), so both implementations pass the same tests.
+ */
+const TEST_HTTP = ((): 'lean' | 'node' | undefined => {
+  const value = process.env.KEYHOLD_TEST_HTTP;
+  if (value === undefined || value === '') return undefined;
+  if (value !== 'lean' && value !== 'node') {
+    throw new Error(`KEYHOLD_TEST_HTTP must be 'lean' or 'node', not '${value}'`);
+  }
+  return value;
+})();
+
+/** `args` with `--http TEST_HTTP` added to a `server` command that does not choose itself. */
+function withTestHttp(args: readonly string[]): readonly string[] {
+  if (TEST_HTTP === undefined || args[0] !== 'server' || args.includes('--http')) return args;
+  return ['server', '--http', TEST_HTTP, ...args.slice(1)];
+}
+
+/**
  * The one way tests start a server: spawns the CLI with `args` (a `server` command) and
  * KEYHOLD_READY=1, and resolves once the server prints its readiness line, the machine-readable
  * line meant for this (the banner is for people). Rejects with ServerExit when the process exits
@@ -104,7 +126,8 @@ export function spawnServer(
   args: readonly string[],
   options: SpawnOptions,
 ): Promise<{ server: SpawnedServer; ready: Readiness }> {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], {
+  const argv = withTestHttp(args);
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...argv], {
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     env: { ...process.env, ...options.env, KEYHOLD_READY: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -147,7 +170,14 @@ export function spawnServer(
       settled = true;
       clearTimeout(timer);
       stop();
-      resolve({ server, ready: JSON.parse(line) as Readiness });
+      const ready = JSON.parse(line) as Readiness;
+      const wanted = args.includes('--http') ? undefined : TEST_HTTP;
+      if (argv[0] === 'server' && wanted !== undefined && ready.http !== wanted) {
+        child.kill('SIGKILL');
+        reject(new Error(`KEYHOLD_TEST_HTTP=${wanted}, but the server runs --http ${ready.http}`));
+        return;
+      }
+      resolve({ server, ready });
     };
     const stop = server.watch(check);
     void exited.then((code) => {

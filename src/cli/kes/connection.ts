@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Options, ParsedArgs } from '../command.ts';
 import { flag, stringOption, UsageError } from '../command.ts';
 import { KesClient, KesConnectionError, KesError, parseKesEndpoints } from '../../sdk/kes/index.ts';
+import { envVar } from '../io.ts';
 
 /** Options every verb that talks to a server accepts. */
 export const CONNECTION_OPTIONS: Options = {
@@ -35,13 +36,7 @@ export const CONNECTION_USAGE = `Connection options (flags win over the environm
       --json                  print JSON`;
 
 /** The first non-empty environment variable among `names`. */
-export function env(...names: string[]): string | undefined {
-  for (const name of names) {
-    const value = process.env[name];
-    if (value !== undefined && value.trim() !== '') return value.trim();
-  }
-  return undefined;
-}
+export const env = envVar;
 
 /** Builds a client from the connection flags and environment. Throws UsageError on conflicts. */
 export function clientFrom(args: ParsedArgs): KesClient {

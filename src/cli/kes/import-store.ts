@@ -8,12 +8,12 @@ import type { KesKeyValue } from '../../crypto/index.ts';
 import { parseKesKeyValue } from '../../crypto/index.ts';
 import { isValidName } from '../../model/names.ts';
 import { flag, stringOption, UsageError } from '../command.ts';
+import type { Command } from '../command.ts';
 import { print, printJson } from '../output.ts';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, reason, VerbError } from './connection.ts';
-import type { Verb } from './group.ts';
 import { importKeys } from './migrate.ts';
 
-export const importStore: Verb = {
+export const importStore: Command = {
   words: ['import'],
   summary: 'Import every key of the key store of a KES config file',
   usage: `Usage: keyhold kes import --from-config FILE [options]

@@ -1,8 +1,8 @@
 // `keyhold kes …`: the KES client CLI (the `kes` command's client verbs, docs/protocol/kes.md)
 // plus the migrations from MinIO's static key and from a KES fs keystore.
 
+import { commandList, runCommands } from '../command.ts';
 import type { Command } from '../command.ts';
-import { runGroup, type Verb } from './group.ts';
 import { KEY_VERBS } from './key.ts';
 import { LOG_VERBS } from './log.ts';
 import { importStore } from './import-store.ts';
@@ -10,7 +10,7 @@ import { MIGRATE_VERBS } from './migrate.ts';
 import { POLICY_VERBS } from './policy.ts';
 import { STATUS_VERBS } from './status.ts';
 
-const VERBS: readonly Verb[] = [
+const VERBS: readonly Command[] = [
   ...KEY_VERBS,
   ...POLICY_VERBS,
   ...STATUS_VERBS,
@@ -24,7 +24,7 @@ const USAGE = `Usage: keyhold kes <command> [options] [arguments]
 A client for the KES API of Keyhold (or of any KES server), like the 'kes' command.
 
 Commands:
-${VERBS.map((v) => `  ${v.words.join(' ').padEnd(18)} ${v.summary}`).join('\n')}
+${commandList(VERBS, 18)}
 
 The server and credentials come from the same environment variables as 'kes':
   KES_SERVER       endpoints, e.g. 127.0.0.1:7373 (also MINIO_KES_SERVER, MINIO_KMS_KES_ENDPOINT)
@@ -37,10 +37,10 @@ Run 'keyhold kes <command> --help' for a command's options.
 `;
 
 export const kesCommand: Command = {
-  name: 'kes',
+  words: ['kes'],
   summary: 'KES API client: keys, status, policies, identities, logs, migration',
   usage: USAGE,
   options: {},
   rawArgs: true,
-  run: (args) => runGroup('keyhold kes', USAGE, VERBS, args.positionals),
+  run: (args) => runCommands('keyhold kes', USAGE, VERBS, args.positionals),
 };

@@ -1,13 +1,12 @@
 // `keyhold kes key create|import|info|ls|rm|dek|encrypt|decrypt|hmac`: the `kes key` verbs.
 
-import { readFileSync } from 'node:fs';
-import type { ParsedArgs } from '../command.ts';
+import type { Command, ParsedArgs } from '../command.ts';
 import { flag, stringOption, UsageError } from '../command.ts';
 import { formatTable, formatTime, print, printJson } from '../output.ts';
 import type { KesAlgorithm, KesClient } from '../../sdk/kes/index.ts';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, failure, withClient } from './connection.ts';
 import { base64Arg } from './format.ts';
-import type { Verb } from './group.ts';
+import { readStdin } from '../io.ts';
 
 const P = 'keyhold kes key';
 
@@ -17,7 +16,7 @@ function names(args: ParsedArgs, min: number, max: number, usage: string): strin
   return args.positionals;
 }
 
-const create: Verb = {
+const create: Command = {
   words: ['key', 'create'],
   summary: 'Create new keys',
   usage: `Usage: ${P} create [options] NAME...
@@ -44,7 +43,7 @@ ${CONNECTION_USAGE}
   },
 };
 
-const importKey: Verb = {
+const importKey: Command = {
   words: ['key', 'import'],
   summary: 'Import a key from its 32 bytes',
   usage: `Usage: ${P} import [options] NAME KEY
@@ -60,9 +59,10 @@ Options:
 ${CONNECTION_USAGE}
 `,
   options: { ...CONNECTION_OPTIONS, cipher: { type: 'string' }, 'hmac-key': { type: 'string' } },
-  run: (args) => {
+  run: async (args) => {
     const [name, keyText] = names(args, 2, 2, 'NAME and KEY');
-    const key = base64Arg(keyText === '-' ? readFileSync(0, 'utf8') : keyText!, 'KEY');
+    const text = keyText === '-' ? (await readStdin()).toString('utf8') : keyText!;
+    const key = base64Arg(text, 'KEY');
     if (key.length !== 32) throw new UsageError(`KEY must be 32 bytes, got ${key.length}`);
     const cipher = parseCipher(stringOption(args, 'cipher'));
     const hmacText = stringOption(args, 'hmac-key');
@@ -85,7 +85,7 @@ ${CONNECTION_USAGE}
   },
 };
 
-const info: Verb = {
+const info: Command = {
   words: ['key', 'info'],
   summary: 'Describe a key',
   usage: `Usage: ${P} info [options] NAME
@@ -144,7 +144,7 @@ export function printList(args: ParsedArgs, header: string, list: readonly strin
   else print(formatTable([[header], ...list.map((n) => [n])]));
 }
 
-const ls: Verb = {
+const ls: Command = {
   words: ['key', 'ls'],
   summary: 'List keys',
   usage: `Usage: ${P} ls [options] [PATTERN]
@@ -164,7 +164,7 @@ ${CONNECTION_USAGE}
   },
 };
 
-const rm: Verb = {
+const rm: Command = {
   words: ['key', 'rm'],
   summary: 'Delete keys',
   usage: `Usage: ${P} rm [options] NAME...
@@ -190,7 +190,7 @@ ${CONNECTION_USAGE}
   },
 };
 
-const dek: Verb = {
+const dek: Command = {
   words: ['key', 'dek'],
   summary: 'Generate a data encryption key',
   usage: `Usage: ${P} dek [options] NAME [CONTEXT]
@@ -229,7 +229,7 @@ ${CONNECTION_USAGE}
   },
 };
 
-const encrypt: Verb = {
+const encrypt: Command = {
   words: ['key', 'encrypt'],
   summary: 'Encrypt a message',
   usage: `Usage: ${P} encrypt [options] NAME MESSAGE [CONTEXT]
@@ -258,7 +258,7 @@ ${CONNECTION_USAGE}
   },
 };
 
-const decrypt: Verb = {
+const decrypt: Command = {
   words: ['key', 'decrypt'],
   summary: 'Decrypt a ciphertext',
   usage: `Usage: ${P} decrypt [options] NAME CIPHERTEXT [CONTEXT]
@@ -295,7 +295,7 @@ ${CONNECTION_USAGE}
   },
 };
 
-const hmac: Verb = {
+const hmac: Command = {
   words: ['key', 'hmac'],
   summary: 'Compute an HMAC',
   usage: `Usage: ${P} hmac [options] NAME MESSAGE
@@ -328,7 +328,7 @@ function parseCipher(text: string | undefined): KesAlgorithm {
   throw new UsageError(`unknown --cipher '${text}': use AES256 or ChaCha20`);
 }
 
-export const KEY_VERBS: readonly Verb[] = [
+export const KEY_VERBS: readonly Command[] = [
   create,
   importKey,
   info,

@@ -2,14 +2,15 @@
 // each event as it arrives, until interrupted or the server ends the stream.
 
 import { flag, UsageError } from '../command.ts';
+import type { Command } from '../command.ts';
 import { formatTime } from '../output.ts';
 import type { KesAuditEvent, KesErrorEvent, KesLogStream } from '../../sdk/kes/index.ts';
 import { clientFrom, CONNECTION_OPTIONS, CONNECTION_USAGE, failure } from './connection.ts';
-import type { Verb } from './group.ts';
+import { io } from '../io.ts';
 
 const AUDIT_COLUMNS = [20, 4, 64, 15] as const;
 
-const log: Verb = {
+const log: Command = {
   words: ['log'],
   summary: 'Follow the audit or error log',
   usage: `Usage: keyhold kes log [options]
@@ -64,7 +65,7 @@ ${CONNECTION_USAGE}
 };
 
 function write(text: string): void {
-  process.stdout.write(text);
+  io().stdout.write(text);
 }
 
 // Events arrive one by one, so columns have fixed widths instead of being measured.
@@ -97,4 +98,4 @@ function encodeAudit(e: KesAuditEvent): Record<string, unknown> {
   };
 }
 
-export const LOG_VERBS: readonly Verb[] = [log];
+export const LOG_VERBS: readonly Command[] = [log];

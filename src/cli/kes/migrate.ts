@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { hmacSha256, parseKesKeyValue, SecretKey, type KesKeyValue } from '../../crypto/index.ts';
 import { isValidName } from '../../model/names.ts';
 import { KES_ERRORS, KesConnectionError, KesError, type KesClient } from '../../sdk/kes/index.ts';
-import type { ParsedArgs } from '../command.ts';
+import type { Command, ParsedArgs } from '../command.ts';
 import { flag, stringOption, UsageError } from '../command.ts';
 import { print, printJson } from '../output.ts';
 import {
@@ -22,7 +22,6 @@ import {
   VerbError,
   withClient,
 } from './connection.ts';
-import type { Verb } from './group.ts';
 
 /** Associated data of the probe ciphertexts used to compare a server key with a local one. */
 const PROBE_CONTEXT = Buffer.from('keyhold migration check');
@@ -164,7 +163,7 @@ export function parseMinioSecretKey(text: string): { name: string; key: Buffer }
   return { name, key };
 }
 
-const importMinioKey: Verb = {
+const importMinioKey: Command = {
   words: ['import-minio-key'],
   summary: "Import MinIO's static key (MINIO_KMS_SECRET_KEY)",
   usage: `Usage: keyhold kes import-minio-key [options] [NAME:BASE64]
@@ -242,7 +241,7 @@ interface FsResult {
   readonly failed: { file: string; error: string }[];
 }
 
-const importFs: Verb = {
+const importFs: Command = {
   words: ['import-fs'],
   summary: 'Import every key of a KES fs keystore directory',
   usage: `Usage: keyhold kes import-fs [options] DIR
@@ -355,4 +354,4 @@ function describeValue(value: KesKeyValue): string {
   return `(${value.key.type}, ${value.hmacKey ? 'with its HMAC key' : 'legacy key without HMAC key'})`;
 }
 
-export const MIGRATE_VERBS: readonly Verb[] = [importMinioKey, importFs];
+export const MIGRATE_VERBS: readonly Command[] = [importMinioKey, importFs];

@@ -2,6 +2,7 @@
 // the read-only views of policies and identities the KES API offers.
 
 import { flag, UsageError } from '../command.ts';
+import type { Command } from '../command.ts';
 import {
   identityNew,
   identityNewUsage,
@@ -12,10 +13,9 @@ import {
 import { formatTable, formatTime, print, printJson } from '../output.ts';
 import type { KesIdentityInfo } from '../../sdk/kes/index.ts';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, failure, withClient } from './connection.ts';
-import type { Verb } from './group.ts';
 import { collect, printList } from './key.ts';
 
-const policyLs: Verb = {
+const policyLs: Command = {
   words: ['policy', 'ls'],
   summary: 'List policies',
   usage: `Usage: keyhold kes policy ls [options] [PATTERN]
@@ -36,7 +36,7 @@ ${CONNECTION_USAGE}
   },
 };
 
-const policyInfo: Verb = {
+const policyInfo: Command = {
   words: ['policy', 'info'],
   summary: 'Describe a policy',
   usage: `Usage: keyhold kes policy info [options] NAME
@@ -77,7 +77,7 @@ ${CONNECTION_USAGE}
   },
 };
 
-const policyShow: Verb = {
+const policyShow: Command = {
   words: ['policy', 'show'],
   summary: "Show a policy's rules",
   usage: `Usage: keyhold kes policy show [options] NAME
@@ -119,7 +119,7 @@ ${CONNECTION_USAGE}
   },
 };
 
-const identityLs: Verb = {
+const identityLs: Command = {
   words: ['identity', 'ls'],
   summary: 'List identities',
   usage: `Usage: keyhold kes identity ls [options] [PATTERN]
@@ -143,7 +143,7 @@ ${CONNECTION_USAGE}
   },
 };
 
-const identityInfo: Verb = {
+const identityInfo: Command = {
   words: ['identity', 'info'],
   summary: 'Describe an identity (default: your own)',
   usage: `Usage: keyhold kes identity info [options] [IDENTITY]
@@ -198,7 +198,7 @@ ${CONNECTION_USAGE}
   },
 };
 
-const identityOfVerb: Verb = {
+const identityOfVerb: Command = {
   words: ['identity', 'of'],
   summary: 'Compute the identity of an API key or certificate',
   usage: identityOfUsage('keyhold kes identity'),
@@ -206,7 +206,7 @@ const identityOfVerb: Verb = {
   run: identityOf,
 };
 
-const identityNewVerb: Verb = {
+const identityNewVerb: Command = {
   words: ['identity', 'new'],
   summary: 'Create an API key, or a key and certificate',
   usage: identityNewUsage('keyhold kes identity'),
@@ -214,7 +214,7 @@ const identityNewVerb: Verb = {
   run: identityNew,
 };
 
-const ls: Verb = {
+const ls: Command = {
   words: ['ls'],
   summary: 'List keys, identities or policies',
   usage: `Usage: keyhold kes ls [options] [PREFIX]
@@ -256,7 +256,7 @@ ${CONNECTION_USAGE}
   },
 };
 
-export const POLICY_VERBS: readonly Verb[] = [
+export const POLICY_VERBS: readonly Command[] = [
   ls,
   policyLs,
   policyInfo,

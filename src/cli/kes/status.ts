@@ -3,6 +3,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { flag, stringOption, UsageError } from '../command.ts';
+import type { Command } from '../command.ts';
 import { formatTable, print, printJson } from '../output.ts';
 import {
   encodeKesStatus,
@@ -13,7 +14,6 @@ import {
 import { clientFrom, CONNECTION_OPTIONS, CONNECTION_USAGE, failure, reason } from './connection.ts';
 import { parseDuration } from './duration.ts';
 import { formatBytes, formatNanoseconds, formatSeconds } from './format.ts';
-import type { Verb } from './group.ts';
 
 interface EndpointState {
   readonly endpoint: string;
@@ -23,7 +23,7 @@ interface EndpointState {
   readonly error?: string;
 }
 
-const status: Verb = {
+const status: Command = {
   words: ['status'],
   summary: 'Show the state of each server endpoint',
   usage: `Usage: keyhold kes status [options]
@@ -135,7 +135,7 @@ function encodeRoute(r: KesApiRoute): Record<string, unknown> {
   return { method: r.method, path: r.path, max_body: r.maxBody, timeout: r.timeout };
 }
 
-const metric: Verb = {
+const metric: Command = {
   words: ['metric'],
   summary: 'Show server metrics',
   usage: `Usage: keyhold kes metric [options]
@@ -243,4 +243,4 @@ function formatMetrics(
   return formatTable(rows) + (rateMs === undefined ? '' : '\n');
 }
 
-export const STATUS_VERBS: readonly Verb[] = [status, metric];
+export const STATUS_VERBS: readonly Command[] = [status, metric];

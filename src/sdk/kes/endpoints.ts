@@ -3,6 +3,7 @@
 // kms-go/kes's load balancer does (docs/protocol/kes.md).
 
 import { isIP } from 'node:net';
+import type { EndpointPool } from '../transport.ts';
 
 /** How long an endpoint that failed at the transport level (or with a 5xx) is tried last. */
 export const KES_ENDPOINT_QUARANTINE_MS = 30_000;
@@ -53,7 +54,7 @@ export function isLoopbackEndpoint(endpoint: string): boolean {
  * the last {@link KES_ENDPOINT_QUARANTINE_MS} go to the end of the walk rather than being dropped,
  * so a request still reaches a recovering server when every endpoint is sidelined.
  */
-export class KesEndpointPool {
+export class KesEndpointPool implements EndpointPool {
   readonly endpoints: readonly string[];
   readonly #failedAt = new Map<string, number>();
   readonly #now: () => number;
@@ -63,6 +64,11 @@ export class KesEndpointPool {
     if (endpoints.length === 0) throw new TypeError('no KES endpoint given');
     this.endpoints = [...new Set(endpoints.map(normalizeKesEndpoint))];
     this.#now = now;
+  }
+
+  /** The endpoints, as the transport names them. */
+  get hosts(): readonly string[] {
+    return this.endpoints;
   }
 
   /** The order in which to try the endpoints for one request. */

@@ -26,4 +26,4 @@ export {
   type KesStatus,
   type KesVersion,
 } from './responses.ts';
-export type { KesTlsOptions } from './transport.ts';
+export type { KesTlsOptions } from './kes-retry.ts';

@@ -2,6 +2,7 @@
 // the same routes and methods, errors comparable by (status, message), listings that follow
 // `continue_at`, log streams, and failover across several endpoints.
 
+import type { IncomingMessage } from 'node:http';
 import type { ApiKey } from '../../identity/index.ts';
 import { KES_PATHS } from '../../protocol/kes/index.ts';
 import { KesResponseError } from './errors.ts';
@@ -34,12 +35,29 @@ import {
   jsonValue,
   str,
 } from './responses.ts';
-import {
-  KesTransport,
-  type TransportRequest,
-  type TransportResponse,
-  errorOf,
-} from './transport.ts';
+import { Transport, type TransportRequest, type TransportResponse } from '../transport.ts';
+import { KesEndpointPool } from './endpoints.ts';
+import { parseKesErrorResponse } from './errors.ts';
+import { KES_RETRY_POLICY, kesCredentials } from './kes-retry.ts';
+
+/** One KES request: the path with its resource already escaped, e.g. `/v1/key/create/my-key`. */
+interface KesRequest {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  readonly path: string;
+  /** A JSON body. */
+  readonly body?: Buffer;
+  /** Largest response body accepted (default 1 MiB, as kms-go); larger answers fail with KesResponseError. */
+  readonly maxResponse?: number;
+  readonly accept?: string;
+}
+
+/** Default response limit, as kms-go (1 MiB). */
+const MAX_RESPONSE_BODY = 1 << 20;
+
+/** A KesError for a non-2xx response. */
+function errorOf(res: Pick<TransportResponse, 'status' | 'headers' | 'body'>): Error {
+  return parseKesErrorResponse(res.status, res.headers['content-type'], res.body);
+}
 
 /** How to reach and authenticate to a KES (or Keyhold) server. */
 export interface KesClientOptions {
@@ -87,7 +105,10 @@ const EMPTY_CONTEXT: Record<string, never> = {};
  * Connections are kept alive; call {@link close} when done so the process can exit.
  */
 export class KesClient {
-  readonly #transport: KesTransport;
+  readonly #transport: Transport;
+  readonly #pool: KesEndpointPool;
+  readonly #identity: string | undefined;
+  readonly #enclave: string | undefined;
 
   /** Throws TypeError for a bad endpoint, or when both an API key and a certificate are given. */
   constructor(options: KesClientOptions) {
@@ -95,27 +116,31 @@ export class KesClient {
       typeof options.endpoints === 'string'
         ? options.endpoints.split(',').filter((e) => e.trim() !== '')
         : options.endpoints;
-    this.#transport = new KesTransport(
-      endpoints,
-      {
-        ...(options.apiKey !== undefined ? { apiKey: options.apiKey } : {}),
-        ...(options.cert !== undefined ? { cert: options.cert } : {}),
-        ...(options.key !== undefined ? { key: options.key } : {}),
-        ...(options.ca !== undefined ? { ca: options.ca } : {}),
-        insecure: options.insecure === true,
-      },
-      { enclave: options.enclave, timeout: options.timeout },
-    );
+    this.#pool = new KesEndpointPool(endpoints);
+    const { cert, key, identity } = kesCredentials({
+      ...(options.apiKey !== undefined ? { apiKey: options.apiKey } : {}),
+      ...(options.cert !== undefined ? { cert: options.cert } : {}),
+      ...(options.key !== undefined ? { key: options.key } : {}),
+    });
+    this.#identity = identity;
+    this.#enclave = options.enclave === '' ? undefined : options.enclave;
+    this.#transport = new Transport({
+      pool: this.#pool,
+      policy: KES_RETRY_POLICY,
+      tls: { ca: options.ca, cert, key, insecure: options.insecure === true },
+      timeout: options.timeout ?? 30_000,
+      maxFreeSockets: 16,
+    });
   }
 
   /** The normalized endpoints (`https://host:port`). */
   get endpoints(): readonly string[] {
-    return this.#transport.pool.endpoints;
+    return this.#pool.endpoints;
   }
 
   /** The hex identity this client authenticates as, when it has a client certificate. */
   get identity(): string | undefined {
-    return this.#transport.identity;
+    return this.#identity;
   }
 
   /** Closes idle connections. */
@@ -315,23 +340,54 @@ export class KesClient {
 
   /** `GET /v1/log/audit`: resolves once the stream is open; iterate it for events. */
   async auditLog(): Promise<KesLogStream<KesAuditEvent>> {
-    const res = await this.#transport.stream({ method: 'GET', path: KES_PATHS.logAudit });
+    const res = await this.#stream({ method: 'GET', path: KES_PATHS.logAudit });
     return new KesLogStream(res, decodeAuditEvent);
   }
 
   /** `GET /v1/log/error`: resolves once the stream is open; iterate it for events. */
   async errorLog(): Promise<KesLogStream<KesErrorEvent>> {
-    const res = await this.#transport.stream({ method: 'GET', path: KES_PATHS.logError });
+    const res = await this.#stream({ method: 'GET', path: KES_PATHS.logError });
     return new KesLogStream(res, decodeErrorEvent);
   }
 
   // ── internals ────────────────────────────────────────────────────────────
 
   /** Sends `req` and returns the body of a 2xx answer; any other answer is thrown as KesError. */
-  async #ok(req: TransportRequest): Promise<Buffer> {
-    const res = await this.#transport.send(req);
+  async #ok(req: KesRequest): Promise<Buffer> {
+    const res = await this.#send(req);
     if (res.status < 200 || res.status > 299) throw errorOf(res);
     return res.body;
+  }
+
+  /**
+   * Sends a request and reads the whole answer. Failover and retries are the transport's, with
+   * KES's policy: when every endpoint answered with a 5xx, the last answer is returned.
+   */
+  async #send(req: KesRequest): Promise<TransportResponse> {
+    return this.#transport.request(this.#wire(req), req.maxResponse ?? MAX_RESPONSE_BODY);
+  }
+
+  /**
+   * Opens a streaming request (log routes): resolves with the response once its headers arrive;
+   * there is no timeout once the stream is open. A non-2xx answer is read and thrown as a KesError.
+   */
+  async #stream(req: KesRequest): Promise<IncomingMessage> {
+    const opened = await this.#transport.open(this.#wire(req));
+    if (opened.stream !== undefined && opened.status >= 200 && opened.status < 300) {
+      return opened.stream;
+    }
+    throw errorOf({ ...opened, body: await this.#transport.bodyOf(opened, MAX_RESPONSE_BODY) });
+  }
+
+  /** The transport request for `req`: the enclave as `?enclave=`, JSON bodies labelled. */
+  #wire(req: KesRequest): TransportRequest {
+    // Through a URL, as before the transport was shared, so the path is normalized the same way.
+    const url = new URL(req.path, 'https://kes.invalid');
+    if (this.#enclave !== undefined) url.searchParams.set('enclave', this.#enclave);
+    const headers: Record<string, string> = {};
+    if (req.accept !== undefined) headers.Accept = req.accept;
+    if (req.body !== undefined) headers['Content-Type'] = 'application/json';
+    return { method: req.method, path: url.pathname + url.search, headers, body: req.body };
   }
 
   /**
@@ -352,7 +408,7 @@ export class KesClient {
     for (;;) {
       const query = continueAt === '' ? '' : '?continue_at=' + encodeURIComponent(continueAt);
       // Asks for JSON pages: by default Keyhold answers NDJSON, the one form every KES client reads.
-      const res = await this.#transport.send({
+      const res = await this.#send({
         method: 'GET',
         path: route + esc(prefix) + query,
         accept: 'application/json',
