@@ -7,9 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DeleteBuilder, Etcd3, IKeyValue, PutBuilder, Watcher } from 'etcd3';
-import type { Caller } from '../core/caller.ts';
 import type { ReadCheck } from '../core/read-wait.ts';
-import { ReadWait } from '../core/read-wait.ts';
 import type { HsmKey } from '../crypto/index.ts';
 import { KeyholdError } from '../model/errors.ts';
 import type { Command } from '../state/commands.ts';
@@ -29,6 +27,7 @@ import type { LogEntry, SnapshotMark } from './log-entry.ts';
 import { LocalCopy } from './local-copy.ts';
 import { Progress, unavailable } from './progress.ts';
 import { applyTracked } from './touched.ts';
+import { stalenessRefusal, waitRule } from './wait-rule.ts';
 
 export interface ClusterNodeOptions {
   /** The node's directory: the local copy lives in `DIR/cluster/`, single-node state in `DIR/state/`. */
@@ -48,6 +47,24 @@ export interface ClusterNodeOptions {
    * milliseconds (off when absent or 0: the lone-survivor promise, docs/cluster.md).
    */
   readonly maxStaleness?: number;
+  /** Worker processes serving from copies of this node's state (absent: none). */
+  readonly replicas?: Replicas;
+}
+
+/**
+ * The copies of the state in a node's worker processes, fed by the node's primary: every applied
+ * change is handed on at once (in revision order), and the node publishes a revision as applied
+ * only once every copy holds it, so that "every member applied it" covers every worker too.
+ */
+export interface Replicas {
+  /** The log entry at `revision` was applied to `state` (whether or not the command applied). */
+  applied(revision: number, command: Command): void;
+  /** A snapshot mark at `revision` replaced the whole state. */
+  replaced(revision: number): void;
+  /** Resolves once every copy holds every change handed on so far. */
+  caughtUp(): Promise<void>;
+  /** The member set, or this node's membership, changed. */
+  changed(): void;
 }
 
 /** The timings a deployment (or a test) may change. */
@@ -195,6 +212,11 @@ export class ClusterNode {
 
   get isMember(): boolean {
     return this.#members.has(this.#host) && !this.#removed;
+  }
+
+  /** Newest log or membership revision applied here. */
+  get appliedRevision(): number {
+    return this.#appliedRevision;
   }
 
   get clusterId(): string {
@@ -504,6 +526,7 @@ export class ClusterNode {
         );
         objects = [];
       }
+      this.#options.replicas?.applied(revision, entry.command);
       this.progress.applied(revision, objects);
       this.#appliedRevision = revision;
       this.#processed = Math.max(this.#processed, revision);
@@ -543,6 +566,7 @@ export class ClusterNode {
     this.state.commit = commit;
     // Everything may have changed: every object is in flight until every member has it.
     this.progress.applied(revision, ['enclave', 'identity']);
+    this.#options.replicas?.replaced(revision);
     this.#appliedRevision = revision;
     this.#processed = Math.max(this.#processed, revision);
     await this.#snapshotLocal();
@@ -609,6 +633,7 @@ export class ClusterNode {
         this.#copy.appendMembers(revision, this.progress.stable, [...next], this.#removed),
       );
     }
+    this.#options.replicas?.changed();
   }
 
   /** A heartbeat (applied record) of `host`: its progress, and that it runs (or is stopping). */
@@ -632,8 +657,10 @@ export class ClusterNode {
     if (!this.#host || !this.#cluster) return;
     const revision = this.#appliedRevision;
     if (!force && revision <= this.#published) return;
-    // The record says "applied": only once the local copy holds it (a restart must not go back).
+    // The record says "applied": only once the local copy holds it (a restart must not go back),
+    // and every worker process of this node too (each serves reads from its own copy).
     await this.#flushCopy();
+    await this.#options.replicas?.caughtUp();
     const key = this.#keys.applied(this.#host);
     const value = this.#keys.seal(
       key,
@@ -701,60 +728,23 @@ export class ClusterNode {
 
   /** The wait rule: throws ReadWait while an object the read depends on is in flight. */
   checkRead(read: ReadCheck): void {
-    if (!this.isMember) throw this.#notServing();
-    const maxStaleness = this.#options.maxStaleness ?? 0;
-    if (maxStaleness > 0) {
-      const silent = performance.now() - this.#lastContact;
-      if (silent > maxStaleness) {
-        throw unavailable(
-          `this node (${this.#host}) has not reached etcd for ${(silent / 1000).toFixed(1)} s, more than its ` +
-            `--etcd-max-staleness of ${maxStaleness / 1000} s: it refuses reads rather than risk answering ` +
-            `from a state the other members may have changed (${this.#etcdError || 'no answer'})`,
-        );
-      }
-    }
-    const paths = this.#dependencies(read.caller);
-    paths.push(read.object);
-    const revision = this.progress.blockingRevision(paths, read.list);
-    if (revision === 0) return;
-    const timeout = this.#options.readTimeout ?? 10_000;
-    const object = read.object;
-    throw new ReadWait(
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          reject(
-            unavailable(
-              `${object} has a change (revision ${revision}) not yet applied by every member (waiting for ${this.progress.behind(revision).join(', ')}); ` +
-                `it becomes readable once they apply it or are removed with rm-node`,
-            ),
-          );
-        }, timeout);
-        void this.progress.whenStable(revision).then(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      }),
+    const refusal = this.readRefusal();
+    if (refusal) throw refusal;
+    waitRule(this.state, this.progress, read, this.#options.readTimeout ?? 10_000, (revision) =>
+      this.progress.behind(revision).join(', '),
     );
   }
 
-  /**
-   * What every read by `caller` depends on: its identity records in every enclave, the parent
-   * chains of its service accounts and the policies of those records (a superset of what
-   * authorization reads, so no read sees rights from before a change in flight).
-   */
-  #dependencies(caller: Caller): string[] {
-    if (caller.root || caller.identity === '') return [];
-    const identities = new Set<string>([caller.identity]);
-    const policies = new Set<string>();
-    // Bounded: parent chains are short, and a cycle cannot form (parents never change).
-    for (const identity of identities) {
-      if (identities.size > 64) break;
-      for (const record of this.state.identities.recordsOf(identity)) {
-        if (record.parent !== '') identities.add(record.parent);
-        if (record.policy !== '') policies.add(`enclave/${record.enclave}/policy/${record.policy}`);
-      }
-    }
-    return [...[...identities].map((i) => `identity/${i}`), ...policies];
+  /** Why this node serves no reads now (not a member, or cut off too long), or null. */
+  readRefusal(): KeyholdError | null {
+    if (!this.isMember) return this.#notServing();
+    const silent = performance.now() - this.#lastContact;
+    return stalenessRefusal(this.#host, silent, this.#options.maxStaleness ?? 0, this.#etcdError);
+  }
+
+  /** Milliseconds since etcd last answered this node, and the last etcd error ('' if none). */
+  contact(): { silentMs: number; error: string } {
+    return { silentMs: performance.now() - this.#lastContact, error: this.#etcdError };
   }
 
   #notServing(): KeyholdError {
