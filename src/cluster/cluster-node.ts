@@ -783,12 +783,20 @@ export class ClusterNode {
    * error (the command does not apply), or UNAVAILABLE (a member down, etcd unreachable, or the
    * acknowledgement timed out: the message says whether the outcome is known).
    */
-  async submit(command: Command): Promise<void> {
+  async submit(command: Command, requestName?: string): Promise<void> {
     const refusal = this.writeRefusal();
     if (refusal) throw unavailable(refusal);
     const keys = conflictKeys(command);
     const compare = ancestorsOf(keys);
-    const logKey = this.#layout.log(randomBytes(16).toString('hex'));
+    // A write the client named (request-id.ts) gets a log key of that name, bound to what it
+    // changes: a retry finds the entry of an attempt that landed. Otherwise a random one.
+    const logKey = this.#layout.log(
+      requestName === undefined
+        ? randomBytes(16).toString('hex')
+        : this.#keys.hmacName(
+            `request\u0000${requestName}\u0000${command.op}\u0000${keys.join('\u0000')}`,
+          ),
+    );
     const sealed = this.#keys.seal(logKey, encodeEntry({ kind: 'command', command }));
     const revision = await this.#commit(
       () => this.state.check(command),
@@ -798,6 +806,7 @@ export class ClusterNode {
         ...keys.map((k) => client.put(this.#keys.marker(k)).value('')),
       ],
       logKey,
+      requestName !== undefined,
     );
     await this.#applied(revision, 'the write');
     await this.progress.acknowledged(revision, this.#options.writeTimeout ?? 10_000, 'the write');
@@ -813,7 +822,14 @@ export class ClusterNode {
     compare: readonly string[],
     ops: (client: Etcd3) => (PutBuilder | DeleteBuilder)[],
     guard: string,
+    named = false,
   ): Promise<number> {
+    if (named) {
+      // A retry of a named write whose first attempt landed: that attempt is this write.
+      const earlier = await withTimeout(this.#client.get(guard).exec(), CALL_MS, 'the write check');
+      const kv = earlier.kvs[0];
+      if (kv) return Number(kv.mod_revision);
+    }
     for (let attempt = 0; attempt < 10; attempt++) {
       check();
       const seen = this.#processed;

@@ -5,6 +5,7 @@
 import type { ClusterControl, NodeStatus } from '../core/cluster-control.ts';
 import type { ReadCheck } from '../core/read-wait.ts';
 import type { HsmKey } from '../crypto/index.ts';
+import { nextWriteName } from '../core/request-id.ts';
 import { KeyholdError } from '../model/errors.ts';
 import { sealBackup } from '../state/backup.ts';
 import type { Command } from '../state/commands.ts';
@@ -84,8 +85,9 @@ export class ClusterOwner implements StateOwner {
     return this.node.state;
   }
 
-  submit(command: Command): Promise<void> {
-    return this.node.submit(command);
+  /** `requestName`: the write's name when a worker forwards it (else taken from the request). */
+  submit(command: Command, requestName: string | undefined = nextWriteName()): Promise<void> {
+    return this.node.submit(command, requestName);
   }
 
   /**

@@ -106,10 +106,18 @@ export async function kms<N extends KmsCommandName>(
   name: N,
   requests: RequestOf<N>[],
   enclave = 'default',
+  headers: Record<string, string> = {},
 ): Promise<KmsAnswer<N>> {
   const body = encodeKmsRequest(name, requests);
   const path = name.startsWith('CLUSTER:') ? '/v1/kms' : `/v1/kms/${enclave}`;
-  const res = await rawRequest(node.server.endpoint, node.server.rootApiKey, 'POST', path, body);
+  const res = await rawRequest(
+    node.server.endpoint,
+    node.server.rootApiKey,
+    'POST',
+    path,
+    body,
+    headers,
+  );
   if (res.status !== 200) {
     return { status: res.status, error: res.body.toString('utf8'), responses: [] };
   }

@@ -94,7 +94,13 @@ export type ToPrimary =
   /** The worker could not start (it exits next): why, in one line. */
   | { readonly type: 'failed'; readonly message: string }
   | { readonly type: 'applied'; readonly index: number }
-  | { readonly type: 'submit'; readonly id: number; readonly command: Buffer }
+  /** A write; `name`: its name when the client named the request (request-id.ts). */
+  | {
+      readonly type: 'submit';
+      readonly id: number;
+      readonly command: Buffer;
+      readonly name?: string;
+    }
   | { readonly type: 'backup'; readonly id: number }
   /** A cluster node's membership commands, answered by its primary. */
   | {

@@ -182,6 +182,8 @@ export class Primary {
         await started.#abort();
         throw error;
       }
+      // The workers started before the node knew its host (and so whether it is a member).
+      started.#pushCondition();
       started.#conditionTimer = setInterval(() => started.#pushCondition(), CONDITION_MS);
       started.#conditionTimer.unref();
     }
@@ -403,7 +405,7 @@ export class Primary {
           if (this.#cluster) {
             // Acknowledged once every member applied it, and each publishes only what all its
             // workers hold (this node's included).
-            await this.#cluster.submit(command);
+            await this.#cluster.submit(command, message.name);
             return undefined;
           }
           const index = await (this.#owner as LocalOwner).engine.submit(command);

@@ -5,6 +5,7 @@ import type { ClusterControl, NodeStatus } from '../../core/cluster-control.ts';
 import type { ReadCheck } from '../../core/read-wait.ts';
 import { clusterView } from '../../cluster/cluster-view.ts';
 import type { ClusterStatus } from '../../cluster/cluster-node.ts';
+import { nextWriteName } from '../../core/request-id.ts';
 import { KeyholdError } from '../../model/errors.ts';
 import type { ErrorCode } from '../../model/errors.ts';
 import type { Command } from '../../state/commands.ts';
@@ -130,7 +131,13 @@ export class WorkerOwner implements StateOwner {
 
   /** Resolves once the primary committed the command and every worker (this one too) applied it. */
   async submit(command: Command): Promise<void> {
-    await this.#request((id) => ({ type: 'submit', id, command: encodeCommand(command) }));
+    const name = nextWriteName();
+    await this.#request((id) => ({
+      type: 'submit',
+      id,
+      command: encodeCommand(command),
+      ...(name === undefined ? {} : { name }),
+    }));
   }
 
   async backup(): Promise<Buffer> {
