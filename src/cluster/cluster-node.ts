@@ -191,7 +191,17 @@ export class ClusterNode {
       try {
         await node.#connect(loaded?.meta.clusterId ?? null);
       } catch (error) {
-        if (!loaded || !isUnreachable(error)) throw error;
+        if (!isUnreachable(error)) throw error;
+        if (!loaded) {
+          // gRPC's own text names neither etcd nor where it was looked for.
+          throw new Error(
+            `cannot reach etcd at ${options.etcd.endpoints.join(',')}: ${messageOf(error).trim()}` +
+              (/certificate|SSL|TLS|handshake/i.test(messageOf(error))
+                ? ' (etcd refused the TLS connection: check --etcd-ca, --etcd-cert and --etcd-key)'
+                : ''),
+            { cause: error },
+          );
+        }
         node.#etcdError = messageOf(error);
         options.warn(
           `etcd unreachable (${messageOf(error)}): serving reads from the local copy in ${join(options.dir, 'cluster')}; writes fail until etcd answers`,
@@ -831,7 +841,18 @@ export class ClusterNode {
       if (kv) return Number(kv.mod_revision);
     }
     for (let attempt = 0; attempt < 10; attempt++) {
-      check();
+      try {
+        check();
+      } catch (error) {
+        // A refusal ("already exists", "not found") is a read of the objects the write touches:
+        // like any read it must not reveal a change still in flight (applied here, not yet by
+        // every member), which another node may still answer the other way. Wait until it is
+        // applied everywhere, then check again.
+        const inFlight = this.progress.blockingRevision(compare, false);
+        if (inFlight === 0) throw error;
+        await this.#whenStable(inFlight, compare[compare.length - 1] ?? 'the object');
+        continue;
+      }
       const seen = this.#processed;
       let txn = this.#client.if(guard, 'Create', '==', 0);
       for (const object of compare) txn = txn.and(this.#keys.marker(object), 'Mod', '<', seen + 1);
@@ -864,6 +885,19 @@ export class ClusterNode {
       'the write kept conflicting with concurrent writes: try again',
       409,
     );
+  }
+
+  /** Waits until every member applied `revision`, a change to `object` (bounded as a read is). */
+  async #whenStable(revision: number, object: string): Promise<void> {
+    const timeout = this.#options.readTimeout ?? 10_000;
+    try {
+      await withTimeout(this.progress.whenStable(revision), timeout, 'the members');
+    } catch {
+      throw unavailable(
+        `${object} has a change (revision ${revision}) not yet applied by every member (waiting for ${this.progress.behind(revision).join(', ')}); ` +
+          `the write is refused until they apply it or are removed with rm-node`,
+      );
+    }
   }
 
   /** Waits until this node applied `revision`, its own write (bounded: its watch may stall). */
