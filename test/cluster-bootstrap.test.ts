@@ -86,13 +86,6 @@ describe('cluster bootstrap on etcd', { skip: missing ?? false }, () => {
     assert.equal(status.status, 200, 'the replayed deletion took effect');
   });
 
-  it('--etcd with worker processes is refused with a clear message', async () => {
-    const output = await failedStart(() =>
-      startServer({ dir: dir(), args: ['--etcd', etcd.endpoints, '--workers', '2'] }),
-    );
-    assert.match(output, /--etcd needs --workers 0 for now/);
-  });
-
   it('a prefix holding data that is not a Keyhold cluster is refused', async () => {
     await client.put('/c/something').value('else');
     const output = await failedStart(() =>

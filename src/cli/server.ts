@@ -42,7 +42,8 @@ Options:
                         can unseal it)
 
 Cluster (a node whose state lives in etcd, docs/cluster.md; without these, a single node.
-A cluster node serves from one process: --workers 0, the default with --etcd):
+With workers, the primary process follows etcd and a write is acknowledged only once every
+worker of every member has it):
   --etcd URL[,URL…]     etcd client URLs, http:// or https:// (port 2379 if omitted);
                         env KEYHOLD_ETCD_ENDPOINTS
   --etcd-prefix PREFIX  key prefix of this Keyhold cluster, starting and ending with '/'
@@ -119,9 +120,7 @@ A cluster node serves from one process: --workers 0, the default with --etcd):
     if ((tlsCert === undefined) !== (tlsKey === undefined)) {
       throw new UsageError('--tls-cert and --tls-key go together');
     }
-    const workers = clusterConfig
-      ? clusterWorkers(stringOption(args, 'workers'))
-      : parseWorkers(stringOption(args, 'workers'));
+    const workers = parseWorkers(stringOption(args, 'workers'));
     const applyTimeout = stringOption(args, 'apply-timeout');
     const http = stringOption(args, 'http') ?? 'lean';
     if (http !== 'lean' && http !== 'node') throw new UsageError("--http takes 'lean' or 'node'");
@@ -204,14 +203,6 @@ function parseWorkers(text: string | undefined): number {
     throw new UsageError('--workers takes a whole number from 0 to 256');
   }
   return n;
-}
-
-/** A cluster node serves from one process for now: workers do not follow the wait rule yet. */
-function clusterWorkers(text: string | undefined): number {
-  if (text === undefined || text === '0') return 0;
-  throw new UsageError(
-    '--etcd needs --workers 0 for now: worker processes do not follow the cluster yet',
-  );
 }
 
 function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {

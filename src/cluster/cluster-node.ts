@@ -7,9 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DeleteBuilder, Etcd3, IKeyValue, PutBuilder, Watcher } from 'etcd3';
-import type { Caller } from '../core/caller.ts';
 import type { ReadCheck } from '../core/read-wait.ts';
-import { ReadWait } from '../core/read-wait.ts';
 import type { HsmKey } from '../crypto/index.ts';
 import { KeyholdError } from '../model/errors.ts';
 import type { Command } from '../state/commands.ts';
@@ -29,6 +27,7 @@ import type { LogEntry, SnapshotMark } from './log-entry.ts';
 import { LocalCopy } from './local-copy.ts';
 import { Progress, unavailable } from './progress.ts';
 import { applyTracked } from './touched.ts';
+import { stalenessRefusal, waitRule } from './wait-rule.ts';
 
 export interface ClusterNodeOptions {
   /** The node's directory: the local copy lives in `DIR/cluster/`, single-node state in `DIR/state/`. */
@@ -48,6 +47,24 @@ export interface ClusterNodeOptions {
    * milliseconds (off when absent or 0: the lone-survivor promise, docs/cluster.md).
    */
   readonly maxStaleness?: number;
+  /** Worker processes serving from copies of this node's state (absent: none). */
+  readonly replicas?: Replicas;
+}
+
+/**
+ * The copies of the state in a node's worker processes, fed by the node's primary: every applied
+ * change is handed on at once (in revision order), and the node publishes a revision as applied
+ * only once every copy holds it, so that "every member applied it" covers every worker too.
+ */
+export interface Replicas {
+  /** The log entry at `revision` was applied to `state` (whether or not the command applied). */
+  applied(revision: number, command: Command): void;
+  /** A snapshot mark at `revision` replaced the whole state. */
+  replaced(revision: number): void;
+  /** Resolves once every copy holds every change handed on so far. */
+  caughtUp(): Promise<void>;
+  /** The member set, or this node's membership, changed. */
+  changed(): void;
 }
 
 /** The timings a deployment (or a test) may change. */
@@ -174,7 +191,17 @@ export class ClusterNode {
       try {
         await node.#connect(loaded?.meta.clusterId ?? null);
       } catch (error) {
-        if (!loaded || !isUnreachable(error)) throw error;
+        if (!isUnreachable(error)) throw error;
+        if (!loaded) {
+          // gRPC's own text names neither etcd nor where it was looked for.
+          throw new Error(
+            `cannot reach etcd at ${options.etcd.endpoints.join(',')}: ${messageOf(error).trim()}` +
+              (/certificate|SSL|TLS|handshake/i.test(messageOf(error))
+                ? ' (etcd refused the TLS connection: check --etcd-ca, --etcd-cert and --etcd-key)'
+                : ''),
+            { cause: error },
+          );
+        }
         node.#etcdError = messageOf(error);
         options.warn(
           `etcd unreachable (${messageOf(error)}): serving reads from the local copy in ${join(options.dir, 'cluster')}; writes fail until etcd answers`,
@@ -195,6 +222,11 @@ export class ClusterNode {
 
   get isMember(): boolean {
     return this.#members.has(this.#host) && !this.#removed;
+  }
+
+  /** Newest log or membership revision applied here. */
+  get appliedRevision(): number {
+    return this.#appliedRevision;
   }
 
   get clusterId(): string {
@@ -504,6 +536,7 @@ export class ClusterNode {
         );
         objects = [];
       }
+      this.#options.replicas?.applied(revision, entry.command);
       this.progress.applied(revision, objects);
       this.#appliedRevision = revision;
       this.#processed = Math.max(this.#processed, revision);
@@ -543,6 +576,7 @@ export class ClusterNode {
     this.state.commit = commit;
     // Everything may have changed: every object is in flight until every member has it.
     this.progress.applied(revision, ['enclave', 'identity']);
+    this.#options.replicas?.replaced(revision);
     this.#appliedRevision = revision;
     this.#processed = Math.max(this.#processed, revision);
     await this.#snapshotLocal();
@@ -609,6 +643,7 @@ export class ClusterNode {
         this.#copy.appendMembers(revision, this.progress.stable, [...next], this.#removed),
       );
     }
+    this.#options.replicas?.changed();
   }
 
   /** A heartbeat (applied record) of `host`: its progress, and that it runs (or is stopping). */
@@ -632,8 +667,10 @@ export class ClusterNode {
     if (!this.#host || !this.#cluster) return;
     const revision = this.#appliedRevision;
     if (!force && revision <= this.#published) return;
-    // The record says "applied": only once the local copy holds it (a restart must not go back).
+    // The record says "applied": only once the local copy holds it (a restart must not go back),
+    // and every worker process of this node too (each serves reads from its own copy).
     await this.#flushCopy();
+    await this.#options.replicas?.caughtUp();
     const key = this.#keys.applied(this.#host);
     const value = this.#keys.seal(
       key,
@@ -701,60 +738,23 @@ export class ClusterNode {
 
   /** The wait rule: throws ReadWait while an object the read depends on is in flight. */
   checkRead(read: ReadCheck): void {
-    if (!this.isMember) throw this.#notServing();
-    const maxStaleness = this.#options.maxStaleness ?? 0;
-    if (maxStaleness > 0) {
-      const silent = performance.now() - this.#lastContact;
-      if (silent > maxStaleness) {
-        throw unavailable(
-          `this node (${this.#host}) has not reached etcd for ${(silent / 1000).toFixed(1)} s, more than its ` +
-            `--etcd-max-staleness of ${maxStaleness / 1000} s: it refuses reads rather than risk answering ` +
-            `from a state the other members may have changed (${this.#etcdError || 'no answer'})`,
-        );
-      }
-    }
-    const paths = this.#dependencies(read.caller);
-    paths.push(read.object);
-    const revision = this.progress.blockingRevision(paths, read.list);
-    if (revision === 0) return;
-    const timeout = this.#options.readTimeout ?? 10_000;
-    const object = read.object;
-    throw new ReadWait(
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          reject(
-            unavailable(
-              `${object} has a change (revision ${revision}) not yet applied by every member (waiting for ${this.progress.behind(revision).join(', ')}); ` +
-                `it becomes readable once they apply it or are removed with rm-node`,
-            ),
-          );
-        }, timeout);
-        void this.progress.whenStable(revision).then(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      }),
+    const refusal = this.readRefusal();
+    if (refusal) throw refusal;
+    waitRule(this.state, this.progress, read, this.#options.readTimeout ?? 10_000, (revision) =>
+      this.progress.behind(revision).join(', '),
     );
   }
 
-  /**
-   * What every read by `caller` depends on: its identity records in every enclave, the parent
-   * chains of its service accounts and the policies of those records (a superset of what
-   * authorization reads, so no read sees rights from before a change in flight).
-   */
-  #dependencies(caller: Caller): string[] {
-    if (caller.root || caller.identity === '') return [];
-    const identities = new Set<string>([caller.identity]);
-    const policies = new Set<string>();
-    // Bounded: parent chains are short, and a cycle cannot form (parents never change).
-    for (const identity of identities) {
-      if (identities.size > 64) break;
-      for (const record of this.state.identities.recordsOf(identity)) {
-        if (record.parent !== '') identities.add(record.parent);
-        if (record.policy !== '') policies.add(`enclave/${record.enclave}/policy/${record.policy}`);
-      }
-    }
-    return [...[...identities].map((i) => `identity/${i}`), ...policies];
+  /** Why this node serves no reads now (not a member, or cut off too long), or null. */
+  readRefusal(): KeyholdError | null {
+    if (!this.isMember) return this.#notServing();
+    const silent = performance.now() - this.#lastContact;
+    return stalenessRefusal(this.#host, silent, this.#options.maxStaleness ?? 0, this.#etcdError);
+  }
+
+  /** Milliseconds since etcd last answered this node, and the last etcd error ('' if none). */
+  contact(): { silentMs: number; error: string } {
+    return { silentMs: performance.now() - this.#lastContact, error: this.#etcdError };
   }
 
   #notServing(): KeyholdError {
@@ -793,12 +793,20 @@ export class ClusterNode {
    * error (the command does not apply), or UNAVAILABLE (a member down, etcd unreachable, or the
    * acknowledgement timed out: the message says whether the outcome is known).
    */
-  async submit(command: Command): Promise<void> {
+  async submit(command: Command, requestName?: string): Promise<void> {
     const refusal = this.writeRefusal();
     if (refusal) throw unavailable(refusal);
     const keys = conflictKeys(command);
     const compare = ancestorsOf(keys);
-    const logKey = this.#layout.log(randomBytes(16).toString('hex'));
+    // A write the client named (request-id.ts) gets a log key of that name, bound to what it
+    // changes: a retry finds the entry of an attempt that landed. Otherwise a random one.
+    const logKey = this.#layout.log(
+      requestName === undefined
+        ? randomBytes(16).toString('hex')
+        : this.#keys.hmacName(
+            `request\u0000${requestName}\u0000${command.op}\u0000${keys.join('\u0000')}`,
+          ),
+    );
     const sealed = this.#keys.seal(logKey, encodeEntry({ kind: 'command', command }));
     const revision = await this.#commit(
       () => this.state.check(command),
@@ -808,6 +816,7 @@ export class ClusterNode {
         ...keys.map((k) => client.put(this.#keys.marker(k)).value('')),
       ],
       logKey,
+      requestName !== undefined,
     );
     await this.#applied(revision, 'the write');
     await this.progress.acknowledged(revision, this.#options.writeTimeout ?? 10_000, 'the write');
@@ -823,9 +832,27 @@ export class ClusterNode {
     compare: readonly string[],
     ops: (client: Etcd3) => (PutBuilder | DeleteBuilder)[],
     guard: string,
+    named = false,
   ): Promise<number> {
+    if (named) {
+      // A retry of a named write whose first attempt landed: that attempt is this write.
+      const earlier = await withTimeout(this.#client.get(guard).exec(), CALL_MS, 'the write check');
+      const kv = earlier.kvs[0];
+      if (kv) return Number(kv.mod_revision);
+    }
     for (let attempt = 0; attempt < 10; attempt++) {
-      check();
+      try {
+        check();
+      } catch (error) {
+        // A refusal ("already exists", "not found") is a read of the objects the write touches:
+        // like any read it must not reveal a change still in flight (applied here, not yet by
+        // every member), which another node may still answer the other way. Wait until it is
+        // applied everywhere, then check again.
+        const inFlight = this.progress.blockingRevision(compare, false);
+        if (inFlight === 0) throw error;
+        await this.#whenStable(inFlight, compare[compare.length - 1] ?? 'the object');
+        continue;
+      }
       const seen = this.#processed;
       let txn = this.#client.if(guard, 'Create', '==', 0);
       for (const object of compare) txn = txn.and(this.#keys.marker(object), 'Mod', '<', seen + 1);
@@ -858,6 +885,19 @@ export class ClusterNode {
       'the write kept conflicting with concurrent writes: try again',
       409,
     );
+  }
+
+  /** Waits until every member applied `revision`, a change to `object` (bounded as a read is). */
+  async #whenStable(revision: number, object: string): Promise<void> {
+    const timeout = this.#options.readTimeout ?? 10_000;
+    try {
+      await withTimeout(this.progress.whenStable(revision), timeout, 'the members');
+    } catch {
+      throw unavailable(
+        `${object} has a change (revision ${revision}) not yet applied by every member (waiting for ${this.progress.behind(revision).join(', ')}); ` +
+          `the write is refused until they apply it or are removed with rm-node`,
+      );
+    }
   }
 
   /** Waits until this node applied `revision`, its own write (bounded: its watch may stall). */

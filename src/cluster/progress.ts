@@ -41,6 +41,11 @@ export class Progress {
   #waiters: Waiter[] = [];
   /** Called when a member stops being alive (writers waiting on it fail fast). */
   readonly #downWatchers = new Set<() => void>();
+  /**
+   * Called with the new `stable` whenever it advances, before any waiter is released: a node
+   * with worker processes tells them first, so that a worker never waits longer than its node.
+   */
+  onAdvance: ((stable: number) => void) | null = null;
 
   constructor(livenessMs: number) {
     this.livenessMs = livenessMs;
@@ -87,7 +92,30 @@ export class Progress {
   update(): void {
     let min = Infinity;
     for (const m of this.members.values()) min = Math.min(min, m.applied);
-    if (min !== Infinity && min > this.stable) this.stable = min;
+    if (min !== Infinity && min > this.stable) {
+      this.stable = min;
+      this.onAdvance?.(min);
+    }
+    this.#release();
+    for (const watch of this.#downWatchers) watch();
+  }
+
+  /**
+   * Sets `stable` from outside (a worker process, told by its primary, which computes it from
+   * the members): releases the flights and waiters it resolves.
+   */
+  advanceTo(stable: number): void {
+    if (stable <= this.stable) return;
+    this.stable = stable;
+    this.#release();
+  }
+
+  /** The changes in flight, oldest first (a new worker process starts with them). */
+  flights(): { revision: number; objects: readonly string[] }[] {
+    return this.#flights.map((f) => ({ revision: f.revision, objects: f.objects }));
+  }
+
+  #release(): void {
     let drop = 0;
     while (drop < this.#flights.length && this.#flights[drop]!.revision <= this.stable) drop++;
     if (drop > 0) this.#flights.splice(0, drop);
@@ -99,7 +127,6 @@ export class Progress {
       }
       this.#waiters = still;
     }
-    for (const watch of this.#downWatchers) watch();
   }
 
   /** The members that have not applied `revision` and are not alive. */

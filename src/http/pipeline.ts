@@ -5,6 +5,7 @@
 import type { HttpRequest, HttpResponse } from './http-types.ts';
 import type { Socket } from 'node:net';
 import type { Caller } from '../core/caller.ts';
+import { REQUEST_ID_HEADER, inRequest, parseRequestId } from '../core/request-id.ts';
 import { ReadWait } from '../core/read-wait.ts';
 import { redactSecrets } from '../identity/index.ts';
 import { KeyholdError, toKeyholdError } from '../model/errors.ts';
@@ -187,7 +188,9 @@ function handle(route: Route, ctx: RequestContext, fail: (error: unknown) => voi
     }
   };
   try {
-    const done = route.handle(ctx);
+    // A write request named by the client (a retry after a lost answer) is applied only once.
+    const id = parseRequestId(ctx.req.headers[REQUEST_ID_HEADER]);
+    const done = inRequest(id, ctx.caller.identity, () => route.handle(ctx));
     if (done) done.catch(retry);
   } catch (e) {
     retry(e);

@@ -1,6 +1,6 @@
 // KmsClient: a TypeScript client for the MinIO KMS API (docs/protocol/kms.md) as Keyhold
 // serves it: framed commands on /v1/kms[/{enclave}], health, version, metrics, backup, logs.
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   clientCertificateForApiKey,
@@ -178,8 +178,10 @@ function levelNumber(level: number | LogLevelName | undefined): number {
  * Every method throws KmsApiError for an error reply (exact status and message, see
  * `isKeyNotFound` & co.), KmsConnectionError when no endpoint could be reached and
  * KmsResponseError for a reply that breaks the protocol. Load-balanced calls go to a random
- * healthy endpoint and are retried on the others after a network error, as kms-go does, so a
- * write whose reply was lost may be applied once and then answered with e.g. 409 on the retry.
+ * healthy endpoint and are retried on the others after a network error, as kms-go does. Each
+ * write is sent with a `Keyhold-Request-Id` that its retries repeat, so a Keyhold cluster applies
+ * a write whose reply was lost once and answers the retry as it did the first attempt; a server
+ * that ignores the header (MinIO KMS, a single Keyhold node) may answer the retry with e.g. 409.
  */
 export class KmsClient {
   readonly #transport: Transport;
@@ -820,7 +822,11 @@ export class KmsClient {
     const res = await this.#transport.request({
       method: 'POST',
       path: enclave === '' ? '/v1/kms' : `/v1/kms/${encodeURIComponent(enclave)}`,
-      headers: COMMAND_HEADERS,
+      // A write carries a request id, the same on every host the transport retries it on: a
+      // Keyhold cluster applies it once even if an earlier attempt's answer was lost.
+      headers: command.isWrite
+        ? { ...COMMAND_HEADERS, 'Keyhold-Request-Id': randomBytes(16).toString('hex') }
+        : COMMAND_HEADERS,
       body: encodeKmsRequest(name, requests),
       host: options.host,
       signal: options.signal,

@@ -5,6 +5,7 @@
 import type { ClusterControl, NodeStatus } from '../core/cluster-control.ts';
 import type { ReadCheck } from '../core/read-wait.ts';
 import type { HsmKey } from '../crypto/index.ts';
+import { nextWriteName } from '../core/request-id.ts';
 import { KeyholdError } from '../model/errors.ts';
 import { sealedBackupOf } from '../state/backup.ts';
 import type { Command } from '../state/commands.ts';
@@ -13,7 +14,7 @@ import type { State } from '../state/state.ts';
 import type { EventLog } from '../observe/event-log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { ClusterNode } from '../cluster/cluster-node.ts';
-import type { ClusterTiming } from '../cluster/cluster-node.ts';
+import type { ClusterTiming, Replicas } from '../cluster/cluster-node.ts';
 import type { EtcdOptions } from '../cluster/etcd-client.ts';
 import { clusterView } from '../cluster/cluster-view.ts';
 import type { StateOwner } from './state-owner.ts';
@@ -27,6 +28,8 @@ export interface ClusterOwnerOptions {
   readonly defaultEnclave: string;
   readonly rootIdentity: string;
   readonly node?: ClusterTiming;
+  /** The node's worker processes, when it has any (src/server/workers/primary.ts). */
+  readonly replicas?: Replicas;
 }
 
 export class ClusterOwner implements StateOwner {
@@ -39,6 +42,11 @@ export class ClusterOwner implements StateOwner {
     this.#options = options;
   }
 
+  /** The timings the node was opened with (a worker pool hands them to its workers). */
+  get timing(): ClusterTiming {
+    return this.#options.node ?? {};
+  }
+
   static async open(options: ClusterOwnerOptions): Promise<ClusterOwner> {
     const node = await ClusterNode.open({
       dir: options.dir,
@@ -47,6 +55,7 @@ export class ClusterOwner implements StateOwner {
       warn: (m) => options.log.warn(m),
       info: (m) => options.log.info(m),
       ...options.node,
+      ...(options.replicas ? { replicas: options.replicas } : {}),
     });
     return new ClusterOwner(node, options);
   }
@@ -76,8 +85,9 @@ export class ClusterOwner implements StateOwner {
     return this.node.state;
   }
 
-  submit(command: Command): Promise<void> {
-    return this.node.submit(command);
+  /** `requestName`: the write's name when a worker forwards it (else taken from the request). */
+  submit(command: Command, requestName: string | undefined = nextWriteName()): Promise<void> {
+    return this.node.submit(command, requestName);
   }
 
   /**

@@ -3,6 +3,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import type { EtcdOptions } from '../cluster/etcd-client.ts';
+import type { Replicas } from '../cluster/cluster-node.ts';
 import { EventLog } from '../observe/event-log.ts';
 import { ClusterOwner } from './cluster-owner.ts';
 import { resolveRoot } from './root-identity.ts';
@@ -14,6 +15,7 @@ import type { ServerOptions } from './server-options.ts';
 export async function openClusterNode(
   options: ServerOptions,
   etcd: EtcdOptions,
+  replicas?: Replicas,
 ): Promise<{ log: EventLog; root: Root; owner: ClusterOwner; certificate: LoadedCertificate }> {
   await mkdir(options.dir, { recursive: true, mode: 0o700 });
   const log = options.log ?? new EventLog();
@@ -26,6 +28,7 @@ export async function openClusterNode(
     defaultEnclave: options.defaultEnclave ?? 'default',
     rootIdentity: root.identity,
     ...(options.clusterTiming ? { node: options.clusterTiming } : {}),
+    ...(replicas ? { replicas } : {}),
   });
   try {
     const certificate = await loadServerCertificate(options.dir, options.tls, options.publicHost);

@@ -1,6 +1,7 @@
 // Keyhold cluster nodes for the cluster engine's tests: real `keyhold server --etcd` processes on
 // fixed loopback ports (so a restarted node keeps its host), and a KMS request helper.
 
+import { execFileSync } from 'node:child_process';
 import type { KmsCommandName, RequestOf, ResponseOf } from '../../src/protocol/kms/index.ts';
 import { decodeKmsResponse, encodeKmsRequest } from '../../src/protocol/kms/index.ts';
 import { rawRequest } from './raw-https.ts';
@@ -24,6 +25,40 @@ export interface NodeOptions {
   readonly dir?: string;
   /** More `keyhold server` arguments. */
   readonly args?: readonly string[];
+  /**
+   * Worker processes (`--workers`); default `KEYHOLD_CLUSTER_WORKERS` or 0, so that every cluster
+   * suite can be run against nodes with workers too.
+   */
+  readonly workers?: number;
+}
+
+/** The worker processes of a node (the children of its primary). */
+export function workerPids(node: ClusterNodeProcess): number[] {
+  const pid = node.server.child.pid;
+  if (pid === undefined) return [];
+  let out: string;
+  try {
+    out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+  return out
+    .split('\n')
+    .map((line) => Number(line.trim()))
+    .filter((n) => n > 0);
+}
+
+/** Sends `signal` to the node's primary and every worker (a frozen or thawed machine). */
+function signalAll(node: ClusterNodeProcess, signal: NodeJS.Signals): void {
+  const workers = workerPids(node);
+  node.server.child.kill(signal);
+  for (const pid of workers) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // exited meanwhile
+    }
+  }
 }
 
 /** Starts a node on a free fixed port; `restart` starts it again with the same DIR and port. */
@@ -35,7 +70,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNodeProces
     '--etcd',
     options.endpoints,
     '--workers',
-    '0',
+    String(options.workers ?? Number(process.env.KEYHOLD_CLUSTER_WORKERS ?? '0')),
     '--address',
     host,
     '--host',
@@ -52,8 +87,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNodeProces
     restart: async () => {
       node.server = await launch();
     },
-    pause: () => void node.server.child.kill('SIGSTOP'),
-    resume: () => void node.server.child.kill('SIGCONT'),
+    pause: () => signalAll(node, 'SIGSTOP'),
+    resume: () => signalAll(node, 'SIGCONT'),
   };
   return node;
 }
@@ -71,10 +106,18 @@ export async function kms<N extends KmsCommandName>(
   name: N,
   requests: RequestOf<N>[],
   enclave = 'default',
+  headers: Record<string, string> = {},
 ): Promise<KmsAnswer<N>> {
   const body = encodeKmsRequest(name, requests);
   const path = name.startsWith('CLUSTER:') ? '/v1/kms' : `/v1/kms/${enclave}`;
-  const res = await rawRequest(node.server.endpoint, node.server.rootApiKey, 'POST', path, body);
+  const res = await rawRequest(
+    node.server.endpoint,
+    node.server.rootApiKey,
+    'POST',
+    path,
+    body,
+    headers,
+  );
   if (res.status !== 200) {
     return { status: res.status, error: res.body.toString('utf8'), responses: [] };
   }

@@ -13,6 +13,32 @@ export interface WireKeyholdError {
   readonly status: number | undefined;
 }
 
+/** What a worker of a cluster node knows of the node, pushed by its primary when it changes. */
+export interface NodeCondition {
+  /** The node's public HOST:PORT. */
+  readonly host: string;
+  /** Why the node serves no client requests (not a member, removed), or null. */
+  readonly notServing: string | null;
+  /** Why a write would be refused up front now, or null. */
+  readonly writeRefusal: string | null;
+  /** Milliseconds since etcd last answered the node, when this was sent. */
+  readonly silentMs: number;
+  readonly etcdError: string;
+  /** Bounded staleness (ms; 0 = off). */
+  readonly maxStaleness: number;
+  readonly readTimeout: number;
+}
+
+/** A cluster node's worker starts with this beside its snapshot (which holds up to `revision`). */
+export interface ClusterStart {
+  readonly revision: number;
+  /** Every member applied every revision up to this one. */
+  readonly stable: number;
+  /** The node's changes still in flight (the wait rule), oldest first. */
+  readonly flights: readonly { revision: number; objects: readonly string[] }[];
+  readonly condition: NodeCondition;
+}
+
 /** Primary → worker. */
 export type ToWorker =
   /** A piece of the snapshot that the next `init` or `reset` starts from (snapshot-stream.ts). */
@@ -25,13 +51,27 @@ export type ToWorker =
       readonly certificate: { cert: Buffer; key: Buffer; files: { cert: string; key: string } };
       /** False once the primary's storage failed: report not ready for writes. */
       readonly writable: boolean;
+      /** A cluster node: its progress, so that the worker follows the wait rule. */
+      readonly cluster?: ClusterStart;
     }
   /** The primary's storage failed: every write is refused until the server restarts. */
   | { readonly type: 'writes-refused' }
-  /** Committed commands to apply, in log order: indexes `first`, `first + 1`, … */
-  | { readonly type: 'apply'; readonly first: number; readonly commands: readonly Buffer[] }
-  /** The whole state was replaced (restore) by the snapshot just sent. */
-  | { readonly type: 'reset' }
+  /**
+   * Committed commands to apply, in log order: indexes `first`, `first + 1`, … (a cluster node:
+   * at the etcd revisions `revisions`, in order).
+   */
+  | {
+      readonly type: 'apply';
+      readonly first: number;
+      readonly commands: readonly Buffer[];
+      readonly revisions?: readonly number[];
+    }
+  /** The whole state was replaced (restore, a cluster's snapshot mark) by the snapshot just sent. */
+  | { readonly type: 'reset'; readonly cluster?: ClusterStart }
+  /** A cluster node: every member has applied every revision up to `stable`. */
+  | { readonly type: 'stable'; readonly stable: number }
+  /** A cluster node: its membership, writability and contact with etcd changed. */
+  | { readonly type: 'condition'; readonly condition: NodeCondition }
   /** The answer to a worker's request `id`. */
   | {
       readonly type: 'reply';
@@ -58,8 +98,21 @@ export type ToPrimary =
   /** The worker could not start (it exits next): why, in one line. */
   | { readonly type: 'failed'; readonly message: string }
   | { readonly type: 'applied'; readonly index: number }
-  | { readonly type: 'submit'; readonly id: number; readonly command: Buffer }
+  /** A write; `name`: its name when the client named the request (request-id.ts). */
+  | {
+      readonly type: 'submit';
+      readonly id: number;
+      readonly command: Buffer;
+      readonly name?: string;
+    }
   | { readonly type: 'backup'; readonly id: number }
+  /** A cluster node's membership commands, answered by its primary. */
+  | {
+      readonly type: 'cluster';
+      readonly id: number;
+      readonly op: 'status' | 'add' | 'remove';
+      readonly host: string;
+    }
   /** The next piece of backup upload `upload` (the reply says whether it was accepted). */
   | {
       readonly type: 'restore-piece';

@@ -3,7 +3,7 @@
 // only once every live worker has applied it (replacing one that does not in time). It serves no
 // requests itself.
 
-import cluster from 'node:cluster';
+import nodeCluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { AggregatorRegistry } from 'prom-client';
@@ -15,12 +15,20 @@ import { EventLog } from '../../observe/event-log.ts';
 import type { AuditFile } from '../../observe/audit-file.ts';
 import { openAuditFile } from '../keyhold-server.ts';
 import type { ServerOptions } from '../server-options.ts';
-import { openOwnedNode } from '../local-owner.ts';
-import type { LocalOwner } from '../local-owner.ts';
+import { LocalOwner, openOwnedNode } from '../local-owner.ts';
+import type { ClusterOwner } from '../cluster-owner.ts';
+import { openClusterNode } from '../open-cluster-node.ts';
+import type { Replicas } from '../../cluster/cluster-node.ts';
 import type { Root } from '../root-identity.ts';
 import type { LoadedCertificate } from '../server-certificate.ts';
 import type { GatherTopic } from '../state-owner.ts';
-import type { ToPrimary, ToWorker, WireKeyholdError } from './messages.ts';
+import type {
+  ClusterStart,
+  NodeCondition,
+  ToPrimary,
+  ToWorker,
+  WireKeyholdError,
+} from './messages.ts';
 import { EXPOSE_GC, IdleCollector, collectGarbage } from './collect-garbage.ts';
 import { WorkerOutbox } from './snapshot-stream.ts';
 
@@ -45,11 +53,21 @@ interface Member {
 /** How long a write waits for a worker to apply it before the worker is replaced, by default. */
 export const DEFAULT_APPLY_TIMEOUT_MS = 10_000;
 
+/** How often a cluster node's primary tells its workers the node's condition (ms). */
+const CONDITION_MS = 500;
+
 export class Primary {
   readonly root: Root;
   readonly certificate: LoadedCertificate;
   readonly log: EventLog;
-  readonly #owner: LocalOwner;
+  readonly #owner: LocalOwner | ClusterOwner;
+  /** A cluster node's owner (the same object as `#owner`), or null for a single node. */
+  readonly #cluster: ClusterOwner | null;
+  /** A cluster node: the newest etcd revision handed on to the workers. */
+  #revision = 0;
+  /** A cluster node: etcd revisions of `#unsent`, in order. */
+  #unsentRevisions: number[] = [];
+  #conditionTimer: NodeJS.Timeout | null = null;
   readonly #members = new Map<number, Member>();
   readonly #ticketKeys = randomBytes(48);
   readonly #aggregator = new AggregatorRegistry();
@@ -77,7 +95,8 @@ export class Primary {
   readonly #auditFile: AuditFile | null;
 
   private constructor(init: {
-    owner: LocalOwner;
+    owner: LocalOwner | ClusterOwner;
+    cluster: ClusterOwner | null;
     auditFile: AuditFile | null;
     root: Root;
     certificate: LoadedCertificate;
@@ -86,6 +105,13 @@ export class Primary {
     applyTimeout: number;
   }) {
     this.#owner = init.owner;
+    this.#cluster = init.cluster;
+    if (init.cluster) {
+      this.#revision = init.cluster.node.appliedRevision;
+      // Workers hear of `stable` before any write or read waiting on it here is released.
+      init.cluster.node.progress.onAdvance = (stable) =>
+        this.#broadcast({ type: 'stable', stable });
+    }
     this.#auditFile = init.auditFile;
     this.root = init.root;
     this.certificate = init.certificate;
@@ -103,9 +129,25 @@ export class Primary {
    */
   static async start(options: ServerOptions, workers: number): Promise<Primary> {
     let applied: ((index: number, command: Buffer) => void) | null = null;
-    const { log, root, owner, certificate } = await openOwnedNode(options, (command, index) =>
-      applied?.(index, encodeCommand(command)),
-    );
+    let primary: Primary | null = null;
+    // A cluster node's changes reach the workers the same way, with their etcd revisions; the
+    // node publishes a revision as applied only once every worker holds it.
+    const replicas: Replicas = {
+      applied: (revision, command) => {
+        if (primary) primary.#queueApply(revision, encodeCommand(command), true);
+      },
+      replaced: (revision) => {
+        if (primary) primary.#resetCluster(revision);
+      },
+      caughtUp: () => (primary ? primary.#allApplied(primary.#revision) : Promise.resolve()),
+      changed: () => {
+        if (primary) primary.#pushCondition();
+      },
+    };
+    const { log, root, owner, certificate } = options.cluster
+      ? await openClusterNode(options, options.cluster, replicas)
+      : await openOwnedNode(options, (command, index) => applied?.(index, encodeCommand(command)));
+    const cluster = options.cluster ? (owner as ClusterOwner) : null;
     let auditFile: AuditFile | null;
     try {
       auditFile = openAuditFile(options, log);
@@ -113,8 +155,9 @@ export class Primary {
       await owner.close().catch(() => undefined);
       throw error;
     }
-    const primary = new Primary({
+    primary = new Primary({
       owner,
+      cluster,
       auditFile,
       root,
       certificate,
@@ -122,19 +165,79 @@ export class Primary {
       workers,
       applyTimeout: options.applyTimeout ?? DEFAULT_APPLY_TIMEOUT_MS,
     });
-    applied = (index, command) => primary.#queueApply(index, command);
-    owner.onWritesRefused(() => {
-      for (const member of primary.#members.values())
-        if (member.ready && member.worker.isConnected())
-          member.outbox.send({ type: 'writes-refused' });
-    });
+    const started = primary;
+    applied = (index, command) => started.#queueApply(index, command, false);
+    // A single node's storage failure reaches every worker (a cluster node's state lives in etcd).
+    if (owner instanceof LocalOwner) {
+      owner.onWritesRefused(() => started.#broadcast({ type: 'writes-refused' }));
+    }
     // Workers reach V8's collector through the flag rather than by setting it at run time.
-    cluster.setupPrimary({
+    nodeCluster.setupPrimary({
       serialization: 'advanced',
       execArgv: [...process.execArgv, EXPOSE_GC],
     });
-    await primary.#forkAll();
-    return primary;
+    await started.#forkAll();
+    if (cluster) {
+      try {
+        // Joins under the public HOST:PORT, once the workers listen (as a single process does).
+        await cluster.start(options.publicHost ?? started.address);
+      } catch (error) {
+        await started.#abort();
+        throw error;
+      }
+      // The workers started before the node knew its host (and so whether it is a member).
+      started.#pushCondition();
+      started.#conditionTimer = setInterval(() => started.#pushCondition(), CONDITION_MS);
+      started.#conditionTimer.unref();
+    }
+    return started;
+  }
+
+  /** What the workers of a cluster node need to know of it now. */
+  #condition(): NodeCondition {
+    const node = this.#cluster!.node;
+    const timing = this.#cluster!.timing;
+    const contact = node.contact();
+    return {
+      host: node.host,
+      notServing: node.isMember ? null : (node.readRefusal()?.message ?? null),
+      writeRefusal: node.writeRefusal(),
+      silentMs: contact.silentMs,
+      etcdError: contact.error,
+      maxStaleness: timing.maxStaleness ?? 0,
+      readTimeout: timing.readTimeout ?? 10_000,
+    };
+  }
+
+  #pushCondition(): void {
+    if (!this.#cluster || this.#shuttingDown) return;
+    this.#broadcast({ type: 'condition', condition: this.#condition() });
+  }
+
+  /** A cluster node's progress, for a worker that starts from a snapshot of the state now. */
+  #clusterStart(): ClusterStart | undefined {
+    if (!this.#cluster) return undefined;
+    const progress = this.#cluster.node.progress;
+    return {
+      revision: this.#revision,
+      stable: progress.stable,
+      flights: progress.flights(),
+      condition: this.#condition(),
+    };
+  }
+
+  /** A cluster's snapshot mark replaced the whole state at `revision`: every worker starts over. */
+  #resetCluster(revision: number): void {
+    this.#flushApplies();
+    this.#revision = revision;
+    const snapshot = encodeSnapshot(this.#owner.state);
+    const start = this.#clusterStart();
+    for (const m of this.#members.values()) {
+      if (m.ready && m.worker.isConnected()) {
+        m.outbox.sendSnapshot(snapshot, { type: 'reset', ...(start ? { cluster: start } : {}) });
+      }
+      m.applied = Math.min(m.applied, revision - 1);
+    }
   }
 
   /** The address the workers listen on. */
@@ -147,6 +250,7 @@ export class Primary {
   async close(): Promise<void> {
     this.#shuttingDown = true;
     if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
+    if (this.#conditionTimer) clearInterval(this.#conditionTimer);
     const exits = [...this.#members.values()].map(
       (m) =>
         new Promise<void>((resolve) => {
@@ -172,6 +276,7 @@ export class Primary {
   async #abort(): Promise<void> {
     this.#shuttingDown = true;
     if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
+    if (this.#conditionTimer) clearInterval(this.#conditionTimer);
     await Promise.all(
       [...this.#members.values()].map(
         (m) =>
@@ -218,12 +323,12 @@ export class Primary {
   }
 
   #fork(): void {
-    const worker = cluster.fork();
+    const worker = nodeCluster.fork();
     const member: Member = {
       worker,
       ready: false,
       handshaking: false,
-      applied: this.#owner.state.commit,
+      applied: this.#position(),
       outbox: new WorkerOutbox(worker),
       subscriptions: { audit: 0, log: 0 },
       address: null,
@@ -267,17 +372,19 @@ export class Primary {
         // sees every later command exactly once, after its snapshot.
         this.#flushApplies();
         member.ready = true;
-        member.applied = this.#owner.state.commit;
+        member.applied = this.#position();
         if (member.worker.isConnected()) {
+          const start = this.#clusterStart();
           member.outbox.sendSnapshot(this.#snapshotForInit(), {
             type: 'init',
+            ...(start ? { cluster: start } : {}),
             ticketKeys: this.#ticketKeys,
             certificate: {
               cert: this.certificate.cert,
               key: this.certificate.key,
               files: this.certificate.files,
             },
-            writable: this.#owner.writable(),
+            writable: this.#owner instanceof LocalOwner ? this.#owner.writable() : true,
           });
         }
         return;
@@ -298,8 +405,25 @@ export class Primary {
         return;
       case 'submit':
         this.#answer(member, message.id, async () => {
-          const index = await this.#owner.engine.submit(decodeCommand(message.command));
+          const command = decodeCommand(message.command);
+          if (this.#cluster) {
+            // Acknowledged once every member applied it, and each publishes only what all its
+            // workers hold (this node's included).
+            await this.#cluster.submit(command, message.name);
+            return undefined;
+          }
+          const index = await (this.#owner as LocalOwner).engine.submit(command);
           await this.#allApplied(index);
+          return undefined;
+        });
+        return;
+      case 'cluster':
+        this.#answer(member, message.id, async () => {
+          const node = this.#cluster?.node;
+          if (!node) throw new KeyholdError('BAD_REQUEST', 'this node is not a cluster node', 409);
+          if (message.op === 'status') return node.status();
+          if (message.op === 'add') await node.addNode(message.host);
+          else await node.removeNode(message.host);
           return undefined;
         });
         return;
@@ -328,7 +452,12 @@ export class Primary {
         this.#answer(member, message.id, async () => {
           const receiver = member.uploads.get(message.upload) ?? new BackupReceiver();
           member.uploads.delete(message.upload);
-          await this.#owner.restoreSealed(receiver.take());
+          if (this.#cluster) {
+            receiver.take().fill(0);
+            await this.#cluster.restore();
+            return undefined;
+          }
+          await (this.#owner as LocalOwner).restoreSealed(receiver.take());
           this.#flushApplies();
           const snapshot = encodeSnapshot(this.#owner.state);
           const index = this.#owner.state.commit;
@@ -383,7 +512,7 @@ export class Primary {
 
   /** The state as a snapshot, encoded once for all the workers that start together. */
   #snapshotForInit(): Buffer {
-    const commit = this.#owner.state.commit;
+    const commit = this.#position();
     if (this.#listening === null) return encodeSnapshot(this.#owner.state);
     if (this.#initSnapshot?.commit !== commit) {
       this.#initSnapshot = { commit, payload: encodeSnapshot(this.#owner.state) };
@@ -499,19 +628,34 @@ export class Primary {
    * Queues a committed command for the workers. The engine applies a group commit's commands in
    * one synchronous loop; they leave as one message per worker (and come back as one `applied`).
    */
-  #queueApply(index: number, command: Buffer): void {
+  #queueApply(index: number, command: Buffer, isRevision: boolean): void {
     if (this.#unsent.length === 0) {
       this.#unsentFirst = index;
       queueMicrotask(() => this.#flushApplies());
     }
     this.#unsent.push(command);
+    if (isRevision) {
+      this.#unsentRevisions.push(index);
+      this.#revision = index;
+    }
+  }
+
+  /** Where the workers' copies are: the log index, or a cluster node's etcd revision. */
+  #position(): number {
+    return this.#cluster ? this.#revision : this.#owner.state.commit;
   }
 
   #flushApplies(): void {
     if (this.#unsent.length === 0) return;
-    const message: ToWorker = { type: 'apply', first: this.#unsentFirst, commands: this.#unsent };
+    const message: ToWorker = {
+      type: 'apply',
+      first: this.#unsentFirst,
+      commands: this.#unsent,
+      ...(this.#cluster ? { revisions: this.#unsentRevisions } : {}),
+    };
     this.#idle.note(this.#unsent.length);
     this.#unsent = [];
+    this.#unsentRevisions = [];
     this.#broadcast(message);
   }
 

@@ -1,6 +1,11 @@
 // A worker's view of the state owner: a replica of the primary's state, kept current by the
 // commands the primary broadcasts, and writes, backups and metrics sent to the primary.
 
+import type { ClusterControl, NodeStatus } from '../../core/cluster-control.ts';
+import type { ReadCheck } from '../../core/read-wait.ts';
+import { clusterView } from '../../cluster/cluster-view.ts';
+import type { ClusterStatus } from '../../cluster/cluster-node.ts';
+import { nextWriteName } from '../../core/request-id.ts';
 import { KeyholdError } from '../../model/errors.ts';
 import type { ErrorCode } from '../../model/errors.ts';
 import type { Command } from '../../state/commands.ts';
@@ -9,7 +14,8 @@ import { decodeSnapshot } from '../../state/snapshot.ts';
 import type { State } from '../../state/state.ts';
 import type { GatherTopic, StateOwner } from '../state-owner.ts';
 import { IdleCollector } from './collect-garbage.ts';
-import type { ToPrimary, ToWorker } from './messages.ts';
+import type { ClusterStart, ToPrimary, ToWorker } from './messages.ts';
+import { WorkerCluster } from './worker-cluster.ts';
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 
@@ -23,37 +29,76 @@ export class WorkerOwner implements StateOwner {
   readonly #idle = new IdleCollector();
   #nextId = 1;
   #nextUpload = 1;
-  #writable = true;
+  /** False once the primary reported that its storage failed (`/v1/health/ready?write`). */
+  #storageWritable = true;
+  /** A cluster node's worker: its progress and the node's condition (null: a single node). */
+  readonly #cluster: WorkerCluster | null;
+  // A cluster node's worker only (absent otherwise, as the StateOwner interface says).
+  readonly checkRead?: (read: ReadCheck) => void;
+  readonly readable?: () => boolean;
+  /** Whether a write can succeed now: the cluster's condition, or this node's storage. */
+  readonly writable: () => boolean;
+  readonly clusterControl?: (self: () => NodeStatus) => ClusterControl;
 
   /**
    * @param snapshot the state at the moment this worker joined (streamed before `init`); zeroed
    *   once decoded.
+   * @param cluster a cluster node's progress at that moment.
    */
-  constructor(snapshot: Buffer, send: (message: ToPrimary) => void) {
+  constructor(snapshot: Buffer, send: (message: ToPrimary) => void, cluster?: ClusterStart) {
     this.state = decodeSnapshot(snapshot);
     snapshot.fill(0);
     this.#send = send;
+    this.#cluster = cluster ? new WorkerCluster(cluster) : null;
+    const c = this.#cluster;
+    this.writable = c ? () => c.writable() : () => this.#storageWritable;
+    if (c) {
+      this.checkRead = (read) => c.checkRead(this.state, read);
+      this.readable = () => c.readable();
+      this.clusterControl = (self) => ({
+        status: async () =>
+          clusterView((await this.#clusterRequest('status', '')) as ClusterStatus, self()),
+        addNode: async (host) => {
+          await this.#clusterRequest('add', host);
+        },
+        removeNode: async (host) => {
+          await this.#clusterRequest('remove', host);
+        },
+      });
+    }
   }
 
-  /** Replaces the state (a restore) by `snapshot` (streamed before `reset`), then zeroes it. */
-  reset(snapshot: Buffer): void {
+  #clusterRequest(op: 'status' | 'add' | 'remove', host: string): Promise<unknown> {
+    return this.#request((id) => ({ type: 'cluster', id, op, host }));
+  }
+
+  /**
+   * Replaces the state (a restore, a cluster's snapshot mark) by `snapshot` (streamed before
+   * `reset`), then zeroes it.
+   */
+  reset(snapshot: Buffer, cluster?: ClusterStart): void {
     this.state.replaceWith(decodeSnapshot(snapshot));
     snapshot.fill(0);
-    this.#send({ type: 'applied', index: this.state.commit });
-  }
-
-  /** False once the primary reported that its storage failed (`/v1/health/ready?write`). */
-  writable(): boolean {
-    return this.#writable;
+    if (cluster) this.#cluster?.restart(cluster);
+    this.#send({ type: 'applied', index: this.#cluster?.revision ?? this.state.commit });
   }
 
   /** Handles the state-related messages from the primary; returns false for others. */
   handle(message: ToWorker): boolean {
     switch (message.type) {
       case 'writes-refused':
-        this.#writable = false;
+        this.#storageWritable = false;
         return true;
       case 'apply': {
+        if (message.revisions && this.#cluster) {
+          const revisions = message.revisions;
+          message.commands.forEach((command, i) =>
+            this.#cluster!.apply(this.state, revisions[i]!, decodeCommand(command)),
+          );
+          this.#send({ type: 'applied', index: this.#cluster.revision });
+          this.#idle.note(message.commands.length);
+          return true;
+        }
         let index = message.first;
         for (const command of message.commands) {
           // A command the snapshot this worker started from already holds is skipped.
@@ -67,6 +112,12 @@ export class WorkerOwner implements StateOwner {
         this.#idle.note(message.commands.length);
         return true;
       }
+      case 'stable':
+        this.#cluster?.advance(message.stable);
+        return true;
+      case 'condition':
+        if (this.#cluster) this.#cluster.condition = message.condition;
+        return true;
       case 'reply': {
         const pending = this.#pending.get(message.id);
         if (!pending) return true;
@@ -86,7 +137,13 @@ export class WorkerOwner implements StateOwner {
 
   /** Resolves once the primary committed the command and every worker (this one too) applied it. */
   async submit(command: Command): Promise<void> {
-    await this.#request((id) => ({ type: 'submit', id, command: encodeCommand(command) }));
+    const name = nextWriteName();
+    await this.#request((id) => ({
+      type: 'submit',
+      id,
+      command: encodeCommand(command),
+      ...(name === undefined ? {} : { name }),
+    }));
   }
 
   async backup(): Promise<Buffer> {

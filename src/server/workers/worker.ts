@@ -54,13 +54,13 @@ export function runWorker(options: ServerOptions): Promise<void> {
           snapshot.add(message.total, message.bytes);
           return;
         case 'reset':
-          owner?.reset(snapshot.take());
+          owner?.reset(snapshot.take(), message.cluster);
           // Once this handler returned: its frame still holds the snapshot.
           setImmediate(collectGarbage);
           return;
         case 'init':
           try {
-            owner = new WorkerOwner(snapshot.take(), send);
+            owner = new WorkerOwner(snapshot.take(), send, message.cluster);
             if (!message.writable) owner.handle({ type: 'writes-refused' });
             setImmediate(collectGarbage);
             // What this worker keeps is copied out of the message: a Buffer that arrives over
