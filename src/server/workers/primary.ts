@@ -17,6 +17,7 @@ import { openAuditFile } from '../keyhold-server.ts';
 import type { ServerOptions } from '../server-options.ts';
 import { openOwnedNode } from '../local-owner.ts';
 import type { LocalOwner } from '../local-owner.ts';
+import { SessionTable } from '../../console/session-table.ts';
 import type { Root } from '../root-identity.ts';
 import type { LoadedCertificate } from '../server-certificate.ts';
 import type { GatherTopic } from '../state-owner.ts';
@@ -50,6 +51,8 @@ export class Primary {
   readonly certificate: LoadedCertificate;
   readonly log: EventLog;
   readonly #owner: LocalOwner;
+  /** The web console's sessions, for every worker (session-table.ts). */
+  readonly #sessions: SessionTable;
   readonly #members = new Map<number, Member>();
   readonly #ticketKeys = randomBytes(48);
   readonly #aggregator = new AggregatorRegistry();
@@ -84,8 +87,10 @@ export class Primary {
     log: EventLog;
     workers: number;
     applyTimeout: number;
+    consoleSessionIdle: number | undefined;
   }) {
     this.#owner = init.owner;
+    this.#sessions = new SessionTable(init.consoleSessionIdle);
     this.#auditFile = init.auditFile;
     this.root = init.root;
     this.certificate = init.certificate;
@@ -121,6 +126,7 @@ export class Primary {
       log,
       workers,
       applyTimeout: options.applyTimeout ?? DEFAULT_APPLY_TIMEOUT_MS,
+      consoleSessionIdle: options.consoleSessionIdle,
     });
     applied = (index, command) => primary.#queueApply(index, command);
     // Workers reach V8's collector through the flag rather than by setting it at run time.
@@ -340,6 +346,9 @@ export class Primary {
           contentType: this.#aggregator.contentType,
           body: await this.#aggregator.clusterMetrics(),
         }));
+        return;
+      case 'console-session':
+        this.#answer(member, message.id, () => Promise.resolve(this.#sessions.run(message.op)));
         return;
       case 'gather':
         this.#answer(member, message.id, () => this.#gather(message.what));
