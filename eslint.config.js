@@ -99,6 +99,7 @@ export default tseslint.config(
           'location',
           'navigator',
           'removeEventListener',
+          'sessionStorage',
           'setInterval',
           'setTimeout',
           'TextEncoder',

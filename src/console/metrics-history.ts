@@ -96,17 +96,28 @@ export class MetricsHistory {
     this.#read = read;
   }
 
-  /** The intervals of the last hour, oldest first; starts sampling on first use. */
+  /**
+   * The intervals of the last hour, oldest first, ending with the one from the last sample to
+   * now (not kept: it would leave slivers between the timer's samples). Starts sampling on
+   * first use.
+   */
   async points(): Promise<IntervalPoint[]> {
     if (this.#timer === null) {
       this.#timer = setInterval(() => void this.#sample(), SAMPLE_MS);
       this.#timer.unref();
+      await this.#sample();
     }
-    // A fresh sample now, so that the latest interval is current.
-    await this.#sample();
     const out: IntervalPoint[] = [];
     for (let i = 1; i < this.#samples.length; i++) {
       out.push(intervalOf(this.#samples[i - 1]!, this.#samples[i]!));
+    }
+    const last = this.#samples.at(-1);
+    if (last && Date.now() - last.time >= 1000) {
+      try {
+        out.push(intervalOf(last, parseCounters(await this.#read(), Date.now())));
+      } catch {
+        // The node's metrics are momentarily unavailable: the stored intervals still stand.
+      }
     }
     return out;
   }
@@ -120,15 +131,8 @@ export class MetricsHistory {
   #sample(): Promise<void> {
     this.#sampling ??= this.#read()
       .then((text) => {
-        const sample = parseCounters(text, Date.now());
-        const last = this.#samples.at(-1);
-        // Views between two timer samples replace the newest one instead of adding a sliver.
-        if (last && sample.time - last.time < SAMPLE_MS / 2 && this.#samples.length > 1) {
-          this.#samples[this.#samples.length - 1] = sample;
-        } else {
-          this.#samples.push(sample);
-          if (this.#samples.length > CAPACITY) this.#samples.shift();
-        }
+        this.#samples.push(parseCounters(text, Date.now()));
+        if (this.#samples.length > CAPACITY) this.#samples.shift();
       })
       .catch(() => undefined)
       .finally(() => {

@@ -31,7 +31,12 @@ function App() {
   const [session, setSession] = useState(null);
   const [error, setError] = useState(null);
   const [view, setView] = useState(viewOf(location.hash));
-  const [enclave, setEnclave] = useState('');
+  // The enclave the views work in: kept for the tab, so a reload stays where it was.
+  const [enclave, setEnclaveState] = useState(sessionStorage.getItem('keyhold.enclave') ?? '');
+  const setEnclave = (name) => {
+    sessionStorage.setItem('keyhold.enclave', name);
+    setEnclaveState(name);
+  };
 
   useEffect(() => {
     get('session').then((s) => {
@@ -110,4 +115,7 @@ function App() {
   </div>`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+// The page's "Loading…" placeholder goes: preact renders beside what it did not create.
+const mount = document.getElementById('app');
+mount.textContent = '';
+render(html`<${App} />`, mount);

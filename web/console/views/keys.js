@@ -34,9 +34,9 @@ export function Keys({ enclave }) {
   const act = async (fn, text) => {
     try {
       await fn();
-      setNotice(text);
       setError(null);
       await load();
+      setNotice(text);
     } catch (err) {
       setError(err);
     }
