@@ -67,6 +67,8 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
   const { core, sessions } = options;
   const assets = new ConsoleAssets();
   const history = new MetricsHistory(options.metricsText);
+  // From the start, in every process: the overview may be answered by any worker of a pool.
+  history.start();
   const query = (s: Signed, name: string, fallback?: string): string =>
     stringField(s.ctx.query, name, fallback);
   const body = (s: Signed): Record<string, unknown> => jsonObject(s.ctx.body);

@@ -1,6 +1,6 @@
 // The overview's charts: the node's request counters sampled every SAMPLE_MS into a ring of the
-// last hour, turned into request rate, error rate and latency percentiles per interval. Sampling
-// starts the first time someone looks, so a node whose console is never opened pays nothing.
+// last hour, turned into request rate, error rate and latency percentiles per interval. Every
+// serving process samples from its start: whichever worker answers the overview has the hour.
 
 /** Time between samples. */
 export const SAMPLE_MS = 10_000;
@@ -96,17 +96,21 @@ export class MetricsHistory {
     this.#read = read;
   }
 
+  /** Starts sampling (a first sample now); the timer never keeps the process alive. */
+  start(): void {
+    if (this.#timer !== null) return;
+    this.#timer = setInterval(() => void this.#sample(), SAMPLE_MS);
+    this.#timer.unref();
+    void this.#sample();
+  }
+
   /**
    * The intervals of the last hour, oldest first, ending with the one from the last sample to
-   * now (not kept: it would leave slivers between the timer's samples). Starts sampling on
-   * first use.
+   * now (not kept: it would leave slivers between the timer's samples).
    */
   async points(): Promise<IntervalPoint[]> {
-    if (this.#timer === null) {
-      this.#timer = setInterval(() => void this.#sample(), SAMPLE_MS);
-      this.#timer.unref();
-      await this.#sample();
-    }
+    if (this.#timer === null) this.start();
+    if (this.#samples.length === 0) await this.#sample();
     const out: IntervalPoint[] = [];
     for (let i = 1; i < this.#samples.length; i++) {
       out.push(intervalOf(this.#samples[i - 1]!, this.#samples[i]!));
