@@ -175,6 +175,10 @@ describe('web console in Chromium', { ...chromiumSuite(), timeout: 120_000 }, ()
     await page.locator('table.audit td.bad', { hasText: '403' }).first().waitFor();
     await page.getByLabel('Filter').fill('403');
     await shot(page, 'audit');
+    // The server log tail is live too (root may read it, as /v1/debug/log).
+    await go(page, 'Server log');
+    await page.getByTestId('log-state').getByText('live').waitFor();
+    await shot(page, 'server-log');
     // The console's own actions are audited under the root identity.
     const lines = readFileSync(join(server.dir, 'audit.log'), 'utf8').split('\n');
     const rotate = lines.find((l) => l.includes('/console/api/keys/rotate'));

@@ -10,6 +10,8 @@ import type { HttpRequest, HttpResponse } from '../http/http-types.ts';
 import type { RequestContext, Route } from '../http/route.ts';
 import { KeyholdError, badRequest } from '../model/errors.ts';
 import type { AuditLog, AuditRecord } from '../observe/audit.ts';
+import type { EventLog, LogEvent } from '../observe/event-log.ts';
+import { levelName } from '../observe/event-log.ts';
 import type { State } from '../state/state.ts';
 import { ConsoleAssets, PAGE_HEADERS } from './console-assets.ts';
 import {
@@ -36,6 +38,8 @@ export interface ConsoleOptions {
   readonly state: State;
   readonly sessions: Sessions;
   readonly audit: AuditLog;
+  /** The server's event log (errors, warnings, notices), tailed by the console. */
+  readonly log: EventLog;
   readonly rootIdentity: () => string;
   readonly defaultEnclave: string;
   readonly version: string;
@@ -400,22 +404,44 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
     sendJson(ctx.res, 200, { signedIn: false }, { 'Set-Cookie': clearedCookie() });
   };
 
-  // ── the live audit tail (Server-Sent Events) ────────────────────────────────
+  // ── live tails of the audit and event logs (Server-Sent Events) ─────────────
 
-  const auditStream = async (ctx: RequestContext): Promise<void> => {
-    const found = await sessionOf(ctx.req);
-    if (!found) throw notSignedIn();
-    ctx.auditAs = found.info.identity;
-    core.authorizeCluster(callerOf(found.info.identity), 'AUDIT:LOG');
-    const filter = stringField(ctx.query, 'filter', '').toLowerCase();
-    tailAudit(
-      ctx.req,
-      ctx.res,
-      options.audit,
-      filter,
-      async () => (await sessions.get(found.sid)) !== null,
-    );
-  };
+  /** A live tail of one of the node's logs, for root and SysAdmins (cluster-level). */
+  const stream =
+    <T>(
+      command: string,
+      subscribe: (send: (event: T) => void) => () => void,
+      format: (event: T) => unknown,
+    ) =>
+    async (ctx: RequestContext): Promise<void> => {
+      const found = await sessionOf(ctx.req);
+      if (!found) throw notSignedIn();
+      ctx.auditAs = found.info.identity;
+      core.authorizeCluster(callerOf(found.info.identity), command);
+      const filter = stringField(ctx.query, 'filter', '').toLowerCase();
+      tail(ctx.req, ctx.res, subscribe, format, filter, async () => {
+        return (await sessions.get(found.sid)) !== null;
+      });
+    };
+  const auditStream = stream<AuditRecord>(
+    'AUDIT:LOG',
+    (send) => options.audit.subscribe(send),
+    (record) => ({
+      time: record.time,
+      identity: record.identity,
+      ip: record.ip,
+      method: record.method,
+      path: record.path,
+      status: record.status,
+      durationMs: Math.round(record.duration * 1e6) / 1e3,
+    }),
+  );
+  // The same command as the KMS API's /v1/debug/log.
+  const logStream = stream<LogEvent>(
+    'DEBUG:LOG',
+    (send) => options.log.subscribe(send),
+    (event) => ({ time: event.time, level: levelName(event.level), message: event.message }),
+  );
 
   // ── dispatch ───────────────────────────────────────────────────────────────
 
@@ -463,6 +489,15 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
       maxBody: 0,
       timeout: 0,
       handle: auditStream,
+    },
+    {
+      ...base,
+      method: 'GET',
+      path: '/console/api/log/stream',
+      prefix: false,
+      maxBody: 0,
+      timeout: 0,
+      handle: logStream,
     },
   ];
 }
@@ -525,13 +560,14 @@ function policyView(p: {
 }
 
 /**
- * Streams audit records as Server-Sent Events until the client goes or its session ends. A
- * client that cannot keep up loses records rather than slowing the server.
+ * Streams events as Server-Sent Events until the client goes or its session ends. A client that
+ * cannot keep up loses events rather than slowing the server.
  */
-function tailAudit(
+function tail<T>(
   req: HttpRequest,
   res: HttpResponse,
-  audit: AuditLog,
+  subscribe: (send: (event: T) => void) => () => void,
+  format: (event: T) => unknown,
   filter: string,
   stillSignedIn: () => Promise<boolean>,
 ): void {
@@ -540,19 +576,11 @@ function tailAudit(
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
   });
-  res.write(': keyhold audit tail\n\n');
+  res.write(': keyhold log tail\n\n');
   let blocked = false;
-  const send = (record: AuditRecord): void => {
+  const send = (event: T): void => {
     if (blocked) return;
-    const line = JSON.stringify({
-      time: record.time,
-      identity: record.identity,
-      ip: record.ip,
-      method: record.method,
-      path: record.path,
-      status: record.status,
-      durationMs: Math.round(record.duration * 1e6) / 1e3,
-    });
+    const line = JSON.stringify(format(event));
     if (filter !== '' && !line.toLowerCase().includes(filter)) return;
     if (!res.write(`data: ${line}\n\n`)) {
       blocked = true;
@@ -561,7 +589,7 @@ function tailAudit(
       });
     }
   };
-  const unsubscribe = audit.subscribe(send);
+  const unsubscribe = subscribe(send);
   const timer = setInterval(() => {
     void stillSignedIn().then(
       (ok) => ok || res.end(),

@@ -135,6 +135,7 @@ export class KeyholdServer {
       state,
       sessions: init.sessions ?? Sessions.local(new SessionTable(init.options.consoleSessionIdle)),
       audit: this.audit,
+      log: this.log,
       rootIdentity: () => this.rootIdentity,
       defaultEnclave: init.options.defaultEnclave ?? 'default',
       version: VERSION,

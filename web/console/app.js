@@ -12,6 +12,7 @@ import { Keys } from './views/keys.js';
 import { Identities } from './views/identities.js';
 import { Policies } from './views/policies.js';
 import { Audit } from './views/audit.js';
+import { ServerLog } from './views/server-log.js';
 
 const VIEWS = [
   ['overview', 'Overview'],
@@ -20,6 +21,7 @@ const VIEWS = [
   ['identities', 'Identities'],
   ['policies', 'Policies'],
   ['audit', 'Audit log'],
+  ['log', 'Server log'],
 ];
 
 function viewOf(hash) {
@@ -107,7 +109,7 @@ function App() {
       ${view === 'keys' && html`<${Keys} ...${props} />`}
       ${view === 'identities' && html`<${Identities} ...${props} />`}
       ${view === 'policies' && html`<${Policies} ...${props} />`}
-      ${view === 'audit' && html`<${Audit} />`}
+      ${view === 'audit' && html`<${Audit} />`} ${view === 'log' && html`<${ServerLog} />`}
     </main>
     <footer>
       Keyhold ${session.version} · session ends after inactivity · <code>${session.identity}</code>
