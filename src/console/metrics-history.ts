@@ -96,12 +96,15 @@ export class MetricsHistory {
     this.#read = read;
   }
 
-  /** Starts sampling (a first sample now); the timer never keeps the process alive. */
+  /**
+   * Starts sampling, the first sample one interval from now: not during start-up, where asking
+   * a worker pool for its metrics would hold up a node that fails to start. The timer never
+   * keeps the process alive.
+   */
   start(): void {
     if (this.#timer !== null) return;
     this.#timer = setInterval(() => void this.#sample(), SAMPLE_MS);
     this.#timer.unref();
-    void this.#sample();
   }
 
   /**
