@@ -81,6 +81,33 @@ export default tseslint.config(
     files: ['**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
   },
+  // The web console's sources run in the browser (bundled by scripts/build-console.js).
+  {
+    files: ['web/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          'addEventListener',
+          'atob',
+          'btoa',
+          'clearInterval',
+          'clearTimeout',
+          'crypto',
+          'document',
+          'EventSource',
+          'fetch',
+          'location',
+          'navigator',
+          'removeEventListener',
+          'sessionStorage',
+          'setInterval',
+          'setTimeout',
+          'TextEncoder',
+          'URLSearchParams',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
   // The rule of arrows: each layer of src/ imports only from those below it, and no file
   // imports itself back (docs/architecture.md).
   {

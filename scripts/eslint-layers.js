@@ -25,7 +25,7 @@ export const LAYERS = [
   ['core'],
   ['cluster', 'keystore'],
   ['http'],
-  ['api/kms', 'api/kes'],
+  ['api/kms', 'api/kes', 'console'],
   ['server'],
   ['cli'],
   ['index.ts'],

@@ -18,6 +18,9 @@ it('the npm package ships no tests and no test support', () => {
   const paths = pack.files.map((f) => f.path);
   assert.ok(paths.includes('dist/src/cli/main.js'), 'the CLI entry point is packed');
   assert.ok(paths.includes('dist/src/sdk/index.js'), 'the SDK is packed');
+  for (const file of ['index.html', 'app.js', 'app.css']) {
+    assert.ok(paths.includes(`dist/console/${file}`), `the web console's ${file} is packed`);
+  }
   const leaked = paths.filter((p) => /(^|\/)(test|testdata)\/|\.test\.|test-support/.test(p));
   assert.deepEqual(leaked, []);
 });

@@ -35,6 +35,9 @@ Options:
                         here); 0 serves from the single process that owns the state
   --apply-timeout DUR   how long a write waits for a worker to apply it before that worker is
                         killed and replaced by a new one (default 10s)
+  --console-session-idle DUR
+                        idle time after which a web console session ends (default 15m;
+                        the console is at https://HOST:PORT/console/, docs/console.md)
   --http lean|node      HTTP/1.1 implementation: Keyhold's lean strict HTTP/1.1 server
                         (default) or node:https
   --dev                 development mode: without an HSM key in the environment, keep a
@@ -70,6 +73,7 @@ worker of every member has it):
     'audit-log': { type: 'string' },
     workers: { type: 'string' },
     'apply-timeout': { type: 'string' },
+    'console-session-idle': { type: 'string' },
     http: { type: 'string' },
     dev: { type: 'boolean' },
     etcd: { type: 'string' },
@@ -122,6 +126,7 @@ worker of every member has it):
     }
     const workers = parseWorkers(stringOption(args, 'workers'));
     const applyTimeout = stringOption(args, 'apply-timeout');
+    const consoleIdle = stringOption(args, 'console-session-idle');
     const http = stringOption(args, 'http') ?? 'lean';
     if (http !== 'lean' && http !== 'node') throw new UsageError("--http takes 'lean' or 'node'");
     if (configured) reloadOnSighup(() => configured.reload());
@@ -141,6 +146,9 @@ worker of every member has it):
         ...(applyTimeout === undefined
           ? {}
           : { applyTimeout: parseDuration(applyTimeout, '--apply-timeout') }),
+        ...(consoleIdle === undefined
+          ? {}
+          : { consoleSessionIdle: parseDuration(consoleIdle, '--console-session-idle') }),
         ...optional('publicHost', stringOption(args, 'host')),
         ...optional('auditFile', auditFile),
         ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}),

@@ -21,7 +21,7 @@ import type {
 import { latestVersion } from '../state/entities.ts';
 import type { Page } from '../state/sorted-names.ts';
 import type { State } from '../state/state.ts';
-import { authorize, authorizeKesPath, authorizeScope } from './authorize.ts';
+import { authorize, authorizeKesPath, authorizeScope, isAllowed } from './authorize.ts';
 import type { ExternalKeys, KeyStoreHealth } from './external-keys.ts';
 import type { Caller } from './caller.ts';
 import { isSelf } from './caller.ts';
@@ -480,6 +480,30 @@ export class Core {
     const record = this.#state.identities.get(enclave, identity);
     if (!record) throw new KeyholdError('IDENTITY_NOT_FOUND');
     return record;
+  }
+
+  /**
+   * Which of `commands` `identity` may run on `target` in `enclave`, by the same decision every
+   * request gets (the console's policy preview). The caller must be allowed to see the identity
+   * (IDENTITY:STATUS); the identity need not be registered (then it may run nothing).
+   */
+  previewAccess(
+    caller: Caller,
+    enclave: string,
+    request: { identity: string; target: string; commands: readonly string[] },
+  ): string[] {
+    const identity = canonicalIdentity(request.identity);
+    this.#read(caller, `identity/${identity}`);
+    authorize(this.#state, caller, 'IDENTITY:STATUS', enclave, identity);
+    this.#state.enclave(enclave);
+    const subject: Caller = {
+      identity,
+      root: identity === caller.rootIdentity,
+      rootIdentity: caller.rootIdentity,
+    };
+    return request.commands.filter((c) =>
+      isAllowed(this.#state, subject, c, enclave, request.target),
+    );
   }
 
   /** The service accounts of an identity record a caller was allowed to see (same enclave). */

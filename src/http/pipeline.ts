@@ -56,6 +56,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     let routeName = 'unknown';
     // What the audit record shows: never a secret the client pasted into the path.
     let auditPath: string | undefined;
+    let context: Context | undefined;
 
     // Exactly one audit record, when the response closes: right after its last byte is handed
     // to the socket ('close' follows 'finish' on both HTTP servers), or when the connection
@@ -68,7 +69,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const seconds = (performance.now() - started) / 1e3;
       options.audit.record({
         time: new Date(),
-        identity,
+        identity: context?.auditAs ?? identity,
         ip: req.socket.remoteAddress ?? '',
         method: req.method ?? '',
         path: auditPath ?? redactSecrets(path),
@@ -128,7 +129,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     }
     const rawQuery = q === -1 ? '' : url.slice(q + 1);
     const run = (body: Buffer): void => {
-      const ctx = new Context(req, res, caller, resource, rawQuery, body);
+      const ctx = (context = new Context(req, res, caller, resource, rawQuery, body));
       const wait = options.admit?.(req.socket);
       if (wait) void wait.then(() => handle(route, ctx, fail));
       else handle(route, ctx, fail);
@@ -229,6 +230,7 @@ class Context implements RequestContext {
   readonly caller: Caller;
   readonly resource: string;
   readonly body: Buffer;
+  auditAs: string | undefined = undefined;
   readonly #rawQuery: string;
   #query: URLSearchParams | undefined;
 

@@ -14,6 +14,11 @@ export interface RequestContext {
   readonly query: URLSearchParams;
   /** The request body, at most the route's `maxBody` bytes (empty for `streamBody` routes). */
   readonly body: Buffer;
+  /**
+   * The identity the audit record names instead of the connection's: set by routes that
+   * authenticate a request themselves (a console session), so the record shows who acted.
+   */
+  auditAs: string | undefined;
 }
 
 export interface Route {
@@ -47,7 +52,7 @@ export interface Route {
   /** Also accept POST where the route expects PUT (KES: POST is accepted wherever PUT is). */
   readonly acceptPost?: boolean;
   /** Which face answers errors for this route. */
-  readonly face: 'kms' | 'kes';
+  readonly face: 'kms' | 'kes' | 'console';
   /**
    * How the resource appears in the audit log, for routes that know what it must be (e.g. an
    * identity). Default: the path as sent, with anything that looks like a secret redacted.

@@ -35,6 +35,9 @@ import type { ServerOptions } from './server-options.ts';
 import type { StateOwner } from './state-owner.ts';
 import type { ExternalKeys } from '../core/external-keys.ts';
 import { HANDSHAKE_TIMEOUT_MS, TLS_POLICY } from '../http/tls-policy.ts';
+import { consoleRoutes } from '../console/console-routes.ts';
+import { writeConsoleError } from '../console/console-http.ts';
+import { SessionTable, Sessions } from '../console/session-table.ts';
 
 /** Everything the HTTPS front needs, however the state is owned. */
 export interface FrontOptions {
@@ -50,6 +53,8 @@ export interface FrontOptions {
   readonly onHandshakesBusy?: (busy: boolean) => void;
   /** KES gateway mode: where the core looks keys up instead of the state. */
   readonly external?: ExternalKeys;
+  /** The web console's sessions (a worker pool's live in the primary); default: this process's. */
+  readonly sessions?: Sessions;
 }
 
 export class KeyholdServer {
@@ -94,12 +99,13 @@ export class KeyholdServer {
       version: VERSION,
       startedAt: this.#started,
     });
+    const cluster = init.owner.clusterControl?.(() => single.status().up[0]!) ?? single;
     const routes = new RouteTable();
     for (const route of kmsRoutes({
       core: this.core,
       defaultEnclave: init.options.defaultEnclave ?? 'default',
       version: () => this.#version(),
-      cluster: init.owner.clusterControl?.(() => single.status().up[0]!) ?? single,
+      cluster,
       writable: () => init.owner.writable?.() ?? true,
       readable: () => init.owner.readable?.() ?? true,
       backup: () => this.owner.backup(),
@@ -124,6 +130,23 @@ export class KeyholdServer {
     });
     for (const route of this.kes.routes()) routes.add(route);
 
+    for (const route of consoleRoutes({
+      core: this.core,
+      state,
+      sessions: init.sessions ?? Sessions.local(new SessionTable(init.options.consoleSessionIdle)),
+      audit: this.audit,
+      log: this.log,
+      rootIdentity: () => this.rootIdentity,
+      defaultEnclave: init.options.defaultEnclave ?? 'default',
+      version: VERSION,
+      host: () => this.#host,
+      startedAt: this.#started,
+      cluster,
+      metricsText: async () => (await this.owner.metrics()).body,
+    })) {
+      routes.add(route);
+    }
+
     const tlsConfig = init.options.tlsConfig;
     const tlsOptions: TlsOptions = {
       cert: init.certificate.cert,
@@ -146,6 +169,7 @@ export class KeyholdServer {
       audit: this.audit,
       writeError: (res, face, error) => {
         if (face === 'kes') writeKesError(res, error);
+        else if (face === 'console') writeConsoleError(res, error);
         else writeKmsError(res, error);
       },
       onFault: (error, req) =>

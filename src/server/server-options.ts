@@ -49,6 +49,8 @@ export interface ServerOptions {
   readonly cluster?: ClusterConfig;
   /** Cluster timing (tests shorten it); defaults in src/cluster/cluster-node.ts. */
   readonly clusterTiming?: ClusterTiming;
+  /** Milliseconds of inactivity after which a web console session ends (default 15 min). */
+  readonly consoleSessionIdle?: number;
   /** KES gateway mode: keys in this external store, none in a sealed state (src/keystore/). */
   readonly gateway?: GatewayConfig;
 }

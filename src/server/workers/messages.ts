@@ -5,6 +5,7 @@
 import type { AuditRecord } from '../../observe/audit.ts';
 import type { LogEvent } from '../../observe/event-log.ts';
 import type { GatherTopic } from '../state-owner.ts';
+import type { SessionOp } from '../../console/session-table.ts';
 
 /** A client-facing error, as it crosses back to the worker that asked. */
 export interface WireKeyholdError {
@@ -125,6 +126,8 @@ export type ToPrimary =
   /** Upload `upload` will not complete (the client went away): drop what arrived. */
   | { readonly type: 'restore-abort'; readonly upload: number }
   | { readonly type: 'metrics'; readonly id: number }
+  /** A web console session operation; the primary holds the node's sessions (session-table.ts). */
+  | { readonly type: 'console-session'; readonly id: number; readonly op: SessionOp }
   /** Collect `what` from every worker; the reply's value is the list. */
   | { readonly type: 'gather'; readonly id: number; readonly what: GatherTopic }
   | { readonly type: 'gathered'; readonly gid: number; readonly value: unknown }

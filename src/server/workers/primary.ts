@@ -19,6 +19,7 @@ import { LocalOwner, openOwnedNode } from '../local-owner.ts';
 import type { ClusterOwner } from '../cluster-owner.ts';
 import { openClusterNode } from '../open-cluster-node.ts';
 import type { Replicas } from '../../cluster/cluster-node.ts';
+import { SessionTable } from '../../console/session-table.ts';
 import type { Root } from '../root-identity.ts';
 import type { LoadedCertificate } from '../server-certificate.ts';
 import type { GatherTopic } from '../state-owner.ts';
@@ -68,6 +69,8 @@ export class Primary {
   /** A cluster node: etcd revisions of `#unsent`, in order. */
   #unsentRevisions: number[] = [];
   #conditionTimer: NodeJS.Timeout | null = null;
+  /** The web console's sessions, for every worker (session-table.ts). */
+  readonly #sessions: SessionTable;
   readonly #members = new Map<number, Member>();
   readonly #ticketKeys = randomBytes(48);
   readonly #aggregator = new AggregatorRegistry();
@@ -103,6 +106,7 @@ export class Primary {
     log: EventLog;
     workers: number;
     applyTimeout: number;
+    consoleSessionIdle: number | undefined;
   }) {
     this.#owner = init.owner;
     this.#cluster = init.cluster;
@@ -112,6 +116,7 @@ export class Primary {
       init.cluster.node.progress.onAdvance = (stable) =>
         this.#broadcast({ type: 'stable', stable });
     }
+    this.#sessions = new SessionTable(init.consoleSessionIdle);
     this.#auditFile = init.auditFile;
     this.root = init.root;
     this.certificate = init.certificate;
@@ -164,6 +169,7 @@ export class Primary {
       log,
       workers,
       applyTimeout: options.applyTimeout ?? DEFAULT_APPLY_TIMEOUT_MS,
+      consoleSessionIdle: options.consoleSessionIdle,
     });
     const started = primary;
     applied = (index, command) => started.#queueApply(index, command, false);
@@ -475,6 +481,9 @@ export class Primary {
           contentType: this.#aggregator.contentType,
           body: await this.#aggregator.clusterMetrics(),
         }));
+        return;
+      case 'console-session':
+        this.#answer(member, message.id, () => Promise.resolve(this.#sessions.run(message.op)));
         return;
       case 'gather':
         this.#answer(member, message.id, () => this.#gather(message.what));

@@ -13,6 +13,7 @@ import { decodeCommand, encodeCommand } from '../../state/commands.ts';
 import { decodeSnapshot } from '../../state/snapshot.ts';
 import type { State } from '../../state/state.ts';
 import type { GatherTopic, StateOwner } from '../state-owner.ts';
+import type { SessionOp } from '../../console/session-table.ts';
 import { IdleCollector } from './collect-garbage.ts';
 import type { ClusterStart, ToPrimary, ToWorker } from './messages.ts';
 import { WorkerCluster } from './worker-cluster.ts';
@@ -191,6 +192,11 @@ export class WorkerOwner implements StateOwner {
   /** Every worker's value of `what` (this one's included), through the primary. */
   async gather(what: GatherTopic): Promise<unknown[]> {
     return (await this.#request((id) => ({ type: 'gather', id, what }))) as unknown[];
+  }
+
+  /** Runs a web console session operation in the primary, which holds the node's sessions. */
+  consoleSession(op: SessionOp): Promise<unknown> {
+    return this.#request((id) => ({ type: 'console-session', id, op }));
   }
 
   /** Fails every request still waiting (the primary went away). */

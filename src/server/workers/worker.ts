@@ -12,6 +12,7 @@ import type { ToPrimary, ToWorker } from './messages.ts';
 import { collectGarbage } from './collect-garbage.ts';
 import { SnapshotReceiver } from './snapshot-stream.ts';
 import { WorkerOwner } from './worker-owner.ts';
+import { Sessions } from '../../console/session-table.ts';
 
 /** Runs this process as a worker until the primary says `shutdown` (or goes away). */
 export function runWorker(options: ServerOptions): Promise<void> {
@@ -78,6 +79,7 @@ export function runWorker(options: ServerOptions): Promise<void> {
               log,
               audit,
               ticketKeys: Buffer.from(message.ticketKeys),
+              sessions: new Sessions((op) => owner!.consoleSession(op)),
               onHandshakesBusy: (busy) => {
                 handshaking = busy;
                 send({ type: 'handshaking', busy });
