@@ -3,12 +3,13 @@
 // and opened, API keys registered and pasted where names go — and then every place a secret could
 // leak to is searched for every form of it: the process's output (event log and banner), the audit
 // log file, every error body, both metrics endpoints, a backup, and every file of the state
-// directory. A heap snapshot of the live process is searched too; what it holds is reported as
-// counts, not asserted (a live heap holds key material while it is in use).
+// directory. The server runs as a primary with two workers, and a heap snapshot of every one of
+// those processes is searched too; what they hold is reported as counts, not asserted (a live heap
+// holds key material while it is in use).
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
@@ -69,6 +70,12 @@ function filesUnder(dir: string): string[] {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The process ids of `pid`'s children (Linux: /proc/PID/task/PID/children). */
+function childrenOf(pid: number): number[] {
+  const text = readFileSync(`/proc/${String(pid)}/task/${String(pid)}/children`, 'utf8');
+  return text.trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
 describe('secret hygiene', () => {
   const work = tempDir();
   const auditFile = join(work, 'audit.ndjson');
@@ -90,7 +97,8 @@ describe('secret hygiene', () => {
   const userKey = ApiKey.generate('k1'); // a registered identity's API key
   /** Every answer that was not a 200. */
   const errorBodies: Buffer[] = [];
-  let heap: Buffer | undefined;
+  /** A heap snapshot of each process of the node (primary first), by process id. */
+  const heaps = new Map<number, Buffer>();
   /** What the server answered besides errors: metrics and a backup. */
   const exposed = new Map<string, Buffer>();
 
@@ -105,6 +113,7 @@ describe('secret hygiene', () => {
     mkdirSync(snapshots); // Node does not create its --diagnostic-dir
     server = await startKesServer({
       dir: work,
+      workers: 2,
       args: ['--audit-log', auditFile],
       // Node's own heap snapshot on a signal: no product code involved.
       env: {
@@ -220,18 +229,25 @@ describe('secret hygiene', () => {
       }),
     );
 
-    // A heap snapshot of the live process (Node writes it when the signal arrives).
-    server.child.kill('SIGUSR2');
-    for (let i = 0; i < 100 && heap === undefined; i++) {
+    // A heap snapshot of every live process (Node writes one when the signal arrives; the workers
+    // inherit NODE_OPTIONS): the primary and each worker.
+    const pids = [server.child.pid!, ...childrenOf(server.child.pid!)];
+    assert.equal(pids.length, 3, `the primary and two workers: ${pids.join(', ')}`);
+    for (const pid of pids) process.kill(pid, 'SIGUSR2');
+    const sizes = new Map<string, number>();
+    for (let i = 0; i < 150 && heaps.size < pids.length; i++) {
       await sleep(200);
-      if (!existsSync(snapshots)) continue;
-      const file = readdirSync(snapshots).find((f) => f.endsWith('.heapsnapshot'));
-      if (file === undefined) continue;
-      // The snapshot is written on the main thread: once the server answers again it is whole.
+      // Snapshots are written on each process's main thread: a file that stopped growing across
+      // an answered request is whole (Node names it Heap.<date>.<time>.<pid>.….heapsnapshot).
       await call(server.endpoint, null, 'GET', '/version');
-      const size = statSync(join(snapshots, file)).size;
-      await sleep(200);
-      if (statSync(join(snapshots, file)).size === size) heap = readFileSync(join(snapshots, file));
+      for (const file of readdirSync(snapshots).filter((f) => f.endsWith('.heapsnapshot'))) {
+        const pid = Number(file.split('.')[3]);
+        if (heaps.has(pid)) continue;
+        const size = statSync(join(snapshots, file)).size;
+        if (size > 0 && sizes.get(file) === size)
+          heaps.set(pid, readFileSync(join(snapshots, file)));
+        sizes.set(file, size);
+      }
     }
     await server.stop();
   });
@@ -293,24 +309,25 @@ describe('secret hygiene', () => {
     assert.deepEqual(found, []);
   });
 
-  it('reports what a heap snapshot of the live process holds', (t: TestContext) => {
-    const snapshot = heap;
-    if (snapshot === undefined) {
-      t.skip('no heap snapshot was written (is --heapsnapshot-signal available?)');
-      return;
-    }
+  it('reports what a heap snapshot of every process holds', (t: TestContext) => {
+    assert.equal(heaps.size, 3, 'a snapshot of the primary and of both workers');
     // Counted, not asserted: a heap snapshot holds the JS heap's strings and numbers, not the
     // bytes of Buffers (ArrayBuffer backing stores are outside the V8 heap and not in the file),
     // so only text forms can show; and a live server holds keys while it uses them.
-    for (const secret of secrets) {
-      const counts = [...secret.forms]
-        .map(([form, needle]) => [form, count(snapshot, needle)] as const)
-        .filter(([, n]) => n > 0)
-        .map(([form, n]) => `${form} ×${String(n)}`);
-      t.diagnostic(`heap: ${secret.what}: ${counts.length === 0 ? 'none' : counts.join(', ')}`);
+    for (const [pid, snapshot] of heaps) {
+      for (const secret of secrets) {
+        const counts = [...secret.forms]
+          .map(([form, needle]) => [form, count(snapshot, needle)] as const)
+          .filter(([, n]) => n > 0)
+          .map(([form, n]) => `${form} ×${String(n)}`);
+        const shown = counts.length === 0 ? 'none' : counts.join(', ');
+        t.diagnostic(`heap of ${String(pid)}: ${secret.what}: ${shown}`);
+      }
+      assert.ok(snapshot.length > 1_000_000, `a whole snapshot of ${String(pid)}`);
     }
-    assert.ok(snapshot.length > 1_000_000, 'a whole snapshot');
-    // The search does find what the heap holds: the key names are live strings.
-    assert.ok(count(snapshot, Buffer.from('kes-imported')) > 0, 'key names are in the heap');
+    // The search does find what the heap holds: the key names are live strings in the workers,
+    // which serve the requests.
+    const named = [...heaps.values()].filter((h) => count(h, Buffer.from('kes-imported')) > 0);
+    assert.ok(named.length >= 1, 'key names are in a heap');
   });
 });
