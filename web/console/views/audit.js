@@ -1,26 +1,13 @@
 // The live audit tail: one row per answered request, newest first, as the server streams them
 // (Server-Sent Events), with a filter over every field.
 
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
+import { useLiveStream } from '../live-stream.js';
 import { ErrorBox, Ident, html } from '../ui.js';
 
-const KEEP = 500;
-
 export function Audit() {
-  const [rows, setRows] = useState([]);
+  const [rows, state] = useLiveStream('/console/api/audit/stream');
   const [filter, setFilter] = useState('');
-  const [state, setState] = useState('connecting');
-  useEffect(() => {
-    const source = new EventSource('/console/api/audit/stream');
-    source.onopen = () => setState('live');
-    source.onerror = () =>
-      setState(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting');
-    source.onmessage = (event) => {
-      const record = JSON.parse(event.data);
-      setRows((old) => [record, ...old].slice(0, KEEP));
-    };
-    return () => source.close();
-  }, []);
   const needle = filter.trim().toLowerCase();
   const shown = needle
     ? rows.filter((r) =>

@@ -1,25 +1,16 @@
 // The live tail of the server's event log (errors, warnings, notices), newest first, with a
 // level and a text filter: what `keyhold log` and KES's /v1/log/error show.
 
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
+import { useLiveStream } from '../live-stream.js';
 import { ErrorBox, html } from '../ui.js';
 
-const KEEP = 500;
 const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 
 export function ServerLog() {
-  const [rows, setRows] = useState([]);
+  const [rows, state] = useLiveStream('/console/api/log/stream');
   const [filter, setFilter] = useState('');
   const [level, setLevel] = useState('DEBUG');
-  const [state, setState] = useState('connecting');
-  useEffect(() => {
-    const source = new EventSource('/console/api/log/stream');
-    source.onopen = () => setState('live');
-    source.onerror = () =>
-      setState(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting');
-    source.onmessage = (event) => setRows((old) => [JSON.parse(event.data), ...old].slice(0, KEEP));
-    return () => source.close();
-  }, []);
   const needle = filter.trim().toLowerCase();
   const shown = rows.filter(
     (r) =>
