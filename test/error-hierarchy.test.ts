@@ -173,7 +173,7 @@ describe('KeyholdError', () => {
 
 describe('SDK errors', () => {
   it('are all KeyholdErrors with a code to switch on', () => {
-    const cases: [Error, string, string][] = [
+    const cases: [KeyholdError, string, string][] = [
       [new sdk.KmsApiError(404, 'key does not exist'), 'KmsApiError', 'KEY_NOT_FOUND'],
       [new sdk.KesError(400, 'key already exists'), 'KesError', 'KEY_EXISTS'],
       [new sdk.KmsConnectionError([]), 'KmsConnectionError', 'CONNECTION_FAILED'],
@@ -191,7 +191,7 @@ describe('SDK errors', () => {
       assert.ok(error instanceof Error, name);
       assert.ok(error instanceof sdk.KeyholdError, name);
       assert.equal(error.name, name);
-      assert.equal((error as KeyholdError).code, code, name);
+      assert.equal(error.code, code, name);
     }
     assert.equal(sdk.KeyholdError, KeyholdError);
     assert.ok(!(new sdk.KesError(404, 'key does not exist') instanceof sdk.KmsApiError));
