@@ -64,7 +64,7 @@ describe('console sessions (raw HTTPS, 2 workers)', () => {
     const bad = await consoleCall(endpoint, { path: 'sign-in', body: { challenge, ...proof } });
     assert.equal(bad.status, 401);
     assert.deepEqual(bad.json, {
-      error: { code: 'BAD_REQUEST', message: 'the signature does not verify' },
+      error: { code: 'UNAUTHENTICATED', message: 'the signature does not verify' },
     });
     assert.equal(sessionIdOf(bad), '');
     const retry = await consoleCall(endpoint, {
@@ -184,7 +184,7 @@ describe('console sessions (raw HTTPS, 2 workers)', () => {
     assert.equal(res.status, 401);
     assert.deepEqual(res.json, {
       error: {
-        code: 'BAD_REQUEST',
+        code: 'UNAUTHENTICATED',
         message: 'not signed in (or the session ended): sign in again',
       },
     });

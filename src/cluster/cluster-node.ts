@@ -881,9 +881,8 @@ export class ClusterNode {
       }
     }
     throw new KeyholdError(
-      'BAD_REQUEST',
+      'CONFLICT',
       'the write kept conflicting with concurrent writes: try again',
-      409,
     );
   }
 
@@ -1100,7 +1099,7 @@ async function loadSingleNode(dir: string, options: ClusterNodeOptions): Promise
 }
 
 function badRequest(message: string): KeyholdError {
-  return new KeyholdError('BAD_REQUEST', message, 400);
+  return new KeyholdError('BAD_REQUEST', message);
 }
 
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {

@@ -237,5 +237,5 @@ export function affects(
  * node or object is the reason).
  */
 export function unavailable(message: string): KeyholdError {
-  return new KeyholdError('BAD_REQUEST', message, 503);
+  return new KeyholdError('SERVICE_UNAVAILABLE', message);
 }

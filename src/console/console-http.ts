@@ -40,16 +40,12 @@ export function writeConsoleError(res: HttpResponse, error: KeyholdError): void 
 
 /** 401: the request needs a live session. */
 export function notSignedIn(): KeyholdError {
-  return new KeyholdError(
-    'BAD_REQUEST',
-    'not signed in (or the session ended): sign in again',
-    401,
-  );
+  return new KeyholdError('UNAUTHENTICATED', 'not signed in (or the session ended): sign in again');
 }
 
 /** 403 for a request another site may have made. */
 function crossSite(why: string): KeyholdError {
-  return new KeyholdError('BAD_REQUEST', `request refused: ${why}`, 403);
+  return new KeyholdError('FORBIDDEN', `request refused: ${why}`);
 }
 
 /**

@@ -305,7 +305,7 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
     if (write) {
       const token = ctx.req.headers[CSRF_HEADER];
       if (typeof token !== 'string' || !sameToken(token, found.info.csrf)) {
-        throw new KeyholdError('BAD_REQUEST', 'request refused: missing or wrong CSRF token', 403);
+        throw new KeyholdError('FORBIDDEN', 'request refused: missing or wrong CSRF token');
       }
     }
     const signed: Signed = { ctx, session: found.info, caller: callerOf(found.info.identity) };
@@ -361,24 +361,19 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
       // Consumed before the signature is checked: a challenge is good for one attempt.
       if (!(await sessions.takeChallenge(value, ctx.req.socket.remoteAddress ?? ''))) {
         throw new KeyholdError(
-          'BAD_REQUEST',
+          'UNAUTHENTICATED',
           'unknown, used or expired challenge: ask for a new one',
-          401,
         );
       }
       const verified = verifySignIn(ctx.req.headers.host ?? '', value, publicKey, signature);
       if (verified === null) {
-        throw new KeyholdError('BAD_REQUEST', 'the signature does not verify', 401);
+        throw new KeyholdError('UNAUTHENTICATED', 'the signature does not verify');
       }
       identity = verified;
     }
     ctx.auditAs = identity;
     if (!knownIdentity(identity)) {
-      throw new KeyholdError(
-        'BAD_REQUEST',
-        `identity ${identity} is not known to this server`,
-        403,
-      );
+      throw new KeyholdError('FORBIDDEN', `identity ${identity} is not known to this server`);
     }
     // Always a new id: a session id planted before sign-in (fixation) is ended, never adopted.
     const created = await sessions.create(
@@ -397,7 +392,7 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
       ctx.auditAs = found.info.identity;
       const token = ctx.req.headers[CSRF_HEADER];
       if (typeof token !== 'string' || !sameToken(token, found.info.csrf)) {
-        throw new KeyholdError('BAD_REQUEST', 'request refused: missing or wrong CSRF token', 403);
+        throw new KeyholdError('FORBIDDEN', 'request refused: missing or wrong CSRF token');
       }
       await sessions.end(found.sid);
     }
@@ -503,7 +498,7 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
 }
 
 function unknownPath(): KeyholdError {
-  return new KeyholdError('BAD_REQUEST', 'no such console path', 404);
+  return new KeyholdError('NOT_FOUND', 'no such console path');
 }
 
 /** Deletions repeat the name they delete (`confirm`), as the person typed it. */

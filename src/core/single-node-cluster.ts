@@ -21,9 +21,6 @@ export interface SingleNodeInfo {
   readonly now?: () => number;
 }
 
-/** 409: the request is fine, the deployment cannot do it. */
-const NO_CLUSTER = 409;
-
 export class SingleNodeCluster implements ClusterControl {
   readonly #info: SingleNodeInfo;
 
@@ -64,9 +61,8 @@ export class SingleNodeCluster implements ClusterControl {
     const target = nodeHost(host);
     return Promise.reject(
       new KeyholdError(
-        'BAD_REQUEST',
+        'CONFLICT',
         `cannot add ${target}: this node runs alone, without etcd; a cluster needs every node started with --etcd (see docs/cluster.md)`,
-        NO_CLUSTER,
       ),
     );
   }
@@ -76,11 +72,10 @@ export class SingleNodeCluster implements ClusterControl {
     const self = target === this.#info.host();
     return Promise.reject(
       new KeyholdError(
-        'BAD_REQUEST',
+        'CONFLICT',
         self
           ? `cannot remove ${target}: it is this node, which runs alone, without etcd`
           : `cannot remove ${target}: it is not a member; this node runs alone, without etcd`,
-        NO_CLUSTER,
       ),
     );
   }

@@ -95,9 +95,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         res,
         expected.face,
         new KeyholdError(
-          'BAD_REQUEST',
+          'METHOD_NOT_ALLOWED',
           `received method '${req.method ?? ''}' expected '${expected.method}'`,
-          405,
         ),
       );
       return;
@@ -294,9 +293,8 @@ let bodyBytesHeld = 0;
 function busy(res: HttpResponse): KeyholdError {
   res.setHeader('Retry-After', '1');
   return new KeyholdError(
-    'BAD_REQUEST',
+    'SERVICE_UNAVAILABLE',
     'server busy: too many request bodies in flight, retry later',
-    503,
   );
 }
 

@@ -55,7 +55,7 @@ export class StoreUnreachableError extends Error {
 /** KES's client-facing answer to a store failure of `op` (never the store's own text). */
 export function storeFailure(op: 'create' | 'read' | 'delete' | 'list'): KeyholdError {
   const message = op === 'list' ? 'failed to list keys' : `failed to ${op} key`;
-  return new KeyholdError('BAD_REQUEST', message, 502);
+  return new KeyholdError('BAD_GATEWAY', message);
 }
 
 /** Sorted, de-duplicated names starting with `prefix`, from `continueAt` on, at most `limit`. */

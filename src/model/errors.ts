@@ -1,89 +1,142 @@
-// The error catalogue: every error a client can see, with its stable code and the exact
-// (status, message) pair each wire face answers with. Faces never invent their own errors.
+// Every error a client can see, on the server and in the SDK: one base class, KeyholdError, with
+// a stable `code` naming its kind, an HTTP `status`, and the exact wire pair each face answers
+// with (docs/architecture.md#errors). Faces never invent their own errors.
 
-/** An HTTP status and the exact message an upstream client compares against. */
-export interface WireError {
-  readonly status: number;
-  readonly message: string;
-}
+import { CATALOGUE, catalogueCodeOf } from './error-catalogue.ts';
+import type { CatalogueCode, WireError } from './error-catalogue.ts';
 
-interface CatalogueEntry {
-  /** MinIO KMS API (kms-go `Err*`, docs/protocol/kms.md). */
-  readonly kms: WireError;
-  /** KES API (kms-go/kes `Err*`, docs/protocol/kes.md). */
-  readonly kes: WireError;
-}
+export { CATALOGUE, catalogueCodeOf } from './error-catalogue.ts';
+export type { CatalogueCode, CatalogueEntry, WireError } from './error-catalogue.ts';
 
-const same = (status: number, message: string): CatalogueEntry => ({
-  kms: { status, message },
-  kes: { status, message },
-});
+/** The two wire faces. */
+export type Face = 'kms' | 'kes';
 
 /**
- * Errors whose wording is fixed by upstream clients. Clients (MinIO among them) compare both the
- * status and the message, so these strings are part of the wire protocol.
+ * Kinds whose message is written where they are thrown (it says what is wrong, naming what the
+ * client sent, and never contains key material); the kind fixes the status, and both faces
+ * answer (status, message).
  */
-export const CATALOGUE = {
-  PERMISSION: {
-    kms: { status: 403, message: 'access denied: insufficient permissions' },
-    kes: { status: 403, message: 'not authorized: insufficient permissions' },
-  },
-  ENCLAVE_EXISTS: {
-    kms: { status: 409, message: 'enclave already exists' },
-    kes: { status: 400, message: 'enclave already exists' },
-  },
-  ENCLAVE_NOT_FOUND: same(404, 'enclave does not exist'),
-  KEY_EXISTS: {
-    kms: { status: 409, message: 'key already exists' },
-    kes: { status: 400, message: 'key already exists' },
-  },
-  KEY_NOT_FOUND: same(404, 'key does not exist'),
-  POLICY_NOT_FOUND: same(404, 'policy does not exist'),
-  IDENTITY_NOT_FOUND: same(404, 'identity does not exist'),
-  /** A caller assigning a policy to itself (or to the identity whose rights it exercises). */
-  SELF_ASSIGN: {
-    kms: { status: 403, message: 'access denied: insufficient permissions' },
-    kes: { status: 403, message: 'identity cannot assign policy to itself' },
-  },
-  IDENTITY_EXISTS: {
-    kms: { status: 409, message: 'identity already exists' },
-    kes: { status: 400, message: 'identity already exists' },
-  },
-  DECRYPT: {
-    kms: { status: 400, message: 'invalid ciphertext' },
-    kes: { status: 400, message: 'decryption failed: ciphertext is not authentic' },
-  },
-  KEY_NO_HMAC: same(409, 'key does not support HMAC'),
-  INTERNAL: same(500, 'internal error'),
-  UNAVAILABLE: same(503, 'server is not ready for writes'),
-} as const satisfies Record<string, CatalogueEntry>;
+export const MESSAGE_KINDS = {
+  /** The request is malformed or asks for something impossible. */
+  BAD_REQUEST: 400,
+  /** No valid sign-in: the console's session ended, or a sign-in proof does not verify. */
+  UNAUTHENTICATED: 401,
+  /** Refused for the reason given (a cross-site request, an unknown identity). Missing rights are PERMISSION. */
+  FORBIDDEN: 403,
+  /** No such path. */
+  NOT_FOUND: 404,
+  /** The path exists with another method. */
+  METHOD_NOT_ALLOWED: 405,
+  /** An algorithm or key size the server does not offer. */
+  NOT_ACCEPTABLE: 406,
+  /** The operation conflicts with the node's setup or with concurrent writes. */
+  CONFLICT: 409,
+  /** A body over the route's limit (KES answers it as its 400 decoding error). */
+  TOO_LARGE: 413,
+  /** Not implemented by this server, or not in the mode it runs in. */
+  NOT_IMPLEMENTED: 501,
+  /** The external key store failed (KES gateway mode); never the store's own text. */
+  BAD_GATEWAY: 502,
+  /** Cannot serve this now, for the reason given (a node, a limit); retry later. */
+  SERVICE_UNAVAILABLE: 503,
+  /** The external key store cannot be reached (KES gateway mode). */
+  GATEWAY_TIMEOUT: 504,
+} as const;
 
-/** A stable error code: one of the catalogue's entries, or BAD_REQUEST with its own message. */
-export type ErrorCode = keyof typeof CATALOGUE | 'BAD_REQUEST' | 'NOT_ACCEPTABLE' | 'TOO_LARGE';
+/** A kind that carries its own message. */
+export type MessageCode = keyof typeof MESSAGE_KINDS;
 
 /**
- * The one error type the core throws. `code` selects the wire pair; BAD_REQUEST-like codes carry
- * their own message (which must never contain key material).
+ * Kinds only the SDK throws: the client side of a request. They have no status of their own
+ * (HTTP_ERROR has the status of the answer it stands for) and are never written to a client.
+ */
+export const CLIENT_KINDS = [
+  /** An argument refused before anything is sent (an endpoint, a policy document). */
+  'INVALID_ARGUMENT',
+  /** No endpoint gave an HTTP answer (refused, reset, timed out, TLS failure). */
+  'CONNECTION_FAILED',
+  /** An answer that breaks the protocol (a server bug, or not a Keyhold/KMS/KES server). */
+  'INVALID_RESPONSE',
+  /** An error answer with no kind of its own (an unknown status, or a 500 with its own text). */
+  'HTTP_ERROR',
+] as const;
+
+export type ClientCode = (typeof CLIENT_KINDS)[number];
+
+/** Every stable code, catalogue first. A code is never renamed or reused for another kind. */
+export type ErrorCode = CatalogueCode | MessageCode | ClientCode;
+
+export const ERROR_CODES: readonly ErrorCode[] = [
+  ...(Object.keys(CATALOGUE) as CatalogueCode[]),
+  ...(Object.keys(MESSAGE_KINDS) as MessageCode[]),
+  ...CLIENT_KINDS,
+];
+
+const CODES = new Set<string>(ERROR_CODES);
+
+/** True for a stable code (for values read from outside, such as another process). */
+export function isErrorCode(value: string): value is ErrorCode {
+  return CODES.has(value);
+}
+
+function isCatalogueCode(code: ErrorCode): code is CatalogueCode {
+  return Object.hasOwn(CATALOGUE, code);
+}
+
+function isMessageCode(code: ErrorCode): code is MessageCode {
+  return Object.hasOwn(MESSAGE_KINDS, code);
+}
+
+// undici's brand: `instanceof KeyholdError` holds across duplicate copies of this module.
+const BRAND = Symbol.for('keyhold.error.KeyholdError');
+
+/**
+ * The base of every client-facing error. `code` is the stable kind to switch on; a catalogue
+ * code selects its wire pair, any other kind answers its own message (which must never contain
+ * key material). Errors of lower layers (crypto, store, codecs) are not KeyholdErrors: they are
+ * mapped onto a kind where they cross (or become INTERNAL), so their text never reaches a client
+ * by accident.
  */
 export class KeyholdError extends Error {
   readonly code: ErrorCode;
+  /**
+   * The HTTP status: the kind's (a catalogue error's KMS status; {@link KeyholdError.wire} gives
+   * each face's), or the answer's for an error the SDK received. Undefined without an answer.
+   */
   readonly status: number | undefined;
 
-  constructor(code: ErrorCode, message?: string, status?: number) {
-    super(
-      message ?? (code in CATALOGUE ? CATALOGUE[code as keyof typeof CATALOGUE].kms.message : code),
-    );
+  /** A catalogue error; `detail` is for logs only: the wire message is the catalogue's. */
+  constructor(code: CatalogueCode, detail?: string, options?: ErrorOptions);
+  /** Any kind with its message (required for every kind outside the catalogue). */
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions);
+  constructor(code: ErrorCode, message?: string, options?: ErrorOptions) {
+    super(message ?? (isCatalogueCode(code) ? CATALOGUE[code].kms.message : code), options);
     this.name = 'KeyholdError';
     this.code = code;
-    this.status = status;
+    this.status = isCatalogueCode(code)
+      ? CATALOGUE[code].kms.status
+      : isMessageCode(code)
+        ? MESSAGE_KINDS[code]
+        : undefined;
   }
 
-  /** The (status, message) pair the given face answers with. */
-  wire(face: 'kms' | 'kes'): WireError {
-    if (this.code in CATALOGUE) return CATALOGUE[this.code as keyof typeof CATALOGUE][face];
-    const status =
-      this.status ?? (this.code === 'NOT_ACCEPTABLE' ? 406 : this.code === 'TOO_LARGE' ? 413 : 400);
-    return { status, message: this.message };
+  /**
+   * The (status, message) pair the given face answers with. A client-side error without an
+   * answer is never sent: it would answer as INTERNAL.
+   */
+  wire(face: Face): WireError {
+    if (isCatalogueCode(this.code)) return CATALOGUE[this.code][face];
+    if (this.status === undefined) return CATALOGUE.INTERNAL[face];
+    return { status: this.status, message: this.message };
+  }
+
+  static override [Symbol.hasInstance](this: unknown, value: unknown): boolean {
+    if (this !== KeyholdError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && BRAND in value;
+  }
+
+  get [BRAND](): true {
+    return true;
   }
 }
 
@@ -95,4 +148,28 @@ export function badRequest(message: string): KeyholdError {
 /** Maps any thrown value to a KeyholdError; unknown faults become INTERNAL (their detail is logged, not sent). */
 export function toKeyholdError(error: unknown): KeyholdError {
   return error instanceof KeyholdError ? error : new KeyholdError('INTERNAL');
+}
+
+/**
+ * The error another process of the node reported as (code, message): the same kind, so the same
+ * wire bytes. A code this build does not know, or a client-side one, becomes INTERNAL.
+ */
+export function reviveError(code: string, message: string): KeyholdError {
+  if (!isErrorCode(code) || !(isCatalogueCode(code) || isMessageCode(code))) {
+    return new KeyholdError('INTERNAL');
+  }
+  return new KeyholdError(code, message);
+}
+
+/**
+ * The kind of an error answer a client received from `face`: the catalogue code with exactly
+ * this (status, message), else the message kind of this status, else HTTP_ERROR.
+ */
+export function answerCode(face: Face, status: number, message: string): ErrorCode {
+  const listed = catalogueCodeOf(face, status, message);
+  if (listed !== undefined) return listed;
+  for (const code of Object.keys(MESSAGE_KINDS) as MessageCode[]) {
+    if (MESSAGE_KINDS[code] === status) return code;
+  }
+  return 'HTTP_ERROR';
 }

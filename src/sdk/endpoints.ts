@@ -1,12 +1,17 @@
 // Endpoint lists as MinIO and kms-go accept them: `host[:port]` with an optional `https://`,
 // comma-separated, with MinIO's ellipsis ranges (`kms{1...3}.example.net`) expanded.
+import { KeyholdError } from '../model/errors.ts';
 
 /** Port of a KMS server when an endpoint names none (minkms's default). */
 export const DEFAULT_KMS_PORT = 7373;
 
-/** An endpoint that cannot be used. */
-export class InvalidEndpointError extends Error {
+/** An endpoint that cannot be used. Code INVALID_ARGUMENT. */
+export class InvalidEndpointError extends KeyholdError {
   override readonly name = 'InvalidEndpointError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('INVALID_ARGUMENT', message, options);
+  }
 }
 
 const ELLIPSIS = /\{(\d+)\.\.\.(\d+)\}/;

@@ -1,6 +1,7 @@
-// Errors the SDK throws: KmsApiError (the server answered with an error status and message),
-// KmsConnectionError (no endpoint reachable), KmsResponseError (a reply breaking the protocol),
-// and predicates for the kms-go error values.
+// Errors the SDK throws, all KeyholdErrors (switch on `code`): KmsApiError (the server answered
+// with an error status and message), KmsConnectionError (no endpoint reachable), KmsResponseError
+// (a reply breaking the protocol), and predicates for the kms-go error values.
+import { KeyholdError } from '../model/errors.ts';
 import { KMS_API_ERRORS, KmsApiError } from '../protocol/kms/index.ts';
 import type { KmsApiErrorName } from '../protocol/kms/index.ts';
 import type { HostFailure } from './transport.ts';
@@ -9,18 +10,23 @@ export { KMS_API_ERRORS, KmsApiError, KmsWireError } from '../protocol/kms/index
 export type { KmsApiErrorName, KmsErrorValue } from '../protocol/kms/index.ts';
 
 export type { HostFailure } from './transport.ts';
+export { ERROR_CODES, KeyholdError } from '../model/errors.ts';
+export type { ErrorCode } from '../model/errors.ts';
 
 /**
  * Every host a request tried failed at the network level (connection refused or reset, TLS
  * failure, timeout). `failures` lists each attempt; `cause` is the last one's error.
  */
-export class KmsConnectionError extends Error {
+export class KmsConnectionError extends KeyholdError {
   override readonly name = 'KmsConnectionError';
   readonly failures: readonly HostFailure[];
 
+  /** Code CONNECTION_FAILED. */
   constructor(failures: readonly HostFailure[]) {
     const detail = failures.map((f) => `${f.host}: ${f.error.message}`).join('; ');
-    super(`no KMS server reachable (${detail})`, { cause: failures.at(-1)?.error });
+    super('CONNECTION_FAILED', `no KMS server reachable (${detail})`, {
+      cause: failures.at(-1)?.error,
+    });
     this.failures = failures;
   }
 }
@@ -30,11 +36,12 @@ export class KmsConnectionError extends Error {
  * malformed frame or message, a key type other than `AES256`/`ChaCha20`, an identity that is not
  * `h1:`. Signals a server bug or a non-KMS server at the endpoint; `cause` has the detail.
  */
-export class KmsResponseError extends Error {
+export class KmsResponseError extends KeyholdError {
   override readonly name = 'KmsResponseError';
 
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(`invalid KMS server reply: ${message}`, options);
+  /** Code INVALID_RESPONSE. */
+  constructor(message: string, options?: ErrorOptions) {
+    super('INVALID_RESPONSE', `invalid KMS server reply: ${message}`, options);
   }
 }
 

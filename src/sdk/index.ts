@@ -37,6 +37,8 @@ export {
   type Privilege,
 } from './types.ts';
 export {
+  ERROR_CODES,
+  KeyholdError,
   KMS_API_ERRORS,
   KmsApiError,
   KmsConnectionError,
@@ -50,6 +52,7 @@ export {
   isKmsError,
   isPermissionDenied,
   isPolicyNotFound,
+  type ErrorCode,
   type HostFailure,
   type KmsApiErrorName,
   type KmsErrorValue,

@@ -1,12 +1,17 @@
 // The JSON policy document of `minkms add-policy NAME FILE` (docs/protocol/kms.md): `allow` and
 // `deny` map command names to RuleSets, and a RuleSet may be an object, an array or a string.
+import { KeyholdError } from '../model/errors.ts';
 import { parseCommandName } from '../protocol/kms/index.ts';
 import { sortPatterns } from './types.ts';
 import type { Policy, PolicyRules } from './types.ts';
 
-/** A policy document that cannot be used; the message names the member at fault. */
-export class InvalidPolicyError extends Error {
+/** A policy document that cannot be used; the message names the member at fault. Code INVALID_ARGUMENT. */
+export class InvalidPolicyError extends KeyholdError {
   override readonly name = 'InvalidPolicyError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('INVALID_ARGUMENT', message, options);
+  }
 }
 
 /** The rules of a policy document. */

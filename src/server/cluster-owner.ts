@@ -127,9 +127,8 @@ export class ClusterOwner implements StateOwner {
   restore(): Promise<void> {
     return Promise.reject(
       new KeyholdError(
-        'BAD_REQUEST',
+        'NOT_IMPLEMENTED',
         'restoring a backup into a cluster is not supported yet: restore it into a single node, then start that node with --etcd on an empty prefix to import it',
-        501,
       ),
     );
   }

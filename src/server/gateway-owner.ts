@@ -74,7 +74,7 @@ export class Gateway implements StateOwner, ExternalKeys {
       case 'key.delete':
         return this.#delete(command);
       default:
-        throw new KeyholdError('BAD_REQUEST', STATELESS, 501);
+        throw new KeyholdError('NOT_IMPLEMENTED', STATELESS);
     }
   }
 
@@ -82,9 +82,8 @@ export class Gateway implements StateOwner, ExternalKeys {
     this.#checkEnclave(command.enclave);
     if (command.addVersion) {
       throw new KeyholdError(
-        'BAD_REQUEST',
+        'NOT_IMPLEMENTED',
         'a key in a KES key store has one version: adding versions is not available in KES gateway mode',
-        501,
       );
     }
     // KES gives every new or imported key an HMAC key (its stored format requires one).
@@ -131,9 +130,8 @@ export class Gateway implements StateOwner, ExternalKeys {
   backup(): Promise<Buffer> {
     return Promise.reject(
       new KeyholdError(
-        'BAD_REQUEST',
+        'NOT_IMPLEMENTED',
         'not available in KES gateway mode: the keys are in the external key store; back that up',
-        501,
       ),
     );
   }
@@ -142,9 +140,8 @@ export class Gateway implements StateOwner, ExternalKeys {
   restore(_backup: AsyncIterable<Uint8Array>): Promise<void> {
     return Promise.reject(
       new KeyholdError(
-        'BAD_REQUEST',
+        'NOT_IMPLEMENTED',
         'not available in KES gateway mode: the keys are in the external key store',
-        501,
       ),
     );
   }

@@ -56,9 +56,9 @@ export function systemRoutes(): KesRouteSpec[] {
         if (k.env.core.gateway) {
           const health = await k.env.core.keyStoreHealth();
           if (health.unreachable)
-            throw new KeyholdError('BAD_REQUEST', 'key store is not reachable', 504);
+            throw new KeyholdError('GATEWAY_TIMEOUT', 'key store is not reachable');
           if (health.error !== undefined)
-            throw new KeyholdError('BAD_REQUEST', 'key store is unavailable', 502);
+            throw new KeyholdError('BAD_GATEWAY', 'key store is unavailable');
         }
         sendEmpty(k.res);
       },

@@ -30,7 +30,7 @@ type Handler<N extends KmsCommandName> = (
 type HandlerTable = { [N in KmsCommandName]: Handler<N> };
 
 const notYet = (what: string) => (): never => {
-  throw new KeyholdError('BAD_REQUEST', `${what} is not supported by this server yet`, 501);
+  throw new KeyholdError('NOT_IMPLEMENTED', `${what} is not supported by this server yet`);
 };
 
 /**

@@ -97,7 +97,10 @@ function answer(res: HttpResponse, name: KmsCommandName, responses: unknown[]): 
 /** A codec error as the client-facing error it stands for. */
 function wireError(error: unknown): unknown {
   return error instanceof KmsWireError
-    ? new KeyholdError('BAD_REQUEST', error.message, error.status)
+    ? new KeyholdError(
+        error.code === 'UNSUPPORTED_COMMAND' ? 'NOT_IMPLEMENTED' : 'BAD_REQUEST',
+        error.message,
+      )
     : error;
 }
 

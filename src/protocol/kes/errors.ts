@@ -1,6 +1,7 @@
 // The KES API's error values (docs/protocol/kes.md#errors): the exact (status, message) pairs
-// kms-go's `kes` package defines and compares with `==`, MinIO among its callers. The server
-// answers them (through the catalogue in src/model/errors.ts) and the SDK's KES client matches them.
+// kms-go's `kes` package defines and compares with `==`, MinIO among its callers, as the KES view
+// of the error catalogue (src/model/error-catalogue.ts). The SDK's KES client matches them.
+import { CATALOGUE } from '../../model/errors.ts';
 
 /** An HTTP status with the exact message a KES client compares against. */
 export interface KesErrorValue {
@@ -8,19 +9,19 @@ export interface KesErrorValue {
   readonly message: string;
 }
 
-/** kms-go/kes `Err*`: the whole upstream catalogue, legacy entries included. */
+/** kms-go/kes `Err*` by their kms-go names: the whole upstream catalogue, legacy entries included. */
 export const KES_API_ERRORS = {
-  notAllowed: { status: 403, message: 'not authorized: insufficient permissions' },
-  keyNotFound: { status: 404, message: 'key does not exist' },
-  keyExists: { status: 400, message: 'key already exists' },
-  decrypt: { status: 400, message: 'decryption failed: ciphertext is not authentic' },
-  policyNotFound: { status: 404, message: 'policy does not exist' },
-  identityNotFound: { status: 404, message: 'identity does not exist' },
-  policyExists: { status: 400, message: 'policy already exists' },
-  identityExists: { status: 400, message: 'identity already exists' },
-  enclaveExists: { status: 400, message: 'enclave already exists' },
-  enclaveNotFound: { status: 404, message: 'enclave does not exist' },
-  partialWrite: { status: 503, message: 'change committed but not replicated' },
+  notAllowed: CATALOGUE.PERMISSION.kes,
+  keyNotFound: CATALOGUE.KEY_NOT_FOUND.kes,
+  keyExists: CATALOGUE.KEY_EXISTS.kes,
+  decrypt: CATALOGUE.DECRYPT.kes,
+  policyNotFound: CATALOGUE.POLICY_NOT_FOUND.kes,
+  identityNotFound: CATALOGUE.IDENTITY_NOT_FOUND.kes,
+  policyExists: CATALOGUE.POLICY_EXISTS.kes,
+  identityExists: CATALOGUE.IDENTITY_EXISTS.kes,
+  enclaveExists: CATALOGUE.ENCLAVE_EXISTS.kes,
+  enclaveNotFound: CATALOGUE.ENCLAVE_NOT_FOUND.kes,
+  partialWrite: CATALOGUE.PARTIAL_WRITE.kes,
 } as const satisfies Record<string, KesErrorValue>;
 
 export type KesApiErrorName = keyof typeof KES_API_ERRORS;

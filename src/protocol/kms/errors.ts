@@ -1,5 +1,7 @@
-// The KMS API's error values (kms-go `Err*`: exact status and message, compared by MinIO) and the
-// error body codec shared by the server (encode) and the SDK (decode), selected by Content-Type.
+// The KMS API's error values (kms-go `Err*`: exact status and message, compared by MinIO) as a
+// view of the error catalogue, the SDK's error for an answer, and the error body codec shared by
+// the server (encode) and the SDK (decode), selected by Content-Type.
+import { CATALOGUE, KeyholdError, answerCode } from '../../model/errors.ts';
 import { ErrResponse } from './pb/keyhold/kms/v1/response.ts';
 import { decodeMessage, encodeMessage } from './message-codec.ts';
 
@@ -10,18 +12,19 @@ export interface KmsErrorValue {
 }
 
 /**
- * The errors kms-go defines (kms/error.go). Go callers, MinIO among them, match with errors.Is,
+ * The errors kms-go defines (kms/error.go), by their kms-go names: the KMS view of catalogue
+ * entries (src/model/error-catalogue.ts). Go callers, MinIO among them, match with errors.Is,
  * which compares status *and* message, so both are wire protocol.
  */
 export const KMS_API_ERRORS = {
-  permission: { status: 403, message: 'access denied: insufficient permissions' },
-  enclaveExists: { status: 409, message: 'enclave already exists' },
-  enclaveNotFound: { status: 404, message: 'enclave does not exist' },
-  keyExists: { status: 409, message: 'key already exists' },
-  keyNotFound: { status: 404, message: 'key does not exist' },
-  policyNotFound: { status: 404, message: 'policy does not exist' },
-  identityNotFound: { status: 404, message: 'identity does not exist' },
-  decrypt: { status: 400, message: 'invalid ciphertext' },
+  permission: CATALOGUE.PERMISSION.kms,
+  enclaveExists: CATALOGUE.ENCLAVE_EXISTS.kms,
+  enclaveNotFound: CATALOGUE.ENCLAVE_NOT_FOUND.kms,
+  keyExists: CATALOGUE.KEY_EXISTS.kms,
+  keyNotFound: CATALOGUE.KEY_NOT_FOUND.kms,
+  policyNotFound: CATALOGUE.POLICY_NOT_FOUND.kms,
+  identityNotFound: CATALOGUE.IDENTITY_NOT_FOUND.kms,
+  decrypt: CATALOGUE.DECRYPT.kms,
 } as const satisfies Record<string, KmsErrorValue>;
 
 export type KmsApiErrorName = keyof typeof KMS_API_ERRORS;
@@ -40,12 +43,16 @@ export type ErrorBodyType =
 /** kms-go reads at most this many bytes of an error body (5 KiB); longer messages are cut. */
 export const MAX_ERROR_BODY_BYTES = 5 * 1024;
 
-/** An error answered by a KMS server: the HTTP status and the message from the body. */
-export class KmsApiError extends Error {
-  readonly status: number;
+/**
+ * An error answered by a KMS server: the HTTP status and the message from the body. `code` is
+ * the kind the answer stands for (KEY_NOT_FOUND for 404 `key does not exist`, …; HTTP_ERROR for
+ * an answer with no kind).
+ */
+export class KmsApiError extends KeyholdError {
+  override readonly status: number;
 
   constructor(status: number, message: string) {
-    super(message);
+    super(answerCode('kms', status, message), message);
     this.name = 'KmsApiError';
     this.status = status;
   }

@@ -1,6 +1,8 @@
-// Errors of the KES client: API errors as (status, message) values parsed the way kms-go/kes
-// parses them (docs/protocol/kes.md), the kms-go error catalogue, and connection errors.
+// Errors of the KES client, all KeyholdErrors (switch on `code`): API errors as (status, message)
+// values parsed the way kms-go/kes parses them (docs/protocol/kes.md), the kms-go error
+// catalogue, connection errors and undecodable answers.
 
+import { KeyholdError, answerCode } from '../../model/errors.ts';
 import { KES_API_ERRORS } from '../../protocol/kes/index.ts';
 import type { KesApiErrorName } from '../../protocol/kes/index.ts';
 
@@ -13,12 +15,13 @@ const CONNECTION_ERROR = Symbol.for('keyhold.sdk.kes.KesConnectionError');
  * and MinIO relies on `errors.Is` with it), so compare with {@link KesError.is}, not `===`.
  * `instanceof` also works across duplicate copies of this module (a `Symbol.for` brand).
  */
-export class KesError extends Error {
+export class KesError extends KeyholdError {
   override readonly name = 'KesError';
-  readonly status: number;
+  override readonly status: number;
 
+  /** `code` is the kind the answer stands for (KEY_NOT_FOUND, …; HTTP_ERROR if it has none). */
   constructor(status: number, message: string) {
-    super(message);
+    super(answerCode('kes', status, message), message);
     this.status = status;
   }
 
@@ -45,13 +48,14 @@ export class KesError extends Error {
  * The request never got an HTTP answer from any endpoint (refused, reset, timed out, TLS
  * failure). `cause` is the last endpoint's error; `endpoints` lists what was tried.
  */
-export class KesConnectionError extends Error {
+export class KesConnectionError extends KeyholdError {
   override readonly name = 'KesConnectionError';
   readonly endpoints: readonly string[];
 
+  /** Code CONNECTION_FAILED. */
   constructor(endpoints: readonly string[], cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super(`kes: connection error: ${reason}`, { cause });
+    super('CONNECTION_FAILED', `kes: connection error: ${reason}`, { cause });
     this.endpoints = endpoints;
   }
 
@@ -64,9 +68,13 @@ export class KesConnectionError extends Error {
   }
 }
 
-/** A server answer the client cannot decode (not the JSON the route promises). */
-export class KesResponseError extends Error {
+/** A server answer the client cannot decode (not the JSON the route promises). Code INVALID_RESPONSE. */
+export class KesResponseError extends KeyholdError {
   override readonly name = 'KesResponseError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('INVALID_RESPONSE', message, options);
+  }
 }
 
 /**

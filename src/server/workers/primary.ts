@@ -426,7 +426,7 @@ export class Primary {
       case 'cluster':
         this.#answer(member, message.id, async () => {
           const node = this.#cluster?.node;
-          if (!node) throw new KeyholdError('BAD_REQUEST', 'this node is not a cluster node', 409);
+          if (!node) throw new KeyholdError('CONFLICT', 'this node is not a cluster node');
           if (message.op === 'status') return node.status();
           if (message.op === 'add') await node.addNode(message.host);
           else await node.removeNode(message.host);

@@ -6,8 +6,7 @@ import type { ReadCheck } from '../../core/read-wait.ts';
 import { clusterView } from '../../cluster/cluster-view.ts';
 import type { ClusterStatus } from '../../cluster/cluster-node.ts';
 import { nextWriteName } from '../../core/request-id.ts';
-import { KeyholdError } from '../../model/errors.ts';
-import type { ErrorCode } from '../../model/errors.ts';
+import { KeyholdError, reviveError } from '../../model/errors.ts';
 import type { Command } from '../../state/commands.ts';
 import { decodeCommand, encodeCommand } from '../../state/commands.ts';
 import { decodeSnapshot } from '../../state/snapshot.ts';
@@ -124,8 +123,7 @@ export class WorkerOwner implements StateOwner {
         if (!pending) return true;
         this.#pending.delete(message.id);
         if (message.error) {
-          const { code, message: text, status } = message.error;
-          pending.reject(new KeyholdError(code as ErrorCode, text, status));
+          pending.reject(reviveError(message.error.code, message.error.message));
         } else {
           pending.resolve(message.value);
         }
