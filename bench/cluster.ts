@@ -203,6 +203,19 @@ async function main(): Promise<void> {
     const singleReads = await perNode(singleClient);
     const clusterReads: { generate: Latency; decrypt: Latency }[] = [];
     for (const client of clients) clusterReads.push(await perNode(client));
+    const latencyLines = [
+      `etcd put (this process, same etcd): ${show(etcdPut)}`,
+      `create key, 3 nodes + 3 etcd members: ${show(clusterCreate)} (${(clusterCreate.p50 / etcdPut.p50).toFixed(1)} etcd puts; target p50 ≤ 10 ms)`,
+      `create key, single node:              ${show(singleCreate)}`,
+      `create on node 1, then generate on node 2: ${show(readAfterWrite)}`,
+      `generate, single node:  ${show(singleReads.generate)}; decrypt ${show(singleReads.decrypt)}`,
+      ...clusterReads.map(
+        (r, i) =>
+          `generate, cluster node ${i + 1}: ${show(r.generate)}; decrypt ${show(r.decrypt)}`,
+      ),
+    ];
+    // The long parts follow: what is measured so far goes out now (stderr), in case they fail.
+    process.stderr.write(`${latencyLines.join('\n')}\n`);
 
     // Catch-up: stop the third node, write while it is down (after removing it, as an operator
     // would, so that writes do not wait for it), add it back and time until it has the last write.
@@ -225,6 +238,7 @@ async function main(): Promise<void> {
         120_000,
       );
       catchUpMs = Date.now() - catchUpStart;
+      process.stderr.write(`catch-up: ${catchUpMs} ms (${catchUpFillRate.toFixed(0)} writes/s)\n`);
     }
 
     // Join: fill the cluster to N keys, start a fresh node and time until it serves the last one.
@@ -235,6 +249,7 @@ async function main(): Promise<void> {
     const totalKeys = joinKeys + catchUpWrites + 3 * requests + 1;
     if (joinKeys > 0) {
       joinFillRate = await fill(nodes, 'join', joinKeys);
+      process.stderr.write(`join: filled at ${joinFillRate.toFixed(0)} writes/s\n`);
       const joinStart = Date.now();
       const fourth = await startNode({ endpoints: etcd.endpoints, workers: Number(WORKERS) });
       nodes.push(fourth);
@@ -250,17 +265,6 @@ async function main(): Promise<void> {
       joinMemory = { ...primary, workersRss };
     }
 
-    const latencyLines = [
-      `etcd put (this process, same etcd): ${show(etcdPut)}`,
-      `create key, 3 nodes + 3 etcd members: ${show(clusterCreate)} (${(clusterCreate.p50 / etcdPut.p50).toFixed(1)} etcd puts; target p50 ≤ 10 ms)`,
-      `create key, single node:              ${show(singleCreate)}`,
-      `create on node 1, then generate on node 2: ${show(readAfterWrite)}`,
-      `generate, single node:  ${show(singleReads.generate)}; decrypt ${show(singleReads.decrypt)}`,
-      ...clusterReads.map(
-        (r, i) =>
-          `generate, cluster node ${i + 1}: ${show(r.generate)}; decrypt ${show(r.decrypt)}`,
-      ),
-    ];
     const lines = [
       `${WORKERS} worker processes per Keyhold node; load average at the end ${loadAverage()}`,
       ...runs.map(

@@ -427,11 +427,14 @@ export class ClusterNode {
       void (async () => {
         try {
           // As long as etcd3's own retries on other members (one dead member is not "etcd down").
-          // The newest change under the prefix (other prefixes may share this etcd).
+          // The newest applied record (heartbeats move them every second). Not the newest change
+          // under the whole prefix: other prefixes may share this etcd, and etcd sorts a range
+          // by reading every key in it, which over the log keys of a large cluster overloaded
+          // etcd (probes timing out made writes fail as "etcd is unreachable").
           const res = await withTimeout(
             this.#client.kv.range({
-              key: Buffer.from(this.#layout.prefix),
-              range_end: prefixEnd(this.#layout.prefix),
+              key: Buffer.from(this.#layout.appliedPrefix),
+              range_end: prefixEnd(this.#layout.appliedPrefix),
               sort_order: 'Descend',
               sort_target: 'Mod',
               limit: 1,
