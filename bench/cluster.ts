@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
-import { KesClient } from '../src/sdk/index.ts';
+import { KesClient, KesError } from '../src/sdk/index.ts';
 import { startEtcd } from '../test/helpers/etcd-process.ts';
 import type { EtcdCluster } from '../test/helpers/etcd-process.ts';
 import {
@@ -93,11 +93,30 @@ async function fill(
   const started = performance.now();
   const worker = async (w: number): Promise<void> => {
     const client = clients[w % clients.length]!;
-    while (next < count) await client.createKey(`${prefix}-${next++}`);
+    while (next < count) {
+      const name = `${prefix}-${next++}`;
+      // A loaded machine makes etcd calls time out: the node then refuses writes for a moment
+      // (503, "etcd is unreachable") and the fill tries again; an attempt that landed anyway
+      // makes the retry answer "already exists".
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await client.createKey(name);
+          break;
+        } catch (error) {
+          if (error instanceof KesError && /already exists/.test(error.message)) break;
+          if (!(error instanceof KesError && error.status === 503) || attempt >= 20) throw error;
+          refusals++;
+          await sleep(250);
+        }
+      }
+    }
   };
   await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
   return count / ((performance.now() - started) / 1000);
 }
+
+/** Writes the fills saw refused for a moment (503) and tried again. */
+let refusals = 0;
 
 /** Resident memory of a process and its high-water mark, in MiB (Linux /proc). */
 function memoryOf(pid: number | undefined): { rss: number; peak: number } {
@@ -257,7 +276,8 @@ async function main(): Promise<void> {
       await until(
         'the new node to serve every key',
         () => has(fourth, `join-${joinKeys - 1}`),
-        300_000,
+        // Catching up reads the whole log from etcd: give a large one time (10 ms a key).
+        Math.max(300_000, joinKeys * 10),
       );
       joinMs = Date.now() - joinStart;
       const primary = memoryOf(fourth.server.child.pid);
@@ -294,6 +314,7 @@ async function main(): Promise<void> {
         readAfterWriteMs: readAfterWrite,
         generateMs: { single: singleReads.generate, cluster: clusterReads.map((r) => r.generate) },
         decryptMs: { single: singleReads.decrypt, cluster: clusterReads.map((r) => r.decrypt) },
+        fillRefusals: refusals,
         catchUp: { writes: catchUpWrites, ms: catchUpMs, fillPerSecond: catchUpFillRate },
         join: { keys: totalKeys, ms: joinMs, fillPerSecond: joinFillRate, memoryMiB: joinMemory },
       }) + '\n',
