@@ -104,6 +104,8 @@ export interface ClusterStatus {
 const CALL_MS = 8000;
 const PAGE = 1000;
 const PROBE_MS = 2000;
+/** How long `stable` may go unrecorded in the local copy while no other record is written. */
+const STABLE_SAVE_MS = 100;
 
 interface OpenedRecords {
   id: string;
@@ -147,10 +149,19 @@ export class ClusterNode {
   #closed = false;
   readonly #processedWaiters: { revision: number; resolve: () => void }[] = [];
   #restarting = false;
-  /** The newest `stable` written to the local copy. */
+  /** The newest `stable` written to the local copy (in any record's header). */
   #stableSaved = 0;
-  /** Appends to the local copy not yet known durable. */
-  #appends: Promise<void>[] = [];
+  /** Pending write of a record holding only `stable` (see #saveStable). */
+  #stableTimer: NodeJS.Timeout | null = null;
+  /**
+   * The newest append to the local copy. The store makes appends durable in call order and fails
+   * every later one after a failed one, so this one settling means every earlier one did.
+   */
+  #lastAppend: Promise<void> = Promise.resolve();
+  /** The applied-record put in flight, or the one queued behind it (see #publish). */
+  #publishRunning: Promise<void> = Promise.resolve();
+  #publishQueued: Promise<void> | null = null;
+  #publishForce = false;
 
   private constructor(options: ClusterNodeOptions, client: Etcd3, copy: LocalCopy, state: State) {
     this.#options = options;
@@ -416,11 +427,14 @@ export class ClusterNode {
       void (async () => {
         try {
           // As long as etcd3's own retries on other members (one dead member is not "etcd down").
-          // The newest change under the prefix (other prefixes may share this etcd).
+          // The newest applied record (heartbeats move them every second). Not the newest change
+          // under the whole prefix: other prefixes may share this etcd, and etcd sorts a range
+          // by reading every key in it, which over the log keys of a large cluster overloaded
+          // etcd (probes timing out made writes fail as "etcd is unreachable").
           const res = await withTimeout(
             this.#client.kv.range({
-              key: Buffer.from(this.#layout.prefix),
-              range_end: prefixEnd(this.#layout.prefix),
+              key: Buffer.from(this.#layout.appliedPrefix),
+              range_end: prefixEnd(this.#layout.appliedPrefix),
               sort_order: 'Descend',
               sort_target: 'Mod',
               limit: 1,
@@ -467,14 +481,43 @@ export class ClusterNode {
       }
       this.#processed = Math.max(this.#processed, revision);
     }
-    if (this.#appliedRevision > this.#published || changed) await this.#publish(false);
-    this.progress.update();
-    if (this.progress.stable > this.#stableSaved) {
-      // So that a restart without etcd knows these changes are no longer in flight.
-      this.#stableSaved = this.progress.stable;
-      this.#track(this.#copy.appendStable(this.#appliedRevision, this.#stableSaved));
+    // Not awaited: the put takes an etcd round trip, and events behind it (the other members'
+    // applied records a write waits for) need not wait for it.
+    if (this.#appliedRevision > this.#published || changed) {
+      this.#publish(false).catch((error: unknown) =>
+        this.#options.warn(`cluster: publishing the applied record: ${messageOf(error)}`),
+      );
     }
+    this.#progressChanged();
     this.#wakeProcessed();
+  }
+
+  /** Recomputes `stable` (releasing what it resolves) and has the local copy record it. */
+  #progressChanged(): void {
+    this.progress.update();
+    this.#saveStable();
+  }
+
+  /**
+   * So that a restart without etcd knows the changes up to `stable` are no longer in flight.
+   * Every record carries the `stable` of its time, so while writes keep coming the next entry
+   * records it at no cost; a record of its own (one more fsync) is written only once the node
+   * has had no other record to write for STABLE_SAVE_MS. Losing it in a crash loses nothing:
+   * after a restart without etcd, those changes count as in flight and reads of them wait.
+   */
+  #saveStable(): void {
+    if (this.progress.stable <= this.#stableSaved || this.#stableTimer || this.#closed) return;
+    this.#stableTimer = setTimeout(() => {
+      this.#stableTimer = null;
+      this.#writeStable();
+    }, STABLE_SAVE_MS);
+    this.#stableTimer.unref();
+  }
+
+  #writeStable(): void {
+    if (this.progress.stable <= this.#stableSaved) return;
+    this.#stableSaved = this.progress.stable;
+    this.#track(this.#copy.appendStable(this.#appliedRevision, this.#stableSaved));
   }
 
   /** One event; true when it changed the member set. */
@@ -543,6 +586,7 @@ export class ClusterNode {
       // Not awaited one by one: the store commits a run of appends with one fsync.
       this.#track(
         this.#copy.appendCommand(revision, this.progress.stable, encodeCommand(entry.command)),
+        this.progress.stable,
       );
       if (this.#copy.snapshotDue) await this.#snapshotLocal();
     } else {
@@ -582,18 +626,23 @@ export class ClusterNode {
     await this.#snapshotLocal();
   }
 
-  /** Keeps an append to await before publishing (its failure is reported there, not unhandled). */
-  #track(append: Promise<void>): void {
+  /**
+   * Keeps an append to await before publishing (its failure is reported there, not unhandled);
+   * `stable`: the `stable` its header records.
+   */
+  #track(append: Promise<void>, stable = 0): void {
     append.catch(() => undefined);
-    this.#appends.push(append);
+    this.#lastAppend = append;
+    if (stable > this.#stableSaved) this.#stableSaved = stable;
   }
 
   /** Waits until the local copy holds everything applied so far. */
   async #flushCopy(): Promise<void> {
-    while (this.#appends.length > 0) {
-      const appends = this.#appends.splice(0);
-      await Promise.all(appends);
-    }
+    let last;
+    do {
+      last = this.#lastAppend;
+      await last;
+    } while (last !== this.#lastAppend);
   }
 
   async #snapshotLocal(): Promise<void> {
@@ -641,6 +690,7 @@ export class ClusterNode {
       this.#appliedRevision = Math.max(this.#appliedRevision, revision);
       this.#track(
         this.#copy.appendMembers(revision, this.progress.stable, [...next], this.#removed),
+        this.progress.stable,
       );
     }
     this.#options.replicas?.changed();
@@ -662,15 +712,44 @@ export class ClusterNode {
     }
   }
 
-  /** Puts this node's applied record (after its local copy holds what it says). */
-  async #publish(force: boolean): Promise<void> {
+  /**
+   * Puts this node's applied record (after its local copy holds what it says). One put at a
+   * time, so that records never land out of order; a call made while one is in flight joins the
+   * one queued behind it, which publishes the newest revision when its turn comes.
+   */
+  #publish(force: boolean): Promise<void> {
+    if (force) this.#publishForce = true;
+    if (this.#publishQueued) return this.#publishQueued;
+    const run = this.#publishRunning.then(
+      () => this.#publishNow(),
+      () => this.#publishNow(),
+    );
+    this.#publishQueued = run;
+    this.#publishRunning = run.catch(() => undefined);
+    return run;
+  }
+
+  async #publishNow(): Promise<void> {
+    this.#publishQueued = null;
+    const force = this.#publishForce;
+    this.#publishForce = false;
     if (!this.#host || !this.#cluster) return;
     const revision = this.#appliedRevision;
     if (!force && revision <= this.#published) return;
     // The record says "applied": only once the local copy holds it (a restart must not go back),
-    // and every worker process of this node too (each serves reads from its own copy).
-    await this.#flushCopy();
+    // and every worker process of this node too (each serves reads from its own copy). The
+    // newest append now covers every revision up to `revision` (later ones need not wait).
+    await this.#lastAppend;
     await this.#options.replicas?.caughtUp();
+    if (this.#members.has(this.#host)) {
+      // This node's own part of "every member applied it" is known here without etcd: its
+      // writes need not wait for this put to come back, only for the other members' records.
+      const self = this.progress.member(this.#host);
+      if (revision > self.applied) {
+        self.applied = revision;
+        this.#progressChanged();
+      }
+    }
     const key = this.#keys.applied(this.#host);
     const value = this.#keys.seal(
       key,
@@ -696,7 +775,7 @@ export class ClusterNode {
   #startHeartbeat(): void {
     if (this.#heartbeat) return;
     this.#heartbeat = setInterval(() => {
-      this.progress.update();
+      this.#progressChanged();
       if (this.#closed) return;
       this.#publish(true).catch((error: unknown) => (this.#etcdError = messageOf(error)));
     }, 1000);
@@ -834,16 +913,24 @@ export class ClusterNode {
     guard: string,
     named = false,
   ): Promise<number> {
-    if (named) {
-      // A retry of a named write whose first attempt landed: that attempt is this write.
-      const earlier = await withTimeout(this.#client.get(guard).exec(), CALL_MS, 'the write check');
-      const kv = earlier.kvs[0];
-      if (kv) return Number(kv.mod_revision);
-    }
+    // Looked up only when the check fails: a retry whose first attempt landed fails its check
+    // on that attempt's own effect, and one whose check passes finds it through the guard.
+    let lookedUp = !named;
     for (let attempt = 0; attempt < 10; attempt++) {
       try {
         check();
       } catch (error) {
+        if (!lookedUp) {
+          // A retry of a named write whose first attempt landed: that attempt is this write.
+          lookedUp = true;
+          const earlier = await withTimeout(
+            this.#client.get(guard).exec(),
+            CALL_MS,
+            'the write check',
+          );
+          const kv = earlier.kvs[0];
+          if (kv) return Number(kv.mod_revision);
+        }
         // A refusal ("already exists", "not found") is a read of the objects the write touches:
         // like any read it must not reveal a change still in flight (applied here, not yet by
         // every member), which another node may still answer the other way. Wait until it is
@@ -1038,6 +1125,8 @@ export class ClusterNode {
     if (this.#probe) clearInterval(this.#probe);
     await this.#watcher?.cancel().catch(() => undefined);
     await this.#queue.catch(() => undefined);
+    if (this.#stableTimer) clearTimeout(this.#stableTimer);
+    this.#writeStable();
     await this.#flushCopy().catch(() => undefined);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     if (this.#host && this.#cluster) {
