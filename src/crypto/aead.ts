@@ -10,6 +10,8 @@ export const AEAD_NONCE_LENGTH = 12;
 export const AEAD_TAG_LENGTH = 16;
 
 const EMPTY = Buffer.alloc(0);
+/** The options of every cipher and decipher: one object, not a new one per ciphertext. */
+const TAG_OPTIONS = Object.freeze({ authTagLength: AEAD_TAG_LENGTH });
 
 /**
  * Seals `plaintext` → ciphertext ‖ tag (plaintext.length + 16 bytes). Writes at `out[offset…]`
@@ -33,8 +35,8 @@ export function aeadSeal(
   }
   const cipher =
     algorithm === 'AES256'
-      ? createCipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_LENGTH })
-      : createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG_LENGTH });
+      ? createCipheriv('aes-256-gcm', key, nonce, TAG_OPTIONS)
+      : createCipheriv('chacha20-poly1305', key, nonce, TAG_OPTIONS);
   if (associatedData.length > 0) cipher.setAAD(associatedData);
   const body = cipher.update(plaintext);
   // Stream ciphers: update returns everything and final returns nothing.
@@ -68,8 +70,8 @@ export function aeadTryOpen(
   try {
     const decipher =
       algorithm === 'AES256'
-        ? createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_LENGTH })
-        : createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG_LENGTH });
+        ? createDecipheriv('aes-256-gcm', key, nonce, TAG_OPTIONS)
+        : createDecipheriv('chacha20-poly1305', key, nonce, TAG_OPTIONS);
     decipher.setAuthTag(sealed.subarray(split));
     if (associatedData.length > 0) decipher.setAAD(associatedData);
     plaintext = decipher.update(sealed.subarray(0, split));

@@ -52,3 +52,19 @@ test('HmacSha256 stays correct across repeated use and message lengths 0..100', 
     }
   }
 });
+
+test('HmacSha256.digestInto writes the same MAC into the given bytes, up to 55-byte messages', () => {
+  for (const keyLength of [0, 32, 65]) {
+    const key = randomBytes(keyLength);
+    const mac = new HmacSha256(key);
+    const out = Buffer.alloc(40, 0xee);
+    for (let length = 0; length <= 55; length++) {
+      const msg = randomBytes(length);
+      mac.digestInto(msg, out);
+      assert.deepEqual(out.subarray(0, 32), createHmac('sha256', key).update(msg).digest());
+      assert.deepEqual(out.subarray(32), Buffer.alloc(8, 0xee));
+    }
+    assert.throws(() => mac.digestInto(randomBytes(56), out), RangeError);
+    assert.throws(() => mac.digestInto(randomBytes(16), Buffer.alloc(31)), RangeError);
+  }
+});

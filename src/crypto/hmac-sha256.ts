@@ -48,6 +48,23 @@ export class HmacSha256 {
     if (message.length > SHORT_MESSAGE) {
       return createHmac('sha256', this.#key).update(message).digest();
     }
+    const out = Buffer.allocUnsafe(DIGEST);
+    this.#short(message, out);
+    return out;
+  }
+
+  /**
+   * HMAC-SHA256(key, message) written to `out[0, 32)`, for messages of at most 55 bytes (a
+   * sealing key from a 16-byte IV): the hot path, which allocates nothing. Throws RangeError for a
+   * longer message or a shorter `out`.
+   */
+  digestInto(message: Uint8Array, out: Uint8Array): void {
+    if (message.length > SHORT_MESSAGE) throw new RangeError('digestInto takes at most 55 bytes');
+    if (out.length < DIGEST) throw new RangeError('digestInto needs 32 bytes of output');
+    this.#short(message, out);
+  }
+
+  #short(message: Uint8Array, out: Uint8Array): void {
     // Inner hash: the key block is already in #inner, the message is the last block.
     sha256LastBlock(schedule, message, BLOCK);
     sha256Compress(this.#inner, schedule, state);
@@ -57,11 +74,15 @@ export class HmacSha256 {
     schedule.fill(0, 9, 15);
     schedule[15] = (BLOCK + DIGEST) * 8;
     sha256Compress(this.#outer, schedule, state);
-    const out = Buffer.allocUnsafe(DIGEST);
-    for (let i = 0; i < 8; i++) out.writeInt32BE(state[i]!, 4 * i);
+    for (let i = 0; i < 8; i++) {
+      const word = state[i]!;
+      out[4 * i] = word >>> 24;
+      out[4 * i + 1] = word >>> 16;
+      out[4 * i + 2] = word >>> 8;
+      out[4 * i + 3] = word;
+    }
     schedule.fill(0);
     state.fill(0);
-    return out;
   }
 }
 

@@ -22,6 +22,11 @@ export interface DataKey {
 }
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * Where an AES256 sealing key is derived: one buffer for the process, used synchronously and
+ * zeroed right after each use, instead of a new 32-byte Buffer per ciphertext.
+ */
+const SUB_KEY = Buffer.alloc(SECRET_KEY_LENGTH);
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 /**
@@ -66,6 +71,8 @@ export class SecretKey {
     const nonceStart = ivStart + CIPHERTEXT_IV_LENGTH;
     randomPool.fill(out, ivStart, CIPHERTEXT_OVERHEAD - AEAD_TAG_LENGTH);
     const subKey = this.#subKey(this.#type, out.subarray(ivStart, nonceStart));
+    // A throw in between leaves SUB_KEY's bytes behind until the next ciphertext overwrites them:
+    // aeadSeal throws only for lengths, which are fixed here.
     aeadSeal(this.#type, subKey, out.subarray(nonceStart), plaintext, associatedData, out, 0);
     subKey.fill(0);
     return out;
@@ -129,10 +136,14 @@ export class SecretKey {
     return this.toString();
   }
 
-  /** HMAC-SHA256(key, iv) or HChaCha20(key, iv): the per-ciphertext AEAD key. */
+  /**
+   * HMAC-SHA256(key, iv) or HChaCha20(key, iv): the per-ciphertext AEAD key. The AES256 one is
+   * SUB_KEY itself: the caller uses it at once and zeroes it.
+   */
   #subKey(algorithm: KeyType, iv: Buffer): Buffer {
     if (algorithm === 'ChaCha20') return hchacha20(this.#key, iv);
     this.#hmac ??= new HmacSha256(this.#key);
-    return this.#hmac.digest(iv);
+    this.#hmac.digestInto(iv, SUB_KEY);
+    return SUB_KEY;
   }
 }

@@ -25,6 +25,33 @@ function chainFile(paths: readonly string[]): string {
 }
 
 describe('audit chain', () => {
+  it('chains a batch of lines (nextLines) to exactly the bytes of next() line by line', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ unit: 'binary' }), { maxLength: 30 }),
+        fc.boolean(),
+        (paths, trailingNewline) => {
+          const lines = paths.map((p, i) => requestLine(i, p));
+          const one = new AuditChain(KEY, { mac: GENESIS, seq: 5 });
+          const batch = new AuditChain(KEY, { mac: GENESIS, seq: 5 });
+          const expected = lines.map((l) => one.next(l)).join('');
+          const text = lines.join('\n') + (trailingNewline && lines.length > 0 ? '\n' : '');
+          assert.equal(batch.nextLines(text).toString('utf8'), expected);
+          assert.deepEqual(batch.head, one.head);
+        },
+      ),
+    );
+  });
+
+  it('chains a batch larger than its scratch buffer', () => {
+    const lines = Array.from({ length: 3000 }, (_, i) => requestLine(i, '/ä'.repeat(40)));
+    const one = new AuditChain(KEY, { mac: GENESIS, seq: 0 });
+    const batch = new AuditChain(KEY, { mac: GENESIS, seq: 0 });
+    const expected = lines.map((l) => one.next(l)).join('');
+    assert.equal(batch.nextLines(lines.join('\n') + '\n').toString('utf8'), expected);
+    assert.deepEqual(batch.head, one.head);
+  });
+
   it('verifies what it writes, keeping the request fields as they were', () => {
     fc.assert(
       fc.property(fc.array(fc.string(), { maxLength: 20 }), (paths) => {

@@ -82,14 +82,8 @@ export class AuditFile implements AuditSink {
   /** Chains and appends NDJSON lines (each ending in a newline), as one write. */
   write(lines: string): void {
     if (this.#closed || lines === '') return;
-    let out = '';
-    let from = 0;
-    for (let nl = lines.indexOf('\n'); nl !== -1; nl = lines.indexOf('\n', from)) {
-      if (nl > from) out += this.#chain.next(lines.slice(from, nl));
-      from = nl + 1;
-    }
-    if (from < lines.length) out += this.#chain.next(lines.slice(from));
-    this.#append(out);
+    const out = this.#chain.nextLines(lines);
+    if (out.length > 0) this.#append(out);
   }
 
   /** Ends this file with a seal record and continues the chain in a new file at the same path. */
@@ -134,11 +128,12 @@ export class AuditFile implements AuditSink {
     return new Promise((resolve) => this.end(resolve));
   }
 
-  #append(text: string): void {
+  #append(text: string | Buffer): void {
+    const bytes = typeof text === 'string' ? Buffer.from(text) : text;
     this.#queue = this.#queue
       .then(async () => {
         if (!this.#handle) await this.#openHandle();
-        await this.#handle!.write(text);
+        await this.#handle!.write(bytes);
         if (this.#failing !== '') {
           this.#failing = '';
           this.#onError(new Error('writing again; lines were lost while writes failed'));
