@@ -166,17 +166,19 @@ export class Trimmer {
     const current = await readTrim(node.client, node.keys);
     if (horizon > (current.record?.trimmed ?? 0)) {
       const logPrefix = node.keys.layout.logPrefix;
+      // Keys, not a count: etcd's count ignores the creation-revision filter.
       const due = await withTimeout(
         node.client.kv.range({
           key: Buffer.from(logPrefix),
           range_end: prefixEnd(logPrefix),
           max_create_revision: horizon,
-          count_only: true,
+          keys_only: true,
+          limit: this.#options.threshold,
         }),
         CALL_MS,
         'counting log entries',
       );
-      if (Number(due.count) >= this.#options.threshold) await this.#trim(horizon, current);
+      if (due.kvs.length >= this.#options.threshold) await this.#trim(horizon, current);
     }
     if (horizon > this.#compacted) {
       // etcd keeps every old version (heartbeats are one per node per second) until compacted.
