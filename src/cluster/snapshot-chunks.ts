@@ -70,7 +70,7 @@ export async function readChunks(
       try {
         pieces.push(keys.open(key, kv.value));
       } catch (error) {
-        throw new Error(`snapshot ${ref.id}: ${(error as Error).message}`);
+        throw new Error(`snapshot ${ref.id}: ${(error as Error).message}`, { cause: error });
       }
     }
     const payload = Buffer.concat(pieces);
