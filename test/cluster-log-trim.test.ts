@@ -43,14 +43,16 @@ describe('trimming the log in etcd', { skip: missing ?? false }, () => {
       `log entries ${log.join(' ')}; other keys ${others.join(' ')}; bytes in use ${space.join(' ')}`,
     );
     // 96 writes went through the log. Left: at most the last round's entries and fewer than the
-    // threshold before them; the cluster, member, applied, marker, trim and snapshot keys are
-    // the same after every round; etcd's space in use does not grow with the writes.
+    // threshold before them; the cluster, member, applied, marker, trim and snapshot keys stay
+    // the same; etcd's space in use does not grow with the writes.
     assert.ok(
       log.every((n) => n < 2 * churn.length + THRESHOLD),
       `log entries in etcd per round: ${log.join(', ')}`,
     );
+    // (Within one: a trim under way at a measurement has written its chunk, not yet deleted the
+    // previous snapshot's.)
     assert.ok(
-      others.every((c) => c === others[0]),
+      Math.max(...others) - Math.min(...others) <= 1,
       `other etcd keys per round: ${others.join(', ')}`,
     );
     assert.ok(

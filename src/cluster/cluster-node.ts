@@ -1093,7 +1093,7 @@ export class ClusterNode {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#probe) clearInterval(this.#probe);
-    await this.#trimmer?.stop();
+    this.#trimmer?.stop();
     await this.#watcher?.cancel().catch(() => undefined);
     await this.#queue.catch(() => undefined);
     await this.#flushCopy().catch(() => undefined);
