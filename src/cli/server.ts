@@ -61,6 +61,13 @@ worker of every member has it):
                         bounded-staleness mode: refuse reads once this node has not reached
                         etcd for DUR (e.g. 10s); env KEYHOLD_ETCD_MAX_STALENESS. Off by default:
                         a node cut off from etcd keeps serving reads (the lone-survivor promise)
+  --etcd-trim-interval DUR
+                        how often the log in etcd is trimmed and etcd compacted (default 5m);
+                        a request id is remembered at least this long after its write's answer;
+                        env KEYHOLD_ETCD_TRIM_INTERVAL
+  --etcd-trim-threshold N
+                        trim once N log entries are older than every member's progress and one
+                        interval (default 10000); env KEYHOLD_ETCD_TRIM_THRESHOLD
   A flag beats the environment, which beats the config file's keyhold.cluster.etcd section,
   field by field.
 `,
@@ -83,6 +90,8 @@ worker of every member has it):
     'etcd-key': { type: 'string' },
     'etcd-username': { type: 'string' },
     'etcd-max-staleness': { type: 'string' },
+    'etcd-trim-interval': { type: 'string' },
+    'etcd-trim-threshold': { type: 'string' },
   },
   async run(args) {
     if (args.positionals.length > 1) throw new UsageError('expected at most one state directory');
@@ -187,6 +196,8 @@ function clusterConfigOf(
     cert: stringOption(args, 'etcd-cert'),
     key: stringOption(args, 'etcd-key'),
     username: stringOption(args, 'etcd-username'),
+    trimInterval: stringOption(args, 'etcd-trim-interval'),
+    trimThreshold: stringOption(args, 'etcd-trim-threshold'),
   };
   return resolveClusterConfig({ flags, env: io().env, file });
 }

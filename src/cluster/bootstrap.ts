@@ -2,16 +2,15 @@
 // refusals (another HSM key, a prefix holding something else), and the import of a single
 // node's state as the first log entry (chunks of at most 1 MiB, one transaction each).
 
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import type { HsmKey } from '../crypto/index.ts';
 import { AesGcmSealer } from '../store/aes-gcm-sealer.ts';
 import { prefixEnd, withTimeout } from './etcd-client.ts';
 import { ClusterKeys, EtcdLayout, aadOf } from './etcd-layout.ts';
 import { encodeEntry } from './log-entry.ts';
+import { writeChunks } from './snapshot-chunks.ts';
 
-/** Bytes of snapshot payload per chunk (etcd refuses requests over 1.5 MiB). */
-export const CHUNK_BYTES = 1024 * 1024;
 const CALL_MS = 5000;
 
 interface ClusterRecord {
@@ -139,22 +138,10 @@ async function create(
       'deleting old chunks',
     );
     const payload = await singleNode.load();
-    const snapId = randomBytes(16).toString('hex');
-    let chunks = 0;
-    for (let offset = 0; offset < payload.length || chunks === 0; offset += CHUNK_BYTES) {
-      const key = layout.snapshotChunk(snapId, chunks);
-      const piece = payload.subarray(offset, offset + CHUNK_BYTES);
-      await withTimeout(
-        client.put(key).value(keys.seal(key, piece)).exec(),
-        CALL_MS * 4,
-        'writing a snapshot chunk',
-      );
-      chunks++;
-    }
-    const sha256 = createHash('sha256').update(payload).digest('hex');
+    const mark = await writeChunks(client, keys, payload);
     payload.fill(0);
     const logKey = layout.log(randomBytes(16).toString('hex'));
-    const entry = encodeEntry({ kind: 'snapshot', mark: { id: snapId, chunks, sha256 } });
+    const entry = encodeEntry({ kind: 'snapshot', mark });
     ops.push(client.put(logKey).value(keys.seal(logKey, entry)));
   }
   const result = await withTimeout(

@@ -3,7 +3,7 @@
 // transaction on the footprint markers, acknowledgement once every member applied it), the
 // wait rule for reads, and membership. docs/cluster.md describes each rule and why.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DeleteBuilder, Etcd3, IKeyValue, PutBuilder, Watcher } from 'etcd3';
@@ -25,6 +25,14 @@ import { ClusterKeys, DEFAULT_PREFIX, EtcdLayout } from './etcd-layout.ts';
 import { decodeEntry, encodeEntry } from './log-entry.ts';
 import type { LogEntry, SnapshotMark } from './log-entry.ts';
 import { LocalCopy } from './local-copy.ts';
+import {
+  DEFAULT_TRIM_INTERVAL_MS,
+  DEFAULT_TRIM_THRESHOLD,
+  readTrim,
+  readTrimSnapshot,
+  Trimmer,
+} from './log-trim.ts';
+import { readChunks } from './snapshot-chunks.ts';
 import { Progress, unavailable } from './progress.ts';
 import { applyTracked } from './touched.ts';
 import { stalenessRefusal, waitRule } from './wait-rule.ts';
@@ -162,6 +170,7 @@ export class ClusterNode {
   #publishRunning: Promise<void> = Promise.resolve();
   #publishQueued: Promise<void> | null = null;
   #publishForce = false;
+  #trimmer: Trimmer | null = null;
 
   private constructor(options: ClusterNodeOptions, client: Etcd3, copy: LocalCopy, state: State) {
     this.#options = options;
@@ -264,6 +273,7 @@ export class ClusterNode {
     await this.#found();
     this.#startProbe();
     await this.#restartWatch();
+    this.#startTrimmer();
   }
 
   async #reconnectLoop(): Promise<void> {
@@ -317,10 +327,21 @@ export class ClusterNode {
 
   // ── apply loop ──────────────────────────────────────────────────────────────────────────────
 
-  /** Reads every log entry after `#processed` and the member and progress records, at one revision. */
+  /**
+   * Reads every log entry after `#processed` and the member and progress records, at one
+   * revision; first the trimmed log's snapshot when entries after `#processed` were trimmed.
+   */
   async #catchUp(): Promise<void> {
     const layout = this.#layout;
-    let readRevision = 0;
+    const trim = await readTrim(this.#client, this.#keys);
+    const readRevision = trim.readRevision;
+    if (trim.record && trim.record.trimmed > this.#processed) {
+      const payload = await readTrimSnapshot(this.#client, this.#keys, trim.record, readRevision);
+      this.#options.info?.(
+        `cluster: the log before revision ${trim.record.trimmed} was trimmed after this node's revision ${this.#processed}: loading the snapshot at revision ${trim.record.revision}`,
+      );
+      await this.#replaceState(payload, trim.record.revision);
+    }
     let from = this.#processed + 1;
     for (;;) {
       const res = await withTimeout(
@@ -331,12 +352,11 @@ export class ClusterNode {
           sort_order: 'Ascend',
           sort_target: 'Create',
           limit: PAGE,
-          ...(readRevision ? { revision: readRevision } : {}),
+          revision: readRevision,
         }),
         CALL_MS * 2,
         'a log read',
       );
-      if (!readRevision) readRevision = Number(res.header.revision);
       const kvs = res.kvs;
       for (const kv of kvs) await this.#applyLog(kv);
       if (kvs.length < PAGE) break;
@@ -595,33 +615,24 @@ export class ClusterNode {
   }
 
   async #applySnapshot(mark: SnapshotMark, revision: number): Promise<void> {
-    // One chunk per read: a gRPC answer is limited to 4 MiB by default.
-    const pieces: Buffer[] = [];
-    for (let n = 0; n < mark.chunks; n++) {
-      const key = this.#layout.snapshotChunk(mark.id, n);
-      const res = await withTimeout(
-        this.#client.kv.range({ key: Buffer.from(key) }),
-        CALL_MS * 2,
-        'a snapshot chunk',
-      );
-      const kv = res.kvs[0];
-      if (!kv) throw new Error(`snapshot ${mark.id}: chunk ${n} of ${mark.chunks} is missing`);
-      pieces.push(this.#keys.open(key, kv.value));
+    await this.#replaceState(await readChunks(this.#client, this.#keys, mark), revision);
+  }
+
+  /** Replaces the whole state with the snapshot `payload` (zeroed here) taken at `revision`. */
+  async #replaceState(payload: Buffer, revision: number): Promise<void> {
+    let restored: State;
+    try {
+      restored = decodeSnapshot(payload);
+    } finally {
+      payload.fill(0);
     }
-    const payload = Buffer.concat(pieces);
-    for (const piece of pieces) piece.fill(0);
-    if (createHash('sha256').update(payload).digest('hex') !== mark.sha256) {
-      throw new Error(`snapshot ${mark.id}: digest mismatch`);
-    }
-    const restored = decodeSnapshot(payload);
-    payload.fill(0);
     const commit = this.state.commit + 1;
     this.state.replaceWith(restored);
     this.state.commit = commit;
     // Everything may have changed: every object is in flight until every member has it.
     this.progress.applied(revision, ['enclave', 'identity']);
     this.#options.replicas?.replaced(revision);
-    this.#appliedRevision = revision;
+    this.#appliedRevision = Math.max(this.#appliedRevision, revision);
     this.#processed = Math.max(this.#processed, revision);
     await this.#snapshotLocal();
   }
@@ -780,6 +791,51 @@ export class ClusterNode {
       this.#publish(true).catch((error: unknown) => (this.#etcdError = messageOf(error)));
     }, 1000);
     this.#heartbeat.unref();
+  }
+
+  /** Trims the log in etcd (log-trim.ts) while this node is the lowest live member. */
+  #startTrimmer(): void {
+    if (this.#trimmer || this.#closed) return;
+    const trim = this.#options.etcd.trim;
+    this.#trimmer = new Trimmer(
+      {
+        client: this.#client,
+        keys: this.#keys,
+        capture: () => this.#capture(),
+        processed: () => this.#processed,
+        stable: () => this.progress.stable,
+        leads: () => this.#leadsTrim(),
+        info: (m) => this.#options.info?.(m),
+        warn: (m) => this.#options.warn(m),
+      },
+      {
+        interval: trim?.interval ?? DEFAULT_TRIM_INTERVAL_MS,
+        threshold: trim?.threshold ?? DEFAULT_TRIM_THRESHOLD,
+      },
+    );
+    this.#trimmer.start();
+  }
+
+  /** The state's snapshot and the revision it reflects, taken between two queued applies. */
+  #capture(): Promise<{ revision: number; payload: Buffer }> {
+    const taken = this.#queue.then(() => ({
+      revision: this.#processed,
+      payload: encodeSnapshot(this.state),
+    }));
+    this.#queue = taken.then(
+      () => undefined,
+      () => undefined,
+    );
+    return taken;
+  }
+
+  /** One member trims at a time (the trim record's compare makes a second one harmless). */
+  #leadsTrim(): boolean {
+    if (!this.isMember || this.#etcdError !== '') return false;
+    const live = [...this.#members].filter(
+      (h) => h === this.#host || this.progress.isAlive(this.progress.member(h)),
+    );
+    return live.sort()[0] === this.#host;
   }
 
   /** The first node to start on a cluster without members becomes its first member. */
@@ -1123,6 +1179,7 @@ export class ClusterNode {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#probe) clearInterval(this.#probe);
+    this.#trimmer?.stop();
     await this.#watcher?.cancel().catch(() => undefined);
     await this.#queue.catch(() => undefined);
     if (this.#stableTimer) clearTimeout(this.#stableTimer);

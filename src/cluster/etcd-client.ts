@@ -21,6 +21,8 @@ export interface EtcdOptions {
   readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
   readonly username?: string;
   readonly password?: string;
+  /** Trimming the log in etcd (log-trim.ts); absent fields take the defaults there. */
+  readonly trim?: { readonly interval?: number; readonly threshold?: number };
 }
 
 export function connectEtcd(options: EtcdOptions): Etcd3 {

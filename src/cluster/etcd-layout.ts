@@ -40,6 +40,10 @@ export class EtcdLayout {
   get appliedPrefix(): string {
     return this.prefix + 'applied/';
   }
+  /** The trim record: the snapshot that stands for the log entries trimmed (log-trim.ts). */
+  get trimKey(): string {
+    return this.prefix + 'trim';
+  }
   snapshotChunk(id: string, n: number): string {
     return `${this.prefix}snap/${id}/${String(n).padStart(6, '0')}`;
   }

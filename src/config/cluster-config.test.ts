@@ -301,3 +301,55 @@ describe('the config file section keyhold.cluster.etcd', () => {
     ]);
   });
 });
+
+describe('log trimming settings', () => {
+  it('come from the file, the environment or a flag, field by field', () => {
+    const file = fileSection(
+      [
+        '  cluster:',
+        '    etcd:',
+        '      endpoints: http://e',
+        '      trim:',
+        '        interval: 10m',
+        '        threshold: 5000',
+      ].join('\n') + '\n',
+    );
+    assert.deepEqual(resolveClusterConfig({ file })?.trim, { interval: 600_000, threshold: 5000 });
+    assert.deepEqual(
+      resolveClusterConfig({
+        file,
+        env: { KEYHOLD_ETCD_TRIM_INTERVAL: '90s' },
+        flags: { trimThreshold: '20' },
+      })?.trim,
+      { interval: 90_000, threshold: 20 },
+    );
+    // Unset: no trim field, the engine's defaults (5m, 10000).
+    assert.equal(resolveClusterConfig({ flags: { endpoints: 'http://e' } })?.trim, undefined);
+  });
+
+  it('bad values are one line naming where they came from', () => {
+    const endpoints = 'http://e';
+    assert.equal(
+      resolveError({ flags: { endpoints, trimInterval: '500ms' } }),
+      "--etcd-trim-interval: the trim interval must be at least 1s (got '500ms')",
+    );
+    assert.equal(
+      resolveError({ flags: { endpoints }, env: { KEYHOLD_ETCD_TRIM_INTERVAL: 'soon' } }),
+      "KEYHOLD_ETCD_TRIM_INTERVAL: invalid duration 'soon' (examples: 5m, 30s, 1h)",
+    );
+    assert.equal(
+      resolveError({ flags: { endpoints, trimThreshold: '0' } }),
+      "--etcd-trim-threshold: the trim threshold must be a whole number of log entries, at least 1 (got '0')",
+    );
+    assert.match(
+      fileError(
+        '  cluster:\n    etcd:\n      endpoints: http://e\n      trim:\n        threshold: -3\n',
+      ),
+      /^c\.yml:8:20: keyhold\.cluster\.etcd\.trim\.threshold: the trim threshold must be a whole number/,
+    );
+    assert.match(
+      resolveError({ flags: { trimInterval: '1m' } }),
+      /^--etcd-trim-interval is set but no etcd endpoints are/,
+    );
+  });
+});

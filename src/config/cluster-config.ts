@@ -8,6 +8,7 @@ import { accessSync, constants } from 'node:fs';
 import { isSeq } from 'yaml';
 import type { Node } from 'yaml';
 import type { ConfigSource } from './config-source.ts';
+import { parseGoDuration } from './go-duration.ts';
 
 /** TLS towards etcd: a CA to verify etcd's certificate, a client certificate and key. */
 export interface ClusterTlsConfig {
@@ -28,6 +29,11 @@ export interface ClusterConfig {
   readonly tls?: ClusterTlsConfig;
   readonly username?: string;
   readonly password?: string;
+  /**
+   * Trimming the log in etcd (docs/cluster.md, "Trimming the log"): a pass every `interval` ms,
+   * which trims once `threshold` entries are old enough. Absent fields take the engine's defaults.
+   */
+  readonly trim?: { readonly interval?: number; readonly threshold?: number };
 }
 
 /** The prefix when none is configured. */
@@ -45,6 +51,8 @@ export const CLUSTER_ENV = {
   ca: 'KEYHOLD_ETCD_CA',
   cert: 'KEYHOLD_ETCD_CERT',
   key: 'KEYHOLD_ETCD_KEY',
+  trimInterval: 'KEYHOLD_ETCD_TRIM_INTERVAL',
+  trimThreshold: 'KEYHOLD_ETCD_TRIM_THRESHOLD',
 } as const;
 
 type Field = keyof typeof CLUSTER_ENV;
@@ -57,6 +65,8 @@ export const CLUSTER_FLAGS = {
   ca: 'etcd-ca',
   cert: 'etcd-cert',
   key: 'etcd-key',
+  trimInterval: 'etcd-trim-interval',
+  trimThreshold: 'etcd-trim-threshold',
 } as const satisfies Partial<Record<Field, string>>;
 
 /** Flag values as the command line gave them (undefined: not given). */
@@ -78,6 +88,8 @@ export interface ClusterFileSection {
   readonly key?: Sourced<string>;
   readonly username?: Sourced<string>;
   readonly password?: Sourced<string>;
+  readonly trimInterval?: Sourced<string>;
+  readonly trimThreshold?: Sourced<string>;
 }
 
 /** A cluster setting that cannot be used; the message is one line and holds no password. */
@@ -163,6 +175,26 @@ function checkReadable(path: string): string {
   return path;
 }
 
+/** A trim interval: a Go duration of at least one second (e.g. `5m`). */
+function checkTrimInterval(text: string): string {
+  const ms = /^[+-]/.test(text) ? undefined : parseGoDuration(text, true);
+  if (ms === undefined) throw new Error(`invalid duration '${text}' (examples: 5m, 30s, 1h)`);
+  if (!(ms >= 1000) || !Number.isFinite(ms)) {
+    throw new Error(`the trim interval must be at least 1s (got '${text}')`);
+  }
+  return text;
+}
+
+/** A trim threshold: a whole number of log entries, at least 1. */
+function checkTrimThreshold(text: string): string {
+  if (!/^[0-9]+$/.test(text) || !(Number(text) >= 1) || !Number.isSafeInteger(Number(text))) {
+    throw new Error(
+      `the trim threshold must be a whole number of log entries, at least 1 (got '${text}')`,
+    );
+  }
+  return text;
+}
+
 const CHECKS: { readonly [F in Exclude<Field, 'endpoints'>]: (text: string) => string } = {
   prefix: checkEtcdPrefix,
   username: checkUsername,
@@ -174,6 +206,8 @@ const CHECKS: { readonly [F in Exclude<Field, 'endpoints'>]: (text: string) => s
   ca: checkReadable,
   cert: checkReadable,
   key: checkReadable,
+  trimInterval: checkTrimInterval,
+  trimThreshold: checkTrimThreshold,
 };
 
 /** Checks a single value, prefixing an error with its source (`--etcd-prefix: …`). */
@@ -185,11 +219,11 @@ function checked<T>(from: string, read: () => T): Sourced<T> {
   }
 }
 
-const FILE_FIELDS = ['endpoints', 'prefix', 'tls', 'username', 'password'] as const;
+const FILE_FIELDS = ['endpoints', 'prefix', 'tls', 'username', 'password', 'trim'] as const;
 
 /**
  * Reads `keyhold: cluster:` of a config file: `etcd: {endpoints, prefix, tls: {ca, cert, key},
- * username, password}`. `endpoints` is a list or a comma-separated string; every value may be
+ * username, password, trim: {interval, threshold}}`. `endpoints` is a list or a comma-separated string; every value may be
  * a `${ENV}` reference. Errors name `file:line:col`.
  */
 export function readClusterSection(
@@ -244,6 +278,12 @@ export function readClusterSection(
   for (const f of ['ca', 'cert', 'key'] as const) {
     one(f, tls.get(f)?.value, `keyhold.cluster.etcd.tls.${f}`);
   }
+  const trim = src.fields(fields.get('trim')?.value ?? null, "'keyhold.cluster.etcd.trim'", [
+    'interval',
+    'threshold',
+  ]);
+  one('trimInterval', trim.get('interval')?.value, 'keyhold.cluster.etcd.trim.interval');
+  one('trimThreshold', trim.get('threshold')?.value, 'keyhold.cluster.etcd.trim.threshold');
   return out;
 }
 
@@ -286,8 +326,12 @@ export function resolveClusterConfig(sources: ClusterSources): ClusterConfig | u
   const ca = pick('ca', CHECKS.ca, file.ca);
   const cert = pick('cert', CHECKS.cert, file.cert);
   const key = pick('key', CHECKS.key, file.key);
+  const trimInterval = pick('trimInterval', CHECKS.trimInterval, file.trimInterval);
+  const trimThreshold = pick('trimThreshold', CHECKS.trimThreshold, file.trimThreshold);
 
-  const others = [prefix, username, password, ca, cert, key].filter((s) => s !== undefined);
+  const others = [prefix, username, password, ca, cert, key, trimInterval, trimThreshold].filter(
+    (s) => s !== undefined,
+  );
   if (endpoints === undefined) {
     const [first] = others;
     if (first === undefined) return undefined;
@@ -332,6 +376,14 @@ export function resolveClusterConfig(sources: ClusterSources): ClusterConfig | u
     ...(Object.keys(tls).length > 0 ? { tls } : {}),
     ...(username ? { username: username.value } : {}),
     ...(password ? { password: password.value } : {}),
+    ...(trimInterval || trimThreshold
+      ? {
+          trim: {
+            ...(trimInterval ? { interval: parseGoDuration(trimInterval.value, true)! } : {}),
+            ...(trimThreshold ? { threshold: Number(trimThreshold.value) } : {}),
+          },
+        }
+      : {}),
   };
 }
 
