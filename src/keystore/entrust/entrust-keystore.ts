@@ -110,7 +110,7 @@ export class EntrustKeyStore implements KeyStore {
    * Every unexpired secret's name, following `next_token` to the last page (KES reads one page,
    * and its first entries are empty names).
    */
-  async list(): Promise<string[]> {
+  async list(prefix = ''): Promise<string[]> {
     const names: string[] = [];
     let next = '';
     for (let pages = 0; ; pages++) {
@@ -127,7 +127,12 @@ export class EntrustKeyStore implements KeyStore {
       const secrets = Array.isArray(page?.secrets) ? (page.secrets as unknown[]) : [];
       for (const s of secrets) {
         const secret = s as { name?: unknown; expired?: unknown } | null;
-        if (typeof secret?.name === 'string' && secret.name !== '' && secret.expired !== true) {
+        if (
+          typeof secret?.name === 'string' &&
+          secret.name !== '' &&
+          secret.expired !== true &&
+          secret.name.startsWith(prefix)
+        ) {
           names.push(secret.name);
         }
       }

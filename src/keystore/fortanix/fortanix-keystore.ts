@@ -127,7 +127,7 @@ export class FortanixKeyStore implements KeyStore {
    * ends the listing; a full page without a new name means DSM ignored `start`, which would
    * loop forever (as KES does) and is an error instead.
    */
-  async list(): Promise<string[]> {
+  async list(prefix = ''): Promise<string[]> {
     const seen = new Set<string>();
     const keys: string[] = [];
     let start = '';
@@ -149,7 +149,8 @@ export class FortanixKeyStore implements KeyStore {
         seen.add(name);
         progressed = true;
         // Other object types (an AES key of another app) cannot be KES keys.
-        if (object?.obj_type === undefined || object.obj_type === 'OPAQUE') keys.push(name);
+        if (object?.obj_type !== undefined && object.obj_type !== 'OPAQUE') continue;
+        if (name.startsWith(prefix)) keys.push(name);
       }
       if (page.length < PAGE) return keys;
       if (!progressed) {

@@ -108,7 +108,7 @@ export class GemaltoKeyStore implements KeyStore {
   }
 
   /** Every secret's name, `skip` advancing by each page, until `total` (no empty extra page). */
-  async list(): Promise<string[]> {
+  async list(prefix = ''): Promise<string[]> {
     const names: string[] = [];
     let skip = 0;
     for (;;) {
@@ -130,7 +130,7 @@ export class GemaltoKeyStore implements KeyStore {
       const resources = Array.isArray(page.resources) ? (page.resources as unknown[]) : [];
       for (const r of resources) {
         const name = (r as { name?: unknown } | null)?.name;
-        if (typeof name === 'string' && name !== '') names.push(name);
+        if (typeof name === 'string' && name !== '' && name.startsWith(prefix)) names.push(name);
       }
       skip += resources.length;
       const total = typeof page.total === 'number' ? page.total : 0;
