@@ -236,7 +236,8 @@ describe('Fortanix DSM key store', () => {
   });
 });
 
-describe('KES gateway over Fortanix DSM', () => {
+// The refused start runs beside the long outage test (each starts its own process).
+describe('KES gateway over Fortanix DSM', { concurrency: true }, () => {
   const appKey = ApiKey.generate('kes');
   const app = apiKeyCert(appKey);
   const tls = createCertificate({

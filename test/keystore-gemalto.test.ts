@@ -237,7 +237,8 @@ describe('CipherTrust / KeySecure key store', () => {
   });
 });
 
-describe('KES gateway over CipherTrust / KeySecure', () => {
+// The refused start runs beside the long outage test (each starts its own process).
+describe('KES gateway over CipherTrust / KeySecure', { concurrency: true }, () => {
   const appKey = ApiKey.generate('kes');
   const app = apiKeyCert(appKey);
   const tls = createCertificate({
