@@ -59,7 +59,7 @@ export class FakeCipherTrust extends TlsStandIn {
 
   protected handle(req: LoggedRequest): StandInAnswer {
     const url = new URL(req.url, 'https://ciphertrust');
-    const json = String(req.headers['content-type'] ?? '').startsWith('application/json');
+    const json = (req.headers['content-type'] ?? '').startsWith('application/json');
     if (req.method === 'POST' && url.pathname === '/api/v1/auth/tokens') {
       if (!json) return error(415, 3, 'NCERRUnsupportedMediaType: expected application/json');
       const body = strictJson(req.body, [
@@ -93,7 +93,7 @@ export class FakeCipherTrust extends TlsStandIn {
     if (!url.pathname.startsWith('/api/v1/vault/secrets')) {
       return error(404, 5, 'NCERRResourceNotFound: no such route');
     }
-    const auth = String(req.headers.authorization ?? '');
+    const auth = req.headers.authorization ?? '';
     const expires = auth.startsWith('Bearer ') ? this.#jwts.get(auth.slice(7)) : undefined;
     if (expires === undefined || expires <= Date.now()) {
       return error(401, 401, 'Token is expired or invalid');

@@ -81,7 +81,7 @@ export class FakeFortanix extends TlsStandIn {
   }
 
   #app(req: LoggedRequest): FortanixApp | undefined {
-    const auth = String(req.headers.authorization ?? '');
+    const auth = req.headers.authorization ?? '';
     if (!auth.startsWith('Basic ')) return undefined;
     return this.#apps.find((a) => FakeFortanix.apiKey(a) === auth.slice('Basic '.length));
   }
@@ -91,7 +91,7 @@ export class FakeFortanix extends TlsStandIn {
     const route = `${req.method} ${url.pathname}`;
     if (route === 'GET /sys/v1/health') return { status: 204 };
     if (route === 'POST /sys/v1/session/terminate') {
-      const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
+      const token = (req.headers.authorization ?? '').replace(/^Bearer /, '');
       if (!this.sessions.delete(token)) return this.#error(401, 'invalid session');
       return { status: 204 };
     }
@@ -106,8 +106,7 @@ export class FakeFortanix extends TlsStandIn {
         json: { token_type: 'Bearer', expires_in: 600, access_token: token, entity_id: app.id },
       };
     }
-    const json = (): boolean =>
-      String(req.headers['content-type'] ?? '').startsWith('application/json');
+    const json = (): boolean => (req.headers['content-type'] ?? '').startsWith('application/json');
     if (route === 'PUT /crypto/v1/keys') {
       if (!json()) return this.#error(415, 'expected Content-Type application/json');
       const body = strictJson(req.body, [
@@ -133,7 +132,7 @@ export class FakeFortanix extends TlsStandIn {
       ) {
         return this.#error(400, 'invalid sobject import request');
       }
-      const group = (body.group_id as string | undefined) ?? app.groups[0]!;
+      const group = body.group_id ?? app.groups[0]!;
       if (!app.groups.includes(group)) return this.#error(403, 'group access denied');
       if (this.objects.has(body.name)) return this.#error(409, 'sobject already exists');
       const object: SecurityObject = {

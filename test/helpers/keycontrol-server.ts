@@ -155,8 +155,9 @@ export class FakeKeyControl extends TlsStandIn {
         }
         let after = '';
         if (body.next_token !== undefined) {
+          if (typeof body.next_token !== 'string') return fail(400, 'Invalid next_token');
           try {
-            const t = JSON.parse(Buffer.from(String(body.next_token), 'base64').toString()) as {
+            const t = JSON.parse(Buffer.from(body.next_token, 'base64').toString()) as {
               box_id?: unknown;
               next_ctx?: unknown;
             };

@@ -250,7 +250,7 @@ export class EntrustKeyStore implements KeyStore {
 
 /** KeyControl's `error` text of a JSON answer ('' otherwise). */
 function errorOf(answer: RestAnswer): string {
-  const json = jsonOf(answer) as { error?: unknown } | undefined;
+  const json = jsonOf(answer) as { error?: unknown } | null | undefined;
   return typeof json?.error === 'string' ? json.error : '';
 }
 

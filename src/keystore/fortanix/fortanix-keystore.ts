@@ -192,7 +192,7 @@ export class FortanixKeyStore implements KeyStore {
     if (object === null || typeof object !== 'object') {
       throw new Error(`fortanix: failed to ${what} '${name}': not a JSON object`);
     }
-    return object as { value?: unknown; enabled?: unknown; kid?: unknown };
+    return object;
   }
 
   #call(call: RestCall): Promise<RestAnswer> {
@@ -205,7 +205,7 @@ export class FortanixKeyStore implements KeyStore {
 
 /** DSM's error text: `message` of a JSON answer, else the body as text (as KES reads it). */
 function messageOf(answer: RestAnswer): string {
-  const json = jsonOf(answer) as { message?: unknown } | undefined;
+  const json = jsonOf(answer) as { message?: unknown } | null | undefined;
   if (json !== undefined) return typeof json?.message === 'string' ? json.message : '';
   return answer.text;
 }

@@ -228,7 +228,7 @@ export class GemaltoKeyStore implements KeyStore {
 
 /** CipherTrust's error: `codeDesc` (and `code`) of a JSON answer, else the body as text. */
 function failure(what: string, answer: RestAnswer): Error {
-  const json = jsonOf(answer) as { code?: unknown; codeDesc?: unknown } | undefined;
+  const json = jsonOf(answer) as { code?: unknown; codeDesc?: unknown } | null | undefined;
   const text =
     json !== undefined && typeof json?.codeDesc === 'string'
       ? `${json.codeDesc} (${String(json.code)})`

@@ -156,7 +156,7 @@ export class RetryClient {
 
 /** The parsed JSON of an answer whose Content-Type says JSON; undefined otherwise. */
 export function jsonOf(answer: RestAnswer): unknown {
-  const type = String(answer.headers['content-type'] ?? '').trim();
+  const type = (answer.headers['content-type'] ?? '').trim();
   if (!type.startsWith('application/json')) return undefined;
   try {
     return JSON.parse(answer.text) as unknown;
