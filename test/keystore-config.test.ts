@@ -48,6 +48,44 @@ describe('keystore config', () => {
     });
   });
 
+  it('fortanix, gemalto, entrust: KES’s fields, env references and defaults', () => {
+    const fortanix = parse(
+      'keystore:\n  fortanix:\n    sdkms:\n      endpoint: https://sdkms.fortanix.com\n      group_id: g1\n      credentials:\n        key: ${KEY}\n      tls:\n        ca: /ca.pem\n',
+      { KEY: 'YXBwOnNlY3JldA==' },
+    );
+    assert.deepEqual(fortanix.keystore, {
+      kind: 'fortanix',
+      endpoint: 'https://sdkms.fortanix.com',
+      groupId: 'g1',
+      apiKey: 'YXBwOnNlY3JldA==',
+      ca: '/ca.pem',
+    });
+    const gemalto = parse(
+      'keystore:\n  gemalto:\n    keysecure:\n      endpoint: https://ks\n      credentials:\n        token: ${T}\n',
+      { T: 'refresh' },
+    );
+    assert.deepEqual(gemalto.keystore, {
+      kind: 'gemalto',
+      endpoint: 'https://ks',
+      token: 'refresh',
+      domain: '',
+      retry: 5_000,
+      ca: '',
+    });
+    const entrust = parse(
+      'keystore:\n  entrust:\n    keycontrol:\n      endpoint: https://kc\n      vault_id: v\n      box_id: b\n      credentials:\n        username: u\n        password: " p w "\n      tls:\n        ca: /ca\n',
+    );
+    assert.deepEqual(entrust.keystore, {
+      kind: 'entrust',
+      endpoint: 'https://kc',
+      vaultId: 'v',
+      boxId: 'b',
+      username: 'u',
+      password: ' p w ',
+      ca: '/ca',
+    });
+  });
+
   it('refuses what it cannot serve, naming the place', () => {
     assert.match(
       errorOf('keystore:\n  fs:\n    path: /a\n  vault:\n    endpoint: x\n'),
@@ -55,7 +93,21 @@ describe('keystore config', () => {
     );
     assert.match(
       errorOf('keystore:\n  entrust:\n    keycontrol:\n      endpoint: x\n'),
-      /^c\.yml:4:3: keystore\.entrust is not supported by this Keyhold version/,
+      /^c\.yml:6:7: invalid entrust keycontrol keystore config: no vault_id specified$/,
+    );
+    assert.match(
+      errorOf('keystore:\n  fortanix:\n    sdkms:\n      endpoint: https://f\n'),
+      /invalid fortanix SDKMS keystore config: no API key specified/,
+    );
+    assert.match(
+      errorOf('keystore:\n  gemalto:\n    keysecure:\n      credentials:\n        token: t\n'),
+      /invalid gemalto keysecure keystore config: no endpoint specified/,
+    );
+    assert.match(
+      errorOf(
+        'keystore:\n  gemalto:\n    keysecure:\n      endpoint: e\n      credentials:\n        token: t\n        retry: soon\n',
+      ),
+      /^c\.yml:9:16: invalid credentials\.retry 'soon'/,
     );
     assert.match(
       errorOf('keystore:\n  vault:\n    endpoint: https://v\n'),

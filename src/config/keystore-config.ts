@@ -85,8 +85,49 @@ export interface GcpStoreConfig {
   };
 }
 
+export interface FortanixStoreConfig {
+  readonly kind: 'fortanix';
+  readonly endpoint: string;
+  /** Group new keys are created in; '' = the app's default group. */
+  readonly groupId: string;
+  /** The DSM app's API key (base64 of `app-id:secret`), sent as `Authorization: Basic`. */
+  readonly apiKey: string;
+  /** CA file or directory; '' = the system's CAs. */
+  readonly ca: string;
+}
+
+export interface GemaltoStoreConfig {
+  readonly kind: 'gemalto';
+  readonly endpoint: string;
+  /** The CipherTrust / KeySecure refresh token. */
+  readonly token: string;
+  /** The domain the token belongs to; '' = the root domain. */
+  readonly domain: string;
+  /** Milliseconds between attempts after a failed re-authentication (KES: 5 s). */
+  readonly retry: number;
+  readonly ca: string;
+}
+
+export interface EntrustStoreConfig {
+  readonly kind: 'entrust';
+  readonly endpoint: string;
+  readonly vaultId: string;
+  /** The box's ID or name. */
+  readonly boxId: string;
+  readonly username: string;
+  readonly password: string;
+  readonly ca: string;
+}
+
 export type KeyStoreConfig =
-  FsStoreConfig | VaultStoreConfig | AwsStoreConfig | AzureStoreConfig | GcpStoreConfig;
+  | FsStoreConfig
+  | VaultStoreConfig
+  | AwsStoreConfig
+  | AzureStoreConfig
+  | GcpStoreConfig
+  | FortanixStoreConfig
+  | GemaltoStoreConfig
+  | EntrustStoreConfig;
 
 const BACKENDS = ['fs', 'vault', 'aws', 'gcp', 'azure', 'fortanix', 'gemalto', 'entrust', 'kes'];
 
@@ -117,13 +158,19 @@ export function readKeyStoreConfig(
       return readAzure(src, entry.value);
     case 'gcp':
       return readGcp(src, entry.value);
+    case 'fortanix':
+      return readFortanix(src, entry.value);
+    case 'gemalto':
+      return readGemalto(src, entry.value);
+    case 'entrust':
+      return readEntrust(src, entry.value);
     case 'kes':
       src.warn(entry.keyNode, 'keystore.kes is ignored (as in KES, which no longer supports it)');
       return undefined;
     default:
       return src.fail(
         entry.keyNode,
-        `keystore.${entry.key} is not supported by this Keyhold version (supported: fs, vault, aws, azure, gcp); ` +
+        `keystore.${entry.key} is not supported by this Keyhold version; ` +
           `refusing to start rather than serve without the keys in that store`,
       );
   }
@@ -412,6 +459,127 @@ function readGcp(src: ConfigSource, node: Node | null): GcpStoreConfig {
           },
         }
       : {}),
+  };
+}
+
+/** Reads `tls: {ca}` of a backend (the only TLS field these backends have). */
+function readCaField(src: ConfigSource, node: Node | null, label: string): string {
+  const t = src.fields(node, `'${label}'`, ['ca']);
+  return src.text(t.get('ca')?.value ?? null, `${label}.ca`).trim();
+}
+
+function readFortanix(src: ConfigSource, node: Node | null): FortanixStoreConfig {
+  const top = src.fields(node, "'keystore.fortanix'", ['sdkms']);
+  const sdkmsNode = top.get('sdkms')?.value ?? null;
+  const f = src.fields(sdkmsNode, "'keystore.fortanix.sdkms'", [
+    'endpoint',
+    'group_id',
+    'credentials',
+    'tls',
+  ]);
+  const text = (fields: Map<string, { value: Node | null }>, key: string, label: string): string =>
+    src.text(fields.get(key)?.value ?? null, label).trim();
+  const endpoint = text(f, 'endpoint', 'keystore.fortanix.sdkms.endpoint');
+  if (endpoint === '') {
+    src.fail(sdkmsNode ?? node, 'invalid fortanix SDKMS keystore config: no endpoint specified');
+  }
+  const credNode = f.get('credentials')?.value ?? null;
+  const c = src.fields(credNode, "'keystore.fortanix.sdkms.credentials'", ['key']);
+  const apiKey = text(c, 'key', 'keystore.fortanix.sdkms.credentials.key');
+  if (apiKey === '') {
+    src.fail(
+      credNode ?? sdkmsNode ?? node,
+      'invalid fortanix SDKMS keystore config: no API key specified',
+    );
+  }
+  return {
+    kind: 'fortanix',
+    endpoint,
+    groupId: text(f, 'group_id', 'keystore.fortanix.sdkms.group_id'),
+    apiKey,
+    ca: readCaField(src, f.get('tls')?.value ?? null, 'keystore.fortanix.sdkms.tls'),
+  };
+}
+
+function readGemalto(src: ConfigSource, node: Node | null): GemaltoStoreConfig {
+  const top = src.fields(node, "'keystore.gemalto'", ['keysecure']);
+  const ksNode = top.get('keysecure')?.value ?? null;
+  const f = src.fields(ksNode, "'keystore.gemalto.keysecure'", ['endpoint', 'credentials', 'tls']);
+  const text = (fields: Map<string, { value: Node | null }>, key: string, label: string): string =>
+    src.text(fields.get(key)?.value ?? null, label).trim();
+  const endpoint = text(f, 'endpoint', 'keystore.gemalto.keysecure.endpoint');
+  if (endpoint === '') {
+    src.fail(ksNode ?? node, 'invalid gemalto keysecure keystore config: no endpoint specified');
+  }
+  const credNode = f.get('credentials')?.value ?? null;
+  const c = src.fields(credNode, "'keystore.gemalto.keysecure.credentials'", [
+    'token',
+    'domain',
+    'retry',
+  ]);
+  const token = text(c, 'token', 'keystore.gemalto.keysecure.credentials.token');
+  if (token === '') {
+    src.fail(
+      credNode ?? ksNode ?? node,
+      'invalid gemalto keysecure keystore config: no token specified',
+    );
+  }
+  const retryNode = c.get('retry')?.value ?? null;
+  const retryText = src.text(retryNode, 'credentials.retry').trim();
+  let retry = 5_000;
+  if (retryText !== '') {
+    const ms = parseGoDuration(retryText);
+    if (ms === undefined || ms < 0) src.fail(retryNode, `invalid credentials.retry '${retryText}'`);
+    if (ms > 0) retry = ms;
+  }
+  return {
+    kind: 'gemalto',
+    endpoint,
+    token,
+    domain: text(c, 'domain', 'keystore.gemalto.keysecure.credentials.domain'),
+    retry,
+    ca: readCaField(src, f.get('tls')?.value ?? null, 'keystore.gemalto.keysecure.tls'),
+  };
+}
+
+function readEntrust(src: ConfigSource, node: Node | null): EntrustStoreConfig {
+  const top = src.fields(node, "'keystore.entrust'", ['keycontrol']);
+  const kcNode = top.get('keycontrol')?.value ?? null;
+  const f = src.fields(kcNode, "'keystore.entrust.keycontrol'", [
+    'endpoint',
+    'vault_id',
+    'box_id',
+    'credentials',
+    'tls',
+  ]);
+  const text = (fields: Map<string, { value: Node | null }>, key: string, label: string): string =>
+    src.text(fields.get(key)?.value ?? null, label).trim();
+  const at = kcNode ?? node;
+  const need = (value: string, what: string): string => {
+    if (value === '')
+      src.fail(at, `invalid entrust keycontrol keystore config: no ${what} specified`);
+    return value;
+  };
+  const endpoint = need(text(f, 'endpoint', 'keystore.entrust.keycontrol.endpoint'), 'endpoint');
+  const vaultId = need(text(f, 'vault_id', 'keystore.entrust.keycontrol.vault_id'), 'vault_id');
+  const boxId = need(text(f, 'box_id', 'keystore.entrust.keycontrol.box_id'), 'box_id');
+  const c = src.fields(
+    f.get('credentials')?.value ?? null,
+    "'keystore.entrust.keycontrol.credentials'",
+    ['username', 'password'],
+  );
+  const username = need(text(c, 'username', 'credentials.username'), 'username');
+  // The password is used as written (a leading or trailing space may be part of it).
+  const password = src.text(c.get('password')?.value ?? null, 'credentials.password');
+  need(password, 'password');
+  return {
+    kind: 'entrust',
+    endpoint,
+    vaultId,
+    boxId,
+    username,
+    password,
+    ca: readCaField(src, f.get('tls')?.value ?? null, 'keystore.entrust.keycontrol.tls'),
   };
 }
 

@@ -29,5 +29,17 @@ export async function openKeyStore(
       const { GcpKeyStore } = await import('./gcp/gcp-keystore.ts');
       return GcpKeyStore.connect(config);
     }
+    case 'fortanix': {
+      const { FortanixKeyStore } = await import('./fortanix/fortanix-keystore.ts');
+      return FortanixKeyStore.connect(config);
+    }
+    case 'gemalto': {
+      const { GemaltoKeyStore } = await import('./gemalto/gemalto-keystore.ts');
+      return GemaltoKeyStore.connect(config, options);
+    }
+    case 'entrust': {
+      const { EntrustKeyStore } = await import('./entrust/entrust-keystore.ts');
+      return EntrustKeyStore.connect(config, options);
+    }
   }
 }

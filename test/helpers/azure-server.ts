@@ -9,16 +9,20 @@
 // (ForbiddenByPolicy), Azure's error bodies with inner codes. The authority on the same server:
 // OpenID metadata and the v2.0 token endpoint (client secret, or a federated assertion for
 // workload identity), tokens only for Key Vault's resource. Managed identity over plain HTTP as
-// the real endpoints: IMDS (`Metadata: true`) and App Service (`X-IDENTITY-HEADER`). State is in
-// memory; fields are flipped directly by tests.
+// the real endpoints: IMDS (`Metadata: true`), App Service (`X-IDENTITY-HEADER`), Azure Arc
+// (the agent's challenge: a 401 naming a one-time secret file the client reads and returns as
+// `Basic`) and Cloud Shell (a form POST). State is in memory; fields are flipped directly by
+// tests.
 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { createServer } from 'node:https';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { createCertificate } from '../../src/identity/index.ts';
 
 interface Version {
@@ -46,6 +50,11 @@ export interface AzureServerOptions {
   readonly identityHeader?: string;
   /** Workload identity: client id → the federated token its pods present. */
   readonly federated?: Record<string, string>;
+  /**
+   * Azure Arc: the directory the agent writes its one-time challenge secrets to (the client
+   * accepts only the platform's, `/var/opt/azcmagent/tokens/` on Linux). Absent: no Arc.
+   */
+  readonly arcTokenDir?: string;
 }
 
 const RESOURCE = 'https://vault.azure.net';
@@ -108,6 +117,19 @@ export class FakeKeyVault {
     return `http://127.0.0.1:${this.#identityPort}`;
   }
 
+  /** For IDENTITY_ENDPOINT (with IMDS_ENDPOINT): the Azure Arc agent's token endpoint. */
+  get arcEndpoint(): string {
+    return `http://127.0.0.1:${this.#identityPort}/metadata/identity/oauth2/token`;
+  }
+
+  /** For MSI_ENDPOINT: Cloud Shell's local token endpoint. */
+  get cloudShellEndpoint(): string {
+    return `http://127.0.0.1:${this.#identityPort}/oauth2/token`;
+  }
+
+  /** Challenge secrets written for Azure Arc clients and not yet used. */
+  readonly arcSecrets = new Map<string, string>();
+
   /** For IDENTITY_ENDPOINT: App Service's local token endpoint. */
   get appServiceEndpoint(): string {
     return `http://127.0.0.1:${this.#identityPort}/msi/token`;
@@ -146,10 +168,15 @@ export class FakeKeyVault {
     return { token, lifetime: this.tokenLifetime };
   }
 
-  /** Managed identity: IMDS and App Service, plain HTTP as on Azure hosts. */
+  /**
+   * Managed identity: IMDS, App Service, Azure Arc (IMDS's path with api-version 2020-06-01 and
+   * a challenge: a 401 naming a fresh secret file that the client must read and send back as
+   * `Basic`) and Cloud Shell (a form POST), plain HTTP as on Azure hosts.
+   */
   async #handleIdentity(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    req.resume();
-    await new Promise((resolve) => req.on('end', resolve));
+    const chunks: Buffer[] = [];
+    for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+    const form = new URLSearchParams(Buffer.concat(chunks).toString());
     const url = new URL(req.url ?? '/', this.imdsHost);
     this.requests.push({
       method: req.method ?? '',
@@ -157,14 +184,19 @@ export class FakeKeyVault {
       auth: '',
       apiVersion: url.searchParams.get('api-version') ?? '',
     });
-    const send = (status: number, payload: unknown): void => {
+    const send = (status: number, payload: unknown, headers: Record<string, string> = {}): void => {
       const text = JSON.stringify(payload);
       res.writeHead(status, {
         'Content-Type': 'application/json; charset=utf-8',
         'Content-Length': Buffer.byteLength(text),
+        ...headers,
       });
       res.end(text);
     };
+    if (url.pathname === '/oauth2/token') {
+      this.#cloudShell(req, form, send);
+      return;
+    }
     const resource = url.searchParams.get('resource');
     const clientId = url.searchParams.get('client_id') ?? '';
     const identities = this.#options.managedIdentities ?? [];
@@ -176,7 +208,10 @@ export class FakeKeyVault {
       send(404, { error: 'not_found' });
       return;
     }
-    if (imds) {
+    const arc = imds && url.searchParams.get('api-version') === '2020-06-01';
+    if (arc) {
+      if (!this.#arcChallenge(req, send)) return;
+    } else if (imds) {
       if (req.headers.metadata !== 'true') {
         send(400, {
           error: 'invalid_request',
@@ -211,7 +246,7 @@ export class FakeKeyVault {
       send(400, { error: 'invalid_request', error_description: 'Identity not found' });
       return;
     }
-    const { token, lifetime } = this.#issue(imds ? 'imds' : 'appservice');
+    const { token, lifetime } = this.#issue(arc ? 'arc' : imds ? 'imds' : 'appservice');
     const expiresOn = String(Math.floor(Date.now() / 1000) + lifetime);
     send(200, {
       access_token: token,
@@ -220,6 +255,85 @@ export class FakeKeyVault {
       resource: RESOURCE,
       token_type: 'Bearer',
       client_id: clientId || 'system-assigned',
+    });
+  }
+
+  /**
+   * Azure Arc's challenge: without `Authorization` a 401 whose `WWW-Authenticate: Basic realm=`
+   * names a new secret file (written 0600, as the agent does); with it, the secret of such a
+   * file, used once. True when the request may have its token.
+   */
+  #arcChallenge(
+    req: IncomingMessage,
+    send: (s: number, p: unknown, h?: Record<string, string>) => void,
+  ): boolean {
+    const dir = this.#options.arcTokenDir;
+    if (dir === undefined || req.headers.metadata !== 'true') {
+      send(400, { error: 'invalid_request', error_description: 'Arc agent unavailable' });
+      return false;
+    }
+    const auth = req.headers.authorization ?? '';
+    if (auth === '') {
+      const file = join(dir, `${randomBytes(8).toString('hex')}.key`);
+      const secret = randomBytes(32).toString('hex');
+      writeFileSync(file, secret, { mode: 0o600 });
+      this.arcSecrets.set(file, secret);
+      send(
+        401,
+        { error: 'unauthorized', error_description: 'challenge' },
+        { 'WWW-Authenticate': `Basic realm=${file}` },
+      );
+      return false;
+    }
+    for (const [file, secret] of this.arcSecrets) {
+      const expected = Buffer.from(`Basic ${secret}`);
+      const given = Buffer.from(auth);
+      if (expected.length === given.length && timingSafeEqual(expected, given)) {
+        this.arcSecrets.delete(file);
+        rmSync(file, { force: true });
+        return true;
+      }
+    }
+    send(401, { error: 'unauthorized', error_description: 'invalid secret' });
+    return false;
+  }
+
+  /** Cloud Shell: `POST /oauth2/token` with `Metadata: true` and a form naming the resource. */
+  #cloudShell(
+    req: IncomingMessage,
+    form: URLSearchParams,
+    send: (s: number, p: unknown) => void,
+  ): void {
+    if (req.method !== 'POST' || req.headers.metadata !== 'true') {
+      send(400, {
+        error: 'invalid_request',
+        error_description: 'Metadata header and POST required',
+      });
+      return;
+    }
+    if (!(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+      send(400, { error: 'invalid_request', error_description: 'form body required' });
+      return;
+    }
+    const resource = form.get('resource');
+    if (resource !== RESOURCE && resource !== `${RESOURCE}/`) {
+      send(400, {
+        error: 'invalid_resource',
+        error_description: `resource ${resource ?? ''} not found`,
+      });
+      return;
+    }
+    if (!(this.#options.managedIdentities ?? []).includes('')) {
+      send(400, { error: 'invalid_request', error_description: 'Identity not found' });
+      return;
+    }
+    const { token, lifetime } = this.#issue('cloudshell');
+    send(200, {
+      access_token: token,
+      expires_on: String(Math.floor(Date.now() / 1000) + lifetime),
+      expires_in: String(lifetime),
+      resource: RESOURCE,
+      token_type: 'Bearer',
     });
   }
 
