@@ -141,6 +141,7 @@ async function importK2(text) {
     throw new Error(
       `this browser cannot use this k2: key (${spec.curve}): ${err?.message ?? err}. ` +
         'Check the key, or sign in with a k1: key or a client certificate.',
+      { cause: err },
     );
   } finally {
     pkcs8.fill(0);
