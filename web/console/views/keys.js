@@ -66,7 +66,14 @@ export function Keys({ enclave }) {
         </select></label
       >
       <button type="submit" class="primary">Create key</button>
-      <button type="button" onClick=${() => setImporting(!importing)} aria-expanded=${importing}>
+      <button
+        type="button"
+        onClick=${() => {
+          setNotice('');
+          setImporting(!importing);
+        }}
+        aria-expanded=${importing}
+      >
         Import a key…
       </button>
     </form>
