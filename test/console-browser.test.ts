@@ -180,6 +180,12 @@ describe('web console in Chromium', { ...chromiumSuite(), timeout: 120_000 }, ()
     assert.equal(sent.filter((s) => s.includes(forms[0]!)).length, 1);
     assert.ok(!sent.some((s) => s.includes(forms[1]!)), 'the hex text stays in the page');
     const audit = readFileSync(join(server.dir, 'audit.log'), 'utf8');
+    const imported = audit.split('\n').find((l) => l.includes('/console/api/keys/import'));
+    assert.ok(imported, 'the import is in the audit log');
+    assert.equal(
+      (JSON.parse(imported) as { request: { identity: string } }).request.identity,
+      rootIdentity,
+    );
     for (const text of [...forms, hmacKey.toString('base64')]) {
       assert.ok(!audit.includes(text), 'the audit log has no key bytes');
       assert.ok(!server.output().includes(text), 'the server log has no key bytes');
