@@ -24,7 +24,7 @@ describe(
     const app = ApiKey.generate('k1');
     let server: KesServer;
     let store: string;
-  let work = '';
+    let work = '';
     let browser: Browser;
     let context: BrowserContext;
     let page: Page;

@@ -282,10 +282,7 @@ describe('console sessions (raw HTTPS, 2 workers)', () => {
       body: { challenge: other.json.challenge, ...ed, algorithm: 'ECDSA' },
     });
     assert.equal(wrong.status, 400);
-    assert.match(
-      String((wrong.json.error as { message: string }).message),
-      /P-256, P-384 or P-521/,
-    );
+    assert.match((wrong.json.error as { message: string }).message, /P-256, P-384 or P-521/);
   });
 
   it('imports a key: same checks as the API, bytes never in an answer, CSRF required', async () => {
