@@ -6,6 +6,7 @@
 // Screenshots of every view go to a directory under the OS temp dir (printed).
 
 import assert from 'node:assert/strict';
+import { createECDH, createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { Server } from 'node:https';
@@ -36,6 +37,8 @@ describe('web console in Chromium', { ...chromiumSuite(), timeout: 120_000 }, ()
   let rootCookie = '';
   /** Every request the root page sent, to check that the API key never left the page. */
   const sent: string[] = [];
+  /** Every console API answer the root page got. */
+  const answers: string[] = [];
 
   before(async () => {
     const { dir } = tempDir();
@@ -50,6 +53,14 @@ describe('web console in Chromium', { ...chromiumSuite(), timeout: 120_000 }, ()
     root.setDefaultTimeout(15_000);
     page = await root.newPage();
     page.on('request', (r) => sent.push(`${r.url()} ${r.postData() ?? ''}`));
+    page.on('response', (r) => {
+      if (r.url().includes('/console/api/') && !r.url().includes('/stream')) {
+        r.text().then(
+          (text) => answers.push(text),
+          () => undefined,
+        );
+      }
+    });
     shots = mkdtempSync(join(tmpdir(), 'keyhold-console-screenshots-'));
     process.stdout.write(`# console screenshots: ${shots}\n`);
   });
@@ -130,6 +141,58 @@ describe('web console in Chromium', { ...chromiumSuite(), timeout: 120_000 }, ()
     await shot(page, 'keys');
   });
 
+  it('imports a key: typed form, clear errors, the bytes sent once and never echoed', async () => {
+    const key = randomBytes(32);
+    const hmacKey = randomBytes(32);
+    await page.getByLabel('Search by prefix').fill('');
+    await page.getByRole('button', { name: 'Import a key…' }).click();
+    const form = page.getByRole('form', { name: 'Import a key' });
+    await form.getByLabel('Name').fill('imported-a');
+    await form.getByLabel('Encoding').selectOption('hex');
+    // Checked in the page first: a short key, then text that is not hex.
+    await form.getByLabel('Key (32 bytes)').fill(key.subarray(0, 31).toString('hex'));
+    await form.getByRole('button', { name: 'Import key' }).click();
+    await form.getByTestId('error').getByText('Key: must be 32 bytes, got 31').waitFor();
+    await form.getByLabel('Key (32 bytes)').fill(`zz${key.toString('hex').slice(2)}`);
+    await form.getByRole('button', { name: 'Import key' }).click();
+    await form.getByTestId('error').getByText('Key: hex needs pairs of 0-9 a-f').waitFor();
+    await form.getByLabel('Key (32 bytes)').fill(key.toString('hex'));
+    await form.getByLabel('HMAC key (optional, 32 bytes)').fill(hmacKey.toString('hex'));
+    await form.getByRole('button', { name: 'Import key' }).click();
+    await page.getByText('Key imported-a imported.').waitFor();
+    const row = page.locator('tr[data-key="imported-a"]');
+    await row.getByText('imported', { exact: true }).waitFor();
+    // The server's own check: the name exists now (the core's answer, as on the KMS API).
+    await page.getByRole('button', { name: 'Import a key…' }).click();
+    await form.getByLabel('Name').fill('imported-a');
+    await form.getByLabel('Key (32 bytes)').fill(randomBytes(32).toString('base64'));
+    await form.getByRole('button', { name: 'Import key' }).click();
+    await form.getByTestId('error').getByText('key already exists').waitFor();
+    await shot(page, 'keys-import');
+    await form.getByRole('button', { name: 'Cancel' }).click();
+
+    // Those are the bytes the key has: its MAC (KMS API) is HMAC-SHA256 under the HMAC key.
+    const client = clientFor(server.endpoint, server.rootApiKey);
+    const mac = await client.mac('imported-a', Buffer.from('hello'), { enclave: 'tenant-a' });
+    assert.deepEqual(Buffer.from(mac.mac), createHmac('sha256', hmacKey).update('hello').digest());
+    // Sent once (as base64, in the one import request), and in no answer, log or audit record.
+    const forms = [key.toString('base64'), key.toString('hex'), key.toString('base64url')];
+    assert.equal(sent.filter((s) => s.includes(forms[0]!)).length, 1);
+    assert.ok(!sent.some((s) => s.includes(forms[1]!)), 'the hex text stays in the page');
+    const audit = readFileSync(join(server.dir, 'audit.log'), 'utf8');
+    const imported = audit.split('\n').find((l) => l.includes('/console/api/keys/import'));
+    assert.ok(imported, 'the import is in the audit log');
+    assert.equal(
+      (JSON.parse(imported) as { request: { identity: string } }).request.identity,
+      rootIdentity,
+    );
+    for (const text of [...forms, hmacKey.toString('base64')]) {
+      assert.ok(!audit.includes(text), 'the audit log has no key bytes');
+      assert.ok(!server.output().includes(text), 'the server log has no key bytes');
+      assert.ok(!answers.some((a) => a.includes(text)), 'no answer carries key bytes');
+    }
+  });
+
   it('edits a policy with server-side validation, creates a user with an API key shown once', async () => {
     await go(page, 'Policies');
     await page.getByLabel('Name').fill('app-use');
@@ -143,6 +206,11 @@ describe('web console in Chromium', { ...chromiumSuite(), timeout: 120_000 }, ()
 
     await go(page, 'Identities');
     await page.getByLabel('Policy (optional)').fill('app-use');
+    // Tags are checked in the page, then set by the same IDENTITY:CREATE as the KMS API's.
+    await page.getByLabel('Tags (optional)').fill('team=billing, owner');
+    await page.getByRole('button', { name: 'Create API key' }).click();
+    await page.getByTestId('error').getByText("Tags: 'owner' is not name=value").waitFor();
+    await page.getByLabel('Tags (optional)').fill('team=billing, env=prod');
     await page.getByRole('button', { name: 'Create API key' }).click();
     const apiKey = (await page.getByTestId('new-api-key').textContent()) ?? '';
     const identity = (await page.getByTestId('new-identity').textContent()) ?? '';
@@ -151,6 +219,13 @@ describe('web console in Chromium', { ...chromiumSuite(), timeout: 120_000 }, ()
     user = { apiKey, identity };
     assert.ok(!sent.some((s) => s.includes(apiKey.slice(3))), 'the new key was never sent');
     await page.locator(`code[title="${identity}"]`).waitFor();
+    const userRow = page.locator('tr', { has: page.locator(`code[title="${identity}"]`) });
+    await userRow.getByText('team=billing').waitFor();
+    await userRow.getByText('env=prod').waitFor();
+    const record = await clientFor(server.endpoint, server.rootApiKey).identityStatus(identity, {
+      enclave: 'tenant-a',
+    });
+    assert.deepEqual(record.tags, { team: 'billing', env: 'prod' });
     await shot(page, 'identities');
 
     await go(page, 'Policies');
@@ -202,8 +277,57 @@ describe('web console in Chromium', { ...chromiumSuite(), timeout: 120_000 }, ()
       await p.getByRole('button', { name: 'Create key' }).click();
       await p.getByTestId('error').getByText('access denied: insufficient permissions').waitFor();
       await shot(p, 'refused');
+      // Importing is KEY:IMPORT, which the user's policy does not grant.
+      await p.getByRole('button', { name: 'Import a key…' }).click();
+      const form = p.getByRole('form', { name: 'Import a key' });
+      await form.getByLabel('Name').fill('app-imported');
+      await form.getByLabel('Key (32 bytes)').fill(randomBytes(32).toString('base64'));
+      await form.getByRole('button', { name: 'Import key' }).click();
+      await form
+        .getByTestId('error')
+        .getByText('access denied: insufficient permissions')
+        .waitFor();
+      assert.equal(await p.locator('tr[data-key="app-imported"]').count(), 0);
       await go(p, 'Enclaves');
       await p.getByTestId('error').getByText('access denied: insufficient permissions').waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('signs in with k2: (ECDSA) API keys; the key never leaves the page', async () => {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: VIEWPORT });
+    context.setDefaultTimeout(15_000);
+    try {
+      const p = await context.newPage();
+      const requests: string[] = [];
+      p.on('request', (r) => requests.push(`${r.url()} ${r.postData() ?? ''}`));
+      // A k2: key of a length that names no curve: the page says so, nothing is sent.
+      await p.goto(`${base}/console/`);
+      await p.getByLabel('API key').fill(`k2:${randomBytes(40).toString('base64url')}`);
+      await p.getByRole('button', { name: 'Sign in', exact: true }).click();
+      await p
+        .getByTestId('error')
+        .getByText(/a k2: key holds a 32, 48 or 66-byte/)
+        .waitFor();
+      const root = clientFor(server.endpoint, server.rootApiKey, { enclave: 'tenant-a' });
+      for (const [curve, width] of [
+        ['prime256v1', 32],
+        ['secp521r1', 66],
+      ] as const) {
+        const ecdh = createECDH(curve);
+        ecdh.generateKeys();
+        const raw = ecdh.getPrivateKey();
+        const scalar = Buffer.concat([Buffer.alloc(width - raw.length), raw]);
+        const apiKey = `k2:${scalar.toString('base64url')}`;
+        const identity = parseApiKey(apiKey).identity.toH1();
+        await root.createIdentity(identity, { privilege: 'Admin' });
+        await signInAs(p, apiKey);
+        await p.locator(`header code[title="${identity}"]`).waitFor();
+        assert.ok(!requests.some((r) => r.includes(scalar.toString('base64url'))), curve);
+        await p.getByRole('button', { name: 'Sign out' }).click();
+        await p.getByLabel('API key').waitFor();
+      }
     } finally {
       await context.close();
     }

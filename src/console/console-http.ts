@@ -119,3 +119,32 @@ export function stringField(
   if (value.length > 4096) throw badRequest(`'${name}' is too long`);
   return value;
 }
+
+/**
+ * A field holding secret bytes as standard base64 (key material to import). The errors name the
+ * field and the length, never the value.
+ */
+export function secretBytesField(from: Record<string, unknown>, name: string): Buffer {
+  const value = from[name];
+  if (typeof value !== 'string' || value === '') throw badRequest(`'${name}' is required`);
+  if (value.length > 1024 || value.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) {
+    throw badRequest(`'${name}' must be standard base64`);
+  }
+  return Buffer.from(value, 'base64');
+}
+
+/** An optional field of string tags (`{"team":"billing"}`); {} when absent. */
+export function tagsField(from: Record<string, unknown>, name: string): Record<string, string> {
+  const value = from[name];
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw badRequest(`'${name}' must be an object of string values`);
+  }
+  const tags: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (k === '') throw badRequest(`a tag needs a name`);
+    if (typeof v !== 'string') throw badRequest(`tag '${k}' must have a string value`);
+    tags[k] = v;
+  }
+  return tags;
+}

@@ -22,10 +22,14 @@ import {
   cookieOf,
   jsonObject,
   notSignedIn,
+  secretBytesField,
   sendJson,
   sessionCookie,
   stringField,
+  tagsField,
 } from './console-http.ts';
+import { keyStoreView } from './key-store-view.ts';
+import type { KeyStoreFacts } from './key-store-view.ts';
 import { MetricsHistory } from './metrics-history.ts';
 import { POLICY_COMMANDS, parseRules } from './policy-rules.ts';
 import { SESSION_MAX_MS, sameToken } from './session-table.ts';
@@ -49,6 +53,8 @@ export interface ConsoleOptions {
   readonly cluster: ClusterControl;
   /** The node's Prometheus text (every process). */
   readonly metricsText: () => Promise<string>;
+  /** KES gateway mode: the external key store and its cache (the key-store view). */
+  readonly keyStore?: KeyStoreFacts;
 }
 
 /** Largest console API body: names, a policy, a signature. */
@@ -94,7 +100,10 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
         host: options.host(),
         uptimeSeconds: Math.round((Date.now() - options.startedAt) / 1000),
         gateway: core.gateway,
-        keyStore: clusterLevel ? await core.keyStoreHealth() : null,
+        keyStore:
+          clusterLevel && options.keyStore
+            ? keyStoreView(options.keyStore, await core.keyStoreHealth(), options.log, false)
+            : null,
         cluster: view && {
           up: view.up.map((n) => ({
             id: n.id,
@@ -107,6 +116,17 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
           down: [...view.down].map(([id, host]) => ({ id, host })),
         },
         metrics: metricsLevel ? await history.points() : null,
+      };
+    },
+    keystore: async ({ caller }) => {
+      // Store health is cluster-level, as on the overview; its error text is log text.
+      core.authorizeCluster(caller, 'CLUSTER:STATUS');
+      if (!options.keyStore) return { gateway: false };
+      const mayReadLog = allowed(() => core.authorizeCluster(caller, 'DEBUG:LOG'));
+      const health = await core.keyStoreHealth();
+      return {
+        gateway: true,
+        ...keyStoreView(options.keyStore, health, options.log, mayReadLog),
       };
     },
     enclaves: (s) => {
@@ -214,6 +234,30 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
       });
       return {};
     },
+    'keys/import': async (s) => {
+      const b = body(s);
+      const name = stringField(b, 'name');
+      const type = stringField(b, 'type', '');
+      // The key bytes are in the request body only: never logged, never answered. The body and
+      // the decoded bytes are wiped once the core has taken its copy.
+      const key = secretBytesField(b, 'key');
+      let hmacKey: Buffer | null = null;
+      try {
+        if (b.hmacKey !== undefined && b.hmacKey !== '') {
+          hmacKey = secretBytesField(b, 'hmacKey');
+          // As the KES API checks it (the core takes any HMAC key it is given).
+          if (hmacKey.length !== 32) {
+            throw new KeyholdError('NOT_ACCEPTABLE', 'invalid HMAC key size: must be 32 bytes');
+          }
+        }
+        await core.importKey(s.caller, enclaveOf(b), { name, type, key, hmacKey });
+      } finally {
+        key.fill(0);
+        hmacKey?.fill(0);
+        s.ctx.body.fill(0);
+      }
+      return {};
+    },
     'keys/delete': async (s) => {
       const b = body(s);
       const name = stringField(b, 'name');
@@ -232,7 +276,7 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
         identity,
         privilege: stringField(b, 'privilege', 'User'),
         isServiceAccount: b.serviceAccount === true,
-        tags: {},
+        tags: tagsField(b, 'tags'),
       });
       if (policy !== '') await core.assignPolicy(s.caller, enclave, { identity, policy });
       return {};
@@ -327,6 +371,7 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
     expiresAt: info.expiresAt,
     defaultEnclave: options.defaultEnclave,
     version: options.version,
+    gateway: core.gateway,
   });
 
   const session = async (ctx: RequestContext): Promise<void> => {
@@ -365,7 +410,12 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
           'unknown, used or expired challenge: ask for a new one',
         );
       }
-      const verified = verifySignIn(ctx.req.headers.host ?? '', value, publicKey, signature);
+      const algorithm = stringField(b, 'algorithm', 'Ed25519');
+      if (algorithm !== 'Ed25519' && algorithm !== 'ECDSA') {
+        throw badRequest("algorithm must be 'Ed25519' or 'ECDSA'");
+      }
+      const host = ctx.req.headers.host ?? '';
+      const verified = verifySignIn(host, value, publicKey, signature, algorithm);
       if (verified === null) {
         throw new KeyholdError('UNAUTHENTICATED', 'the signature does not verify');
       }

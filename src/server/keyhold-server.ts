@@ -25,6 +25,7 @@ import { ClusterOwner } from './cluster-owner.ts';
 import { openClusterNode } from './open-cluster-node.ts';
 import { openOwnedNode } from './local-owner.ts';
 import { openGatewayNode } from './open-gateway.ts';
+import { Gateway } from './gateway-owner.ts';
 import { Metrics } from '../observe/metrics.ts';
 import { createNodeHttpsServer } from '../http/node-https.ts';
 import { createPipeline } from '../http/pipeline.ts';
@@ -143,6 +144,16 @@ export class KeyholdServer {
       startedAt: this.#started,
       cluster,
       metricsText: async () => (await this.owner.metrics()).body,
+      ...(init.owner instanceof Gateway && init.options.gateway
+        ? {
+            keyStore: {
+              kind: init.options.gateway.keystore.kind,
+              description: init.owner.store.description,
+              expiry: init.options.gateway.cache,
+              cache: init.owner.cache,
+            },
+          }
+        : {}),
     })) {
       routes.add(route);
     }

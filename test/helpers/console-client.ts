@@ -4,6 +4,7 @@
 
 import { createPrivateKey, createPublicKey, sign } from 'node:crypto';
 import { signInMessage } from '../../src/console/sign-in-proof.ts';
+import { parseApiKey } from '../../src/identity/index.ts';
 import { rawRequest } from './raw-https.ts';
 import type { RawResponse } from './raw-https.ts';
 
@@ -56,12 +57,27 @@ export async function consoleCall(endpoint: string, call: ConsoleCall): Promise<
   return { ...res, json };
 }
 
-/** The proof the console's page sends for `apiKey` (a `k1:` key) and `challenge`. */
+/** The proof the console's page sends for `apiKey` (`k1:` or `k2:`) and `challenge`. */
 export function proofFor(
   apiKey: string,
   host: string,
   challenge: string,
-): { publicKey: string; signature: string } {
+): { publicKey: string; signature: string; algorithm?: string } {
+  if (apiKey.startsWith('k2:')) {
+    // ECDSA as WebCrypto does it: the curve's own hash, the signature as r || s.
+    const key = parseApiKey(apiKey);
+    const curve = key.privateKey.asymmetricKeyDetails?.namedCurve;
+    const hash = curve === 'secp521r1' ? 'sha512' : curve === 'secp384r1' ? 'sha384' : 'sha256';
+    const signature = sign(hash, signInMessage(host, challenge), {
+      key: key.privateKey,
+      dsaEncoding: 'ieee-p1363',
+    });
+    return {
+      algorithm: 'ECDSA',
+      publicKey: key.publicKey.export({ type: 'spki', format: 'der' }).toString('base64url'),
+      signature: signature.toString('base64url'),
+    };
+  }
   const seed = Buffer.from(apiKey.slice(3), 'base64url');
   const key = createPrivateKey({
     key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]),

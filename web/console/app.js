@@ -13,6 +13,7 @@ import { Identities } from './views/identities.js';
 import { Policies } from './views/policies.js';
 import { Audit } from './views/audit.js';
 import { ServerLog } from './views/server-log.js';
+import { KeyStore } from './views/keystore.js';
 
 const VIEWS = [
   ['overview', 'Overview'],
@@ -22,6 +23,8 @@ const VIEWS = [
   ['policies', 'Policies'],
   ['audit', 'Audit log'],
   ['log', 'Server log'],
+  // Shown in KES gateway mode only.
+  ['keystore', 'Key store'],
 ];
 
 function viewOf(hash) {
@@ -88,7 +91,7 @@ function App() {
     <header>
       <span class="brand">Keyhold</span>
       <nav aria-label="Console">
-        ${VIEWS.map(([v, label]) => html`<a href=${`#/${v}`} aria-current=${view === v ? 'page' : undefined}>${label}</a>`)}
+        ${VIEWS.filter(([v]) => v !== 'keystore' || session.gateway).map(([v, label]) => html`<a href=${`#/${v}`} aria-current=${view === v ? 'page' : undefined}>${label}</a>`)}
       </nav>
       <label class="enclave"
         >Enclave
@@ -110,6 +113,7 @@ function App() {
       ${view === 'identities' && html`<${Identities} ...${props} />`}
       ${view === 'policies' && html`<${Policies} ...${props} />`}
       ${view === 'audit' && html`<${Audit} />`} ${view === 'log' && html`<${ServerLog} />`}
+      ${view === 'keystore' && html`<${KeyStore} />`}
     </main>
     <footer>
       Keyhold ${session.version} · session ends after inactivity · <code>${session.identity}</code>

@@ -1,11 +1,28 @@
 // Identities of the chosen enclave: privilege, policy, service accounts, tags; a new API key
-// (made in this page, shown once: the server only ever learns its identity); assign a policy;
-// delete with the identity typed to confirm.
+// (made in this page, shown once: the server only ever learns its identity) with its tags;
+// assign a policy; delete with the identity typed to confirm. Tags are given at creation, as
+// the KMS API's IDENTITY:CREATE gives them: no API changes the tags of an existing identity.
 
 import { useEffect, useState } from 'preact/hooks';
 import { get, post } from '../api.js';
 import { newApiKey } from '../api-key.js';
 import { ErrorBox, Ident, Notice, TypedDelete, html, when } from '../ui.js';
+
+/** `name=value` pairs, separated by commas or new lines, as an object; throws a plain message. */
+export function parseTags(text) {
+  const tags = {};
+  for (const part of text.split(/[,\n]/)) {
+    const item = part.trim();
+    if (item === '') continue;
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new Error(`Tags: '${item}' is not name=value`);
+    const name = item.slice(0, eq).trim();
+    if (name === '') throw new Error(`Tags: '${item}' has no name`);
+    if (Object.hasOwn(tags, name)) throw new Error(`Tags: '${name}' is given twice`);
+    tags[name] = item.slice(eq + 1).trim();
+  }
+  return tags;
+}
 
 export function Identities({ enclave }) {
   const [items, setItems] = useState([]);
@@ -14,6 +31,7 @@ export function Identities({ enclave }) {
   const [notice, setNotice] = useState('');
   const [privilege, setPrivilege] = useState('User');
   const [policy, setPolicy] = useState('');
+  const [tagText, setTagText] = useState('');
   const [created, setCreated] = useState(null);
   const [assign, setAssign] = useState({ identity: '', policy: '' });
 
@@ -34,8 +52,10 @@ export function Identities({ enclave }) {
     e.preventDefault();
     setCreated(null);
     try {
+      const tags = parseTags(tagText);
       const { apiKey, identity } = await newApiKey();
-      await post('identities/create', { enclave, identity, privilege, policy });
+      await post('identities/create', { enclave, identity, privilege, policy, tags });
+      setTagText('');
       setCreated({ apiKey, identity });
       setNotice('');
       setError(null);
@@ -83,6 +103,14 @@ export function Identities({ enclave }) {
           value=${policy}
           onInput=${(e) => setPolicy(e.target.value)}
       /></label>
+      <label
+        >Tags (optional)
+        <input
+          name="new-identity-tags"
+          value=${tagText}
+          placeholder="team=billing, env=prod"
+          onInput=${(e) => setTagText(e.target.value)}
+      /></label>
       <button type="submit" class="primary">Create API key</button>
     </form>
     ${
@@ -114,6 +142,10 @@ export function Identities({ enclave }) {
       /></label>
       <button type="submit">Assign policy</button>
     </form>
+    <p class="hint">
+      Tags are set when the identity is created; to change them, create a new API key with the tags
+      and delete the old identity.
+    </p>
     <${ErrorBox} error=${error} /><${Notice} text=${notice} />
     <table>
       <thead>

@@ -1,9 +1,11 @@
 // Keys of the chosen enclave: server-side paging and incremental (prefix) search, versions,
-// create, rotate (add a version), delete with the name typed to confirm.
+// create, import (views/key-import.js), rotate (add a version), delete with the name typed to
+// confirm.
 
 import { useEffect, useState } from 'preact/hooks';
 import { get, post } from '../api.js';
 import { ErrorBox, Ident, Notice, TypedDelete, html, useDebounced, when } from '../ui.js';
+import { KeyImport } from './key-import.js';
 
 const PAGE = 50;
 
@@ -17,6 +19,7 @@ export function Keys({ enclave }) {
   const [open, setOpen] = useState(null);
   const [name, setName] = useState('');
   const [type, setType] = useState('AES256');
+  const [importing, setImporting] = useState(false);
 
   const load = async (more = false) => {
     try {
@@ -63,7 +66,30 @@ export function Keys({ enclave }) {
         </select></label
       >
       <button type="submit" class="primary">Create key</button>
+      <button
+        type="button"
+        onClick=${() => {
+          setNotice('');
+          setImporting(!importing);
+        }}
+        aria-expanded=${importing}
+      >
+        Import a key…
+      </button>
     </form>
+    ${
+      importing &&
+      html`<${KeyImport}
+        enclave=${enclave}
+        onClose=${() => setImporting(false)}
+        onImported=${(imported) => {
+          setImporting(false);
+          setError(null);
+          setNotice(`Key ${imported} imported.`);
+          void load();
+        }}
+      />`
+    }
     <label class="search"
       >Search by prefix
       <input

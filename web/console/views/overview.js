@@ -5,6 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api.js';
 import { LineChart } from '../chart.js';
 import { ErrorBox, html } from '../ui.js';
+import { storeState } from './keystore.js';
 
 function duration(seconds) {
   const d = Math.floor(seconds / 86400);
@@ -62,8 +63,8 @@ export function Overview() {
         data.gateway &&
         html`<div>
           <dt>Key store</dt>
-          <dd>
-            ${data.keyStore.unreachable ? 'unreachable' : `reachable, ${data.keyStore.latencyMs} ms`}
+          <dd data-testid="overview-keystore">
+            <a href="#/keystore">${data.keyStore.kind}</a>: ${storeState(data.keyStore)}
           </dd>
         </div>`
       }

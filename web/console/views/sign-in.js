@@ -51,7 +51,7 @@ export function SignIn({ certificate, onSignedIn }) {
         type="password"
         autocomplete="off"
         spellcheck="false"
-        placeholder="k1:…"
+        placeholder="k1:… or k2:…"
         value=${key}
         onInput=${(e) => setKey(e.target.value)}
         required
