@@ -11,9 +11,9 @@
 
 import type { IncomingHttpHeaders } from 'node:http';
 import { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { HsmKey } from '../../src/crypto/index.ts';
-import { parseIdentity } from '../../src/identity/index.ts';
+import { parseIdentity, peerIdentityOfTlsSocket } from '../../src/identity/index.ts';
 import type { PeerIdentity } from '../../src/identity/index.ts';
 import { Http1Server } from '../../src/http/http1/index.ts';
 import type { RequestHead } from '../../src/http/http1/index.ts';
@@ -73,6 +73,8 @@ export interface HarnessResponse {
 export interface FaceHarness {
   readonly server: KeyholdServer;
   readonly dir: string;
+  /** `127.0.0.1:PORT` with `listen`, else ''. */
+  readonly endpoint: string;
   /** The root's `h1:` identity ('' when disabled). */
   readonly rootIdentity: string;
   /** The root API key (`k1:`), when derived from the HSM key. */
@@ -93,6 +95,11 @@ export interface HarnessOptions {
   /** Reuse a state directory (default: a new temporary one, removed by `close`). */
   readonly dir?: string;
   readonly hsmKey?: string;
+  /**
+   * Also listen on 127.0.0.1 port 0 over TLS (`endpoint`), for fixtures made through the SDK:
+   * still one process, the same node.
+   */
+  readonly listen?: boolean;
 }
 
 /** Opens a node in process (no listening socket) and returns its request harness. */
@@ -108,10 +115,19 @@ export async function startFaceHarness(options: HarnessOptions = {}): Promise<Fa
       address: '127.0.0.1:0',
       hsmKey: HsmKey.parse(options.hsmKey ?? TEST_HSM_KEY),
     },
-    { peer: (socket) => identities.get(socket) ?? NO_CERTIFICATE },
+    {
+      // Callers of in-memory connections are named by the test; TLS clients by their certificate.
+      peer: (socket) =>
+        identities.get(socket) ??
+        (socket instanceof TLSSocket ? peerIdentityOfTlsSocket(socket) : NO_CERTIFICATE),
+    },
   );
-  // As `listen` does: the config file's predefined keys exist before the first request.
-  await server.kes.createKeys();
+  if (options.listen === true) {
+    await server.listen('127.0.0.1:0', undefined);
+  } else {
+    // As `listen` does: the config file's predefined keys exist before the first request.
+    await server.kes.createKeys();
+  }
   // The lean server's connection handling, fed through its 'secureConnection' event; it never
   // listens, so it has no TLS context to use and its timeout clock never starts.
   const http = new Http1Server({}, server.pipeline, {
@@ -137,6 +153,7 @@ export async function startFaceHarness(options: HarnessOptions = {}): Promise<Fa
   return {
     server,
     dir,
+    endpoint: options.listen === true ? server.address : '',
     rootIdentity: server.rootIdentity,
     rootApiKey: server.rootApiKey?.toText() ?? '',
     request: (request) => {
@@ -254,6 +271,9 @@ class MemorySocket extends Duplex {
   }
 }
 
+/** How long `request` waits for an answer. */
+const ANSWER_MS = 30_000;
+
 /** Waits for one complete response on `socket` (after any 1xx) and parses it. */
 function readAnswer(
   socket: MemorySocket,
@@ -261,24 +281,33 @@ function readAnswer(
   stream: boolean,
 ): Promise<HarnessResponse> {
   return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (error: Error | null, answer?: HarnessResponse): true => {
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (error) reject(error);
+      else resolve(answer!);
+      return true;
+    };
+    // A handler that never answers fails the test that sent it instead of hanging the file.
+    const timer = setTimeout(() => {
+      const got = Buffer.concat(socket.written).toString('latin1');
+      finish(new Error(`no whole answer within ${String(ANSWER_MS)} ms; got: ${got}`));
+    }, ANSWER_MS);
     socket.watch(() => {
+      if (done) return true;
       const all = Buffer.concat(socket.written);
       let parsed: HarnessResponse | null;
       try {
         parsed = parseResponse(all, head, stream, socket.ended);
       } catch (error) {
-        socket.destroy();
-        reject(error instanceof Error ? error : new Error(String(error)));
-        return true;
+        return finish(error instanceof Error ? error : new Error(String(error)));
       }
-      if (parsed) {
-        socket.destroy();
-        resolve(parsed);
-        return true;
-      }
+      if (parsed) return finish(null, parsed);
       if (socket.ended) {
-        reject(new Error(`connection closed before a whole response: ${all.toString('latin1')}`));
-        return true;
+        const got = all.toString('latin1');
+        return finish(new Error(`connection closed before a whole response; got: ${got}`));
       }
       return false;
     });
@@ -315,18 +344,21 @@ function parseResponse(
         headers[name] = headers[name] === undefined ? value : `${String(headers[name])}, ${value}`;
     }
     const rest = data.subarray(bodyStart);
+    // A stream's head is its answer (log streams send events only when there are some); an
+    // error answer is read whole.
+    const streaming = stream && code === 200;
     let body: Buffer | null;
     if (head || code === 204 || code === 304) body = Buffer.alloc(0);
-    else if (headers['transfer-encoding'] !== undefined) body = dechunk(rest, stream);
+    else if (headers['transfer-encoding'] !== undefined) body = dechunk(rest, streaming);
     else if (headers['content-length'] !== undefined) {
       const length = Number(headers['content-length']);
       body = rest.length >= length ? rest.subarray(0, length) : null;
-    } else body = ended || stream ? rest : null;
-    if (body === null && stream && rest.length > 0) body = rest;
+    } else body = ended || streaming ? rest : null;
+    if (body === null && streaming) body = Buffer.alloc(0);
     if (body === null) return null;
     const raw = data.subarray(
       start,
-      bodyStart + (stream ? rest.length : rawLength(rest, body, headers)),
+      bodyStart + (streaming ? rest.length : rawLength(rest, body, headers)),
     );
     const text = body.toString();
     return {
