@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApiKey } from '../src/identity/index.ts';
+import type { AuditRecord } from '../src/observe/audit.ts';
 import { startFaceHarness } from './helpers/face-harness.ts';
 import type { FaceHarness } from './helpers/face-harness.ts';
 import { call } from './helpers/authz-fixtures.ts';
@@ -18,7 +19,10 @@ let real: ServerProcess;
 before(async () => {
   [harness, real] = await Promise.all([
     startFaceHarness(),
-    startServer({ args: ['--workers', '0'] }),
+    startServer({
+      // The harness serves with the lean server's connection code: compare with the same.
+      args: ['--http', 'lean', '--workers', '0'],
+    }),
   ]);
 });
 
@@ -110,6 +114,34 @@ describe('in-process face harness', () => {
     );
     const text = out.toString('latin1');
     assert.equal(text.match(/^HTTP\/1\.1 200 /gm)?.length, 2, text);
+  });
+
+  it('records one audit record per answer, naming the caller, refused requests too', async () => {
+    const records: AuditRecord[] = [];
+    const stop = harness.server.audit.subscribe((record) => records.push(record));
+    try {
+      const stranger = ApiKey.generate().identity.toH1();
+      assert.equal(
+        (await harness.request({ method: 'GET', path: '/v1/status', as: harness.rootIdentity }))
+          .status,
+        200,
+      );
+      assert.equal(
+        (await harness.request({ method: 'GET', path: '/v1/status', as: stranger })).status,
+        403,
+      );
+      await harness.exchange('GET /v1/status HTTP/1.1\r\n\r\n');
+      assert.deepEqual(
+        records.map((r) => [r.identity, r.path, r.status]),
+        [
+          [harness.rootIdentity, '/v1/status', 200],
+          [stranger, '/v1/status', 403],
+          ['', '/v1/status', 400],
+        ],
+      );
+    } finally {
+      stop();
+    }
   });
 
   it('answers a request without Host 400 and closes, as the lean server does', async () => {
