@@ -22,7 +22,6 @@ import {
   assertCells,
   runCells,
   settleCell,
-  call,
   kesOutcome,
   startMatrix,
 } from './helpers/authz-fixtures.ts';
@@ -320,9 +319,8 @@ before(async () => {
   m = await startMatrix();
   for (const enclave of ENCLAVES) {
     await m.root.createKey('k', { enclave });
-    const sealed = await call(
-      m.server.endpoint,
-      m.credentials.root,
+    const sealed = await m.send(
+      'root',
       'PUT',
       `/v1/key/encrypt/k?enclave=${enclave}`,
       JSON.stringify({ plaintext: b64('secret') }),
@@ -343,9 +341,8 @@ async function runCell(row: Row, who: CallerName, enclave: EnclaveName): Promise
   const [method, route] = row.route.split(' ') as [string, string];
   const resource = row.resource ? await row.resource(m, cell) : '';
   const body = row.body?.(m, cell);
-  const answer = await call(
-    m.server.endpoint,
-    m.credentials[who],
+  const answer = await m.send(
+    who,
     method,
     `${route}${encodeURIComponent(resource)}?enclave=${enclave}`,
     body,

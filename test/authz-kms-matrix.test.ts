@@ -21,7 +21,6 @@ import {
   assertCells,
   runCells,
   settleCell,
-  call,
   kmsOutcome,
   startMatrix,
 } from './helpers/authz-fixtures.ts';
@@ -394,13 +393,7 @@ async function runCell(row: Row, who: KmsCaller, enclave: EnclaveName): Promise<
   const message = await row.message(m, cell);
   const request = kmsCommand(row.command).request as { fromPartial(o: object): object };
   const body = encodeKmsRequest(row.command, [request.fromPartial(message)] as never[]);
-  const answer = await call(
-    m.server.endpoint,
-    m.credentials[who],
-    'POST',
-    `/v1/kms/${enclave}`,
-    body,
-  );
+  const answer = await m.send(who, 'POST', `/v1/kms/${enclave}`, body);
   const outcome = kmsOutcome(answer);
   await settleCell(
     m,
@@ -454,7 +447,7 @@ describe('KMS authorization matrix', () => {
       const got = {} as Cells;
       await Promise.all(
         CALLERS.map(async (who) => {
-          const answer = await call(m.server.endpoint, m.credentials[who], method, path, row.body, {
+          const answer = await m.send(who, method, path, row.body, {
             ...(row.stream ? { stream: true } : {}),
           });
           got[who] = kmsOutcome(answer);

@@ -1,16 +1,20 @@
 // The short soak of CI (`npm run soak` is the long one, docs/soak.md): a real server with the
 // audit log on (rotated under it every window), a brief probe of its maximum, then 80 % of it
-// for 35 s of a mixed workload. Errors and resident-memory growth after warm-up are the checks;
-// latency only for gross drift, since the machine is shared.
+// for 20 s of a mixed workload in eight windows. Errors and resident-memory growth after warm-up
+// are the checks; latency only for gross drift, since the machine is shared. The paced phase
+// keeps both cores busy, which slows every file running beside it: it was 35 s until the test
+// suite had to fit a budget, and KEYHOLD_SOAK_MS sets it (e.g. 35000) for a longer look.
 
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { runSoak } from '../bench/soak-run.ts';
 
+const DURATION_MS = Number(process.env.KEYHOLD_SOAK_MS ?? '20000');
+
 it('a short soak at 80 % of the probed maximum has no errors and no memory growth', async () => {
   const result = await runSoak({
-    durationMs: 35_000,
-    windowMs: 5_000,
+    durationMs: DURATION_MS,
+    windowMs: DURATION_MS / 8,
     warmupWindows: 2,
     probeMs: 4_000,
     fraction: 0.8,

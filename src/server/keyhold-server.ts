@@ -4,14 +4,14 @@
 
 import { SingleNodeCluster } from '../core/single-node-cluster.ts';
 import type { Server as TlsServer, TlsOptions } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { KesFace, writeKesError } from '../api/kes/index.ts';
 import type { KesCounts } from '../api/kes/kes-metrics.ts';
 import { kmsRoutes, writeKmsError } from '../api/kms/kms-routes.ts';
 import type { TlsMaterial } from '../config/tls-material.ts';
 import { Core } from '../core/core.ts';
-import type { ApiKey } from '../identity/index.ts';
+import type { ApiKey, PeerIdentity } from '../identity/index.ts';
 import { identityOfTlsSocket, redactSecrets } from '../identity/index.ts';
 import type { VersionResponse } from '../protocol/kms/pb/keyhold/kms/v1/response.ts';
 import { VERSION } from '../version.ts';
@@ -29,6 +29,7 @@ import { Gateway } from './gateway-owner.ts';
 import { Metrics } from '../observe/metrics.ts';
 import { createNodeHttpsServer } from '../http/node-https.ts';
 import { createPipeline } from '../http/pipeline.ts';
+import type { Pipeline } from '../http/pipeline.ts';
 import type { Root } from './root-identity.ts';
 import { RouteTable } from '../http/route.ts';
 import type { CertificateFiles, LoadedCertificate } from './server-certificate.ts';
@@ -56,6 +57,11 @@ export interface FrontOptions {
   readonly external?: ExternalKeys;
   /** The web console's sessions (a worker pool's live in the primary); default: this process's. */
   readonly sessions?: Sessions;
+  /**
+   * Who the peer of a connection is, by both faces' rules; default: from its TLS client
+   * certificate. The tests' in-process harness names the caller without TLS.
+   */
+  readonly peer?: (socket: Socket) => PeerIdentity;
 }
 
 export class KeyholdServer {
@@ -72,6 +78,8 @@ export class KeyholdServer {
   readonly certificateCreated: boolean;
   /** Lets TLS handshakes finish before requests on reused connections (handshake-gate.ts). */
   readonly handshakes: HandshakeGate;
+  /** The request listener both HTTP servers call: every face's routes behind one pipeline. */
+  readonly pipeline: Pipeline;
   readonly #https: TlsServer & { closeAllConnections(): void };
   readonly #started = Date.now();
   readonly #owned: { close(): Promise<void> } | null;
@@ -125,6 +133,7 @@ export class KeyholdServer {
       defaultEnclave: init.options.defaultEnclave ?? 'default',
       started: this.#started,
       ...(init.options.kes ? { settings: init.options.kes } : {}),
+      ...(init.peer ? { peer: (socket: Socket) => init.peer!(socket).kes } : {}),
       ...(init.owner.gather
         ? { gatherCounts: async () => (await init.owner.gather!('kes-counts')) as KesCounts[] }
         : {}),
@@ -174,8 +183,10 @@ export class KeyholdServer {
     this.handshakes = new HandshakeGate(init.onHandshakesBusy);
     const pipeline = createPipeline({
       routes,
-      identify: (socket) =>
-        socket instanceof TLSSocket ? (identityOfTlsSocket(socket)?.toH1() ?? '') : '',
+      identify: init.peer
+        ? (socket) => init.peer!(socket).leaf?.toH1() ?? ''
+        : (socket) =>
+            socket instanceof TLSSocket ? (identityOfTlsSocket(socket)?.toH1() ?? '') : '',
       rootIdentity: () => this.rootIdentity,
       audit: this.audit,
       writeError: (res, face, error) => {
@@ -190,6 +201,7 @@ export class KeyholdServer {
       observe: (route, status, seconds) => this.metrics.observe(route, status, seconds),
       admit: (socket) => this.handshakes.admit(socket),
     });
+    this.pipeline = pipeline;
     try {
       if (init.options.http === 'node') {
         this.#https = createNodeHttpsServer({ ...tlsOptions, ...timeouts }, pipeline);
@@ -226,15 +238,34 @@ export class KeyholdServer {
    * listen (or the TLS material is unusable), closes the state again and rejects.
    */
   static async start(options: ServerOptions): Promise<KeyholdServer> {
+    const server = await KeyholdServer.open(options);
+    try {
+      await server.listen(options.address, options.publicHost);
+      if (server.owner instanceof ClusterOwner) await server.owner.start(server.#host);
+      return server;
+    } catch (error) {
+      await server.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Opens the state and assembles the node without listening: `start` then listens; the tests'
+   * in-process harness sends requests to `pipeline` instead (`front.peer` names the caller).
+   * If the assembly fails, closes the state again and rejects.
+   */
+  static async open(
+    options: ServerOptions,
+    front: Pick<FrontOptions, 'peer'> = {},
+  ): Promise<KeyholdServer> {
     const { log, root, owner, certificate } = options.cluster
       ? await openClusterNode(options, options.cluster)
       : options.gateway
         ? await openGatewayNode(options, options.gateway)
         : await openOwnedNode(options);
     const external = options.gateway ? (owner as ExternalKeys) : undefined;
-    let server: KeyholdServer | null = null;
     try {
-      server = new KeyholdServer(
+      const server = new KeyholdServer(
         {
           owner,
           root,
@@ -243,15 +274,14 @@ export class KeyholdServer {
           log,
           audit: new AuditLog(openAuditFile(options, log)),
           ...(external ? { external } : {}),
+          ...front,
         },
         owner,
       );
       owner.metricsSource = server.metrics;
-      await server.listen(options.address, options.publicHost);
-      if (owner instanceof ClusterOwner) await owner.start(server.#host);
       return server;
     } catch (error) {
-      await (server ? server.close() : owner.close()).catch(() => undefined);
+      await owner.close().catch(() => undefined);
       throw error;
     }
   }

@@ -1,19 +1,35 @@
 // The callers of the authorization matrix (docs/testing-security.md#authorization-matrix): one
-// real server, the enclaves and identities every row needs, a client certificate (or none, or a
-// chain that tries to borrow the root's identity) per kind of caller, and one raw HTTPS request
-// per cell, read back as (status, message) the way each face's clients read errors.
+// node, the enclaves and identities every row needs, a client certificate (or none, or a chain
+// that tries to borrow the root's identity) per kind of caller, and one raw request per cell,
+// read back as (status, message) the way each face's clients read errors.
+//
+// The cells go to the node in process (test/helpers/face-harness.ts), each caller named as its
+// certificate would identify it; the fixtures go through the SDK over TLS to the same node. With
+// KEYHOLD_TEST_HTTP set (CI's second pass, or `lean` by hand) the matrix runs as it did before the
+// harness: a `keyhold server` process and one HTTPS request per cell with the caller's
+// certificate chain.
 
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:https';
-import { ApiKey, clientCertificateForApiKey, parseApiKey } from '../../src/identity/index.ts';
+import {
+  ApiKey,
+  clientCertificateForApiKey,
+  identityOfSpki,
+  parseApiKey,
+} from '../../src/identity/index.ts';
 import { hostileCertificate, spkiOf } from '../../src/identity/test-support.ts';
 import { decodeErrorBody } from '../../src/protocol/kms/index.ts';
 import type { KmsClient } from '../../src/sdk/index.ts';
 import { startKesServer } from '../kes-server-support.ts';
 import type { KesServer, StartOptions } from '../kes-server-support.ts';
 import { clientFor } from './kms-assert.ts';
+import { startFaceHarness } from './face-harness.ts';
+import type { Caller } from './face-harness.ts';
+
+/** Cells over real TLS to a server process instead of in process (see the header). */
+const OVER_TLS = (process.env.KEYHOLD_TEST_HTTP ?? '') !== '';
 
 /** Every kind of caller a row must have an expectation for. */
 export const CALLERS = [
@@ -92,7 +108,8 @@ export const TARGET_PRIVILEGES = ['SysAdmin', 'Admin', 'User'] as const;
 export type TargetPrivilege = (typeof TARGET_PRIVILEGES)[number];
 
 export interface Matrix {
-  readonly server: KesServer;
+  /** Where the SDK reaches the node (and, over TLS, the cells). */
+  readonly server: Pick<KesServer, 'endpoint' | 'rootApiKey'>;
   /** The root's SDK client (fixtures only; cells use raw requests). */
   readonly root: KmsClient;
   readonly credentials: Readonly<Record<CallerName, Credentials>>;
@@ -100,6 +117,14 @@ export interface Matrix {
   readonly identity: Readonly<Record<CallerName, string>>;
   /** Standing identities of each enclave: target of a read or an idempotent change. */
   readonly targets: Readonly<Record<EnclaveName, Record<TargetPrivilege, string>>>;
+  /** One cell's request, sent as `who`. */
+  send(
+    who: CallerName,
+    method: string,
+    path: string,
+    body?: Buffer | string,
+    options?: { readonly stream?: boolean; readonly headers?: Record<string, string> },
+  ): Promise<Answer>;
   /** Re-creates fixture identities a cell deleted (a caller deleting itself). */
   repair(): Promise<void>;
   close(): Promise<void>;
@@ -109,9 +134,15 @@ const USER_POLICY = 'everything';
 const NO_MATCH_POLICY = 'nothing-matches';
 const PATHS_POLICY = 'kes-paths';
 
-/** Starts a server and creates every fixture, as the root, through the SDK. */
+/**
+ * Starts a node (in process, or a server process when OVER_TLS) and creates every fixture, as
+ * the root, through the SDK.
+ */
 export async function startMatrix(options: StartOptions = {}): Promise<Matrix> {
-  const server = await startKesServer(options);
+  const harness = OVER_TLS ? null : await startFaceHarness({ listen: true });
+  const server = harness
+    ? { endpoint: harness.endpoint, rootApiKey: harness.rootApiKey, stop: () => harness.close() }
+    : await startKesServer(options);
   const root = clientFor(server.endpoint, server.rootApiKey, { enclave: ALPHA });
   const keys = {
     sysadmin: ApiKey.generate(),
@@ -164,6 +195,26 @@ export async function startMatrix(options: StartOptions = {}): Promise<Matrix> {
     borrowed: ApiKey.fromSeed(Buffer.alloc(32, 7)).identity.toH1(), // never registered
     userPaths: h1(keys.userPaths),
   };
+  // What the TLS layer identifies each chain as (identity/peer-identity.ts): `borrowed` leads
+  // with its own CA:TRUE certificate, so its leaf is the attacker's key and KES finds none.
+  const callerOf = (who: CallerName): Caller =>
+    who === 'none'
+      ? ''
+      : who === 'borrowed'
+        ? { leaf: identityOfSpki(spkiOf(attacker)).toH1(), kesProblem: 'no-certificate' }
+        : identity[who];
+  const send: Matrix['send'] = async (who, method, path, body, sendOptions = {}) => {
+    if (!harness) return call(server.endpoint, credentials[who], method, path, body, sendOptions);
+    const answer = await harness.request({
+      method,
+      path,
+      as: callerOf(who),
+      ...(body === undefined ? {} : { body }),
+      ...(sendOptions.headers ? { headers: sendOptions.headers } : {}),
+      ...(sendOptions.stream ? { stream: true } : {}),
+    });
+    return { status: answer.status, headers: answer.headers, body: answer.body };
+  };
   const targets = {} as Record<EnclaveName, Record<TargetPrivilege, string>>;
   const userClient = clientFor(server.endpoint, keys.userWith.toK1(), { enclave: ALPHA });
 
@@ -175,9 +226,8 @@ export async function startMatrix(options: StartOptions = {}): Promise<Matrix> {
     await root.createPolicy(NO_MATCH_POLICY, { allow: all(['nothing-has-this-*']) }, { enclave });
     // Legacy-era globs: `*` stops at `/`, so one pattern per depth.
     const paths = { allow: ['/v1/*', '/v1/*/*', '/v1/*/*/*', '/v1/*/*/*/*'] };
-    const written = await call(
-      server.endpoint,
-      credentials.root,
+    const written = await send(
+      'root',
       'POST',
       `/v1/policy/write/${PATHS_POLICY}?enclave=${enclave}`,
       JSON.stringify(paths),
@@ -226,6 +276,7 @@ export async function startMatrix(options: StartOptions = {}): Promise<Matrix> {
     credentials,
     identity,
     targets,
+    send,
     repair,
     close: async () => {
       userClient.close();

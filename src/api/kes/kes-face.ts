@@ -2,6 +2,7 @@
 // enclave, builds the caller the core authorizes (with the request path and config-file policy),
 // and serves the routes of both API eras. Settings are swapped whole on reload.
 
+import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Caller } from '../../core/caller.ts';
 import type { Core } from '../../core/core.ts';
@@ -42,6 +43,8 @@ export interface KesFaceOptions {
   readonly auditOut?: (line: string) => void;
   /** A worker pool's processes' counters (for `/v1/metrics`); absent in a single process. */
   readonly gatherCounts?: () => Promise<KesCounts[]>;
+  /** The caller by the KES rule; default: from the TLS client certificate (tests name it). */
+  readonly peer?: (socket: Socket) => KesPeerIdentity;
 }
 
 // Routes upstream gives no body still get a small buffer: KES ignores a body it does not read.
@@ -63,6 +66,7 @@ export class KesFace {
   readonly metrics: KesMetrics;
   readonly #env: KesEnv;
   readonly #rootIdentity: () => string;
+  readonly #peer: ((socket: Socket) => KesPeerIdentity) | undefined;
   readonly #specs: KesRouteSpec[];
   readonly #settings: Reloadable<KesSettings>;
   /** Requests identified and authorized before their body, until their handler runs. */
@@ -71,6 +75,7 @@ export class KesFace {
   constructor(options: KesFaceOptions) {
     this.#settings = options.settings ?? new Reloadable(defaultKesSettings());
     this.#rootIdentity = options.rootIdentity;
+    this.#peer = options.peer;
     this.metrics = new KesMetrics(options.started);
     const metrics = this.metrics;
     this.#specs = [...systemRoutes(), ...keyRoutes(), ...policyRoutes(), ...identityRoutes()];
@@ -248,9 +253,11 @@ export class KesFace {
   ): Identity | undefined {
     if (spec.auth === 'none') return undefined;
     const socket = req.socket instanceof TLSSocket ? req.socket : null;
-    const peer: KesPeerIdentity = socket
-      ? kesIdentityOfTlsSocket(socket)
-      : { problem: 'no-certificate' };
+    const peer: KesPeerIdentity = this.#peer
+      ? this.#peer(req.socket)
+      : socket
+        ? kesIdentityOfTlsSocket(socket)
+        : { problem: 'no-certificate' };
     const enforce = spec.auth === 'policy' && !skipAuth;
     if (!peer.identity) {
       if (!enforce) return undefined;
