@@ -1,4 +1,4 @@
-// Small shared pieces of the console's views: htm bound to preact, error and notice boxes,
+// Small shared pieces of the console's views: htm bound to preact, error and notice boxes, polling,
 // typed-confirmation deletes, time and identity formatting.
 
 import { h } from 'preact';
@@ -81,6 +81,30 @@ export function TypedDelete({ name, what, onDelete }) {
       Cancel
     </button>
   </form>`;
+}
+
+/**
+ * `get(path)` now and every `ms` while the view is shown: the newest answer, and the error of the
+ * newest attempt (null once one succeeds). An answer that comes after the view is gone is dropped.
+ */
+export function usePolled(get, path, ms) {
+  const [data, setData] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    let live = true;
+    const load = () =>
+      get(path).then(
+        (d) => live && (setData(d), setError(null)),
+        (e) => live && setError(e),
+      );
+    load();
+    const timer = setInterval(load, ms);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, [get, path, ms]);
+  return [data, error];
 }
 
 /** Calls `fn` after `ms` without a new value. */

@@ -4,11 +4,10 @@
 // timeout or a status ≥ 500, 200 ms plus up to 800 ms apart), a custom CA file or directory,
 // and a size limit on answers. No vendor client exists for these APIs; node:https suffices.
 
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import type { IncomingHttpHeaders } from 'node:http';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent, request } from 'node:https';
-import { join } from 'node:path';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent } from 'node:https';
+import { exchange, readCa } from '../http-exchange.ts';
+import type { StoreAnswer } from '../http-exchange.ts';
 import { StoreUnreachableError } from '../keystore.ts';
 
 export interface RetryClientOptions {
@@ -33,14 +32,8 @@ export interface RestCall {
   readonly body?: string;
 }
 
-export interface RestAnswer {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly text: string;
-}
-
-/** Largest answer read (a listing page of KES's size is far below). */
-const MAX_BODY = 32 << 20;
+/** An answer: status, headers and the body as text. */
+export type RestAnswer = StoreAnswer;
 
 /** The endpoint as a URL: `https://` added where the config has no scheme, no trailing `/`. */
 export function endpointUrl(endpoint: string): string {
@@ -121,35 +114,12 @@ export class RetryClient {
     const headers: Record<string, string | number> = { ...call.headers };
     if (body) headers['Content-Length'] = body.length;
     else if (call.method === 'POST' || call.method === 'PUT') headers['Content-Length'] = 0;
-    const send = url.protocol === 'http:' ? httpRequest : request;
-    return new Promise((resolve, reject) => {
-      const req = send(
-        url,
-        { method: call.method, headers, agent: this.#agent, timeout: this.#timeout },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > MAX_BODY) {
-              req.destroy(new Error('answer larger than 32 MiB'));
-              return;
-            }
-            chunks.push(chunk);
-          });
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              text: Buffer.concat(chunks).toString('utf8'),
-            }),
-          );
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.#timeout} ms`)));
-      req.on('error', reject);
-      req.end(body);
+    return exchange(url, {
+      method: call.method,
+      headers,
+      ...(body ? { body } : {}),
+      agent: this.#agent,
+      timeout: this.#timeout,
     });
   }
 }
@@ -172,14 +142,6 @@ export function parseJson(answer: RestAnswer, what: string): unknown {
   } catch {
     throw new Error(`${what}: the answer is not JSON (status ${answer.status})`);
   }
-}
-
-/** A CA file, or every file of a CA directory (as KES reads `tls.ca`). */
-export function readCa(path: string): Buffer[] {
-  if (!statSync(path).isDirectory()) return [readFileSync(path)];
-  return readdirSync(path, { withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => readFileSync(join(path, e.name)));
 }
 
 /** Standard base64 only (what Go's StdEncoding accepts), else undefined. */

@@ -4,11 +4,11 @@
 // retries, and Vault's error text. Only node:https: no Vault library gives per-request
 // namespaces, raw statuses and `?list=true` without wrappers.
 
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
-import { request as httpRequest, Agent as HttpAgent } from 'node:http';
-import { join } from 'node:path';
+import { Agent as HttpAgent } from 'node:http';
+import { exchange, readCa } from '../http-exchange.ts';
 import { StoreUnreachableError } from '../keystore.ts';
 
 export interface VaultTls {
@@ -83,8 +83,6 @@ function retryable(status: number): boolean {
   return status === 412 || status === 429 || (status >= 500 && status !== 501);
 }
 
-const MAX_BODY = 32 << 20;
-
 export class VaultClient {
   readonly endpoint: URL;
   readonly #agent: Agent | HttpAgent;
@@ -156,7 +154,7 @@ export class VaultClient {
     return new Promise((resolve) => setTimeout(resolve, ms));
   }
 
-  #once(call: VaultCall): Promise<VaultResponse> {
+  async #once(call: VaultCall): Promise<VaultResponse> {
     // Go's JSON encoder as Vault's SDK sends it: compact, with a trailing newline.
     const body =
       call.body === undefined ? undefined : Buffer.from(JSON.stringify(call.body) + '\n');
@@ -168,46 +166,19 @@ export class VaultClient {
       headers['Content-Length'] = body.length;
     }
     const url = new URL(call.path, this.endpoint);
-    const send = url.protocol === 'http:' ? httpRequest : request;
-    return new Promise((resolve, reject) => {
-      const req = send(
-        url,
-        { method: call.method, headers, agent: this.#agent, timeout: this.#timeout },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > MAX_BODY) {
-              req.destroy(new Error('response body larger than 32 MiB'));
-              return;
-            }
-            chunks.push(chunk);
-          });
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let json: unknown;
-            try {
-              json = text === '' ? undefined : JSON.parse(text);
-            } catch {
-              json = undefined;
-            }
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, json, text });
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.#timeout} ms`)));
-      req.on('error', reject);
-      req.end(body);
+    const answer = await exchange(url, {
+      method: call.method,
+      headers,
+      ...(body ? { body } : {}),
+      agent: this.#agent,
+      timeout: this.#timeout,
     });
+    let json: unknown;
+    try {
+      json = answer.text === '' ? undefined : JSON.parse(answer.text);
+    } catch {
+      json = undefined;
+    }
+    return { ...answer, json };
   }
-}
-
-/** A CA file, or every file of a CA directory (as KES reads `tls.ca`). */
-function readCa(path: string): Buffer[] {
-  if (!statSync(path).isDirectory()) return [readFileSync(path)];
-  return readdirSync(path, { withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => readFileSync(join(path, e.name)));
 }

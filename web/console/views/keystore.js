@@ -2,9 +2,8 @@
 // refresh), the key cache's settings and occupancy, and the node's recent log lines about the
 // store. Root and SysAdmins only, as the overview's key store state.
 
-import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api.js';
-import { ErrorBox, html, when } from '../ui.js';
+import { ErrorBox, html, usePolled, when } from '../ui.js';
 
 /** A cache expiry in milliseconds as a person reads it; 0 is "never". */
 function expiry(ms) {
@@ -22,22 +21,7 @@ export function storeState(ks) {
 }
 
 export function KeyStore() {
-  const [data, setData] = useState(null);
-  const [error, setError] = useState(null);
-  useEffect(() => {
-    let live = true;
-    const load = () =>
-      get('keystore').then(
-        (d) => live && (setData(d), setError(null)),
-        (e) => live && setError(e),
-      );
-    load();
-    const timer = setInterval(load, 10_000);
-    return () => {
-      live = false;
-      clearInterval(timer);
-    };
-  }, []);
+  const [data, error] = usePolled(get, 'keystore', 10_000);
   if (!data) {
     return html`<section>
       <h1>Key store</h1>

@@ -1,10 +1,9 @@
 // Overview: version, uptime, the nodes and their state, the key store in gateway mode, and
 // request rate, error rate and latency over the last hour (sampled by the server).
 
-import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api.js';
 import { LineChart } from '../chart.js';
-import { ErrorBox, html } from '../ui.js';
+import { ErrorBox, html, usePolled } from '../ui.js';
 import { storeState } from './keystore.js';
 
 function duration(seconds) {
@@ -15,22 +14,7 @@ function duration(seconds) {
 }
 
 export function Overview() {
-  const [data, setData] = useState(null);
-  const [error, setError] = useState(null);
-  useEffect(() => {
-    let live = true;
-    const load = () =>
-      get('overview').then(
-        (d) => live && (setData(d), setError(null)),
-        (e) => live && setError(e),
-      );
-    load();
-    const timer = setInterval(load, 10_000);
-    return () => {
-      live = false;
-      clearInterval(timer);
-    };
-  }, []);
+  const [data, error] = usePolled(get, 'overview', 10_000);
   if (!data)
     return html`<section>
       <h1>Overview</h1>
