@@ -14,18 +14,23 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { EntrustStoreConfig } from '../src/config/keystore-config.ts';
-import { createCertificate } from '../src/identity/index.ts';
 import { EntrustKeyStore } from '../src/keystore/entrust/entrust-keystore.ts';
 import {
   KeyExistsError,
   KeyNotFoundError,
   StoreUnreachableError,
 } from '../src/keystore/keystore.ts';
-import { ApiKey, KesClient } from '../src/sdk/index.ts';
-import { outage, roundTrip } from './helpers/gateway-scenario.ts';
+import {
+  gatewayConfig,
+  gatewayParties,
+  opensKesKey,
+  outage,
+  refusedStart,
+  roundTrip,
+} from './helpers/gateway-scenario.ts';
 import { httpsCall } from './helpers/https-call.ts';
 import { FakeKeyControl } from './helpers/keycontrol-server.ts';
-import { ServerExit, apiKeyCert, startKesServer } from './kes-server-support.ts';
+import { startKesServer } from './kes-server-support.ts';
 
 const VAULT = '3f0a2c6e-vault';
 const BOX = 'kes-box';
@@ -256,30 +261,10 @@ describe('Entrust KeyControl key store', () => {
 
 // The refused start runs beside the long outage test (each starts its own process).
 describe('KES gateway over Entrust KeyControl', { concurrency: true }, () => {
-  const appKey = ApiKey.generate('kes');
-  const app = apiKeyCert(appKey);
-  const tls = createCertificate({
-    keyType: 'p256',
-    commonName: 'kes',
-    ips: ['127.0.0.1'],
-    validFor: 3600_000,
-  });
-  const kesConfig = `address: 0.0.0.0:7373
-admin:
-  identity: disabled
-tls:
-  key: ./server.key
-  cert: ./server.cert
-cache:
-  expiry:
-    any: 5m
-    unused: 5m
-    offline: 2s
-policy:
-  app:
-    allow: ["/v1/key/*", "/v1/status", "/v1/ready"]
-    identities: ["${app.identity}"]
-keystore:
+  const { appKey, app, files } = gatewayParties();
+  const kesConfig = gatewayConfig(
+    app,
+    `keystore:
   entrust:
     keycontrol:
       endpoint: \${KC_ENDPOINT}
@@ -290,11 +275,12 @@ keystore:
         password: \${KC_PASSWORD}
       tls:
         ca: \${KC_CA}
-`;
+`,
+  );
   const start = (password = 'p4ss word') =>
     startKesServer({
       config: kesConfig,
-      files: { 'server.key': tls.key, 'server.cert': tls.cert },
+      files,
       env: { KC_ENDPOINT: kc.endpoint, KC_PASSWORD: password, KC_CA: caFile },
     });
 
@@ -307,17 +293,12 @@ keystore:
         const secret = kc.box(BOX).get(n);
         return secret && Buffer.from(secret.data, 'base64').toString();
       });
-      kc.put(
-        BOX,
-        'from-kes',
-        JSON.stringify({
-          bytes: Buffer.alloc(32, 5).toString('base64'),
-          algorithm: 'AES256-GCM_SHA256',
-        }),
+      const client = await opensKesKey(
+        server,
+        appKey,
+        (name, value) => kc.put(BOX, name, value),
+        5,
       );
-      const client = new KesClient({ endpoints: server.endpoint, apiKey: appKey, insecure: true });
-      const dek = await client.generateKey('from-kes');
-      assert.ok((await client.decrypt('from-kes', dek.ciphertext)).equals(dek.plaintext));
       for (let i = 0; i < 50 && kc.renewals < renewals + 3; i++) await sleep(100);
       assert.ok(kc.renewals >= renewals + 3, `${kc.renewals - renewals} renewals`);
       await client.generateKey('from-kes');
@@ -330,11 +311,7 @@ keystore:
   });
 
   it('refuses to start with a wrong password', async () => {
-    const wrong = await start('wrong').then(
-      () => assert.fail('started with a wrong password'),
-      (error: unknown) => error,
-    );
-    assert.ok(wrong instanceof ServerExit);
-    assert.match(wrong.output, /cannot connect to the key store: keycontrol: login failed: 401/);
+    const output = await refusedStart(() => start('wrong'));
+    assert.match(output, /cannot connect to the key store: keycontrol: login failed: 401/);
   });
 });

@@ -12,19 +12,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FortanixStoreConfig } from '../src/config/keystore-config.ts';
-import { createCertificate } from '../src/identity/index.ts';
 import { FortanixKeyStore } from '../src/keystore/fortanix/fortanix-keystore.ts';
 import {
   KeyExistsError,
   KeyNotFoundError,
   StoreUnreachableError,
 } from '../src/keystore/keystore.ts';
-import { ApiKey, KesClient } from '../src/sdk/index.ts';
 import { FakeFortanix } from './helpers/fortanix-server.ts';
 import type { FortanixApp } from './helpers/fortanix-server.ts';
-import { outage, roundTrip } from './helpers/gateway-scenario.ts';
+import {
+  gatewayConfig,
+  gatewayParties,
+  opensKesKey,
+  outage,
+  refusedStart,
+  roundTrip,
+} from './helpers/gateway-scenario.ts';
 import { httpsCall } from './helpers/https-call.ts';
-import { ServerExit, apiKeyCert, startKesServer } from './kes-server-support.ts';
+import { startKesServer } from './kes-server-support.ts';
 
 const APP: FortanixApp = { id: 'a1b2c3d4-app', secret: 's3cret', groups: ['g-kes', 'g-other'] };
 const OTHER: FortanixApp = { id: 'e5f6-other', secret: 'other', groups: ['g-foreign'] };
@@ -238,31 +243,12 @@ describe('Fortanix DSM key store', () => {
 
 // The refused start runs beside the long outage test (each starts its own process).
 describe('KES gateway over Fortanix DSM', { concurrency: true }, () => {
-  const appKey = ApiKey.generate('kes');
-  const app = apiKeyCert(appKey);
-  const tls = createCertificate({
-    keyType: 'p256',
-    commonName: 'kes',
-    ips: ['127.0.0.1'],
-    validFor: 3600_000,
-  });
+  const { appKey, app, files } = gatewayParties();
   /** A KES config over the stand-in, the API key from the environment as KES deployments do. */
-  const kesConfig = (endpoint: string) => `address: 0.0.0.0:7373
-admin:
-  identity: disabled
-tls:
-  key: ./server.key
-  cert: ./server.cert
-cache:
-  expiry:
-    any: 5m
-    unused: 5m
-    offline: 2s
-policy:
-  app:
-    allow: ["/v1/key/*", "/v1/status", "/v1/ready"]
-    identities: ["${app.identity}"]
-keystore:
+  const kesConfig = (endpoint: string) =>
+    gatewayConfig(
+      app,
+      `keystore:
   fortanix:
     sdkms:
       endpoint: ${endpoint}
@@ -271,11 +257,12 @@ keystore:
         key: \${FORTANIX_API_KEY}
       tls:
         ca: ${caFile}
-`;
+`,
+    );
   const start = (apiKey = FakeFortanix.apiKey(APP)) =>
     startKesServer({
       config: kesConfig(dsm.endpoint),
-      files: { 'server.key': tls.key, 'server.cert': tls.cert },
+      files,
       env: { FORTANIX_API_KEY: apiKey },
     });
 
@@ -288,17 +275,7 @@ keystore:
       };
       await roundTrip(server, appKey, app, 'fortanix-key', stored);
 
-      // A key KES created (its legacy JSON value) opens.
-      dsm.put(
-        'from-kes',
-        JSON.stringify({
-          bytes: Buffer.alloc(32, 9).toString('base64'),
-          algorithm: 'AES256-GCM_SHA256',
-        }),
-      );
-      const client = new KesClient({ endpoints: server.endpoint, apiKey: appKey, insecure: true });
-      const dek = await client.generateKey('from-kes');
-      assert.ok((await client.decrypt('from-kes', dek.ciphertext)).equals(dek.plaintext));
+      await opensKesKey(server, appKey, (name, value) => dsm.put(name, value), 9);
 
       await outage(server, appKey, app, dsm);
     } finally {
@@ -308,11 +285,9 @@ keystore:
   });
 
   it('refuses to start with a wrong API key', async () => {
-    const wrong = await start(Buffer.from(`${APP.id}:nope`).toString('base64')).then(
-      () => assert.fail('started with a wrong API key'),
-      (error: unknown) => error,
+    const output = await refusedStart(() =>
+      start(Buffer.from(`${APP.id}:nope`).toString('base64')),
     );
-    assert.ok(wrong instanceof ServerExit);
-    assert.match(wrong.output, /cannot connect to the key store: fortanix: failed to authenticate/);
+    assert.match(output, /cannot connect to the key store: fortanix: failed to authenticate/);
   });
 });

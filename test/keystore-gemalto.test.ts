@@ -13,18 +13,23 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { GemaltoStoreConfig } from '../src/config/keystore-config.ts';
-import { createCertificate } from '../src/identity/index.ts';
 import { GemaltoKeyStore } from '../src/keystore/gemalto/gemalto-keystore.ts';
 import {
   KeyExistsError,
   KeyNotFoundError,
   StoreUnreachableError,
 } from '../src/keystore/keystore.ts';
-import { ApiKey, KesClient } from '../src/sdk/index.ts';
 import { FakeCipherTrust } from './helpers/ciphertrust-server.ts';
-import { outage, roundTrip } from './helpers/gateway-scenario.ts';
+import {
+  gatewayConfig,
+  gatewayParties,
+  opensKesKey,
+  outage,
+  refusedStart,
+  roundTrip,
+} from './helpers/gateway-scenario.ts';
 import { httpsCall } from './helpers/https-call.ts';
-import { ServerExit, apiKeyCert, startKesServer } from './kes-server-support.ts';
+import { startKesServer } from './kes-server-support.ts';
 
 const REFRESH = 'rT0k3n-kes';
 
@@ -239,30 +244,10 @@ describe('CipherTrust / KeySecure key store', () => {
 
 // The refused start runs beside the long outage test (each starts its own process).
 describe('KES gateway over CipherTrust / KeySecure', { concurrency: true }, () => {
-  const appKey = ApiKey.generate('kes');
-  const app = apiKeyCert(appKey);
-  const tls = createCertificate({
-    keyType: 'p256',
-    commonName: 'kes',
-    ips: ['127.0.0.1'],
-    validFor: 3600_000,
-  });
-  const kesConfig = `address: 0.0.0.0:7373
-admin:
-  identity: disabled
-tls:
-  key: ./server.key
-  cert: ./server.cert
-cache:
-  expiry:
-    any: 5m
-    unused: 5m
-    offline: 2s
-policy:
-  app:
-    allow: ["/v1/key/*", "/v1/status", "/v1/ready"]
-    identities: ["${app.identity}"]
-keystore:
+  const { appKey, app, files } = gatewayParties();
+  const kesConfig = gatewayConfig(
+    app,
+    `keystore:
   gemalto:
     keysecure:
       endpoint: \${CM_ENDPOINT}
@@ -272,11 +257,12 @@ keystore:
         retry: 1s
       tls:
         ca: \${CM_CA}
-`;
+`,
+  );
   const start = (token = REFRESH) =>
     startKesServer({
       config: kesConfig,
-      files: { 'server.key': tls.key, 'server.cert': tls.cert },
+      files,
       env: { CM_ENDPOINT: cm.endpoint, CM_REFRESH_TOKEN: token, CM_CA: caFile },
     });
 
@@ -286,16 +272,7 @@ keystore:
     try {
       const issued = cm.tokensIssued;
       await roundTrip(server, appKey, app, 'ciphertrust-key', (n) => cm.secrets.get(n)?.material);
-      cm.put(
-        'from-kes',
-        JSON.stringify({
-          bytes: Buffer.alloc(32, 3).toString('base64'),
-          algorithm: 'AES256-GCM_SHA256',
-        }),
-      );
-      const client = new KesClient({ endpoints: server.endpoint, apiKey: appKey, insecure: true });
-      const dek = await client.generateKey('from-kes');
-      assert.ok((await client.decrypt('from-kes', dek.ciphertext)).equals(dek.plaintext));
+      const client = await opensKesKey(server, appKey, (name, value) => cm.put(name, value), 3);
       // Two more renewals (one a second) arrive while the gateway idles.
       for (let i = 0; i < 50 && cm.tokensIssued < issued + 3; i++) await sleep(100);
       assert.ok(cm.tokensIssued >= issued + 3, `${cm.tokensIssued - issued} JWTs issued`);
@@ -309,14 +286,7 @@ keystore:
   });
 
   it('refuses to start with a wrong refresh token', async () => {
-    const wrong = await start('revoked').then(
-      () => assert.fail('started with a wrong refresh token'),
-      (error: unknown) => error,
-    );
-    assert.ok(wrong instanceof ServerExit);
-    assert.match(
-      wrong.output,
-      /cannot connect to the key store: gemalto: authentication failed: 401/,
-    );
+    const output = await refusedStart(() => start('revoked'));
+    assert.match(output, /cannot connect to the key store: gemalto: authentication failed: 401/);
   });
 });

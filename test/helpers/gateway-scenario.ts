@@ -2,15 +2,98 @@
 // gateway mode: the KES API round trip through the KES SDK and raw requests (create, exists,
 // generate, decrypt, list, describe, delete), and an outage of the store: cached keys keep
 // serving, the 10-s probe marks the store offline (readiness 504), the `offline` tick evicts,
-// and requests then fail with KES's errors until the store is back.
+// and requests then fail with KES's errors until the store is back. Also what each such test
+// sets up alike: the app's identity and the server's certificate, the KES config around the
+// store's `keystore:` section, a key KES wrote opening, and a refused start.
 
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseKesKeyValue } from '../../src/crypto/index.ts';
-import type { ApiKey } from '../../src/sdk/index.ts';
-import { KesClient } from '../../src/sdk/index.ts';
+import { createCertificate } from '../../src/identity/index.ts';
+import { ApiKey, KesClient } from '../../src/sdk/index.ts';
 import type { ClientCert, KesServer } from '../kes-server-support.ts';
-import { errorBody, kes } from '../kes-server-support.ts';
+import { apiKeyCert, errorBody, kes } from '../kes-server-support.ts';
+import { ServerExit } from './server-process.ts';
+
+/** The gateway's one application (an API key and its identity) and the server's certificate. */
+export function gatewayParties(): {
+  appKey: ApiKey;
+  app: ClientCert;
+  files: Record<string, string>;
+} {
+  const appKey = ApiKey.generate('kes');
+  const tls = createCertificate({
+    keyType: 'p256',
+    commonName: 'kes',
+    ips: ['127.0.0.1'],
+    validFor: 3600_000,
+  });
+  return {
+    appKey,
+    app: apiKeyCert(appKey),
+    files: { 'server.key': tls.key, 'server.cert': tls.cert },
+  };
+}
+
+/**
+ * A KES config as gateway deployments write it: the app allowed the key API, status and readiness;
+ * a 2-s offline cache (so the outage's eviction comes quickly); `keystore` is the YAML of the
+ * store's section, starting at `keystore:`.
+ */
+export function gatewayConfig(app: ClientCert, keystore: string): string {
+  return `address: 0.0.0.0:7373
+admin:
+  identity: disabled
+tls:
+  key: ./server.key
+  cert: ./server.cert
+cache:
+  expiry:
+    any: 5m
+    unused: 5m
+    offline: 2s
+policy:
+  app:
+    allow: ["/v1/key/*", "/v1/status", "/v1/ready"]
+    identities: ["${app.identity}"]
+${keystore}`;
+}
+
+/**
+ * A key KES created (its legacy JSON value, written into the store by `put`) opens: a data key
+ * generated with it decrypts. Returns the client used.
+ */
+export async function opensKesKey(
+  server: KesServer,
+  appKey: ApiKey,
+  put: (name: string, value: string) => void,
+  fill: number,
+): Promise<KesClient> {
+  put(
+    'from-kes',
+    JSON.stringify({
+      bytes: Buffer.alloc(32, fill).toString('base64'),
+      algorithm: 'AES256-GCM_SHA256',
+    }),
+  );
+  const client = new KesClient({ endpoints: server.endpoint, apiKey: appKey, insecure: true });
+  const dek = await client.generateKey('from-kes');
+  assert.ok((await client.decrypt('from-kes', dek.ciphertext)).equals(dek.plaintext));
+  return client;
+}
+
+/** What a server that must not start printed (fails the test if it started). */
+export async function refusedStart(start: () => Promise<KesServer>): Promise<string> {
+  const refused = await start().then(
+    async (server) => {
+      await server.stop();
+      return assert.fail('the server started');
+    },
+    (error: unknown) => error,
+  );
+  assert.ok(refused instanceof ServerExit);
+  return refused.output;
+}
 
 /** A stand-in that can go away and come back on the same port. */
 export interface Outage {
