@@ -258,46 +258,23 @@ describe('Azure Key Vault key store', () => {
   });
 
   it('no credentials block: AZURE_* environment, then workload identity', async () => {
-    await withEnv(
-      {
-        ...authority(),
-        AZURE_TENANT_ID: TENANT,
-        AZURE_CLIENT_ID: 'env-app',
-        AZURE_CLIENT_SECRET: 'env-secret',
-      },
-      async () => {
+    /** The store's status probe with no credentials block, under the tenant and `env`. */
+    const statusWith = (env: Record<string, string>) =>
+      withEnv({ ...authority(), AZURE_TENANT_ID: TENANT, ...env }, async () => {
         const store = await AzureKeyStore.connect(noCredentials(), { ca: vault.ca });
         await store.status();
-        assert.equal(vault.issued.at(-1), 'client_secret');
-      },
-    );
+      });
+    await statusWith({ AZURE_CLIENT_ID: 'env-app', AZURE_CLIENT_SECRET: 'env-secret' });
+    assert.equal(vault.issued.at(-1), 'client_secret');
+    const workload = {
+      AZURE_CLIENT_ID: 'wi-app',
+      AZURE_FEDERATED_TOKEN_FILE: join(dir, 'federated'),
+    };
     writeFileSync(join(dir, 'federated'), 'federated-token');
-    await withEnv(
-      {
-        ...authority(),
-        AZURE_TENANT_ID: TENANT,
-        AZURE_CLIENT_ID: 'wi-app',
-        AZURE_FEDERATED_TOKEN_FILE: join(dir, 'federated'),
-      },
-      async () => {
-        const store = await AzureKeyStore.connect(noCredentials(), { ca: vault.ca });
-        await store.status();
-        assert.equal(vault.issued.at(-1), 'federated');
-      },
-    );
+    await statusWith(workload);
+    assert.equal(vault.issued.at(-1), 'federated');
     writeFileSync(join(dir, 'federated'), 'someone-elses-token');
-    await withEnv(
-      {
-        ...authority(),
-        AZURE_TENANT_ID: TENANT,
-        AZURE_CLIENT_ID: 'wi-app',
-        AZURE_FEDERATED_TOKEN_FILE: join(dir, 'federated'),
-      },
-      async () => {
-        const store = await AzureKeyStore.connect(noCredentials(), { ca: vault.ca });
-        await assert.rejects(store.status(), /AADSTS700213/);
-      },
-    );
+    await assert.rejects(statusWith(workload), /AADSTS700213/);
   });
 
   it('a vault that does not answer is unreachable (not a refusal)', async () => {
