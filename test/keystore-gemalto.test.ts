@@ -242,8 +242,9 @@ describe('CipherTrust / KeySecure key store', () => {
   });
 });
 
-// The refused start runs beside the long outage test (each starts its own process).
-describe('KES gateway over CipherTrust / KeySecure', { concurrency: true }, () => {
+// One test at a time: the outage test stops the stand-in, which a refused start running beside it
+// would see as an unreachable store instead of a refusal.
+describe('KES gateway over CipherTrust / KeySecure', () => {
   const { appKey, app, files } = gatewayParties();
   const kesConfig = gatewayConfig(
     app,
