@@ -72,6 +72,36 @@ interface Signed {
 
 type Action = (s: Signed) => unknown;
 
+/** The console API's reads: `GET /console/api/NAME` (the authorization matrix test reads it). */
+export const CONSOLE_READS = [
+  'overview',
+  'keystore',
+  'enclaves',
+  'keys',
+  'key',
+  'identities',
+  'identity',
+  'policies',
+  'policy',
+  'policies/preview',
+] as const;
+
+/** The console API's writes: `POST /console/api/NAME`, each checked for origin and CSRF token. */
+export const CONSOLE_WRITES = [
+  'enclaves/create',
+  'enclaves/delete',
+  'keys/create',
+  'keys/rotate',
+  'keys/import',
+  'keys/delete',
+  'identities/create',
+  'identities/delete',
+  'identities/assign',
+  'policies/validate',
+  'policies/put',
+  'policies/delete',
+] as const;
+
 /** Builds the console's routes. */
 export function consoleRoutes(options: ConsoleOptions): Route[] {
   const { core, sessions } = options;
@@ -90,7 +120,7 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
     limit: Math.min(Math.max(Number(query(s, 'limit', '50')) || 50, 1), 1000),
   });
 
-  const reads: Record<string, Action> = {
+  const reads: Record<(typeof CONSOLE_READS)[number], Action> = {
     overview: async ({ caller }) => {
       const clusterLevel = allowed(() => core.authorizeCluster(caller, 'CLUSTER:STATUS'));
       const metricsLevel = allowed(() => core.authorizeCluster(caller, 'METRICS'));
@@ -204,7 +234,7 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
     },
   };
 
-  const writes: Record<string, Action> = {
+  const writes: Record<(typeof CONSOLE_WRITES)[number], Action> = {
     'enclaves/create': async (s) => {
       await core.createEnclave(s.caller, stringField(body(s), 'name'));
       return {};
@@ -497,9 +527,9 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
       return;
     }
     if (resource === 'api/session') return session(ctx);
-    const action = resource.startsWith('api/') ? reads[resource.slice(4)] : undefined;
-    if (!action || !Object.hasOwn(reads, resource.slice(4))) throw unknownPath();
-    return signedIn(ctx, action, false);
+    const name = resource.startsWith('api/') ? resource.slice(4) : '';
+    if (!isAction(reads, name)) throw unknownPath();
+    return signedIn(ctx, reads[name], false);
   };
 
   const post = async (ctx: RequestContext): Promise<void> => {
@@ -507,8 +537,8 @@ export function consoleRoutes(options: ConsoleOptions): Route[] {
     if (name === 'challenge') return challenge(ctx);
     if (name === 'sign-in') return signIn(ctx);
     if (name === 'sign-out') return signOut(ctx);
-    if (!Object.hasOwn(writes, name)) throw unknownPath();
-    return signedIn(ctx, writes[name]!, true);
+    if (!isAction(writes, name)) throw unknownPath();
+    return signedIn(ctx, writes[name], true);
   };
 
   const base = { face: 'console', prefix: true, timeout: TIMEOUT } as const;
@@ -552,6 +582,11 @@ function unknownPath(): KeyholdError {
 }
 
 /** Deletions repeat the name they delete (`confirm`), as the person typed it. */
+/** Whether `name` is an action of `table` (its own, not one inherited from Object). */
+function isAction<T extends string>(table: Record<T, Action>, name: string): name is T {
+  return Object.hasOwn(table, name);
+}
+
 function confirmed(body: Record<string, unknown>, name: string): void {
   if (body.confirm !== name) {
     throw badRequest(`to delete '${name}', repeat its name in 'confirm'`);

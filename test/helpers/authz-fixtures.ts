@@ -392,12 +392,12 @@ export async function settleCell(
  * The answers of every caller to one row: one after the other when the row changes state (each
  * cell must see the state the row starts from), else all at once.
  */
-export async function runCells<C extends string>(
+export async function runCells<C extends string, T = Outcome>(
   callers: readonly C[],
   destructive: boolean,
-  run: (who: C) => Promise<Outcome>,
-): Promise<Record<C, Outcome>> {
-  const got = {} as Record<C, Outcome>;
+  run: (who: C) => Promise<T>,
+): Promise<Record<C, T>> {
+  const got = {} as Record<C, T>;
   if (destructive) {
     for (const who of callers) got[who] = await run(who);
   } else {
