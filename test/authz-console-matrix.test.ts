@@ -13,12 +13,13 @@ import { after, before, describe, it } from 'node:test';
 import { CONSOLE_READS, CONSOLE_WRITES } from '../src/console/console-routes.ts';
 import { encodeKmsRequest, kmsCommand } from '../src/protocol/kms/index.ts';
 import type { KmsCommandName } from '../src/protocol/kms/index.ts';
-import { ApiKey } from '../src/sdk/index.ts';
 import {
   CALLERS,
   ENCLAVES,
   TARGET_PRIVILEGES,
   assertCells,
+  exists,
+  freshIdentity,
   kmsOutcome,
   runCells,
   settleCell,
@@ -78,12 +79,6 @@ interface Row {
   readonly destructive?: boolean;
 }
 
-const exists = (p: Promise<unknown>): Promise<boolean> =>
-  p.then(
-    () => true,
-    () => false,
-  );
-const fresh = (): string => ApiKey.generate().identity.toH1();
 /** Identities a cell created as its target, by tag. */
 const created = new Map<string, string>();
 const targetOf = (m: Matrix, c: Cell): string =>
@@ -214,7 +209,7 @@ const WRITES: Row[] = [
     kms: 'IDENTITY:CREATE',
     target: privilege,
     prepare: (_m, c) => {
-      created.set(c.tag, fresh());
+      created.set(c.tag, freshIdentity());
       return same({ identity: created.get(c.tag), privilege });
     },
     changed: (m, c) => exists(m.root.identityStatus(created.get(c.tag)!, { enclave: c.enclave })),
@@ -233,7 +228,7 @@ const WRITES: Row[] = [
     kms: 'IDENTITY:DELETE',
     target: privilege,
     prepare: async (m, c) => {
-      created.set(c.tag, fresh());
+      created.set(c.tag, freshIdentity());
       await m.root.createIdentity(created.get(c.tag)!, { privilege, enclave: c.enclave });
       return same({ identity: created.get(c.tag) });
     },
@@ -247,7 +242,7 @@ const WRITES: Row[] = [
     target,
     prepare: async (m, c) => {
       if (target !== 'User') return same({ identity: targetOf(m, c), policy: 'everything' });
-      created.set(c.tag, fresh());
+      created.set(c.tag, freshIdentity());
       await m.root.createIdentity(created.get(c.tag)!, { enclave: c.enclave });
       return same({ identity: created.get(c.tag), policy: 'everything' });
     },

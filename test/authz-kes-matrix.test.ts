@@ -14,12 +14,13 @@ import { VERSION_ROUTE, systemRoutes } from '../src/api/kes/kes-system-routes.ts
 import { kesRoutePaths } from '../src/api/kes/kes-face.ts';
 import { parseIdentity } from '../src/identity/index.ts';
 import { KES_PATHS } from '../src/protocol/kes/index.ts';
-import { ApiKey } from '../src/sdk/index.ts';
 import {
   ENCLAVES,
   KES_CALLERS,
   TARGET_PRIVILEGES,
   assertCells,
+  exists,
+  freshIdentity,
   runCells,
   settleCell,
   kesOutcome,
@@ -96,11 +97,6 @@ interface Row {
   readonly stream?: boolean;
 }
 
-const exists = (p: Promise<unknown>): Promise<boolean> =>
-  p.then(
-    () => true,
-    () => false,
-  );
 const hex = (h1: string): string => parseIdentity(h1).toHex();
 const b64 = (text: string): string => Buffer.from(text).toString('base64');
 /** Per enclave: a KES ciphertext of the key `k`, made by the root. */
@@ -220,7 +216,7 @@ const ROWS: Row[] = [
     target: 'User',
     expect: byPolicy(),
     resource: async (m, c) => {
-      const target = ApiKey.generate().identity.toH1();
+      const target = freshIdentity();
       await m.root.createIdentity(target, { enclave: c.enclave });
       subjects.set(c.n, target);
       return 'everything';
@@ -300,7 +296,7 @@ const ROWS: Row[] = [
       User: byPolicy(),
     }[privilege],
     resource: async (m, c) => {
-      const target = ApiKey.generate().identity.toH1();
+      const target = freshIdentity();
       await m.root.createIdentity(target, { privilege, enclave: c.enclave });
       subjects.set(c.n, target);
       return hex(target);

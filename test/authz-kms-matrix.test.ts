@@ -13,12 +13,13 @@ import { kmsRoutes } from '../src/api/kms/kms-routes.ts';
 import type { KmsFaceOptions } from '../src/api/kms/kms-routes.ts';
 import { KMS_COMMANDS, encodeKmsRequest, kmsCommand } from '../src/protocol/kms/index.ts';
 import type { KmsCommandName } from '../src/protocol/kms/index.ts';
-import { ApiKey } from '../src/sdk/index.ts';
 import {
   CALLERS,
   ENCLAVES,
   TARGET_PRIVILEGES,
   assertCells,
+  exists,
+  freshIdentity,
   runCells,
   settleCell,
   kmsOutcome,
@@ -97,12 +98,6 @@ interface Row {
   readonly destructive?: boolean;
 }
 
-const exists = (p: Promise<unknown>): Promise<boolean> =>
-  p.then(
-    () => true,
-    () => false,
-  );
-const fresh = (): string => ApiKey.generate().identity.toH1();
 /** Per enclave: a ciphertext of the key `k`, made by the root. */
 const ciphertexts = new Map<string, Buffer>();
 
@@ -260,7 +255,7 @@ const ROWS: Row[] = [
     target: 'User',
     expect: byPolicy(),
     message: async (m, c) => {
-      const target = fresh();
+      const target = freshIdentity();
       await m.root.createIdentity(target, { enclave: c.enclave });
       assigned.set(c.n, target);
       return { identity: target, policy: 'everything' };
@@ -287,7 +282,7 @@ const ROWS: Row[] = [
       User: byPolicy(),
     }[privilege],
     message: (_m, c) => {
-      const target = fresh();
+      const target = freshIdentity();
       created.set(c.n, target);
       return { identity: target, privilege };
     },
@@ -318,7 +313,7 @@ const ROWS: Row[] = [
       User: byPolicy(),
     }[privilege],
     message: async (m, c) => {
-      const target = fresh();
+      const target = freshIdentity();
       await m.root.createIdentity(target, { privilege, enclave: c.enclave });
       created.set(c.n, target);
       return { identity: target };

@@ -361,6 +361,16 @@ export function kesOutcome(answer: Answer): Outcome {
   return { status: answer.status, message };
 }
 
+/** Whether a status read (as the root) succeeds: the object exists. */
+export const exists = (p: Promise<unknown>): Promise<boolean> =>
+  p.then(
+    () => true,
+    () => false,
+  );
+
+/** A new `h1:` identity nobody holds yet. */
+export const freshIdentity = (): string => ApiKey.generate().identity.toH1();
+
 /** The readable form of an outcome, for assertion messages. */
 export function show(outcome: Outcome): string {
   return outcome === 'ok' ? '200' : `${String(outcome.status)} ${outcome.message}`;
