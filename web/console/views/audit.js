@@ -2,8 +2,9 @@
 // (Server-Sent Events), with a filter over every field.
 
 import { useState } from 'preact/hooks';
+import { LiveTail } from '../live-tail.js';
 import { useLiveStream } from '../live-stream.js';
-import { ErrorBox, Ident, html } from '../ui.js';
+import { Ident, html } from '../ui.js';
 
 export function Audit() {
   const [rows, state] = useLiveStream('/console/api/audit/stream');
@@ -14,8 +15,23 @@ export function Audit() {
         `${r.identity} ${r.method} ${r.path} ${r.status} ${r.ip}`.toLowerCase().includes(needle),
       )
     : rows;
-  return html`<section>
-    <h1>Audit log <span class=${`badge ${state}`} data-testid="audit-state">${state}</span></h1>
+  return html`<${LiveTail}
+    title="Audit log"
+    testId="audit-state"
+    state=${state}
+    what="audit"
+    waiting="Waiting for requests…"
+    columns=${['Time', 'Identity', 'Method', 'Path', 'Status', 'ms']}
+    rows=${shown}
+    cells=${(r) => html`
+      <td>${r.time.slice(11, 23)}</td>
+      <td><${Ident} value=${r.identity} /></td>
+      <td>${r.method}</td>
+      <td><code>${r.path}</code></td>
+      <td class=${r.status >= 400 ? 'bad' : ''}>${r.status}</td>
+      <td>${r.durationMs}</td>
+    `}
+  >
     <label class="search"
       >Filter
       <input
@@ -24,32 +40,5 @@ export function Audit() {
         value=${filter}
         onInput=${(e) => setFilter(e.target.value)}
     /></label>
-    ${state === 'closed' && html`<${ErrorBox} error=${new Error('The audit stream closed: it needs SysAdmin rights and a live session.')} />`}
-    <table class="audit" aria-live="polite">
-      <thead>
-        <tr>
-          <th>Time</th>
-          <th>Identity</th>
-          <th>Method</th>
-          <th>Path</th>
-          <th>Status</th>
-          <th>ms</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${shown.map(
-          (r, i) =>
-            html`<tr key=${`${r.time}-${i}`}>
-              <td>${r.time.slice(11, 23)}</td>
-              <td><${Ident} value=${r.identity} /></td>
-              <td>${r.method}</td>
-              <td><code>${r.path}</code></td>
-              <td class=${r.status >= 400 ? 'bad' : ''}>${r.status}</td>
-              <td>${r.durationMs}</td>
-            </tr>`,
-        )}
-      </tbody>
-    </table>
-    ${shown.length === 0 && html`<p class="muted">Waiting for requests…</p>`}
-  </section>`;
+  <//>`;
 }

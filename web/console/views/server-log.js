@@ -2,8 +2,9 @@
 // level and a text filter: what `keyhold log` and KES's /v1/log/error show.
 
 import { useState } from 'preact/hooks';
+import { LiveTail } from '../live-tail.js';
 import { useLiveStream } from '../live-stream.js';
-import { ErrorBox, html } from '../ui.js';
+import { html } from '../ui.js';
 
 const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 
@@ -17,8 +18,20 @@ export function ServerLog() {
       LEVELS.indexOf(r.level) >= LEVELS.indexOf(level) &&
       (!needle || r.message.toLowerCase().includes(needle)),
   );
-  return html`<section>
-    <h1>Server log <span class=${`badge ${state}`} data-testid="log-state">${state}</span></h1>
+  return html`<${LiveTail}
+    title="Server log"
+    testId="log-state"
+    state=${state}
+    what="log"
+    waiting="Waiting for events…"
+    columns=${['Time', 'Level', 'Message']}
+    rows=${shown}
+    cells=${(r) => html`
+      <td>${r.time.slice(11, 23)}</td>
+      <td class=${r.level === 'ERROR' ? 'bad' : ''}>${r.level}</td>
+      <td>${r.message}</td>
+    `}
+  >
     <form class="inline" onSubmit=${(e) => e.preventDefault()}>
       <label
         >Lowest level
@@ -35,31 +48,5 @@ export function ServerLog() {
           onInput=${(e) => setFilter(e.target.value)}
       /></label>
     </form>
-    ${
-      state === 'closed' &&
-      html`<${ErrorBox}
-        error=${new Error('The log stream closed: it needs SysAdmin rights and a live session.')}
-      />`
-    }
-    <table class="audit" aria-live="polite">
-      <thead>
-        <tr>
-          <th>Time</th>
-          <th>Level</th>
-          <th>Message</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${shown.map(
-          (r, i) =>
-            html`<tr key=${`${r.time}-${i}`}>
-              <td>${r.time.slice(11, 23)}</td>
-              <td class=${r.level === 'ERROR' ? 'bad' : ''}>${r.level}</td>
-              <td>${r.message}</td>
-            </tr>`,
-        )}
-      </tbody>
-    </table>
-    ${shown.length === 0 && html`<p class="muted">Waiting for events…</p>`}
-  </section>`;
+  <//>`;
 }
