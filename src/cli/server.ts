@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { ClusterConfig, ClusterFileSection, ClusterFlags } from '../config/cluster-config.ts';
-import { HsmKey } from '../crypto/index.ts';
+import { HsmKey, dataKeyCryptoInfo } from '../crypto/index.ts';
 import type { RunningNode } from '../server/node.ts';
 import { VERSION } from '../version.ts';
 import type { Command, ParsedArgs } from './command.ts';
@@ -240,6 +240,7 @@ function printBanner(node: RunningNode, dir: string, args: ParsedArgs): void {
     `State:       ${dir}`,
     `Certificate: ${node.certificateFiles.cert}${node.certificateCreated ? ' (self-signed, created now)' : ''}`,
     `Workers:     ${node.workers === 0 ? 'none (single process)' : String(node.workers)}`,
+    `Data keys:   ${cryptoText()}`,
   ];
   const { apiKey, identity } = node.root;
   if (apiKey) {
@@ -270,9 +271,16 @@ function readyLine(node: RunningNode, dir: string, args: ParsedArgs): string {
     certificate: node.certificateFiles.cert,
     workers: node.workers,
     http: stringOption(args, 'http') ?? 'lean',
+    crypto: dataKeyCryptoInfo.backend,
     identity,
     ...(apiKey ? { apiKey: apiKey.toK1() } : {}),
   });
+}
+
+/** Which implementation seals data keys (docs/performance.md#native-data-key-crypto). */
+function cryptoText(): string {
+  const { backend, reason } = dataKeyCryptoInfo;
+  return backend === 'native' ? 'native addon (OpenSSL)' : `node:crypto (${reason})`;
 }
 
 function displayAddress(address: string): string {
