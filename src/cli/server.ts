@@ -21,7 +21,9 @@ export const serverCommand: Command = {
 Starts a Keyhold node that keeps its sealed state in DIR (default: ./keyhold-data) and serves
 the MinIO KMS API over HTTPS. The HSM key comes from KEYHOLD_HSM_KEY (or MINIO_KMS_HSM_KEY);
 create one with 'keyhold hsm new'. Without a configured certificate the server creates a
-self-signed one in DIR/certs and says where it is.
+self-signed one in DIR/certs and says where it is. Data keys are sealed by the native addon
+built on npm install where it loaded, else by node:crypto (KEYHOLD_NATIVE_CRYPTO=0 forces it);
+the banner's 'Data keys:' line says which.
 
 Options:
   --config FILE         KES-format config file (admin, tls, policy, api, log, keys, plus a
