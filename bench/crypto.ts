@@ -1,8 +1,10 @@
 // Crypto hot-path benchmark: data-key generation and decryption through Keyhold's SecretKey beside
-// bare node:crypto AES-256-GCM of the same sizes, measured in one run. `node dist/bench/crypto.js`
+// bare node:crypto AES-256-GCM of the same sizes, measured in one run, each SecretKey case with the
+// native addon (when it loaded) and with node:crypto (the fallback). `node dist/bench/crypto.js`
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { SecretKey, randomPool } from '../src/crypto/index.ts';
+import { dataKeyCrypto } from '../src/crypto/native-crypto.ts';
 
 const WARMUP_MS = 200;
 const ROUNDS = 9;
@@ -79,19 +81,42 @@ const rawSealed = rawSeal(dek);
 const aesCiphertext = aesKey.seal(dek, aad);
 const chachaCiphertext = chachaKey.seal(dek, aad);
 
-const results = measureAll([
-  ['raw aes-256-gcm seal 32 B (baseline)', () => rawSeal(dek)],
-  ['raw aes-256-gcm open 32 B (baseline)', () => rawOpen(rawSealed)],
+const native = dataKeyCrypto.native;
+/** Runs `op` on node:crypto (the fallback) even when the addon loaded. */
+const onNodeCrypto = (op: () => unknown) => (): unknown => {
+  dataKeyCrypto.native = null;
+  try {
+    return op();
+  } finally {
+    dataKeyCrypto.native = native;
+  }
+};
+const secretKeyCases: [string, () => unknown][] = [
   ['generate data key AES256', () => aesKey.generateDataKey(32, aad)],
   ['generate data key ChaCha20', () => chachaKey.generateDataKey(32, aad)],
   ['decrypt data key AES256', () => aesKey.open(aesCiphertext, aad)],
   ['decrypt data key ChaCha20', () => chachaKey.open(chachaCiphertext, aad)],
+];
+const results = measureAll([
+  ['raw aes-256-gcm seal 32 B (baseline)', () => rawSeal(dek)],
+  ['raw aes-256-gcm open 32 B (baseline)', () => rawOpen(rawSealed)],
+  ...secretKeyCases.map(([name, op]): [string, () => unknown] => [
+    `${name} ${native === null ? '(node:crypto)' : '(native)'}`,
+    op,
+  ]),
+  ...(native === null
+    ? []
+    : secretKeyCases.map(([name, op]): [string, () => unknown] => [
+        `${name} (node:crypto)`,
+        onNodeCrypto(op),
+      ])),
 ]);
 
 const baseline = (name: string): Result => results[name.startsWith('generate') ? 0 : 1]!;
 const ratio = (r: Result): number => r.best / baseline(r.name).best;
 
 console.log(`node ${process.version} ${process.arch}: CPU ns per operation over ${ROUNDS} rounds`);
+console.log(`native data-key crypto: ${native === null ? 'not loaded' : 'loaded'}`);
 console.log('');
 console.log(
   `${'case'.padEnd(40)} ${'best'.padStart(7)} ${'median'.padStart(7)} ${'vs raw'.padStart(7)}`,
@@ -108,6 +133,7 @@ console.log(
     bench: 'crypto',
     node: process.version,
     unit: 'cpu-ns/op',
+    native: native !== null,
     best: Object.fromEntries(results.map((r) => [r.name, Math.round(r.best)])),
     median: Object.fromEntries(results.map((r) => [r.name, Math.round(r.median)])),
     ratioToRaw: Object.fromEntries(

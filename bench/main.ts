@@ -6,7 +6,9 @@
 // single-request scenarios and the 100-frame batch with the Go client (server CPU per request
 // against the baseline's), five rounds by default, without the crypto core, scale or handshakes;
 // `--workers N` starts the server with N workers; `--only TEXT` keeps the scenarios whose name contains TEXT; BENCH_CPU_PROF=DIR profiles the
-// server (see below).
+// server (see below). `--compare-crypto` (with `single`) also starts a server with
+// KEYHOLD_NATIVE_CRYPTO=0 and runs every Keyhold scenario on it right after the default one, in
+// the same rounds: the native data-key crypto against its node:crypto fallback.
 
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +35,7 @@ const { values, positionals } = parseArgs({
     rounds: { type: 'string' },
     only: { type: 'string' },
     workers: { type: 'string' },
+    'compare-crypto': { type: 'boolean', default: false },
   },
 });
 /** `--workers N`: the server's worker processes (default: the server's own default). */
@@ -46,6 +49,10 @@ const ONLY = values.only;
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 /** `single`: only the scenarios of a single generate / decrypt request and the 100-frame batch. */
 const SINGLE = positionals.includes('single');
+/** `--compare-crypto` (`single` only): each Keyhold scenario also on a node:crypto-only server. */
+const COMPARE_CRYPTO = SINGLE && values['compare-crypto'];
+/** Name suffix of the scenarios run on the KEYHOLD_NATIVE_CRYPTO=0 server. */
+const FALLBACK_SUFFIX = ' [node:crypto]';
 /** Scenarios the `single` mode runs (Go client, keep-alive). */
 const SINGLE_SCENARIOS = [
   'baseline: bare node:https, 100-byte JSON',
@@ -118,6 +125,22 @@ async function main(): Promise<void> {
     timeout: 30_000,
     ...(CPU_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] } : {}),
   });
+  // The same server with the native data-key crypto turned off, for `--compare-crypto`.
+  const fallback = COMPARE_CRYPTO
+    ? await startServer({
+        args: [...WORKERS, ...auditArgs('keyhold-node-crypto')],
+        timeout: 30_000,
+        env: { KEYHOLD_NATIVE_CRYPTO: '0' },
+        ...(CPU_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] } : {}),
+      })
+    : null;
+  for (const [label, s] of [
+    ['keyhold', server],
+    ['keyhold [node:crypto]', fallback],
+  ] as const) {
+    const line = s === null ? undefined : /^Data keys:\s+(.*)$/m.exec(s.output())?.[1];
+    if (line !== undefined) process.stdout.write(`bench: ${label} seals data keys with ${line}\n`);
+  }
   const baseline = await startBaseline(
     join(server.dir, 'certs', 'server.crt'),
     join(server.dir, 'certs', 'server.key'),
@@ -142,6 +165,24 @@ async function main(): Promise<void> {
       { name: 'bench', version: 0, ciphertext: dek!.ciphertext, associatedData: context },
     ]);
     const b64context = context.toString('base64');
+    // The fallback server's own caller and ciphertext, for its copies of the scenarios.
+    const other =
+      fallback === null
+        ? null
+        : await (async () => {
+            const apiKey = await prepareServer(fallback);
+            const answer = await rawRequest(
+              fallback.endpoint,
+              apiKey,
+              'POST',
+              '/v1/kms/default',
+              encodeKmsRequest('KEY:GENERATE', [
+                { name: 'bench', version: 0, associatedData: context, length: 32 },
+              ]),
+            );
+            const [made] = decodeKmsResponse('KEY:GENERATE', answer.body, 1);
+            return { apiKey, ciphertext: made!.ciphertext };
+          })();
 
     const gen = (n: number): Buffer =>
       encodeKmsRequest(
@@ -164,7 +205,9 @@ async function main(): Promise<void> {
       /** Keep-alive connections (default), or a new connection per request. */
       connection?: Connection;
       timeoutMs?: number;
-      target: 'keyhold' | 'baseline';
+      target: 'keyhold' | 'baseline' | 'fallback';
+      /** The caller's API key when not the default server's benchmark caller. */
+      apiKey?: string;
     }[] = [
       {
         name: 'baseline: bare node:https, 100-byte JSON',
@@ -290,6 +333,45 @@ async function main(): Promise<void> {
       },
     ];
 
+    if (fallback !== null && other !== null) {
+      // Each single-request scenario's copy on the fallback server runs right after it.
+      const otherDecrypt = {
+        'KES decrypt': json({
+          ciphertext: other.ciphertext.toString('base64'),
+          context: b64context,
+        }),
+        'KMS KEY:DECRYPT, 1 frame': encodeKmsRequest('KEY:DECRYPT', [
+          { name: 'bench', version: 0, ciphertext: other.ciphertext, associatedData: context },
+        ]),
+      } as Record<string, Buffer | undefined>;
+      const copies = scenarios.flatMap((s) =>
+        s.target === 'keyhold' && SINGLE_SCENARIOS.includes(s.name)
+          ? [
+              s,
+              {
+                ...s,
+                name: `${s.name}${FALLBACK_SUFFIX}`,
+                url: s.url.replace(server.endpoint, fallback.endpoint),
+                ...(s.body ? { body: otherDecrypt[s.name] ?? s.body } : {}),
+                target: 'fallback' as const,
+                apiKey: other.apiKey,
+              },
+            ]
+          : [s],
+      );
+      scenarios.splice(0, scenarios.length, ...copies);
+    }
+    const inSingle = (name: string): boolean =>
+      SINGLE_SCENARIOS.includes(
+        name.endsWith(FALLBACK_SUFFIX) ? name.slice(0, -FALLBACK_SUFFIX.length) : name,
+      );
+    const pidOf = (target: 'keyhold' | 'baseline' | 'fallback'): number =>
+      target === 'baseline'
+        ? baseline.pid
+        : target === 'fallback'
+          ? fallback!.child.pid!
+          : server.child.pid!;
+
     // Every round measures the baseline and then each scenario against it; a scenario's reported
     // row is its median round by ratio to that round's baseline, so one slow moment of the shared
     // machine does not decide a figure.
@@ -303,16 +385,16 @@ async function main(): Promise<void> {
     // V8 compiling the server's hot paths (its background compiler threads count as server CPU).
     if (SINGLE) {
       for (const s of scenarios) {
-        if (!SINGLE_SCENARIOS.includes(s.name)) continue;
+        if (!inSingle(s.name)) continue;
         if (ONLY !== undefined && s.target !== 'baseline' && !s.name.includes(ONLY)) continue;
-        const pid = s.target === 'baseline' ? baseline.pid : server.child.pid!;
+        const pid = pidOf(s.target);
         await measure(
           clients[0]!,
           goBinary,
           {
             url: s.url,
             method: s.method,
-            apiKey: key,
+            apiKey: s.apiKey ?? key,
             connections: CONNECTIONS,
             warmupMs: 500,
             durationMs: WARMUP,
@@ -329,16 +411,16 @@ async function main(): Promise<void> {
         const baselineRps = new Map<Connection, number>();
         const baselineCpu = new Map<Connection, number>();
         for (const s of scenarios) {
-          if (SINGLE && !SINGLE_SCENARIOS.includes(s.name)) continue;
+          if (SINGLE && !inSingle(s.name)) continue;
           if (ONLY !== undefined && s.target !== 'baseline' && !s.name.includes(ONLY)) continue;
           // The Node client repeats only the headline comparison.
           if (client === 'node' && !NODE_SCENARIOS.includes(s.name)) continue;
           if (client === 'go' && s.connection === 'pipelined') continue;
-          const pid = s.target === 'baseline' ? baseline.pid : server.child.pid!;
+          const pid = pidOf(s.target);
           const spec: LoadSpec = {
             url: s.url,
             method: s.method,
-            apiKey: key,
+            apiKey: s.apiKey ?? key,
             connections: CONNECTIONS,
             warmupMs: WARMUP,
             durationMs: DURATION,
@@ -448,6 +530,7 @@ async function main(): Promise<void> {
   } finally {
     baseline.stop();
     await server.stop();
+    await fallback?.stop();
   }
 
   let scale: ScaleResult | null = null;

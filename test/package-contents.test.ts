@@ -1,5 +1,6 @@
-// What `npm pack` would publish: the compiled server, SDK and CLI with their protobuf sources,
-// and nothing of the tests (no test files, no test support, no test data).
+// What `npm pack` would publish: the compiled server, SDK and CLI with their protobuf sources and
+// the native addon's sources (built on install), and nothing of the tests (no test files, no test
+// support, no test data) nor of a local addon build.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -21,6 +22,14 @@ it('the npm package ships no tests and no test support', () => {
   for (const file of ['index.html', 'app.js', 'app.css']) {
     assert.ok(paths.includes(`dist/console/${file}`), `the web console's ${file} is packed`);
   }
+  for (const file of ['native/binding.gyp', 'native/keyhold_crypto.c', 'scripts/build-native.js']) {
+    assert.ok(paths.includes(file), `the native addon's ${file} is packed`);
+  }
+  assert.deepEqual(
+    paths.filter((p) => p.startsWith('native/build/') || /\.(node|o)$/.test(p)),
+    [],
+    'no native build artefacts',
+  );
   const leaked = paths.filter((p) => /(^|\/)(test|testdata)\/|\.test\.|test-support/.test(p));
   assert.deepEqual(leaked, []);
 });

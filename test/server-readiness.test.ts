@@ -1,5 +1,5 @@
 // The readiness line (docs/cli.md#readiness): a server started with KEYHOLD_READY=1 prints, once
-// it listens, one JSON line that says what its banner says.
+// it listens, one JSON line that says what its banner says (including what seals data keys).
 
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -22,8 +22,31 @@ describe('keyhold server readiness line', () => {
       assert.equal(/Identity:\s+(h1:\S+)/.exec(banner)?.[1], ready.identity);
       assert.equal(ready.state, dir);
       assert.equal(ready.workers, 0);
+      // Which implementation seals data keys: the banner says it and why.
+      const crypto = (ready as unknown as { crypto: string }).crypto;
+      assert.ok(crypto === 'native' || crypto === 'node:crypto', crypto);
+      assert.match(
+        banner,
+        crypto === 'native' ? /Data keys:\s+native addon/ : /Data keys:\s+node:crypto \(/,
+      );
       // One line, after the banner.
       assert.ok(banner.trimEnd().endsWith('}'));
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says node:crypto seals data keys under KEYHOLD_NATIVE_CRYPTO=0', async () => {
+    const { dir } = tempDir();
+    const { server, ready } = await spawnServer(
+      ['server', dir, '--address', '127.0.0.1:0', '--workers', '0'],
+      { env: { KEYHOLD_HSM_KEY: TEST_HSM_KEY, KEYHOLD_NATIVE_CRYPTO: '0' }, timeout: 15_000 },
+    );
+    try {
+      assert.equal((ready as unknown as { crypto: string }).crypto, 'node:crypto');
+      assert.match(server.output(), /Data keys:\s+node:crypto \(KEYHOLD_NATIVE_CRYPTO=0\)/);
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;

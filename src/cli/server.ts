@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { ClusterConfig, ClusterFileSection, ClusterFlags } from '../config/cluster-config.ts';
-import { HsmKey } from '../crypto/index.ts';
+import { HsmKey, dataKeyCryptoInfo } from '../crypto/index.ts';
 import type { RunningNode } from '../server/node.ts';
 import { VERSION } from '../version.ts';
 import type { Command, ParsedArgs } from './command.ts';
@@ -21,7 +21,9 @@ export const serverCommand: Command = {
 Starts a Keyhold node that keeps its sealed state in DIR (default: ./keyhold-data) and serves
 the MinIO KMS API over HTTPS. The HSM key comes from KEYHOLD_HSM_KEY (or MINIO_KMS_HSM_KEY);
 create one with 'keyhold hsm new'. Without a configured certificate the server creates a
-self-signed one in DIR/certs and says where it is.
+self-signed one in DIR/certs and says where it is. Data keys are sealed by the native addon
+built on npm install where it loaded, else by node:crypto (KEYHOLD_NATIVE_CRYPTO=0 forces it);
+the banner's 'Data keys:' line says which.
 
 Options:
   --config FILE         KES-format config file (admin, tls, policy, api, log, keys, plus a
@@ -240,6 +242,7 @@ function printBanner(node: RunningNode, dir: string, args: ParsedArgs): void {
     `State:       ${dir}`,
     `Certificate: ${node.certificateFiles.cert}${node.certificateCreated ? ' (self-signed, created now)' : ''}`,
     `Workers:     ${node.workers === 0 ? 'none (single process)' : String(node.workers)}`,
+    `Data keys:   ${cryptoText()}`,
   ];
   const { apiKey, identity } = node.root;
   if (apiKey) {
@@ -270,9 +273,16 @@ function readyLine(node: RunningNode, dir: string, args: ParsedArgs): string {
     certificate: node.certificateFiles.cert,
     workers: node.workers,
     http: stringOption(args, 'http') ?? 'lean',
+    crypto: dataKeyCryptoInfo.backend,
     identity,
     ...(apiKey ? { apiKey: apiKey.toK1() } : {}),
   });
+}
+
+/** Which implementation seals data keys (docs/performance.md#native-data-key-crypto). */
+function cryptoText(): string {
+  const { backend, reason } = dataKeyCryptoInfo;
+  return backend === 'native' ? 'native addon (OpenSSL)' : `node:crypto (${reason})`;
 }
 
 function displayAddress(address: string): string {

@@ -1,5 +1,6 @@
 // SecretKey: the minkms/KES computed vectors, legacy JSON and MessagePack ciphertexts built from the
-// spec, cross-checks against @noble/ciphers, property tests, and redaction of the key bytes.
+// spec, cross-checks against @noble/ciphers, property tests, and redaction of the key bytes. Every
+// test runs twice: on the native addon (when it loaded) and on node:crypto, its fallback.
 
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -13,7 +14,23 @@ import { NotAuthenticError } from './errors.ts';
 import { hchacha20 } from './hchacha20.ts';
 import { HmacSha256 } from './hmac-sha256.ts';
 import { KEY_TYPES, type KeyType } from './key-type.ts';
+import { dataKeyCrypto } from './native-crypto.ts';
 import { SecretKey } from './secret-key.ts';
+
+const NATIVE = dataKeyCrypto.native;
+
+/** Registers `fn` on the native addon (when it loaded) and again on node:crypto (its fallback). */
+function bothPaths(name: string, fn: () => void): void {
+  if (NATIVE !== null) test(`${name} [native]`, fn);
+  test(`${name} [node:crypto]`, () => {
+    dataKeyCrypto.native = null;
+    try {
+      fn();
+    } finally {
+      dataKeyCrypto.native = NATIVE;
+    }
+  });
+}
 
 const range = (from: number, to: number): Buffer =>
   Buffer.from(Array.from({ length: to - from }, (_, i) => from + i));
@@ -78,7 +95,7 @@ function nobleAead(
   return chacha20poly1305(hchacha20(key, ivBytes), nonceBytes, ad);
 }
 
-test('minkms §6.2 vectors: sub-keys and ciphertexts for AES256 and ChaCha20', () => {
+bothPaths('minkms §6.2 vectors: sub-keys and ciphertexts for AES256 and ChaCha20', () => {
   for (const type of KEY_TYPES) {
     const v = vectors[type];
     const subKey =
@@ -95,29 +112,35 @@ test('minkms §6.2 vectors: sub-keys and ciphertexts for AES256 and ChaCha20', (
   }
 });
 
-test('legacy JSON ciphertexts open with the algorithm they name, under either key type', () => {
-  const cases = [
-    ['AES-256-GCM-HMAC-SHA-256', vectors.AES256.sealed],
-    ['ChaCha20Poly1305', vectors.ChaCha20.sealed],
-  ] as const;
-  for (const [aead, sealedHex] of cases) {
-    const sealed = Buffer.from(sealedHex, 'hex');
-    for (const type of KEY_TYPES) {
-      const key = new SecretKey(type, masterKey);
-      assert.deepEqual(key.open(legacyJson(aead, sealed), aad), plaintext);
-      assert.deepEqual(key.open(legacyJson(aead, sealed, 'ignored-id'), aad), plaintext);
-      assert.throws(() => key.open(legacyJson(aead, sealed), Buffer.from('{}')), NotAuthenticError);
+bothPaths(
+  'legacy JSON ciphertexts open with the algorithm they name, under either key type',
+  () => {
+    const cases = [
+      ['AES-256-GCM-HMAC-SHA-256', vectors.AES256.sealed],
+      ['ChaCha20Poly1305', vectors.ChaCha20.sealed],
+    ] as const;
+    for (const [aead, sealedHex] of cases) {
+      const sealed = Buffer.from(sealedHex, 'hex');
+      for (const type of KEY_TYPES) {
+        const key = new SecretKey(type, masterKey);
+        assert.deepEqual(key.open(legacyJson(aead, sealed), aad), plaintext);
+        assert.deepEqual(key.open(legacyJson(aead, sealed, 'ignored-id'), aad), plaintext);
+        assert.throws(
+          () => key.open(legacyJson(aead, sealed), Buffer.from('{}')),
+          NotAuthenticError,
+        );
+      }
     }
-  }
-  // A name outside the two is not accepted (upstream: ErrDecrypt).
-  const aes = Buffer.from(vectors.AES256.sealed, 'hex');
-  assert.throws(
-    () => new SecretKey('AES256', masterKey).open(legacyJson('AES-256-GCM', aes), aad),
-    NotAuthenticError,
-  );
-});
+    // A name outside the two is not accepted (upstream: ErrDecrypt).
+    const aes = Buffer.from(vectors.AES256.sealed, 'hex');
+    assert.throws(
+      () => new SecretKey('AES256', masterKey).open(legacyJson('AES-256-GCM', aes), aad),
+      NotAuthenticError,
+    );
+  },
+);
 
-test('legacy MessagePack ciphertexts open with the algorithm they name', () => {
+bothPaths('legacy MessagePack ciphertexts open with the algorithm they name', () => {
   const cases = [
     ['AES256-GCM_SHA256', vectors.AES256.sealed],
     ['AES256', vectors.AES256.sealed],
@@ -137,46 +160,52 @@ test('legacy MessagePack ciphertexts open with the algorithm they name', () => {
   assert.throws(() => new SecretKey('AES256', masterKey).open(truncated, aad), NotAuthenticError);
 });
 
-test('a v<N>: prefix is tolerated, and a raw ciphertext that starts with "v1:" still opens', () => {
-  const key = new SecretKey('AES256', masterKey);
-  const raw = Buffer.concat([Buffer.from(vectors.AES256.sealed, 'hex'), iv, nonce]);
-  assert.deepEqual(key.open(Buffer.concat([Buffer.from('v1:'), raw]), aad), plaintext);
-  assert.deepEqual(key.open(Buffer.concat([Buffer.from('v4294967295:'), raw]), aad), plaintext);
+bothPaths(
+  'a v<N>: prefix is tolerated, and a raw ciphertext that starts with "v1:" still opens',
+  () => {
+    const key = new SecretKey('AES256', masterKey);
+    const raw = Buffer.concat([Buffer.from(vectors.AES256.sealed, 'hex'), iv, nonce]);
+    assert.deepEqual(key.open(Buffer.concat([Buffer.from('v1:'), raw]), aad), plaintext);
+    assert.deepEqual(key.open(Buffer.concat([Buffer.from('v4294967295:'), raw]), aad), plaintext);
 
-  // GCM is a stream cipher: choose the plaintext so that the ciphertext begins with "v1:".
-  const subKey = new HmacSha256(masterKey).digest(iv);
-  const keystream = aeadSeal('AES256', subKey, nonce, Buffer.alloc(8)).subarray(0, 3);
-  const chosen = Buffer.concat([Buffer.from('v1:'), Buffer.from('rest!')]);
-  for (let i = 0; i < 3; i++) chosen[i]! ^= keystream[i]!;
-  const sealed = aeadSeal('AES256', subKey, nonce, chosen, aad);
-  assert.equal(sealed.subarray(0, 3).toString(), 'v1:');
-  assert.deepEqual(key.open(Buffer.concat([sealed, iv, nonce]), aad), chosen);
-});
+    // GCM is a stream cipher: choose the plaintext so that the ciphertext begins with "v1:".
+    const subKey = new HmacSha256(masterKey).digest(iv);
+    const keystream = aeadSeal('AES256', subKey, nonce, Buffer.alloc(8)).subarray(0, 3);
+    const chosen = Buffer.concat([Buffer.from('v1:'), Buffer.from('rest!')]);
+    for (let i = 0; i < 3; i++) chosen[i]! ^= keystream[i]!;
+    const sealed = aeadSeal('AES256', subKey, nonce, chosen, aad);
+    assert.equal(sealed.subarray(0, 3).toString(), 'v1:');
+    assert.deepEqual(key.open(Buffer.concat([sealed, iv, nonce]), aad), chosen);
+  },
+);
 
-test('SecretKey.seal output opens with @noble/ciphers, and noble output opens with SecretKey', () => {
-  for (let i = 0; i < 100; i++) {
-    const type = KEY_TYPES[i % 2]!;
-    const keyBytes = randomBytes(32);
-    const key = new SecretKey(type, keyBytes);
-    const message = randomBytes(i);
-    const ad = randomBytes(i % 7);
-    const sealed = key.seal(message, ad);
-    assert.equal(sealed.length, message.length + 44);
-    const n = sealed.length;
-    const [ivPart, noncePart] = [sealed.subarray(n - 28, n - 12), sealed.subarray(n - 12)];
-    assert.deepEqual(
-      Buffer.from(
-        nobleAead(type, keyBytes, ivPart, noncePart, ad).decrypt(sealed.subarray(0, n - 28)),
-      ),
-      message,
-    );
-    const [iv2, nonce2] = [randomBytes(16), randomBytes(12)];
-    const noble = nobleAead(type, keyBytes, iv2, nonce2, ad).encrypt(message);
-    assert.deepEqual(key.open(Buffer.concat([noble, iv2, nonce2]), ad), message);
-  }
-});
+bothPaths(
+  'SecretKey.seal output opens with @noble/ciphers, and noble output opens with SecretKey',
+  () => {
+    for (let i = 0; i < 100; i++) {
+      const type = KEY_TYPES[i % 2]!;
+      const keyBytes = randomBytes(32);
+      const key = new SecretKey(type, keyBytes);
+      const message = randomBytes(i);
+      const ad = randomBytes(i % 7);
+      const sealed = key.seal(message, ad);
+      assert.equal(sealed.length, message.length + 44);
+      const n = sealed.length;
+      const [ivPart, noncePart] = [sealed.subarray(n - 28, n - 12), sealed.subarray(n - 12)];
+      assert.deepEqual(
+        Buffer.from(
+          nobleAead(type, keyBytes, ivPart, noncePart, ad).decrypt(sealed.subarray(0, n - 28)),
+        ),
+        message,
+      );
+      const [iv2, nonce2] = [randomBytes(16), randomBytes(12)];
+      const noble = nobleAead(type, keyBytes, iv2, nonce2, ad).encrypt(message);
+      assert.deepEqual(key.open(Buffer.concat([noble, iv2, nonce2]), ad), message);
+    }
+  },
+);
 
-test('generateDataKey: fresh keys of the requested length whose ciphertext opens', () => {
+bothPaths('generateDataKey: fresh keys of the requested length whose ciphertext opens', () => {
   for (const type of KEY_TYPES) {
     const key = SecretKey.generate(type);
     const a = key.generateDataKey();
@@ -200,7 +229,7 @@ const keyArb = fc.record({
 });
 const bytesArb = (maxLength: number) => fc.uint8Array({ maxLength });
 
-test('property: seal then open returns the plaintext', () => {
+bothPaths('property: seal then open returns the plaintext', () => {
   fc.assert(
     fc.property(keyArb, bytesArb(300), bytesArb(64), (k, message, ad) => {
       const key = new SecretKey(k.type, k.bytes);
@@ -210,7 +239,7 @@ test('property: seal then open returns the plaintext', () => {
   );
 });
 
-test('property: any single bit flip anywhere is rejected with NotAuthenticError', () => {
+bothPaths('property: any single bit flip anywhere is rejected with NotAuthenticError', () => {
   fc.assert(
     fc.property(keyArb, bytesArb(100), bytesArb(32), fc.nat(), (k, message, ad, bit) => {
       const key = new SecretKey(k.type, k.bytes);
@@ -223,30 +252,39 @@ test('property: any single bit flip anywhere is rejected with NotAuthenticError'
   );
 });
 
-test('property: wrong associated data or a wrong key is rejected with NotAuthenticError', () => {
-  fc.assert(
-    fc.property(
-      keyArb,
-      keyArb,
-      bytesArb(100),
-      bytesArb(32),
-      bytesArb(32),
-      (k, k2, message, ad, ad2) => {
-        const key = new SecretKey(k.type, k.bytes);
-        const sealed = key.seal(message, ad);
-        if (!Buffer.from(ad).equals(Buffer.from(ad2))) {
-          assert.throws(() => key.open(sealed, ad2), NotAuthenticError);
-        }
-        if (!Buffer.from(k.bytes).equals(Buffer.from(k2.bytes))) {
-          assert.throws(() => new SecretKey(k.type, k2.bytes).open(sealed, ad), NotAuthenticError);
-        }
-        const otherType = k.type === 'AES256' ? 'ChaCha20' : 'AES256';
-        assert.throws(() => new SecretKey(otherType, k.bytes).open(sealed, ad), NotAuthenticError);
-      },
-    ),
-    { numRuns: 200 },
-  );
-});
+bothPaths(
+  'property: wrong associated data or a wrong key is rejected with NotAuthenticError',
+  () => {
+    fc.assert(
+      fc.property(
+        keyArb,
+        keyArb,
+        bytesArb(100),
+        bytesArb(32),
+        bytesArb(32),
+        (k, k2, message, ad, ad2) => {
+          const key = new SecretKey(k.type, k.bytes);
+          const sealed = key.seal(message, ad);
+          if (!Buffer.from(ad).equals(Buffer.from(ad2))) {
+            assert.throws(() => key.open(sealed, ad2), NotAuthenticError);
+          }
+          if (!Buffer.from(k.bytes).equals(Buffer.from(k2.bytes))) {
+            assert.throws(
+              () => new SecretKey(k.type, k2.bytes).open(sealed, ad),
+              NotAuthenticError,
+            );
+          }
+          const otherType = k.type === 'AES256' ? 'ChaCha20' : 'AES256';
+          assert.throws(
+            () => new SecretKey(otherType, k.bytes).open(sealed, ad),
+            NotAuthenticError,
+          );
+        },
+      ),
+      { numRuns: 200 },
+    );
+  },
+);
 
 const garbageArb = fc.oneof(
   bytesArb(200),
@@ -292,7 +330,7 @@ const garbageArb = fc.oneof(
     ),
 );
 
-test('property: random and structured garbage always gives NotAuthenticError', () => {
+bothPaths('property: random and structured garbage always gives NotAuthenticError', () => {
   fc.assert(
     fc.property(keyArb, garbageArb, bytesArb(16), (k, garbage, ad) => {
       assert.throws(() => new SecretKey(k.type, k.bytes).open(garbage, ad), NotAuthenticError);
@@ -301,7 +339,7 @@ test('property: random and structured garbage always gives NotAuthenticError', (
   );
 });
 
-test('constructor validation, generate, equals and exportKeyMaterial', () => {
+bothPaths('constructor validation, generate, equals and exportKeyMaterial', () => {
   assert.throws(() => new SecretKey('AES256', Buffer.alloc(31)), RangeError);
   assert.throws(() => new SecretKey('AES-256' as KeyType, Buffer.alloc(32)), TypeError);
   const bytes = randomBytes(32);
@@ -318,7 +356,7 @@ test('constructor validation, generate, equals and exportKeyMaterial', () => {
   assert.equal(SecretKey.generate('ChaCha20').type, 'ChaCha20');
 });
 
-test('the key bytes do not appear in JSON, inspect or string forms', () => {
+bothPaths('the key bytes do not appear in JSON, inspect or string forms', () => {
   const key = SecretKey.generate();
   const material = key.exportKeyMaterial();
   const forms = [

@@ -8,6 +8,7 @@ import { NotAuthenticError } from './errors.ts';
 import { hchacha20 } from './hchacha20.ts';
 import { HmacSha256 } from './hmac-sha256.ts';
 import { isKeyType, type KeyType } from './key-type.ts';
+import { NATIVE_ALGORITHM, dataKeyCrypto } from './native-crypto.ts';
 import { randomPool } from './random-pool.ts';
 
 export type { KeyType } from './key-type.ts';
@@ -34,6 +35,8 @@ const INSPECT = Symbol.for('nodejs.util.inspect.custom');
  * fresh random iv and nonce, where subKey = HMAC-SHA256(key, iv) for AES256 (AEAD AES-256-GCM)
  * and HChaCha20(key, iv) for ChaCha20 (AEAD ChaCha20-Poly1305): byte-compatible with KES, minkms
  * and MinIO's static key. The key bytes never leave the object except via `exportKeyMaterial`.
+ * Sealing and opening run in the native addon when it loaded (./native-crypto.ts), else here on
+ * node:crypto; both give the same bytes and the same errors.
  */
 export class SecretKey {
   readonly #type: KeyType;
@@ -70,6 +73,11 @@ export class SecretKey {
     const ivStart = n + AEAD_TAG_LENGTH;
     const nonceStart = ivStart + CIPHERTEXT_IV_LENGTH;
     randomPool.fill(out, ivStart, CIPHERTEXT_OVERHEAD - AEAD_TAG_LENGTH);
+    const native = dataKeyCrypto.native;
+    if (native !== null) {
+      native.seal(NATIVE_ALGORITHM[this.#type], this.#key, plaintext, associatedData, out);
+      return out;
+    }
     const subKey = this.#subKey(this.#type, out.subarray(ivStart, nonceStart));
     // A throw in between leaves SUB_KEY's bytes behind until the next ciphertext overwrites them:
     // aeadSeal throws only for lengths, which are fixed here.
@@ -85,8 +93,19 @@ export class SecretKey {
    * this key's type. Throws NotAuthenticError, and nothing else, for any input that does not open.
    */
   open(ciphertext: Uint8Array, associatedData: Uint8Array = EMPTY): Buffer {
+    const native = dataKeyCrypto.native;
     for (const reading of parseCiphertext(ciphertext)) {
       const algorithm = reading.algorithm ?? this.#type;
+      if (native !== null) {
+        // Every reading's sealed part holds at least the 16-byte tag (./ciphertext.ts).
+        const plaintext = Buffer.allocUnsafe(reading.sealed.length - AEAD_TAG_LENGTH);
+        const { iv, nonce, sealed } = reading;
+        const code = NATIVE_ALGORITHM[algorithm];
+        if (native.open(code, this.#key, iv, nonce, sealed, associatedData, plaintext)) {
+          return plaintext;
+        }
+        continue;
+      }
       const subKey = this.#subKey(algorithm, reading.iv);
       const plaintext = aeadTryOpen(
         algorithm,

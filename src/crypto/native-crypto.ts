@@ -1,0 +1,136 @@
+// The optional native data-key crypto (native/keyhold_crypto.c): loaded at startup when it was
+// built and agrees with node:crypto on a self-test; otherwise SecretKey uses node:crypto.
+// KEYHOLD_NATIVE_CRYPTO=0 forces node:crypto (docs/performance.md#native-data-key-crypto).
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { aeadSeal } from './aead.ts';
+import { hchacha20 } from './hchacha20.ts';
+import { HmacSha256 } from './hmac-sha256.ts';
+import type { KeyType } from './key-type.ts';
+
+/**
+ * The addon's two calls. Both derive the sub-key from the master key and the IV (HMAC-SHA256 for
+ * AES256, HChaCha20 for ChaCha20), run the AEAD on a reused per-thread context, wipe the sub-key
+ * and keep no key bytes after returning. Wrong argument types or lengths throw TypeError /
+ * RangeError; neither call ever crashes the process on bad input.
+ */
+export interface NativeCrypto {
+  /**
+   * Seals `plaintext` into `out` (exactly plaintext.length + 44 bytes), whose last 28 bytes must
+   * already hold the fresh IV (16) and nonce (12): writes the AEAD ciphertext ‖ tag before them.
+   */
+  seal(
+    algorithm: NativeAlgorithm,
+    masterKey: Uint8Array,
+    plaintext: Uint8Array,
+    associatedData: Uint8Array,
+    out: Uint8Array,
+  ): void;
+  /**
+   * Opens `sealed` (ciphertext ‖ 16-byte tag) into `out` (sealed.length − 16 bytes): true when
+   * authentic; false, with `out` zeroed, when not.
+   */
+  open(
+    algorithm: NativeAlgorithm,
+    masterKey: Uint8Array,
+    iv: Uint8Array,
+    nonce: Uint8Array,
+    sealed: Uint8Array,
+    associatedData: Uint8Array,
+    out: Uint8Array,
+  ): boolean;
+}
+
+/** The addon's algorithm numbers. */
+export type NativeAlgorithm = 0 | 1;
+
+/** The addon's number for a key type. */
+export const NATIVE_ALGORITHM: Readonly<Record<KeyType, NativeAlgorithm>> = Object.freeze({
+  AES256: 0,
+  ChaCha20: 1,
+});
+
+/** Which implementation seals and opens data keys in this process, and why. */
+export interface DataKeyCryptoInfo {
+  readonly backend: 'native' | 'node:crypto';
+  /** Why node:crypto is used (empty for native): not built, disabled, failed to load or self-test. */
+  readonly reason: string;
+}
+
+/**
+ * The implementation SecretKey uses: the addon, or null for node:crypto. Set once at load; tests
+ * and the crypto benchmark set `native` to null for a while to run the node:crypto path too.
+ */
+export const dataKeyCrypto: { native: NativeCrypto | null } = { native: null };
+
+/** The path the addon is built to, relative to this file once compiled (dist/src/crypto/). */
+const ADDON = fileURLToPath(
+  new URL('../../../native/build/Release/keyhold_crypto.node', import.meta.url),
+);
+
+/** What loading decided (`dataKeyCrypto.native` may since have been changed by a test). */
+export const dataKeyCryptoInfo: DataKeyCryptoInfo = load();
+
+function load(): DataKeyCryptoInfo {
+  if (process.env.KEYHOLD_NATIVE_CRYPTO === '0') {
+    return { backend: 'node:crypto', reason: 'KEYHOLD_NATIVE_CRYPTO=0' };
+  }
+  if (!existsSync(ADDON)) {
+    return { backend: 'node:crypto', reason: 'native addon not built (npm run build:native)' };
+  }
+  let addon: NativeCrypto;
+  try {
+    addon = createRequire(import.meta.url)(ADDON) as NativeCrypto;
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    return { backend: 'node:crypto', reason: `native addon failed to load: ${message}` };
+  }
+  let agrees: boolean;
+  try {
+    agrees = selfTest(addon);
+  } catch {
+    agrees = false;
+  }
+  if (!agrees) {
+    return {
+      backend: 'node:crypto',
+      reason: 'native addon failed its self-test against node:crypto',
+    };
+  }
+  dataKeyCrypto.native = addon;
+  return { backend: 'native', reason: '' };
+}
+
+/**
+ * Seals with the addon and with node:crypto under a fixed key, IV and nonce (empty and 37-byte
+ * plaintexts, with and without associated data, both algorithms) and compares the bytes; opens
+ * each ciphertext with the addon, and a tampered one must not open.
+ */
+export function selfTest(addon: NativeCrypto): boolean {
+  const key = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
+  const iv = Buffer.from(Array.from({ length: 16 }, (_, i) => 0x20 + i));
+  const nonce = Buffer.from(Array.from({ length: 12 }, (_, i) => 0x30 + i));
+  for (const type of ['AES256', 'ChaCha20'] as const) {
+    const subKey = type === 'AES256' ? new HmacSha256(key).digest(iv) : hchacha20(key, iv);
+    for (const length of [0, 37]) {
+      for (const aad of [Buffer.alloc(0), Buffer.from('{"bucket":"bucket/object"}')]) {
+        const plaintext = Buffer.from(Array.from({ length }, (_, i) => (i * 7) & 0xff));
+        const expected = Buffer.concat([aeadSeal(type, subKey, nonce, plaintext, aad), iv, nonce]);
+        const out = Buffer.alloc(length + 44);
+        iv.copy(out, length + 16);
+        nonce.copy(out, length + 32);
+        addon.seal(NATIVE_ALGORITHM[type], key, plaintext, aad, out);
+        if (!out.equals(expected)) return false;
+        const sealed = out.subarray(0, length + 16);
+        const opened = Buffer.alloc(length);
+        if (!addon.open(NATIVE_ALGORITHM[type], key, iv, nonce, sealed, aad, opened)) return false;
+        if (!opened.equals(plaintext)) return false;
+        sealed[length] = sealed[length]! ^ 1;
+        if (addon.open(NATIVE_ALGORITHM[type], key, iv, nonce, sealed, aad, opened)) return false;
+      }
+    }
+  }
+  return true;
+}
