@@ -103,15 +103,18 @@ async function fill(
     while (next < count) {
       const name = `${prefix}-${next++}`;
       // A loaded machine makes etcd calls time out: the node then refuses writes for a moment
-      // (503, "etcd is unreachable") and the fill tries again; an attempt that landed anyway
-      // makes the retry answer "already exists".
+      // (503, "etcd is unreachable"; or 500 while etcd3's circuit breaker is open on an etcd
+      // member that failed three times) and the fill tries again; an attempt that landed
+      // anyway makes the retry answer "already exists".
       for (let attempt = 0; ; attempt++) {
         try {
           await client.createKey(name);
           break;
         } catch (error) {
           if (error instanceof KesError && /already exists/.test(error.message)) break;
-          if (!(error instanceof KesError && error.status === 503) || attempt >= 20) throw error;
+          const passing =
+            error instanceof KesError && (error.status === 503 || error.status === 500);
+          if (!passing || attempt >= 20) throw error;
           refusals++;
           await sleep(250);
         }
