@@ -7,8 +7,11 @@
 //   one etcd transaction, then every member's applied record, one etcd put each in parallel;
 //   generate and decrypt on each cluster node and on the single node; a generate on another
 //   node right after a create (it waits until every member applied the create);
-// - the time a new node takes to join a cluster holding N keys and its memory, and a restarted
-//   node to catch up after M writes made while it was down.
+// - the time a new node takes to join a cluster holding N keys and its memory, twice: against the
+//   whole log (no trim yet) and against a trimmed one (the trim's snapshot and the log after
+//   it); and a restarted node to catch up after M writes made while it was down. Each with its
+//   phases: the process started (caught up from etcd, workers forked), added, serving; and the
+//   node's own account of its catch-up (etcd reads, decode and apply, local copy).
 // Needs Debian's etcd-server. Prints a table and one JSON line.
 
 import { readFileSync } from 'node:fs';
@@ -44,6 +47,10 @@ const { values } = parseArgs({
     'catch-up-writes': { type: 'string', default: '10000' },
     /** Creates in flight at once when filling the cluster (spread over its members). */
     'fill-concurrency': { type: 'string', default: '96' },
+    /** Leave out the join against a trimmed log (it restarts the trimming member). */
+    'no-trimmed-join': { type: 'boolean', default: false },
+    /** Keys written after the trim, before the second join. */
+    'trimmed-join-tail': { type: 'string', default: '1000' },
   },
 });
 const CONNECTIONS = Number(values.connections);
@@ -96,15 +103,18 @@ async function fill(
     while (next < count) {
       const name = `${prefix}-${next++}`;
       // A loaded machine makes etcd calls time out: the node then refuses writes for a moment
-      // (503, "etcd is unreachable") and the fill tries again; an attempt that landed anyway
-      // makes the retry answer "already exists".
+      // (503, "etcd is unreachable"; or 500 while etcd3's circuit breaker is open on an etcd
+      // member that failed three times) and the fill tries again; an attempt that landed
+      // anyway makes the retry answer "already exists".
       for (let attempt = 0; ; attempt++) {
         try {
           await client.createKey(name);
           break;
         } catch (error) {
           if (error instanceof KesError && /already exists/.test(error.message)) break;
-          if (!(error instanceof KesError && error.status === 503) || attempt >= 20) throw error;
+          const passing =
+            error instanceof KesError && (error.status === 503 || error.status === 500);
+          if (!passing || attempt >= 20) throw error;
           refusals++;
           await sleep(250);
         }
@@ -131,6 +141,61 @@ function memoryOf(pid: number | undefined): { rss: number; peak: number } {
   }
 }
 
+/** Where a catch-up's time went, as the node itself reports it (its "caught up" line). */
+function caughtUpLine(node: ClusterNodeProcess): string {
+  const lines = node.server.output().match(/cluster: caught up .*$/gm) ?? [];
+  return (lines[lines.length - 1] ?? '(no catch-up line)').replace(/^.*cluster: /, '');
+}
+
+interface Phases {
+  /** From the start (or restart) of the process until it serves the last key. */
+  ms: number;
+  /** Until its readiness line: it caught up from etcd and its workers listen. */
+  startMs: number;
+  /** add-node, once started. */
+  addMs: number;
+  /** Until it answers the last key, once added. */
+  serveMs: number;
+  caughtUp: string;
+}
+
+/** Starts (or restarts) `node` through `launch`, adds it through `via`, waits until it has `last`. */
+async function timeJoin(
+  launch: () => Promise<ClusterNodeProcess>,
+  via: ClusterNodeProcess,
+  last: string,
+): Promise<{ node: ClusterNodeProcess; phases: Phases }> {
+  const t0 = performance.now();
+  const node = await launch();
+  const t1 = performance.now();
+  await addNode(via, node);
+  const t2 = performance.now();
+  await until('the node to serve the last key', () => has(node, last), 120_000);
+  const t3 = performance.now();
+  return {
+    node,
+    phases: {
+      ms: t3 - t0,
+      startMs: t1 - t0,
+      addMs: t2 - t1,
+      serveMs: t3 - t2,
+      caughtUp: caughtUpLine(node),
+    },
+  };
+}
+
+function showPhases(p: Phases): string {
+  const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+  return `${s(p.ms)} (started ${s(p.startMs)}, added ${s(p.addMs)}, serving ${s(p.serveMs)}; the node: ${p.caughtUp})`;
+}
+
+/** Resident memory of a node's primary (now, peak) and of its workers, MiB. */
+function memoryOfNode(node: ClusterNodeProcess): { rss: number; peak: number; workersRss: number } {
+  const primary = memoryOf(node.server.child.pid);
+  const workersRss = workerPids(node).reduce((sum, pid) => sum + memoryOf(pid).rss, 0);
+  return { ...primary, workersRss };
+}
+
 /** True once `node` answers KEY:STATUS for `name` (it has applied the write that created it). */
 async function has(node: ClusterNodeProcess, name: string): Promise<boolean> {
   try {
@@ -147,9 +212,16 @@ async function main(): Promise<void> {
   try {
     etcd = await startEtcd(3);
     single = await startServer({ args: ['--workers', WORKERS] });
-    for (let i = 0; i < 3; i++) {
-      nodes.push(await startNode({ endpoints: etcd.endpoints, workers: Number(WORKERS) }));
-    }
+    // No trim while measuring (the first join reads the whole log); the trimmed join restarts
+    // the trimming member with a short interval.
+    const nodeOptions = {
+      endpoints: etcd.endpoints,
+      workers: Number(WORKERS),
+      args: ['--etcd-trim-interval', '1h'],
+      // A node catching up from etcd answers once it has: generous for a large log.
+      timeout: Math.max(120_000, Number(values['join-keys']) * 3),
+    };
+    for (let i = 0; i < 3; i++) nodes.push(await startNode(nodeOptions));
     const [first, second, third] = nodes as [
       ClusterNodeProcess,
       ClusterNodeProcess,
@@ -239,7 +311,7 @@ async function main(): Promise<void> {
     // Catch-up: stop the third node, write while it is down (after removing it, as an operator
     // would, so that writes do not wait for it), add it back and time until it has the last write.
     const catchUpWrites = Number(values['catch-up-writes']);
-    let catchUpMs = 0;
+    let catchUp: Phases | null = null;
     let catchUpFillRate = 0;
     if (catchUpWrites > 0) {
       await third.server.stop();
@@ -248,41 +320,67 @@ async function main(): Promise<void> {
       ]);
       if (removed.status !== 200) throw new Error(`rm-node: ${removed.status} ${removed.error}`);
       catchUpFillRate = await fill([first, second], 'catch-up', catchUpWrites);
-      const catchUpStart = Date.now();
-      await third.restart();
-      await addNode(first, third);
-      await until(
-        'the restarted node to catch up',
-        () => has(third, `catch-up-${catchUpWrites - 1}`),
-        120_000,
+      catchUp = (
+        await timeJoin(
+          async () => {
+            await third.restart();
+            return third;
+          },
+          first,
+          `catch-up-${catchUpWrites - 1}`,
+        )
+      ).phases;
+      process.stderr.write(
+        `catch-up after ${catchUpWrites} writes (${catchUpFillRate.toFixed(0)} writes/s): ${showPhases(catchUp)}\n`,
       );
-      catchUpMs = Date.now() - catchUpStart;
-      process.stderr.write(`catch-up: ${catchUpMs} ms (${catchUpFillRate.toFixed(0)} writes/s)\n`);
     }
 
-    // Join: fill the cluster to N keys, start a fresh node and time until it serves the last one.
+    // Join: fill the cluster to N keys, start a fresh node and time until it serves the last one;
+    // first against the whole log, then (after a trim) against the snapshot and the log after it.
     const joinKeys = Number(values['join-keys']);
-    let joinMs = 0;
+    let join: Phases | null = null;
     let joinFillRate = 0;
     let joinMemory = { rss: 0, peak: 0, workersRss: 0 };
+    let trimmedJoin: Phases | null = null;
+    let trimmedMemory = { rss: 0, peak: 0, workersRss: 0 };
+    let trimMs = 0;
+    const tail = Number(values['trimmed-join-tail']);
     const totalKeys = joinKeys + catchUpWrites + 3 * requests + 1;
     if (joinKeys > 0) {
       joinFillRate = await fill(nodes, 'join', joinKeys);
       process.stderr.write(`join: filled at ${joinFillRate.toFixed(0)} writes/s\n`);
-      const joinStart = Date.now();
-      const fourth = await startNode({ endpoints: etcd.endpoints, workers: Number(WORKERS) });
-      nodes.push(fourth);
-      await addNode(first, fourth);
-      await until(
-        'the new node to serve every key',
-        () => has(fourth, `join-${joinKeys - 1}`),
-        // Catching up reads the whole log from etcd: give a large one time (10 ms a key).
-        Math.max(300_000, joinKeys * 10),
-      );
-      joinMs = Date.now() - joinStart;
-      const primary = memoryOf(fourth.server.child.pid);
-      const workersRss = workerPids(fourth).reduce((sum, pid) => sum + memoryOf(pid).rss, 0);
-      joinMemory = { ...primary, workersRss };
+      const joined = await timeJoin(() => startNode(nodeOptions), first, `join-${joinKeys - 1}`);
+      nodes.push(joined.node);
+      join = joined.phases;
+      joinMemory = memoryOfNode(joined.node);
+      process.stderr.write(`join, whole log of ${totalKeys} keys: ${showPhases(join)}\n`);
+
+      if (!values['no-trimmed-join']) {
+        // The member that trims (the lowest host) restarts with a 2 s interval: its second pass
+        // trims everything every member applied before its first.
+        const leader = [...nodes].sort((a, b) => (a.host < b.host ? -1 : 1))[0]!;
+        const trimStart = performance.now();
+        await leader.server.stop();
+        await leader.restart(['--etcd-trim-interval', '2s']);
+        await until(
+          'the log to be trimmed',
+          () => Promise.resolve(/cluster log trimmed/.test(leader.server.output())),
+          300_000,
+        );
+        trimMs = performance.now() - trimStart;
+        process.stderr.write(
+          `trim: ${(trimMs / 1000).toFixed(1)} s after the restart (${/cluster log trimmed.*$/m.exec(leader.server.output())?.[0] ?? ''})\n`,
+        );
+        if (tail > 0) await fill(nodes, 'tail', tail);
+        const last = tail > 0 ? `tail-${tail - 1}` : `join-${joinKeys - 1}`;
+        const trimmed = await timeJoin(() => startNode(nodeOptions), first, last);
+        nodes.push(trimmed.node);
+        trimmedJoin = trimmed.phases;
+        trimmedMemory = memoryOfNode(trimmed.node);
+        process.stderr.write(
+          `join, trimmed log of ${totalKeys + tail} keys (${tail} after the trim): ${showPhases(trimmedJoin)}\n`,
+        );
+      }
     }
 
     const lines = [
@@ -294,13 +392,17 @@ async function main(): Promise<void> {
       '',
       `generate, cluster node / single node (median of rounds): ${generateRatio.toFixed(2)}× (target ≥ 0.95×)`,
       ...latencyLines,
-      catchUpWrites > 0
-        ? `a removed node restarted and added back after ${catchUpWrites} writes (${catchUpFillRate.toFixed(0)} writes/s) serves the last one after ${(catchUpMs / 1000).toFixed(1)} s (target ≤ 5 s)`
+      catchUp
+        ? `a removed node restarted and added back after ${catchUpWrites} writes (${catchUpFillRate.toFixed(0)} writes/s) serves the last one after ${showPhases(catchUp)} (target ≤ 5 s)`
         : 'catch-up: skipped (--catch-up-writes 0)',
-      joinKeys > 0
-        ? `a new node joins a cluster of ${totalKeys} keys (filled at ${joinFillRate.toFixed(0)} writes/s) and serves the last one after ${(joinMs / 1000).toFixed(1)} s (target ≤ 10 s); ` +
+      join
+        ? `a new node joins a cluster of ${totalKeys} keys, the whole log (filled at ${joinFillRate.toFixed(0)} writes/s), and serves the last one after ${showPhases(join)} (target ≤ 10 s); ` +
           `its primary: ${joinMemory.rss.toFixed(0)} MiB resident, ${joinMemory.peak.toFixed(0)} MiB peak; its workers: ${joinMemory.workersRss.toFixed(0)} MiB resident`
         : 'join: skipped (--join-keys 0)',
+      trimmedJoin
+        ? `a new node joins the cluster of ${totalKeys + tail} keys after a trim (the trim took ${(trimMs / 1000).toFixed(1)} s from the restart) and serves the last one after ${showPhases(trimmedJoin)}; ` +
+          `its primary: ${trimmedMemory.rss.toFixed(0)} MiB resident, ${trimmedMemory.peak.toFixed(0)} MiB peak; its workers: ${trimmedMemory.workersRss.toFixed(0)} MiB resident`
+        : 'trimmed join: skipped',
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     process.stdout.write(
@@ -315,10 +417,19 @@ async function main(): Promise<void> {
         generateMs: { single: singleReads.generate, cluster: clusterReads.map((r) => r.generate) },
         decryptMs: { single: singleReads.decrypt, cluster: clusterReads.map((r) => r.decrypt) },
         fillRefusals: refusals,
-        catchUp: { writes: catchUpWrites, ms: catchUpMs, fillPerSecond: catchUpFillRate },
-        join: { keys: totalKeys, ms: joinMs, fillPerSecond: joinFillRate, memoryMiB: joinMemory },
+        catchUp: { writes: catchUpWrites, fillPerSecond: catchUpFillRate, ...catchUp },
+        join: { keys: totalKeys, fillPerSecond: joinFillRate, memoryMiB: joinMemory, ...join },
+        trimmedJoin: trimmedJoin
+          ? { keys: totalKeys + tail, trimMs, memoryMiB: trimmedMemory, ...trimmedJoin }
+          : null,
       }) + '\n',
     );
+  } catch (error) {
+    // What the nodes said last (their warnings name what failed).
+    for (const node of nodes) {
+      process.stderr.write(`--- ${node.host}\n${node.server.output().slice(-3000)}\n`);
+    }
+    throw error;
   } finally {
     for (const node of nodes) await node.server.stop().catch(() => undefined);
     await single?.stop().catch(() => undefined);

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DeleteBuilder, Etcd3, IKeyValue, PutBuilder, Watcher } from 'etcd3';
+import type { DeleteBuilder, Etcd3, IKeyValue, IRangeResponse, PutBuilder, Watcher } from 'etcd3';
 import type { ReadCheck } from '../core/read-wait.ts';
 import type { HsmKey } from '../crypto/index.ts';
 import { KeyholdError } from '../model/errors.ts';
@@ -110,10 +110,28 @@ export interface ClusterStatus {
 
 /** Longer than etcd3's own retries of a call (3 attempts of 2 s). */
 const CALL_MS = 8000;
-const PAGE = 1000;
+/** Log keys per read of a catch-up (a few hundred bytes each). */
+const LOG_PAGE = 2000;
 const PROBE_MS = 2000;
 /** How long `stable` may go unrecorded in the local copy while no other record is written. */
 const STABLE_SAVE_MS = 100;
+
+/** What one catch-up did, and where its time went (milliseconds). */
+interface CatchUpReport {
+  entries: number;
+  /** It loaded the trim snapshot first. */
+  snapshot: boolean;
+  /** Waiting for etcd: the trim record, the snapshot's chunks, the log, the member records. */
+  etcdMs: number;
+  /** Opening, decoding and applying (the state, the local copy's queue, the workers' queue). */
+  applyMs: number;
+  totalMs: number;
+}
+
+/** A log entry opened and decoded, or why it is refused (`passed`: its revision counts as processed). */
+type OpenedLog =
+  | { readonly revision: number; readonly entry: LogEntry }
+  | { readonly revision: number; readonly refused: string; readonly passed: boolean };
 
 interface OpenedRecords {
   id: string;
@@ -171,6 +189,11 @@ export class ClusterNode {
   #publishQueued: Promise<void> | null = null;
   #publishForce = false;
   #trimmer: Trimmer | null = null;
+  /**
+   * A node without a local copy catching up at its first start: it appends nothing to the local
+   * copy and writes one snapshot once caught up (docs/cluster.md, "The local copy").
+   */
+  #copyDeferred = false;
 
   private constructor(options: ClusterNodeOptions, client: Etcd3, copy: LocalCopy, state: State) {
     this.#options = options;
@@ -315,13 +338,20 @@ export class ClusterNode {
     }
     this.#created = opened.created;
     this.#cluster = opened;
+    this.#copyDeferred = !localClusterId;
     try {
-      await this.#catchUp();
+      const report = await this.#catchUp();
+      this.#copyDeferred = false;
+      const began = performance.now();
       if (!localClusterId) await this.#snapshotLocal();
+      else await this.#flushCopy();
+      this.#reportCatchUp(report, performance.now() - began);
     } catch (error) {
       // Not connected until caught up (a retry starts again from the record).
       this.#cluster = null;
       throw error;
+    } finally {
+      this.#copyDeferred = false;
     }
   }
 
@@ -330,39 +360,39 @@ export class ClusterNode {
   /**
    * Reads every log entry after `#processed` and the member and progress records, at one
    * revision; first the trimmed log's snapshot when entries after `#processed` were trimmed.
+   * Resolves with how many entries it applied and where the time went.
    */
-  async #catchUp(): Promise<void> {
+  async #catchUp(): Promise<CatchUpReport> {
     const layout = this.#layout;
+    const report = { entries: 0, snapshot: false, etcdMs: 0, applyMs: 0, totalMs: 0 };
+    const began = performance.now();
+    let mark = began;
+    const lap = (): number => {
+      const now = performance.now();
+      const ms = now - mark;
+      mark = now;
+      return ms;
+    };
     const trim = await readTrim(this.#client, this.#keys);
     const readRevision = trim.readRevision;
     if (trim.record && trim.record.trimmed > this.#processed) {
       const payload = await readTrimSnapshot(this.#client, this.#keys, trim.record, readRevision);
+      report.etcdMs += lap();
       this.#options.info?.(
         `cluster: the log before revision ${trim.record.trimmed} was trimmed after this node's revision ${this.#processed}: loading the snapshot at revision ${trim.record.revision}`,
       );
       await this.#replaceState(payload, trim.record.revision);
+      report.snapshot = true;
+      report.applyMs += lap();
     }
-    let from = this.#processed + 1;
-    for (;;) {
-      const res = await withTimeout(
-        this.#client.kv.range({
-          key: Buffer.from(layout.logPrefix),
-          range_end: prefixEnd(layout.logPrefix),
-          min_create_revision: from,
-          sort_order: 'Ascend',
-          sort_target: 'Create',
-          limit: PAGE,
-          revision: readRevision,
-        }),
-        CALL_MS * 2,
-        'a log read',
-      );
-      const kvs = res.kvs;
-      for (const kv of kvs) await this.#applyLog(kv);
-      if (kvs.length < PAGE) break;
-      from = Number(kvs[kvs.length - 1]!.create_revision) + 1;
-    }
-    const read = (prefix: string): Promise<IKeyValue[]> =>
+    const { log, decodeMs } = await this.#readLog(readRevision, this.#processed);
+    const read = lap();
+    report.etcdMs += read - decodeMs;
+    report.applyMs += decodeMs;
+    for (const opened of log) await this.#applyOpened(opened);
+    report.entries = log.length;
+    report.applyMs += lap();
+    const records = (prefix: string): Promise<IKeyValue[]> =>
       withTimeout(
         this.#client.kv.range({
           key: Buffer.from(prefix),
@@ -372,14 +402,83 @@ export class ClusterNode {
         CALL_MS * 2,
         'the member records',
       ).then((res) => res.kvs);
-    const members = (await read(layout.memberPrefix)).map((kv) => this.#hostIn(kv));
-    const applied = (await read(layout.appliedPrefix)).map((kv) => this.#openJson(kv));
+    const members = (await records(layout.memberPrefix)).map((kv) => this.#hostIn(kv));
+    const applied = (await records(layout.appliedPrefix)).map((kv) => this.#openJson(kv));
+    report.etcdMs += lap();
     this.#setMembers(members, Math.max(this.#processed, readRevision));
     // Whether they are still running shows within the liveness timeout: count them as heard now.
     for (const record of applied) this.#noteApplied(record);
     this.#processed = Math.max(this.#processed, readRevision);
     this.progress.update();
     this.#wakeProcessed();
+    report.totalMs = performance.now() - began;
+    return report;
+  }
+
+  /**
+   * The log entries created after revision `after`, as of revision `at`, opened and decoded, in
+   * creation order; `decodeMs`: the time spent opening and decoding (the rest is etcd's).
+   * Paged in key order with neither sort nor filter: etcd 3.4 answers a sorted or
+   * revision-filtered range by reading every key in it (each page would read the whole log),
+   * and log keys are request ids, so key order is not revision order: the node keeps the newer
+   * entries and sorts them itself (docs/cluster.md, "Catching up and compaction"). The next page
+   * is asked for before this one is decoded.
+   */
+  async #readLog(at: number, after: number): Promise<{ log: OpenedLog[]; decodeMs: number }> {
+    const layout = this.#layout;
+    const end = prefixEnd(layout.logPrefix);
+    const found: { opened: OpenedLog; created: number }[] = [];
+    let decodeMs = 0;
+    const keep = (kvs: readonly IKeyValue[]): void => {
+      const began = performance.now();
+      for (const kv of kvs) {
+        const created = Number(kv.create_revision);
+        if (created > after) found.push({ opened: this.#openLog(kv), created });
+      }
+      decodeMs += performance.now() - began;
+    };
+    if (at - after <= LOG_PAGE) {
+      // At most LOG_PAGE entries can be newer (a transaction creates at most one log key): one
+      // filtered read, which etcd answers by reading the whole log once, sending only those.
+      const res = await withTimeout(
+        this.#client.kv.range({
+          key: Buffer.from(layout.logPrefix),
+          range_end: end,
+          min_create_revision: after + 1,
+          revision: at,
+        }),
+        CALL_MS * 2,
+        'a log read',
+      );
+      keep(res.kvs);
+    } else {
+      const page = (from: Buffer): Promise<IRangeResponse> =>
+        withTimeout(
+          this.#client.kv.range({ key: from, range_end: end, limit: LOG_PAGE, revision: at }),
+          CALL_MS * 2,
+          'a log read',
+        );
+      let next: Promise<IRangeResponse> | null = page(Buffer.from(layout.logPrefix));
+      while (next) {
+        const res: IRangeResponse = await next;
+        const last = res.kvs[res.kvs.length - 1];
+        // On to the first key after the last one read, while this page is decoded.
+        next = res.more && last ? page(Buffer.concat([last.key, Buffer.of(0)])) : null;
+        keep(res.kvs);
+      }
+    }
+    found.sort((a, b) => a.created - b.created);
+    return { log: found.map((f) => f.opened), decodeMs };
+  }
+
+  /** Says where a long catch-up's time went (a new node's join, a restart far behind). */
+  #reportCatchUp(report: CatchUpReport, copyMs: number): void {
+    if (report.entries < 1000 && !report.snapshot) return;
+    const ms = (n: number): string => `${Math.round(n)} ms`;
+    this.#options.info?.(
+      `cluster: caught up ${report.entries} log entries${report.snapshot ? ' after the trim snapshot' : ''} to revision ${this.#processed} in ${ms(report.totalMs + copyMs)}: ` +
+        `etcd reads ${ms(report.etcdMs)}, decode and apply ${ms(report.applyMs)}, local copy ${ms(copyMs)}`,
+    );
   }
 
   async #restartWatch(): Promise<void> {
@@ -389,8 +488,11 @@ export class ClusterNode {
     if (old) await old.cancel().catch(() => undefined);
     // Anything the old watch had not delivered is read again, in order.
     const caughtUp = this.#queue.then(() => this.#catchUp());
-    this.#queue = caughtUp.catch(() => undefined);
-    await caughtUp;
+    this.#queue = caughtUp.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#reportCatchUp(await caughtUp, 0);
     const watcher = await this.#client
       .watch()
       .prefix(this.#layout.prefix)
@@ -570,24 +672,41 @@ export class ClusterNode {
 
   /** Applies one log entry (a put of a new `log/` key) and writes it to the local copy. */
   async #applyLog(kv: IKeyValue): Promise<void> {
+    await this.#applyOpened(this.#openLog(kv));
+  }
+
+  /** Opens and decodes one log entry; a refused one says why when it is applied (in order). */
+  #openLog(kv: IKeyValue): OpenedLog {
     const key = kv.key.toString();
     const revision = Number(kv.mod_revision);
     if (kv.create_revision !== kv.mod_revision) {
-      this.#options.warn(`cluster: ignoring a rewrite of log key ${key} at revision ${revision}`);
-      return;
+      return {
+        revision,
+        refused: `ignoring a rewrite of log key ${key} at revision ${revision}`,
+        passed: false,
+      };
     }
-    let entry: LogEntry;
     try {
-      entry = decodeEntry(this.#keys.open(key, kv.value));
+      return { revision, entry: decodeEntry(this.#keys.open(key, kv.value)) };
     } catch (error) {
       // Not sealed by this cluster for this key (copied, moved, altered): every node refuses it
       // the same way, so the replicas stay identical.
-      this.#options.warn(
-        `cluster: refusing log entry at revision ${revision}: ${messageOf(error)}`,
-      );
-      this.#processed = Math.max(this.#processed, revision);
+      return {
+        revision,
+        refused: `refusing log entry at revision ${revision}: ${messageOf(error)}`,
+        passed: true,
+      };
+    }
+  }
+
+  async #applyOpened(opened: OpenedLog): Promise<void> {
+    const revision = opened.revision;
+    if (!('entry' in opened)) {
+      this.#options.warn(`cluster: ${opened.refused}`);
+      if (opened.passed) this.#processed = Math.max(this.#processed, revision);
       return;
     }
+    const entry = opened.entry;
     if (entry.kind === 'command') {
       let objects: string[];
       try {
@@ -603,6 +722,7 @@ export class ClusterNode {
       this.progress.applied(revision, objects);
       this.#appliedRevision = revision;
       this.#processed = Math.max(this.#processed, revision);
+      if (this.#copyDeferred) return;
       // Not awaited one by one: the store commits a run of appends with one fsync.
       this.#track(
         this.#copy.appendCommand(revision, this.progress.stable, encodeCommand(entry.command)),
@@ -634,7 +754,7 @@ export class ClusterNode {
     this.#options.replicas?.replaced(revision);
     this.#appliedRevision = Math.max(this.#appliedRevision, revision);
     this.#processed = Math.max(this.#processed, revision);
-    await this.#snapshotLocal();
+    if (!this.#copyDeferred) await this.#snapshotLocal();
   }
 
   /**

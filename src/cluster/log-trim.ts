@@ -17,6 +17,8 @@ export const DEFAULT_TRIM_INTERVAL_MS = 5 * 60_000;
 export const DEFAULT_TRIM_THRESHOLD = 10_000;
 /** Deletes per transaction: under etcd's default limit of 128 operations. */
 const DELETES_PER_TXN = 100;
+/** Log keys listed per read when deleting (keys only). */
+const LIST_PAGE = 1000;
 const CALL_MS = 10_000;
 
 /** What the trim record `P trim` says (sealed, bound to its key). */
@@ -263,33 +265,40 @@ export class Trimmer {
     for (const id of ids) await deleteChunks(client, keys, id);
   }
 
-  /** Deletes the log entries created at or below `horizon`, at most 100 per transaction. */
+  /**
+   * Deletes the log entries created at or below `horizon`, at most 100 per transaction. Listed in
+   * key order without a filter, a page at a time: etcd 3.4 answers a range filtered by creation
+   * revision by reading every key in it, so listing 100 entries at a time that way read the
+   * whole log for each hundred.
+   */
   async #deleteLog(horizon: number): Promise<number> {
     const { client, keys } = this.#node;
     const logPrefix = keys.layout.logPrefix;
+    const end = prefixEnd(logPrefix);
+    let from = Buffer.from(logPrefix);
     let deleted = 0;
     for (;;) {
       const res = await withTimeout(
-        client.kv.range({
-          key: Buffer.from(logPrefix),
-          range_end: prefixEnd(logPrefix),
-          max_create_revision: horizon,
-          keys_only: true,
-          limit: DELETES_PER_TXN,
-        }),
+        client.kv.range({ key: from, range_end: end, keys_only: true, limit: LIST_PAGE }),
         CALL_MS,
         'listing trimmed log entries',
       );
-      if (res.kvs.length === 0) return deleted;
-      await withTimeout(
-        client
-          .if(keys.layout.trimKey, 'Create', '>', 0)
-          .then(...res.kvs.map((kv) => client.delete().key(kv.key.toString())))
-          .commit(),
-        CALL_MS,
-        'deleting trimmed log entries',
-      );
-      deleted += res.kvs.length;
+      const due = res.kvs.filter((kv) => Number(kv.create_revision) <= horizon);
+      for (let i = 0; i < due.length; i += DELETES_PER_TXN) {
+        const batch = due.slice(i, i + DELETES_PER_TXN);
+        await withTimeout(
+          client
+            .if(keys.layout.trimKey, 'Create', '>', 0)
+            .then(...batch.map((kv) => client.delete().key(kv.key.toString())))
+            .commit(),
+          CALL_MS,
+          'deleting trimmed log entries',
+        );
+        deleted += batch.length;
+      }
+      const last = res.kvs[res.kvs.length - 1];
+      if (!res.more || !last) return deleted;
+      from = Buffer.concat([last.key, Buffer.of(0)]);
     }
   }
 }

@@ -13,7 +13,8 @@ export interface ClusterNodeProcess {
   readonly host: string;
   readonly dir: string;
   server: ServerProcess;
-  restart(): Promise<void>;
+  /** Starts it again with the same DIR and port (and `args`, if given, in place of its own). */
+  restart(args?: readonly string[]): Promise<void>;
   pause(): void;
   resume(): void;
 }
@@ -30,6 +31,8 @@ export interface NodeOptions {
    * suite can be run against nodes with workers too.
    */
   readonly workers?: number;
+  /** Milliseconds to wait for it to start (startServer's default: 60 s). */
+  readonly timeout?: number;
 }
 
 /** The worker processes of a node (the children of its primary). */
@@ -76,16 +79,20 @@ export async function startNode(options: NodeOptions): Promise<ClusterNodeProces
     '--host',
     host,
     ...(options.prefix ? ['--etcd-prefix', options.prefix] : []),
-    ...(options.args ?? []),
   ];
-  const launch = (): Promise<ServerProcess> =>
-    startServer({ dir, args, ...(options.hsmKey ? { hsmKey: options.hsmKey } : {}) });
+  const launch = (more: readonly string[] = options.args ?? []): Promise<ServerProcess> =>
+    startServer({
+      dir,
+      args: [...args, ...more],
+      ...(options.hsmKey ? { hsmKey: options.hsmKey } : {}),
+      ...(options.timeout ? { timeout: options.timeout } : {}),
+    });
   const node: ClusterNodeProcess = {
     host,
     dir,
     server: await launch(),
-    restart: async () => {
-      node.server = await launch();
+    restart: async (more) => {
+      node.server = await launch(more);
     },
     pause: () => signalAll(node, 'SIGSTOP'),
     resume: () => signalAll(node, 'SIGCONT'),
