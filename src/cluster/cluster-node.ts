@@ -1082,6 +1082,21 @@ export class ClusterNode {
    * every marker of `compare` unchanged since W (and `guard` absent), then `ops`. A lost compare
    * waits until this node has applied what won, and tries again.
    */
+  /**
+   * Reads a write's log key: whether an earlier attempt of it landed. When etcd cannot answer
+   * (a timeout, etcd3's circuit breaker open after repeated failures) the write is refused with
+   * 503 as when its transaction cannot reach etcd, never a 500.
+   */
+  async #writeCheck(guard: string): Promise<{ kvs: IKeyValue[] }> {
+    try {
+      return await withTimeout(this.#client.get(guard).exec(), CALL_MS, 'the write check');
+    } catch (error) {
+      throw unavailable(
+        `the write could not reach etcd (${messageOf(error)}); if etcd answered late the write may have taken effect`,
+      );
+    }
+  }
+
   async #commit(
     check: () => void,
     compare: readonly string[],
@@ -1099,11 +1114,7 @@ export class ClusterNode {
         if (!lookedUp) {
           // A retry of a named write whose first attempt landed: that attempt is this write.
           lookedUp = true;
-          const earlier = await withTimeout(
-            this.#client.get(guard).exec(),
-            CALL_MS,
-            'the write check',
-          );
+          const earlier = await this.#writeCheck(guard);
           const kv = earlier.kvs[0];
           if (kv) return Number(kv.mod_revision);
         }
@@ -1131,7 +1142,7 @@ export class ClusterNode {
       if (result.succeeded) return revision;
       // etcd3 retries a call that timed out on one member on another: this write may have
       // landed on the first attempt, and the guard then fails on our own entry.
-      const landed = await withTimeout(this.#client.get(guard).exec(), CALL_MS, 'the write check');
+      const landed = await this.#writeCheck(guard);
       const own = landed.kvs[0];
       if (own) return Number(own.mod_revision);
       // Someone else changed an object this write depends on: catch up and check again.
