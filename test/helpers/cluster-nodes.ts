@@ -124,16 +124,21 @@ export async function kms<N extends KmsCommandName>(
   return { status: 200, error: '', responses: decodeKmsResponse(name, res.body) };
 }
 
-/** Polls `probe` every 100 ms until it returns true (or throws after `ms`). */
+/**
+ * Polls `probe` every 100 ms until it returns true (or throws after `ms`, naming `what`, which may
+ * be a function for what the probe saw last).
+ */
 export async function until(
-  what: string,
+  what: string | (() => string),
   probe: () => Promise<boolean>,
   ms = 15_000,
 ): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (await probe()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -141,11 +146,14 @@ export async function until(
 /** Adds `node` through `via` (retrying while `via` has not yet seen it running). */
 export async function addNode(via: ClusterNodeProcess, node: ClusterNodeProcess): Promise<void> {
   let last = '';
-  await until(`adding ${node.host}: ${last}`, async () => {
-    const res = await kms(via, 'CLUSTER:ADDNODE', [{ host: node.host }]);
-    last = res.error;
-    return res.status === 200;
-  });
+  await until(
+    () => `adding ${node.host}: ${last}`,
+    async () => {
+      const res = await kms(via, 'CLUSTER:ADDNODE', [{ host: node.host }]);
+      last = res.error;
+      return res.status === 200;
+    },
+  );
 }
 
 export async function writable(node: ClusterNodeProcess): Promise<boolean> {
