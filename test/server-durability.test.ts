@@ -115,7 +115,7 @@ describe('server durability', () => {
     const run = spawnSync(process.execPath, [CLI, 'server', dir, '--address', '127.0.0.1:0'], {
       env: { ...process.env, KEYHOLD_HSM_KEY: wrong },
       encoding: 'utf8',
-      timeout: 15_000,
+      timeout: 60_000,
     });
     assert.notEqual(run.status, 0);
     assert.match(run.stderr, /wrong HSM key/i);
@@ -129,7 +129,7 @@ describe('server durability', () => {
     const refused = spawnSync(process.execPath, [CLI, 'server', dir, '--address', '127.0.0.1:0'], {
       env: { ...process.env, KEYHOLD_HSM_KEY: TEST_HSM_KEY },
       encoding: 'utf8',
-      timeout: 15_000,
+      timeout: 60_000,
     });
     assert.notEqual(refused.status, 0);
     assert.match(refused.stderr, /\.wal/);
