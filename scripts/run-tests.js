@@ -5,6 +5,8 @@
 import { spawn } from 'node:child_process';
 import console from 'node:console';
 import process from 'node:process';
+import { Buffer } from 'node:buffer';
+import { URL } from 'node:url';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
