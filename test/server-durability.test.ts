@@ -75,8 +75,14 @@ describe('server durability', () => {
             }
           }
         });
-        // Kill at a moment that varies per round, while writes are in flight.
-        await new Promise((r) => setTimeout(r, 150 + round * 97));
+        // Kill at a moment that varies per round, while writes are in flight: once this round
+        // had a write acknowledged (a busy machine may take longer than any fixed delay), then
+        // some more milliseconds.
+        const ackedBefore = acked.size;
+        for (let i = 0; i < 3000 && acked.size === ackedBefore; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await new Promise((r) => setTimeout(r, 50 + round * 97));
         await server.kill();
         stop = true;
         await Promise.all(writers);
