@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Runs every compiled test file (dist/**/*.test.js) with node's test runner, a few files at a
-// time, the longest first; prints each file's output when it ends, its wall time, the slowest
-// files, and a closing count; fails when a test failed or none ran.
+// Runs every compiled test file (dist/**/*.test.js), each in its own node process under node's
+// test runner (spec reporter), several files at a time, the longest first; prints each file's
+// output when it ends with its wall and CPU time, the slowest files, and a closing count
+// ("tests: N passed, N failed, N skipped"); fails when a test failed or none ran.
 import { spawn } from 'node:child_process';
 import console from 'node:console';
 import process from 'node:process';
