@@ -6,7 +6,7 @@ import type { KmsCommandName, RequestOf, ResponseOf } from '../../src/protocol/k
 import { decodeKmsResponse, encodeKmsRequest } from '../../src/protocol/kms/index.ts';
 import { rawRequest } from './raw-https.ts';
 import { freePort } from './etcd-process.ts';
-import { startServer, tempDir } from './server-process.ts';
+import { ServerExit, startServer, tempDir } from './server-process.ts';
 import type { ServerProcess } from './server-process.ts';
 
 export interface ClusterNodeProcess {
@@ -61,36 +61,51 @@ function signalAll(node: ClusterNodeProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** Starts a node on a free fixed port; `restart` starts it again with the same DIR and port. */
+/**
+ * Starts a node on a free fixed port; `restart` starts it again with the same DIR and port. The
+ * port is free when chosen but not held: if another test file's process takes it before the node
+ * listens (EADDRINUSE), the first start tries another one.
+ */
 export async function startNode(options: NodeOptions): Promise<ClusterNodeProcess> {
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
   const dir = options.dir ?? tempDir().dir;
-  const args = [
-    '--etcd',
-    options.endpoints,
-    '--workers',
-    String(options.workers ?? Number(process.env.KEYHOLD_CLUSTER_WORKERS ?? '0')),
-    '--address',
-    host,
-    '--host',
-    host,
-    ...(options.prefix ? ['--etcd-prefix', options.prefix] : []),
-    ...(options.args ?? []),
-  ];
-  const launch = (): Promise<ServerProcess> =>
-    startServer({ dir, args, ...(options.hsmKey ? { hsmKey: options.hsmKey } : {}) });
-  const node: ClusterNodeProcess = {
-    host,
-    dir,
-    server: await launch(),
-    restart: async () => {
-      node.server = await launch();
-    },
-    pause: () => signalAll(node, 'SIGSTOP'),
-    resume: () => signalAll(node, 'SIGCONT'),
-  };
-  return node;
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const host = `127.0.0.1:${port}`;
+    const args = [
+      '--etcd',
+      options.endpoints,
+      '--workers',
+      String(options.workers ?? Number(process.env.KEYHOLD_CLUSTER_WORKERS ?? '0')),
+      '--address',
+      host,
+      '--host',
+      host,
+      ...(options.prefix ? ['--etcd-prefix', options.prefix] : []),
+      ...(options.args ?? []),
+    ];
+    const launch = (): Promise<ServerProcess> =>
+      startServer({ dir, args, ...(options.hsmKey ? { hsmKey: options.hsmKey } : {}) });
+    let server: ServerProcess;
+    try {
+      server = await launch();
+    } catch (error) {
+      if (attempt < 5 && error instanceof ServerExit && error.output.includes('EADDRINUSE')) {
+        continue;
+      }
+      throw error;
+    }
+    const node: ClusterNodeProcess = {
+      host,
+      dir,
+      server,
+      restart: async () => {
+        node.server = await launch();
+      },
+      pause: () => signalAll(node, 'SIGSTOP'),
+      resume: () => signalAll(node, 'SIGCONT'),
+    };
+    return node;
+  }
 }
 
 export interface KmsAnswer<N extends KmsCommandName> {
