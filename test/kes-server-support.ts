@@ -209,7 +209,8 @@ export async function startKesServer(options: StartOptions = {}): Promise<KesSer
     started = await spawnServer(args, {
       cwd: dir,
       env: { KEYHOLD_HSM_KEY: TEST_HSM_KEY, ...options.env },
-      timeout: 20_000,
+      // As startServer: generous, so that a machine kept busy by other files is no failure.
+      timeout: 60_000,
     });
   } catch (error) {
     if (error instanceof ServerExit && owned && options.expectFailure) {

@@ -75,8 +75,14 @@ describe('server durability', () => {
             }
           }
         });
-        // Kill at a moment that varies per round, while writes are in flight.
-        await new Promise((r) => setTimeout(r, 150 + round * 97));
+        // Kill at a moment that varies per round, while writes are in flight: once this round
+        // had a write acknowledged (a busy machine may take longer than any fixed delay), then
+        // some more milliseconds.
+        const ackedBefore = acked.size;
+        for (let i = 0; i < 3000 && acked.size === ackedBefore; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await new Promise((r) => setTimeout(r, 50 + round * 97));
         await server.kill();
         stop = true;
         await Promise.all(writers);
@@ -115,7 +121,7 @@ describe('server durability', () => {
     const run = spawnSync(process.execPath, [CLI, 'server', dir, '--address', '127.0.0.1:0'], {
       env: { ...process.env, KEYHOLD_HSM_KEY: wrong },
       encoding: 'utf8',
-      timeout: 15_000,
+      timeout: 60_000,
     });
     assert.notEqual(run.status, 0);
     assert.match(run.stderr, /wrong HSM key/i);
@@ -129,7 +135,7 @@ describe('server durability', () => {
     const refused = spawnSync(process.execPath, [CLI, 'server', dir, '--address', '127.0.0.1:0'], {
       env: { ...process.env, KEYHOLD_HSM_KEY: TEST_HSM_KEY },
       encoding: 'utf8',
-      timeout: 15_000,
+      timeout: 60_000,
     });
     assert.notEqual(refused.status, 0);
     assert.match(refused.stderr, /\.wal/);

@@ -11,7 +11,7 @@ describe('keyhold server readiness line', () => {
     const { dir } = tempDir();
     const { server, ready } = await spawnServer(
       ['server', dir, '--address', '127.0.0.1:0', '--workers', '0'],
-      { env: { KEYHOLD_HSM_KEY: TEST_HSM_KEY }, timeout: 15_000 },
+      { env: { KEYHOLD_HSM_KEY: TEST_HSM_KEY }, timeout: 60_000 },
     );
     try {
       const banner = server.output();

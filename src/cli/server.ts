@@ -42,6 +42,8 @@ Options:
                         the console is at https://HOST:PORT/console/, docs/console.md)
   --http lean|node      HTTP/1.1 implementation: Keyhold's lean strict HTTP/1.1 server
                         (default) or node:https
+  --headers-timeout DUR a request's head must arrive within DUR of its first byte, else 408
+                        and close (default 30s, at least 1s)
   --dev                 development mode: without an HSM key in the environment, keep a
                         generated one in DIR/${DEV_HSM_FILE} (NOT SAFE: anyone who can read DIR
                         can unseal it)
@@ -84,6 +86,7 @@ worker of every member has it):
     'apply-timeout': { type: 'string' },
     'console-session-idle': { type: 'string' },
     http: { type: 'string' },
+    'headers-timeout': { type: 'string' },
     dev: { type: 'boolean' },
     etcd: { type: 'string' },
     'etcd-prefix': { type: 'string' },
@@ -97,6 +100,7 @@ worker of every member has it):
   },
   async run(args) {
     if (args.positionals.length > 1) throw new UsageError('expected at most one state directory');
+    const headersTimeout = headersTimeoutOf(stringOption(args, 'headers-timeout'));
     const configFile = stringOption(args, 'config');
     // Loaded here, not at the top: every other command would pay for the server's modules.
     const { configureServer, reloadOnSighup } = await import('../config/server-setup.ts');
@@ -146,6 +150,7 @@ worker of every member has it):
       {
         ...fromConfig,
         http,
+        ...(headersTimeout === undefined ? {} : { headersTimeout }),
         // Certificate files on the command line replace the config file's TLS material.
         ...(tlsConfig && !(tlsCert && tlsKey) ? { tlsConfig } : {}),
         dir,
@@ -181,6 +186,14 @@ worker of every member has it):
     return 0;
   },
 };
+
+/** `--headers-timeout DUR` in milliseconds: at least 1 s, the timeouts' check resolution. */
+function headersTimeoutOf(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text, '--headers-timeout');
+  if (ms < 1000) throw new UsageError(`--headers-timeout: at least 1s, not '${text}'`);
+  return ms;
+}
 
 /**
  * The etcd cluster settings from the flags, the environment and the config file (flag > env >

@@ -91,6 +91,16 @@ describe('loading config files', () => {
     ]);
   });
 
+  it('reads keyhold.keystore_probe_interval (absent: the key cache default, 10 s)', () => {
+    assert.equal(parseServerConfig('c.yml', BASE, {}).keyhold.keystoreProbeInterval, undefined);
+    const set = parseServerConfig(
+      'c.yml',
+      `${BASE}keyhold:\n  keystore_probe_interval: 1.5s\n`,
+      {},
+    );
+    assert.equal(set.keyhold.keystoreProbeInterval, 1500);
+  });
+
   it('substitutes whole-value ${ENV} references, trimming spaces inside the braces', () => {
     const config = parseServerConfig(
       'c.yml',
@@ -300,6 +310,12 @@ describe('validation errors name file:line:col', () => {
       `${BASE}keyhold:\n  ndjson_listings: sometimes\n`,
       {},
       /^c\.yml:4:20: invalid keyhold\.ndjson_listings 'sometimes'/,
+    ],
+    [
+      'probe interval',
+      `${BASE}keyhold:\n  keystore_probe_interval: 10ms\n`,
+      {},
+      /^c\.yml:4:28: invalid keyhold\.keystore_probe_interval: at least 100ms$/,
     ],
   ];
   for (const [name, text, env, expected] of cases) {

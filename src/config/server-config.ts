@@ -51,6 +51,11 @@ export interface KeyholdConfig {
   readonly ndjsonListings?: boolean;
   /** `cluster: etcd: …`: the etcd cluster this node belongs to (cluster-config.ts). */
   readonly cluster?: ClusterFileSection;
+  /**
+   * `keystore_probe_interval`: milliseconds between the key store probes that decide the KES
+   * gateway's offline mode (default 10 s, as KES).
+   */
+  readonly keystoreProbeInterval?: number;
 }
 
 export interface ServerConfig {
@@ -396,6 +401,7 @@ function readKeyhold(src: ConfigSource, node: Node | null): KeyholdConfig {
     'audit_log',
     'ndjson_listings',
     'cluster',
+    'keystore_probe_interval',
   ]);
   const text = (key: string): string =>
     src.text(fields.get(key)?.value ?? null, `keyhold.${key}`).trim();
@@ -427,6 +433,11 @@ function readKeyhold(src: ConfigSource, node: Node | null): KeyholdConfig {
   const auditLog = text('audit_log');
   const ndjson = src.bool(fields.get('ndjson_listings')?.value ?? null, 'keyhold.ndjson_listings');
   const cluster = readClusterSection(src, fields.get('cluster')?.value ?? null);
+  const probeNode = fields.get('keystore_probe_interval')?.value ?? null;
+  const probe = readDuration(src, probeNode, 'keyhold.keystore_probe_interval');
+  if (probe !== undefined && probe < 100) {
+    src.fail(probeNode, 'invalid keyhold.keystore_probe_interval: at least 100ms');
+  }
   return {
     ...(state === '' ? {} : { state }),
     ...(hsmKey ? { hsmKey } : {}),
@@ -435,5 +446,6 @@ function readKeyhold(src: ConfigSource, node: Node | null): KeyholdConfig {
     ...(auditLog === '' ? {} : { auditLog }),
     ...(ndjson === undefined ? {} : { ndjsonListings: ndjson }),
     ...(cluster === undefined ? {} : { cluster }),
+    ...(probe === undefined ? {} : { keystoreProbeInterval: probe }),
   };
 }

@@ -95,7 +95,17 @@ export async function configureServer<L extends ConfigLog>(
     kes,
     ...(tlsConfig ? { tlsConfig } : {}),
     log,
-    ...(config.keystore ? { gateway: { keystore: config.keystore, cache: config.cache } } : {}),
+    ...(config.keystore
+      ? {
+          gateway: {
+            keystore: config.keystore,
+            cache: config.cache,
+            ...(config.keyhold.keystoreProbeInterval === undefined
+              ? {}
+              : { probeInterval: config.keyhold.keystoreProbeInterval }),
+          },
+        }
+      : {}),
   };
 
   const reload = async (): Promise<void> => {
@@ -167,6 +177,9 @@ function restartOnly(before: ServerConfig, after: ServerConfig): string[] {
   if (a.state !== b.state) out.push('keyhold.state');
   if (a.enclave !== b.enclave) out.push('keyhold.enclave');
   if (a.auditLog !== b.auditLog) out.push('keyhold.audit_log');
+  if (a.keystoreProbeInterval !== b.keystoreProbeInterval) {
+    out.push('keyhold.keystore_probe_interval');
+  }
   if (clusterValues(a.cluster) !== clusterValues(b.cluster)) out.push('keyhold.cluster');
   if (a.hsmKeyFile !== b.hsmKeyFile || (a.hsmKey === undefined) !== (b.hsmKey === undefined)) {
     out.push('the HSM key');

@@ -64,6 +64,13 @@ export interface FrontOptions {
   readonly peer?: (socket: Socket) => PeerIdentity;
 }
 
+/** Idle time before a kept-alive connection is closed. */
+export const HTTP_KEEP_ALIVE_TIMEOUT_MS = 120_000;
+/** A request's head must be complete this long after its first byte (`--headers-timeout`). */
+export const HTTP_HEADERS_TIMEOUT_MS = 30_000;
+/** A request's body must be complete this long after its first byte. */
+export const HTTP_REQUEST_TIMEOUT_MS = 60_000;
+
 export class KeyholdServer {
   readonly owner: StateOwner;
   readonly core: Core;
@@ -80,6 +87,12 @@ export class KeyholdServer {
   readonly handshakes: HandshakeGate;
   /** The request listener both HTTP servers call: every face's routes behind one pipeline. */
   readonly pipeline: Pipeline;
+  /** The HTTP server's timeouts (milliseconds), the same for both implementations. */
+  readonly httpTimeouts: {
+    readonly keepAliveTimeout: number;
+    readonly headersTimeout: number;
+    readonly requestTimeout: number;
+  };
   readonly #https: TlsServer & { closeAllConnections(): void };
   readonly #started = Date.now();
   readonly #owned: { close(): Promise<void> } | null;
@@ -179,7 +192,12 @@ export class KeyholdServer {
       rejectUnauthorized: false,
       ALPNProtocols: ['http/1.1'],
     };
-    const timeouts = { keepAliveTimeout: 120_000, headersTimeout: 30_000, requestTimeout: 60_000 };
+    const timeouts = {
+      keepAliveTimeout: HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      headersTimeout: init.options.headersTimeout ?? HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeout: HTTP_REQUEST_TIMEOUT_MS,
+    };
+    this.httpTimeouts = timeouts;
     this.handshakes = new HandshakeGate(init.onHandshakesBusy);
     const pipeline = createPipeline({
       routes,

@@ -35,6 +35,11 @@ export interface ServerOptions {
   readonly log?: EventLog;
   /** HTTP implementation: the lean strict HTTP/1.1 server (default) or node:https. */
   readonly http?: 'lean' | 'node';
+  /**
+   * Milliseconds from a request's first byte (empty lines before it included) to the end of its
+   * head, else 408 and close (`--headers-timeout`; default 30 s, HTTP_HEADERS_TIMEOUT_MS).
+   */
+  readonly headersTimeout?: number;
   /** KES face settings from a config file (policies, route overrides, levels); reloadable. */
   readonly kes?: Reloadable<KesSettings>;
   /** TLS material from a config file (key password, client CAs); reloadable. */

@@ -6,7 +6,7 @@ import type { KmsCommandName, RequestOf, ResponseOf } from '../../src/protocol/k
 import { decodeKmsResponse, encodeKmsRequest } from '../../src/protocol/kms/index.ts';
 import { rawRequest } from './raw-https.ts';
 import { freePort } from './etcd-process.ts';
-import { startServer, tempDir } from './server-process.ts';
+import { ServerExit, startServer, tempDir } from './server-process.ts';
 import type { ServerProcess } from './server-process.ts';
 
 export interface ClusterNodeProcess {
@@ -64,40 +64,55 @@ function signalAll(node: ClusterNodeProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** Starts a node on a free fixed port; `restart` starts it again with the same DIR and port. */
+/**
+ * Starts a node on a free fixed port; `restart` starts it again with the same DIR and port. The
+ * port is free when chosen but not held: if another test file's process takes it before the node
+ * listens (EADDRINUSE), the first start tries another one.
+ */
 export async function startNode(options: NodeOptions): Promise<ClusterNodeProcess> {
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
   const dir = options.dir ?? tempDir().dir;
-  const args = [
-    '--etcd',
-    options.endpoints,
-    '--workers',
-    String(options.workers ?? Number(process.env.KEYHOLD_CLUSTER_WORKERS ?? '0')),
-    '--address',
-    host,
-    '--host',
-    host,
-    ...(options.prefix ? ['--etcd-prefix', options.prefix] : []),
-  ];
-  const launch = (more: readonly string[] = options.args ?? []): Promise<ServerProcess> =>
-    startServer({
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const host = `127.0.0.1:${port}`;
+    const args = [
+      '--etcd',
+      options.endpoints,
+      '--workers',
+      String(options.workers ?? Number(process.env.KEYHOLD_CLUSTER_WORKERS ?? '0')),
+      '--address',
+      host,
+      '--host',
+      host,
+      ...(options.prefix ? ['--etcd-prefix', options.prefix] : []),
+    ];
+    const launch = (more: readonly string[] = options.args ?? []): Promise<ServerProcess> =>
+      startServer({
+        dir,
+        args: [...args, ...more],
+        ...(options.hsmKey ? { hsmKey: options.hsmKey } : {}),
+        ...(options.timeout ? { timeout: options.timeout } : {}),
+      });
+    let server: ServerProcess;
+    try {
+      server = await launch();
+    } catch (error) {
+      if (attempt < 5 && error instanceof ServerExit && error.output.includes('EADDRINUSE')) {
+        continue;
+      }
+      throw error;
+    }
+    const node: ClusterNodeProcess = {
+      host,
       dir,
-      args: [...args, ...more],
-      ...(options.hsmKey ? { hsmKey: options.hsmKey } : {}),
-      ...(options.timeout ? { timeout: options.timeout } : {}),
-    });
-  const node: ClusterNodeProcess = {
-    host,
-    dir,
-    server: await launch(),
-    restart: async (more) => {
-      node.server = await launch(more);
-    },
-    pause: () => signalAll(node, 'SIGSTOP'),
-    resume: () => signalAll(node, 'SIGCONT'),
-  };
-  return node;
+      server,
+      restart: async (more) => {
+        node.server = await launch(more);
+      },
+      pause: () => signalAll(node, 'SIGSTOP'),
+      resume: () => signalAll(node, 'SIGCONT'),
+    };
+    return node;
+  }
 }
 
 export interface KmsAnswer<N extends KmsCommandName> {
@@ -131,16 +146,21 @@ export async function kms<N extends KmsCommandName>(
   return { status: 200, error: '', responses: decodeKmsResponse(name, res.body) };
 }
 
-/** Polls `probe` every 100 ms until it returns true (or throws after `ms`). */
+/**
+ * Polls `probe` every 100 ms until it returns true (or throws after `ms`, naming `what`, which may
+ * be a function for what the probe saw last).
+ */
 export async function until(
-  what: string,
+  what: string | (() => string),
   probe: () => Promise<boolean>,
   ms = 15_000,
 ): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (await probe()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -148,11 +168,14 @@ export async function until(
 /** Adds `node` through `via` (retrying while `via` has not yet seen it running). */
 export async function addNode(via: ClusterNodeProcess, node: ClusterNodeProcess): Promise<void> {
   let last = '';
-  await until(`adding ${node.host}: ${last}`, async () => {
-    const res = await kms(via, 'CLUSTER:ADDNODE', [{ host: node.host }]);
-    last = res.error;
-    return res.status === 200;
-  });
+  await until(
+    () => `adding ${node.host}: ${last}`,
+    async () => {
+      const res = await kms(via, 'CLUSTER:ADDNODE', [{ host: node.host }]);
+      last = res.error;
+      return res.status === 200;
+    },
+  );
 }
 
 export async function writable(node: ClusterNodeProcess): Promise<boolean> {

@@ -130,11 +130,7 @@ export async function startFaceHarness(options: HarnessOptions = {}): Promise<Fa
   }
   // The lean server's connection handling, fed through its 'secureConnection' event; it never
   // listens, so it has no TLS context to use and its timeout clock never starts.
-  const http = new Http1Server({}, server.pipeline, {
-    keepAliveTimeout: 120_000,
-    headersTimeout: 30_000,
-    requestTimeout: 60_000,
-  });
+  const http = new Http1Server({}, server.pipeline, server.httpTimeouts);
   http.on('rejected', (status: number, socket: TLSSocket, head: RequestHead | null) =>
     server.pipeline.rejected(socket, status, head?.method, head?.url),
   );

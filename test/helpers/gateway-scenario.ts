@@ -1,7 +1,7 @@
 // Steps every key store's end-to-end test runs against a real `keyhold server` process in KES
 // gateway mode: the KES API round trip through the KES SDK and raw requests (create, exists,
 // generate, decrypt, list, describe, delete), and an outage of the store: cached keys keep
-// serving, the 10-s probe marks the store offline (readiness 504), the `offline` tick evicts,
+// serving, the store probe marks it offline (readiness 504), the `offline` tick evicts,
 // and requests then fail with KES's errors until the store is back. Also what each such test
 // sets up alike: the app's identity and the server's certificate, the KES config around the
 // store's `keystore:` section, a key KES wrote opening, and a refused start.
@@ -37,8 +37,9 @@ export function gatewayParties(): {
 
 /**
  * A KES config as gateway deployments write it: the app allowed the key API, status and readiness;
- * a 2-s offline cache (so the outage's eviction comes quickly); `keystore` is the YAML of the
- * store's section, starting at `keystore:`.
+ * a 2-s offline cache and a store probe every 500 ms instead of 10 s (so the outage is noticed,
+ * and its eviction and recovery come, quickly; test/keystore-gateway.test.ts keeps the default);
+ * `keystore` is the YAML of the store's section, starting at `keystore:`.
  */
 export function gatewayConfig(app: ClientCert, keystore: string): string {
   return `address: 0.0.0.0:7373
@@ -56,6 +57,8 @@ policy:
   app:
     allow: ["/v1/key/*", "/v1/status", "/v1/ready"]
     identities: ["${app.identity}"]
+keyhold:
+  keystore_probe_interval: 500ms
 ${keystore}`;
 }
 
@@ -172,7 +175,7 @@ export async function outage(
     assert.equal(created.status, 502);
     assert.equal(created.text, errorBody('failed to create key'));
 
-    // The probe runs every 10 s.
+    // The probe runs every 500 ms (gatewayConfig).
     let ready = 0;
     for (let i = 0; i < 60 && ready !== 504; i++) {
       ready = (await kes(server.endpoint, app, 'GET', '/v1/ready')).status;

@@ -110,8 +110,11 @@ const TEST_HTTP = ((): 'lean' | 'node' | undefined => {
   return value;
 })();
 
-/** `args` with `--http TEST_HTTP` added to a `server` command that does not choose itself. */
-function withTestHttp(args: readonly string[]): readonly string[] {
+/**
+ * `args` with `--http TEST_HTTP` added to a `server` command that does not choose itself (for
+ * tests that spawn a server that must fail to start, without `spawnServer`).
+ */
+export function withTestHttp(args: readonly string[]): readonly string[] {
   if (TEST_HTTP === undefined || args[0] !== 'server' || args.includes('--http')) return args;
   return ['server', '--http', TEST_HTTP, ...args.slice(1)];
 }
