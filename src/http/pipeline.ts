@@ -37,12 +37,22 @@ export interface Pipeline {
    * its audit record. `method` and `url` when the request line was read.
    */
   rejected(socket: Socket, status: number, method?: string, url?: string): void;
+  /**
+   * Resolves once every request the listener took has been audited: a server that stops
+   * closes its audit log only after this, so that no answered request goes unrecorded (a
+   * response's 'close' can come a turn after the server's own 'close').
+   */
+  settled(): Promise<void>;
 }
 
 /** Builds the `request` listener of an HTTPS server. */
 export function createPipeline(options: PipelineOptions): Pipeline {
+  /** Requests taken and not yet audited, and who waits for there to be none. */
+  let open = 0;
+  let whenSettled: (() => void)[] = [];
   const listener = (req: HttpRequest, res: HttpResponse): void => {
     const started = performance.now();
+    open++;
     const identity = options.identify(req.socket);
     const root = options.rootIdentity();
     const caller: Caller = {
@@ -80,6 +90,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         duration: seconds,
       });
       options.observe?.(routeName, res.statusCode, seconds);
+      if (--open === 0 && whenSettled.length > 0) {
+        const waiting = whenSettled;
+        whenSettled = [];
+        for (const resolve of waiting) resolve();
+      }
     };
     res.once('close', audit);
 
@@ -176,7 +191,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     });
     options.observe?.('unknown', status, 0);
   };
-  return Object.assign(listener, { rejected });
+  const settled = (): Promise<void> =>
+    open === 0 ? Promise.resolve() : new Promise((resolve) => whenSettled.push(resolve));
+  return Object.assign(listener, { rejected, settled });
 }
 
 /** Runs a route's handler; whatever it throws or rejects with goes to `fail`. */

@@ -2,6 +2,7 @@
 // (not CA-verified) and identities from their SPKI, reading the state of a StateOwner — this
 // process's engine, or (in a worker) the primary's replicated state.
 
+import { setTimeout as delay } from 'node:timers/promises';
 import { SingleNodeCluster } from '../core/single-node-cluster.ts';
 import type { Server as TlsServer, TlsOptions } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
@@ -320,6 +321,9 @@ export class KeyholdServer {
       this.#https.close(() => resolve());
       this.#https.closeAllConnections();
     });
+    // Every connection is closed, so every response will close: wait for their audit records
+    // (bounded, should a response never report it).
+    await Promise.race([this.pipeline.settled(), delay(2000, undefined, { ref: false })]);
     await this.#owned?.close();
     await this.audit.close();
   }
