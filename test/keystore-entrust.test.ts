@@ -8,9 +8,6 @@
 // API and SDK, a key KES wrote, short-lived tokens, wrong credentials at start, an outage.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { EntrustStoreConfig } from '../src/config/keystore-config.ts';
@@ -29,6 +26,8 @@ import {
   roundTrip,
 } from './helpers/gateway-scenario.ts';
 import { httpsCall } from './helpers/https-call.ts';
+import { writeCaFile } from './helpers/tls-stand-in.ts';
+import type { CaFile } from './helpers/tls-stand-in.ts';
 import { FakeKeyControl } from './helpers/keycontrol-server.ts';
 import { startKesServer } from './kes-server-support.ts';
 
@@ -36,7 +35,7 @@ const VAULT = '3f0a2c6e-vault';
 const BOX = 'kes-box';
 
 let kc: FakeKeyControl;
-let dir: string;
+let ca: CaFile;
 let caFile: string;
 
 before(async () => {
@@ -45,13 +44,12 @@ before(async () => {
     users: { kes: 'p4ss word' },
     boxes: [BOX, 'other-box'],
   });
-  dir = mkdtempSync(join(tmpdir(), 'keyhold-keycontrol-'));
-  caFile = join(dir, 'kc-ca.pem');
-  writeFileSync(caFile, kc.ca);
+  ca = writeCaFile(kc.ca);
+  caFile = ca.file;
 });
 after(async () => {
   await kc.stop();
-  rmSync(dir, { recursive: true, force: true });
+  ca.remove();
 });
 
 const config = (overrides: Partial<EntrustStoreConfig> = {}): EntrustStoreConfig => ({

@@ -7,9 +7,6 @@
 // SDK, a key KES wrote, wrong credentials at start, and an outage with the offline cache.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FortanixStoreConfig } from '../src/config/keystore-config.ts';
 import { FortanixKeyStore } from '../src/keystore/fortanix/fortanix-keystore.ts';
@@ -29,24 +26,25 @@ import {
   roundTrip,
 } from './helpers/gateway-scenario.ts';
 import { httpsCall } from './helpers/https-call.ts';
+import { writeCaFile } from './helpers/tls-stand-in.ts';
+import type { CaFile } from './helpers/tls-stand-in.ts';
 import { startKesServer } from './kes-server-support.ts';
 
 const APP: FortanixApp = { id: 'a1b2c3d4-app', secret: 's3cret', groups: ['g-kes', 'g-other'] };
 const OTHER: FortanixApp = { id: 'e5f6-other', secret: 'other', groups: ['g-foreign'] };
 
 let dsm: FakeFortanix;
-let dir: string;
+let ca: CaFile;
 let caFile: string;
 
 before(async () => {
   dsm = await FakeFortanix.start([APP, OTHER]);
-  dir = mkdtempSync(join(tmpdir(), 'keyhold-fortanix-'));
-  caFile = join(dir, 'dsm-ca.pem');
-  writeFileSync(caFile, dsm.ca);
+  ca = writeCaFile(dsm.ca);
+  caFile = ca.file;
 });
 after(async () => {
   await dsm.stop();
-  rmSync(dir, { recursive: true, force: true });
+  ca.remove();
 });
 
 const config = (overrides: Partial<FortanixStoreConfig> = {}): FortanixStoreConfig => ({

@@ -7,9 +7,6 @@
 // KES wrote, renewal with 2-second tokens, a wrong refresh token at start, an outage.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { GemaltoStoreConfig } from '../src/config/keystore-config.ts';
@@ -29,23 +26,24 @@ import {
   roundTrip,
 } from './helpers/gateway-scenario.ts';
 import { httpsCall } from './helpers/https-call.ts';
+import { writeCaFile } from './helpers/tls-stand-in.ts';
+import type { CaFile } from './helpers/tls-stand-in.ts';
 import { startKesServer } from './kes-server-support.ts';
 
 const REFRESH = 'rT0k3n-kes';
 
 let cm: FakeCipherTrust;
-let dir: string;
+let ca: CaFile;
 let caFile: string;
 
 before(async () => {
   cm = await FakeCipherTrust.start({ refreshTokens: { [REFRESH]: 'kes-domain', other: '' } });
-  dir = mkdtempSync(join(tmpdir(), 'keyhold-ciphertrust-'));
-  caFile = join(dir, 'cm-ca.pem');
-  writeFileSync(caFile, cm.ca);
+  ca = writeCaFile(cm.ca);
+  caFile = ca.file;
 });
 after(async () => {
   await cm.stop();
-  rmSync(dir, { recursive: true, force: true });
+  ca.remove();
 });
 
 const config = (overrides: Partial<GemaltoStoreConfig> = {}): GemaltoStoreConfig => ({

@@ -3,10 +3,13 @@
 // in `tls.ca`), the request log, the body read with a size limit, injected faults (the next N
 // calls answer a status; a delay), and stop / listen again on the same port for outages.
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createCertificate } from '../../src/identity/index.ts';
 
 export interface LoggedRequest {
@@ -148,4 +151,22 @@ export function isBase64(text: unknown): text is string {
     typeof text === 'string' &&
     /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)
   );
+}
+
+/** A stand-in's CA certificate written to a PEM file, for the `tls.ca` of a key store config. */
+export interface CaFile {
+  readonly file: string;
+  /** Deletes the file and its temporary directory. */
+  remove(): void;
+}
+
+/**
+ * Writes `ca` into a new temporary directory. Kept apart from the stand-in's own life: outage
+ * tests stop and restart a stand-in while a server keeps reading this file.
+ */
+export function writeCaFile(ca: string): CaFile {
+  const dir = mkdtempSync(join(tmpdir(), 'keyhold-stand-in-ca-'));
+  const file = join(dir, 'ca.pem');
+  writeFileSync(file, ca);
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
