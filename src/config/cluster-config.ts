@@ -5,7 +5,6 @@
 // password never appears in an error, a log line or `describeClusterConfig`.
 
 import { accessSync, constants } from 'node:fs';
-import { isSeq } from 'yaml';
 import type { Node } from 'yaml';
 import type { ConfigSource } from './config-source.ts';
 import { parseGoDuration } from './go-duration.ts';
@@ -260,7 +259,7 @@ export function readClusterSection(
   const endpointsNode = fields.get('endpoints')?.value ?? null;
   if (!src.isNull(endpointsNode)) {
     const name = 'keyhold.cluster.etcd.endpoints';
-    const texts = isSeq(endpointsNode)
+    const texts = src.isList(endpointsNode)
       ? src.items(endpointsNode, name).map((item) => src.text(item, name))
       : [src.text(endpointsNode, name)];
     try {

@@ -96,6 +96,11 @@ export class ConfigSource {
     return text === '' || text === 'null' || text === 'Null' || text === 'NULL' || text === '~';
   }
 
+  /** True for a list (a YAML sequence, after resolving an alias). */
+  isList(node: Node | null): boolean {
+    return isSeq(this.resolve(node));
+  }
+
   /** The entries of a mapping (none for null); fails on anything else. */
   entries(node: Node | null, what: string): Entry[] {
     if (this.isNull(node)) return [];

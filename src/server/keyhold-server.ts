@@ -22,8 +22,6 @@ import { EventLog } from '../observe/event-log.ts';
 import { HandshakeGate } from '../http/handshake-gate.ts';
 import { Http1Server } from '../http/http1/index.ts';
 import type { RequestHead } from '../http/http1/index.ts';
-import { ClusterOwner } from './cluster-owner.ts';
-import { openClusterNode } from './open-cluster-node.ts';
 import { openOwnedNode } from './local-owner.ts';
 import { openGatewayNode } from './open-gateway.ts';
 import { Gateway } from './gateway-owner.ts';
@@ -260,7 +258,7 @@ export class KeyholdServer {
     const server = await KeyholdServer.open(options);
     try {
       await server.listen(options.address, options.publicHost);
-      if (server.owner instanceof ClusterOwner) await server.owner.start(server.#host);
+      await server.owner.start?.(server.#host);
       return server;
     } catch (error) {
       await server.close().catch(() => undefined);
@@ -278,7 +276,9 @@ export class KeyholdServer {
     front: Pick<FrontOptions, 'peer'> = {},
   ): Promise<KeyholdServer> {
     const { log, root, owner, certificate } = options.cluster
-      ? await openClusterNode(options, options.cluster)
+      ? // Loaded only for a cluster node: etcd's client (gRPC, protobuf) is a tenth of a
+        // second of CPU at every process start.
+        await (await import('./open-cluster-node.ts')).openClusterNode(options, options.cluster)
       : options.gateway
         ? await openGatewayNode(options, options.gateway)
         : await openOwnedNode(options);

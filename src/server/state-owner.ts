@@ -27,6 +27,11 @@ export interface StateOwner extends CommandSink {
   /** A cluster node: whether it serves reads (a member; absent: always). */
   readable?(): boolean;
   /**
+   * A cluster node: joins the cluster under `host` (its public HOST:PORT), once the node listens
+   * (absent: nothing to join).
+   */
+  start?(host: string): Promise<void>;
+  /**
    * A cluster node: its membership, given this node's own status as a single node would report
    * it (absent: a single node without etcd, SingleNodeCluster).
    */

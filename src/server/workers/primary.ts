@@ -17,7 +17,6 @@ import { openAuditFile } from '../keyhold-server.ts';
 import type { ServerOptions } from '../server-options.ts';
 import { LocalOwner, openOwnedNode } from '../local-owner.ts';
 import type { ClusterOwner } from '../cluster-owner.ts';
-import { openClusterNode } from '../open-cluster-node.ts';
 import type { Replicas } from '../../cluster/cluster-node.ts';
 import { SessionTable } from '../../console/session-table.ts';
 import type { Root } from '../root-identity.ts';
@@ -150,7 +149,10 @@ export class Primary {
       },
     };
     const { log, root, owner, certificate } = options.cluster
-      ? await openClusterNode(options, options.cluster, replicas)
+      ? // Loaded only for a cluster node (etcd's client is costly to load), as in keyhold-server.ts.
+        await (
+          await import('../open-cluster-node.ts')
+        ).openClusterNode(options, options.cluster, replicas)
       : await openOwnedNode(options, (command, index) => applied?.(index, encodeCommand(command)));
     const cluster = options.cluster ? (owner as ClusterOwner) : null;
     let auditFile: AuditFile | null;
