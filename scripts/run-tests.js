@@ -156,7 +156,8 @@ function runFile(file, index) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, KEYHOLD_TEST_CPU_OUT: cpuOut },
+      // One worker process per test server unless a test picks (test/helpers/server-process.ts).
+      env: { KEYHOLD_TEST_WORKERS: '1', ...process.env, KEYHOLD_TEST_CPU_OUT: cpuOut },
     });
     const chunks = [];
     child.stdout.on('data', (chunk) => chunks.push(chunk));

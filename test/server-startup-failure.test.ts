@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CLI, startServer, tempDir, TEST_HSM_KEY, withTestHttp } from './helpers/server-process.ts';
+import { CLI, startServer, tempDir, TEST_HSM_KEY, withTestDefaults } from './helpers/server-process.ts';
 
 const temps: (() => void)[] = [];
 after(() => temps.forEach((remove) => remove()));
@@ -54,7 +54,7 @@ async function run(
   env: Record<string, string> = {},
   others: number[] = [],
 ): Promise<Outcome> {
-  const child = spawn(process.execPath, [CLI, ...withTestHttp(['server', dir, ...args])], {
+  const child = spawn(process.execPath, [CLI, ...withTestDefaults(['server', dir, ...args])], {
     env: { ...process.env, KEYHOLD_HSM_KEY: TEST_HSM_KEY, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

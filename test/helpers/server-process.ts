@@ -111,12 +111,37 @@ const TEST_HTTP = ((): 'lean' | 'node' | undefined => {
 })();
 
 /**
- * `args` with `--http TEST_HTTP` added to a `server` command that does not choose itself (for
- * tests that spawn a server that must fail to start, without `spawnServer`).
+ * The worker processes of every test server whose test does not pick `--workers`, when
+ * KEYHOLD_TEST_WORKERS says (scripts/run-tests.js sets it to 1; unset, the server's own default,
+ * one per core, as the benchmarks want). One worker still takes every end-to-end test through
+ * the worker process model (a primary that owns the state, a worker that serves) for one fork
+ * rather than one per core: each costs about 0.3 s of CPU, and the suite starts over a hundred
+ * servers. CI's second pass sets 2 (.ci/run), the production default on a 2-core machine, where
+ * requests alternate between workers. The suites about workers pick their own counts.
  */
-export function withTestHttp(args: readonly string[]): readonly string[] {
-  if (TEST_HTTP === undefined || args[0] !== 'server' || args.includes('--http')) return args;
-  return ['server', '--http', TEST_HTTP, ...args.slice(1)];
+const TEST_WORKERS = ((): string | undefined => {
+  const value = process.env.KEYHOLD_TEST_WORKERS;
+  if (value === undefined || value === '') return undefined;
+  if (!/^(0|[1-9][0-9]?)$/.test(value)) {
+    throw new Error(`KEYHOLD_TEST_WORKERS must be a whole number from 0 to 99, not '${value}'`);
+  }
+  return value;
+})();
+
+/**
+ * `args` of a `server` command with the test defaults its test does not choose itself:
+ * `--http TEST_HTTP` and `--workers TEST_WORKERS` (also for tests that spawn a server that must
+ * fail to start, without `spawnServer`).
+ */
+export function withTestDefaults(args: readonly string[]): readonly string[] {
+  if (args[0] !== 'server') return args;
+  const added = [
+    ...(TEST_HTTP === undefined || args.includes('--http') ? [] : ['--http', TEST_HTTP]),
+    ...(TEST_WORKERS === undefined || args.includes('--workers')
+      ? []
+      : ['--workers', TEST_WORKERS]),
+  ];
+  return ['server', ...added, ...args.slice(1)];
 }
 
 /**
@@ -129,7 +154,7 @@ export function spawnServer(
   args: readonly string[],
   options: SpawnOptions,
 ): Promise<{ server: SpawnedServer; ready: Readiness }> {
-  const argv = withTestHttp(args);
+  const argv = withTestDefaults(args);
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...argv], {
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     env: { ...process.env, ...options.env, KEYHOLD_READY: '1' },
