@@ -8,7 +8,13 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CLI, startServer, tempDir, TEST_HSM_KEY, withTestDefaults } from './helpers/server-process.ts';
+import {
+  CLI,
+  startServer,
+  tempDir,
+  TEST_HSM_KEY,
+  withTestDefaults,
+} from './helpers/server-process.ts';
 
 const temps: (() => void)[] = [];
 after(() => temps.forEach((remove) => remove()));
