@@ -5,6 +5,10 @@
 // refuse with a StoreError naming the damaged file and leave every file byte-identical, or
 // recover exactly the state that was written — never throw anything else, never return a
 // different state. A failing case prints its seed: KEYHOLD_FAULT_SEED=N replays it.
+//
+// Depth: by default a seeded sample of those offsets, one in SAMPLE_STRIDE spread evenly over
+// each file (so every file, both kinds of damage and every region longer than SAMPLE_STRIDE
+// bytes); KEYHOLD_SWEEP=all (CI sets it) sweeps every offset.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +21,7 @@ import { StoreError } from '../src/store/errors.ts';
 import { Store } from '../src/store/store.ts';
 import { nodeStoreFs, type StoreFs } from '../src/store/store-fs.ts';
 import { Prng } from './helpers/prng.ts';
+import { spread, sweepDepth } from './helpers/sweep.ts';
 
 const hsm = new AesGcmSealer(randomBytes(32));
 /** What recovery decides is the subject here, over thousands of opens: no fsyncs (seconds). */
@@ -27,6 +32,8 @@ const SNAPSHOT_AT = 5;
 const PAGE = 4096;
 /** Zero-padding offsets of `rek` sampled per page (every other offset is swept). */
 const PADDING_SAMPLE = 24;
+/** Without KEYHOLD_SWEEP=all, one offset in this many of each file (seeded, evenly spread). */
+const SAMPLE_STRIDE = 6;
 
 const payloadOf = (index: number): string => `record-${index}-${'z'.repeat(index % 7)}`;
 
@@ -106,7 +113,11 @@ test('a bit flip or a truncation at every offset of every state file: refused na
   const tally = { cases: 0, refused: 0, recovered: 0 };
   const outcomes = new Map<string, number>();
   for (const [name, bytes] of original) {
-    const offsets = name === 'rek' ? rekOffsets(bytes, prng) : Array.from(bytes.keys());
+    const offsets = spread(
+      name === 'rek' ? rekOffsets(bytes, prng) : Array.from(bytes.keys()),
+      SAMPLE_STRIDE,
+      prng,
+    );
     for (const offset of offsets) {
       const bit = prng.int(8);
       for (const damage of ['flip', 'truncate'] as const) {
@@ -154,7 +165,7 @@ test('a bit flip or a truncation at every offset of every state file: refused na
       }
     }
   }
-  t.diagnostic(`seed ${prng.seed}: ${JSON.stringify(tally)}`);
+  t.diagnostic(`seed ${prng.seed}, ${sweepDepth(SAMPLE_STRIDE)}: ${JSON.stringify(tally)}`);
   for (const [kind, n] of [...outcomes].sort()) t.diagnostic(`${kind} × ${n}`);
   assert.ok(tally.refused > 0 && tally.recovered > 0);
 });

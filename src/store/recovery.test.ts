@@ -1,5 +1,8 @@
 // Crash-recovery tests on real files: the log cut at every byte offset of its last records, and
 // single bit flips across every file, must give a committed prefix or a precise corruption error.
+// Depth: by default each sweep takes a seeded sample of its cuts or bits, one in SAMPLE_STRIDE
+// spread evenly (plus every record boundary for the cuts); KEYHOLD_SWEEP=all (CI sets it) takes
+// every one. A failing case names its seed: KEYHOLD_FAULT_SEED=N replays it.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +16,8 @@ import { readFrame } from './record.ts';
 import { SEGMENT_HEADER_BYTES, segmentName } from './segment.ts';
 import { Store } from './store.ts';
 import { nodeStoreFs, type StoreFs } from './store-fs.ts';
+import { Prng } from '../../test/helpers/prng.ts';
+import { spread, sweepDepth } from '../../test/helpers/sweep.ts';
 
 const hsm = new AesGcmSealer(randomBytes(32));
 /**
@@ -20,6 +25,9 @@ const hsm = new AesGcmSealer(randomBytes(32));
  * disk is store.test.ts's and store-crash.test.ts's business. Without fsyncs they run in seconds.
  */
 const fs: StoreFs = { ...nodeStoreFs, fsync: async () => {}, fdatasync: async () => {} };
+
+/** Without KEYHOLD_SWEEP=all, one cut or bit in this many (seeded, evenly spread). */
+const SAMPLE_STRIDE = 6;
 
 function payloadOf(index: number): Buffer {
   return Buffer.from(`cmd-${index}-${'y'.repeat(index % 5)}`);
@@ -95,7 +103,14 @@ test('a log cut at any byte of its last records recovers a committed prefix and 
   const files = await build(dir, [1, 1, 1, 1, 3, 1]);
   const bounds = boundaries(files.log);
   assert.equal(bounds.length, 9);
-  for (let cut = bounds[3]!; cut <= files.log.length; cut++) {
+  const prng = Prng.fromEnv();
+  t.diagnostic(`seed ${prng.seed}, ${sweepDepth(SAMPLE_STRIDE)}`);
+  const all = Array.from({ length: files.log.length - bounds[3]! + 1 }, (_, i) => bounds[3]! + i);
+  // Every record boundary (a clean cut) and a sample of the cuts inside records.
+  const cuts = [...new Set([...bounds.slice(3), ...spread(all, SAMPLE_STRIDE, prng)])].sort(
+    (a, b) => a - b,
+  );
+  for (const cut of cuts) {
     const complete = bounds.filter((b, i) => i > 0 && b <= cut).length;
     const log = files.log.subarray(0, cut);
     if (cut < files.log.length) {
@@ -104,7 +119,7 @@ test('a log cut at any byte of its last records recovers a committed prefix and 
       await assert.rejects(Store.open({ dir, rekSealer: hsm, fs }), (error: unknown) => {
         assert.ok(error instanceof StoreError && error.code === 'corrupt', String(error));
         assert.equal(error.file, join(dir, segmentName(1)));
-        assert.equal(error.offset, bounds[complete], `cut at ${cut}`);
+        assert.equal(error.offset, bounds[complete], `cut at ${cut} (seed ${prng.seed})`);
         assert.match(error.message, new RegExp(`records? ${complete + 1}\\b`));
         assert.match(error.message, /up to 8\b/);
         return true;
@@ -119,10 +134,14 @@ test('a log cut at any byte of its last records recovers a committed prefix and 
     assert.deepEqual(
       recovered.records.map((r) => r.index),
       Array.from({ length: complete }, (_, i) => i + 1),
-      `cut at ${cut}`,
+      `cut at ${cut} (seed ${prng.seed})`,
     );
     recovered.records.forEach((r) => assert.deepEqual(r.payload, payloadOf(r.index)));
-    assert.equal(recovered.warnings.length, bounds.includes(cut) ? 0 : 1, `cut at ${cut}`);
+    assert.equal(
+      recovered.warnings.length,
+      bounds.includes(cut) ? 0 : 1,
+      `cut at ${cut} (seed ${prng.seed})`,
+    );
     assert.equal(await store.append(Buffer.from('after')), complete + 1);
     await store.close();
     const again = await Store.open({ dir, rekSealer: hsm, fs });
@@ -157,9 +176,11 @@ test('a flipped bit in the log is a torn tail only in the last record, else a pr
   const lastStart = bounds.at(-2)!;
   const headerish = (offset: number) =>
     offset < SEGMENT_HEADER_BYTES || bounds.some((b) => offset >= b && offset < b + 20);
+  const prng = Prng.fromEnv();
+  t.diagnostic(`seed ${prng.seed}, ${sweepDepth(SAMPLE_STRIDE)}`);
   let torn = 0;
   let corrupt = 0;
-  for (const bit of bitsToFlip(files.log.length, headerish)) {
+  for (const bit of spread(bitsToFlip(files.log.length, headerish), SAMPLE_STRIDE, prng)) {
     const offset = bit >> 3;
     if (offset >= lastStart) {
       // Once record 6 was acknowledged, damage to it is damage, not a torn write.
@@ -225,12 +246,16 @@ test('a flipped bit in the rek or a snapshot file is reported, and accepted only
     await writeFile(join(dir, 'rek'), rek);
   }
   // Every bit of the headers (the first 48 bytes), one bit per byte of the sealed bodies; in the
-  // rek's key page, one bit every 16 bytes of the zeros after the key.
+  // rek's key page, one bit every 16 bytes of the zeros after the key (a sample of those unless
+  // KEYHOLD_SWEEP=all).
+  const prng = Prng.fromEnv();
+  t.diagnostic(`seed ${prng.seed}, ${sweepDepth(SAMPLE_STRIDE)}`);
   for (const [name, data] of originals) {
     const size = name === 'rek' ? 4096 : data.length;
-    for (const bit of bitsToFlip(size, (offset) => offset < 48 || offset >= size - 4).filter(
+    const bits = bitsToFlip(size, (offset) => offset < 48 || offset >= size - 4).filter(
       (bit) => name !== 'rek' || bit >> 3 < 200 || (bit >> 3) % 16 === 0,
-    )) {
+    );
+    for (const bit of spread(bits, SAMPLE_STRIDE, prng)) {
       await writeFile(join(dir, name), flip(data, bit));
       await assert.rejects(Store.open({ dir, rekSealer: hsm, fs }), (error: unknown) => {
         assert.ok(error instanceof StoreError, String(error));
