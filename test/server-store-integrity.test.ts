@@ -3,6 +3,9 @@
 // message and every file left as it was; it still opens a directory of the previous format. A
 // seeded handful of bit flips and truncations of each kind of state file is refused by a real
 // process too (the every-offset sweep is in-process: test/store-damage-sweep.test.ts).
+// The directories are written in process where writing them is not the subject (the face
+// harness: the same assembly as `keyhold server`); every refusal, the kill -9 and each start
+// that must find everything again are real server processes.
 
 import assert from 'node:assert/strict';
 import {
@@ -17,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { decodeKmsResponse, encodeKmsRequest } from '../src/protocol/kms/index.ts';
+import { startFaceHarness } from './helpers/face-harness.ts';
 import { Prng } from './helpers/prng.ts';
 import { rawRequest } from './helpers/raw-https.ts';
 import { startServer, tempDir } from './helpers/server-process.ts';
@@ -36,11 +40,41 @@ function newDir(): string {
   return t.dir;
 }
 
-function kms(server: ServerProcess, body: Buffer) {
-  return rawRequest(server.endpoint, server.rootApiKey, 'POST', '/v1/kms/default', body);
+/** Sends requests as the root to a real server process or to a node in process. */
+type Send = (
+  method: string,
+  path: string,
+  body?: Buffer,
+) => Promise<{ readonly status: number; readonly body: Buffer }>;
+
+function sender(server: ServerProcess): Send {
+  return (method, path, body) => rawRequest(server.endpoint, server.rootApiKey, method, path, body);
 }
 
-async function createKeys(server: ServerProcess, names: string[]): Promise<void> {
+function kms(send: ServerProcess | Send, body: Buffer) {
+  return (typeof send === 'function' ? send : sender(send))('POST', '/v1/kms/default', body);
+}
+
+/** Opens a node on `dir` in this process (the face harness), runs `fn` as the root, closes it. */
+async function inProcess(dir: string, fn: (send: Send) => Promise<void>): Promise<void> {
+  const harness = await startFaceHarness({ dir });
+  try {
+    await fn((method, path, body) =>
+      harness.request({
+        method,
+        path,
+        as: harness.rootIdentity,
+        ...(body === undefined
+          ? {}
+          : { body, headers: { 'Content-Type': 'application/octet-stream' } }),
+      }),
+    );
+  } finally {
+    await harness.close();
+  }
+}
+
+async function createKeys(server: ServerProcess | Send, names: string[]): Promise<void> {
   for (const name of names) {
     const res = await kms(
       server,
@@ -50,7 +84,7 @@ async function createKeys(server: ServerProcess, names: string[]): Promise<void>
   }
 }
 
-async function keyNames(server: ServerProcess): Promise<string[]> {
+async function keyNames(server: ServerProcess | Send): Promise<string[]> {
   const names: string[] = [];
   let continueAt = '';
   do {
@@ -114,24 +148,15 @@ async function refusal(dir: string): Promise<string> {
   return outcome.text;
 }
 
-/** A server whose state is a snapshot (written by a restore) and no log segment. */
+/** A data directory whose state is a snapshot (written by a restore) and no log segment. */
 async function snapshotOnly(dir: string, keys: string[]): Promise<void> {
-  const server = await startServer({ dir, args: ARGS });
-  try {
-    await createKeys(server, keys);
-    const backup = await rawRequest(server.endpoint, server.rootApiKey, 'GET', '/v1/db');
+  await inProcess(dir, async (send) => {
+    await createKeys(send, keys);
+    const backup = await send('GET', '/v1/db');
     assert.equal(backup.status, 200);
-    const restore = await rawRequest(
-      server.endpoint,
-      server.rootApiKey,
-      'PUT',
-      '/v1/db',
-      backup.body,
-    );
+    const restore = await send('PUT', '/v1/db', backup.body);
     assert.equal(restore.status, 200);
-  } finally {
-    assert.equal(await server.stop(), 0);
-  }
+  });
   const names = readdirSync(join(dir, 'state'));
   assert.ok(names.some((n) => n.endsWith('.snap')));
   assert.ok(!names.some((n) => n.endsWith('.wal')), names.join(', '));
@@ -158,16 +183,14 @@ describe('a data directory missing acknowledged data is refused', () => {
   it('refuses a missing newest log segment, and starts with everything once it is back', async () => {
     const dir = newDir();
     await snapshotOnly(dir, ['a', 'b']);
-    let server = await startServer({ dir, args: ARGS });
-    await createKeys(server, ['c', 'd']);
-    await server.stop();
+    await inProcess(dir, (send) => createKeys(send, ['c', 'd']));
     const segment = stateFile(dir, '.wal');
     renameSync(segment, `${dir}/aside`);
     const text = await refusal(dir);
     assert.match(text, /log-\d{20}\.wal/);
     assert.match(text, /missing/);
     renameSync(`${dir}/aside`, segment);
-    server = await startServer({ dir, args: ARGS });
+    const server = await startServer({ dir, args: ARGS });
     try {
       assert.deepEqual(await keyNames(server), ['a', 'b', 'c', 'd']);
     } finally {
@@ -177,9 +200,7 @@ describe('a data directory missing acknowledged data is refused', () => {
 
   it('refuses a newest segment cut short by whole records or mid-record, naming what is lost', async () => {
     const dir = newDir();
-    let server = await startServer({ dir, args: ARGS });
-    await createKeys(server, ['a', 'b', 'c', 'd']);
-    await server.stop();
+    await inProcess(dir, (send) => createKeys(send, ['a', 'b', 'c', 'd']));
     const segment = stateFile(dir, '.wal');
     const whole = readFileSync(segment);
     const bounds = recordBounds(segment);
@@ -199,7 +220,7 @@ describe('a data directory missing acknowledged data is refused', () => {
     assert.doesNotMatch(text, /never acknowledged/);
 
     writeFileSync(segment, whole);
-    server = await startServer({ dir, args: ARGS });
+    const server = await startServer({ dir, args: ARGS });
     try {
       assert.deepEqual(await keyNames(server), ['a', 'b', 'c', 'd']);
     } finally {
@@ -224,31 +245,24 @@ describe('a data directory missing acknowledged data is refused', () => {
     const dir = newDir();
     cpSync(V1_FIXTURE, dir, { recursive: true });
     const expected = Array.from({ length: 30 }, (_, i) => `legacy-${i}`).sort();
-    let server = await startServer({ dir, args: ARGS });
+    const server = await startServer({ dir, args: ARGS });
     try {
       assert.deepEqual(await keyNames(server), expected);
       await createKeys(server, ['new-one']);
     } finally {
       await server.stop();
     }
-    server = await startServer({ dir, args: ARGS });
-    try {
-      assert.deepEqual(await keyNames(server), [...expected, 'new-one'].sort());
-    } finally {
-      await server.stop();
-    }
+    // What the first start wrote into the old directory reads back.
+    await inProcess(dir, async (send) => {
+      assert.deepEqual(await keyNames(send), [...expected, 'new-one'].sort());
+    });
   });
 
   it('refuses a seeded bit flip or truncation of each of the rek, the snapshot and the segment, naming the file', async () => {
     const prng = Prng.fromEnv();
     const dir = newDir();
     await snapshotOnly(dir, ['s1', 's2']);
-    const server = await startServer({ dir, args: ARGS });
-    try {
-      await createKeys(server, ['l1', 'l2', 'l3']);
-    } finally {
-      assert.equal(await server.stop(), 0);
-    }
+    await inProcess(dir, (send) => createKeys(send, ['l1', 'l2', 'l3']));
     const original = stateFiles(dir);
     for (const suffix of ['rek', '.snap', '.wal']) {
       const file = stateFile(dir, suffix);
