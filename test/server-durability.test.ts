@@ -1,6 +1,8 @@
 // Durability of a real server process: kill -9 during a stream of writes loses no acknowledged
 // write; a torn log tail is cut; corruption and a wrong HSM key stop start-up with a clear
-// message and change nothing; a backup restores the state.
+// message and change nothing; a backup restores the state. The kill -9 rounds alternate between
+// the default process model (worker processes answer) and `--workers 0`; the backup runs with
+// workers (they must see the restored state); the files' tests run a single process.
 
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -48,6 +50,9 @@ async function keyNames(server: ServerProcess): Promise<Set<string>> {
   return names;
 }
 
+/** A single process: where the test is about files, not about worker processes. */
+const SINGLE = ['--workers', '0'];
+
 function logFiles(dir: string): string[] {
   return readdirSync(join(dir, 'state'))
     .filter((f) => f.endsWith('.wal'))
@@ -59,7 +64,8 @@ describe('server durability', () => {
     const dir = newDir();
     const acked = new Set<string>();
     for (let round = 0; round < 4; round++) {
-      const server = await startServer({ dir });
+      // Even rounds: the default worker processes take the writes; odd rounds: one process.
+      const server = await startServer({ dir, ...(round % 2 === 0 ? {} : { args: SINGLE }) });
       try {
         // Everything acknowledged in earlier rounds survived the kill.
         const present = await keyNames(server);
@@ -91,7 +97,7 @@ describe('server durability', () => {
       }
     }
     assert.ok(acked.size > 0, 'some writes were acknowledged');
-    const server = await startServer({ dir });
+    const server = await startServer({ dir, args: SINGLE });
     try {
       const present = await keyNames(server);
       for (const name of acked) assert.ok(present.has(name), `lost acknowledged key ${name}`);
@@ -102,7 +108,7 @@ describe('server durability', () => {
 
   it('cuts a torn tail, and refuses a corrupted log or a wrong HSM key without touching files', async () => {
     const dir = newDir();
-    let server = await startServer({ dir });
+    let server = await startServer({ dir, args: SINGLE });
     for (let i = 0; i < 20; i++) assert.equal(await createKey(server, `key-${i}`), 200);
     await server.stop();
 
@@ -111,18 +117,22 @@ describe('server durability', () => {
     assert.ok(log);
     const whole = readFileSync(log);
     writeFileSync(log, Buffer.concat([whole, Buffer.from([0, 0, 0, 40, 1, 2, 3])]));
-    server = await startServer({ dir });
+    server = await startServer({ dir, args: SINGLE });
     assert.equal((await keyNames(server)).size, 20);
     await server.stop();
 
     // A wrong HSM key: a clear error, non-zero exit, and no file changes.
     const before = readFileSync(logFiles(dir)[0]!);
     const wrong = 'hsm:aes256:' + Buffer.alloc(32, 0x17).toString('base64');
-    const run = spawnSync(process.execPath, [CLI, 'server', dir, '--address', '127.0.0.1:0'], {
-      env: { ...process.env, KEYHOLD_HSM_KEY: wrong },
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    const run = spawnSync(
+      process.execPath,
+      [CLI, 'server', dir, '--address', '127.0.0.1:0', ...SINGLE],
+      {
+        env: { ...process.env, KEYHOLD_HSM_KEY: wrong },
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
     assert.notEqual(run.status, 0);
     assert.match(run.stderr, /wrong HSM key/i);
     assert.deepEqual(readFileSync(logFiles(dir)[0]!), before);
@@ -132,11 +142,15 @@ describe('server durability', () => {
     const offset = Math.floor(corrupt.length / 2);
     corrupt[offset]! ^= 0x40;
     writeFileSync(logFiles(dir)[0]!, corrupt);
-    const refused = spawnSync(process.execPath, [CLI, 'server', dir, '--address', '127.0.0.1:0'], {
-      env: { ...process.env, KEYHOLD_HSM_KEY: TEST_HSM_KEY },
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    const refused = spawnSync(
+      process.execPath,
+      [CLI, 'server', dir, '--address', '127.0.0.1:0', ...SINGLE],
+      {
+        env: { ...process.env, KEYHOLD_HSM_KEY: TEST_HSM_KEY },
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
     assert.notEqual(refused.status, 0);
     assert.match(refused.stderr, /\.wal/);
     assert.match(refused.stderr, /offset|byte/i);
