@@ -75,9 +75,14 @@ async function run(
       resolve(exitCode);
     });
   });
-  // Let workers that outlive the primary show up (or be gone) before looking.
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const leftovers = processesMentioning(dir).filter((pid) => !others.includes(pid));
+  // Workers that outlive the primary get up to 300 ms to be gone (none can appear once it has
+  // exited: only the primary starts them); look again every 20 ms, done as soon as none is left.
+  const deadline = Date.now() + 300;
+  let leftovers = processesMentioning(dir).filter((pid) => !others.includes(pid));
+  while (leftovers.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    leftovers = processesMentioning(dir).filter((pid) => !others.includes(pid));
+  }
   for (const pid of leftovers) {
     try {
       process.kill(pid, 'SIGKILL');
