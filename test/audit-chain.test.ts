@@ -2,7 +2,8 @@
 // it from real requests (with worker processes and from a single process), the real CLI verifies
 // it, and every kind of tampering — an edited, removed, swapped or inserted line, a cut end, a
 // wrong HSM key — is named by its file and line. Rotation (rename, SIGHUP) and restarts keep one
-// chain across files.
+// chain across files. `keyhold audit verify` runs in-process (`main(argv, io)`, the function the
+// binary calls); the first check runs the binary itself.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HsmKey } from '../src/crypto/index.ts';
 import { encodeKmsRequest } from '../src/protocol/kms/index.ts';
+import { runInProcess } from './helpers/cli-in-process.ts';
 import { rawRequest } from './helpers/raw-https.ts';
 import { CLI, startServer, tempDir, TEST_HSM_KEY } from './helpers/server-process.ts';
 
@@ -23,8 +25,14 @@ interface CliResult {
   stderr: string;
 }
 
-/** Runs `keyhold audit verify ARGS` with `hsmKey` in the environment. */
-function verify(args: readonly string[], hsmKey = TEST_HSM_KEY): Promise<CliResult> {
+/** Runs `keyhold audit verify ARGS` in-process with `hsmKey` as its environment. */
+async function verify(args: readonly string[], hsmKey = TEST_HSM_KEY): Promise<CliResult> {
+  const run = await runInProcess(['audit', 'verify', ...args], { KEYHOLD_HSM_KEY: hsmKey });
+  return { code: run.code ?? -1, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** Runs the `keyhold` binary's `audit verify ARGS` with `hsmKey` in the environment. */
+function verifyBinary(args: readonly string[], hsmKey = TEST_HSM_KEY): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -105,7 +113,7 @@ describe('audit chain with worker processes (default --workers)', () => {
       assert.deepEqual(Object.keys(r), ['time', 'request', 'response', 'seq', 'mac']);
       assert.deepEqual(Object.keys(r.request as object), ['ip', 'path', 'method', 'identity']);
     }
-    const result = await verify([file]);
+    const result = await verifyBinary([file]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, new RegExp(`^ok: ${requests + 2} records in 1 file`));
     const json = await verify([file, '--json']);
