@@ -120,7 +120,8 @@ const KMS_COMMANDS = [
 let home: string;
 
 before(async () => {
-  server = await startServer();
+  // One process (`--workers 0`): the CLI is the subject, not the server's process model.
+  server = await startServer({ args: ['--workers', '0'] });
   work = tempDir('keyhold-cli-');
   // The in-process CLI resolves relative paths (backup's default file name) against the test
   // process's directory, as the binary did against the child's cwd.

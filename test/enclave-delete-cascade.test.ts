@@ -1,6 +1,7 @@
 // Deleting an identity, by any route, deletes its service accounts wherever they live: deleting
 // an enclave removes the service accounts its identities made in other enclaves, so re-creating
-// a parent never hands its rights back to them — also after a restart replays the log.
+// a parent never hands its rights back to them — also after a restart replays the log. One
+// server process (`--workers 0`): the state's rules are the subject, not the process model.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -21,8 +22,10 @@ const client = (key: ApiKey, enclave: string): KmsClient => {
 };
 const h1 = (key: ApiKey): string => key.identity.toH1();
 
+const SINGLE = ['--workers', '0'];
+
 before(async () => {
-  server = await startServer();
+  server = await startServer({ args: SINGLE });
   root = clientFor(server.endpoint, server.rootApiKey);
   for (const name of ['home', 'away', 'third']) await root.createEnclave(name);
 });
@@ -65,7 +68,7 @@ describe('deleting an enclave', () => {
     for (const c of clients.splice(0)) c.close();
     root.close();
     await server.stop();
-    server = await startServer({ dir: server.dir });
+    server = await startServer({ dir: server.dir, args: SINGLE });
     root = clientFor(server.endpoint, server.rootApiKey);
     await rejectsWith(client(account, 'away').listEnclaves(), KMS_API_ERRORS.permission);
     await rejectsWith(

@@ -1,5 +1,6 @@
 // KES key listings page at 1024 names and continue at `?continue_at=`: the KES SDK walks every
 // page of an enclave holding more keys than one page; an NDJSON listing streams them all.
+// One server process (`--workers 0`): paging is the subject, not the process model.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -14,7 +15,7 @@ const COUNT = 1300;
 describe('KES key listing pages', () => {
   let server: ServerProcess;
   before(async () => {
-    server = await startServer();
+    server = await startServer({ args: ['--workers', '0'] });
     const kms = new KmsClient({
       endpoints: [server.endpoint],
       apiKey: server.rootApiKey,
