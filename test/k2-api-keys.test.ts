@@ -1,12 +1,14 @@
 // `k2:` (ECDSA) API keys end to end: the SDK and the CLI authenticate with them over mTLS to a
 // real server, which knows the client by the SHA-256 of its ECDSA public key, and
-// `keyhold identity k2:…` prints that identity.
+// `keyhold identity k2:…` prints that identity. One server process (`--workers 0`); the CLI runs
+// in-process (`main(argv, io)`), and the binary once.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createECDH } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { parseApiKey } from '../src/identity/index.ts';
 import { KMS_API_ERRORS } from '../src/sdk/index.ts';
+import { runInProcess } from './helpers/cli-in-process.ts';
 import { clientFor, rejectsWith } from './helpers/kms-assert.ts';
 import { CLI, startServer, type ServerProcess } from './helpers/server-process.ts';
 
@@ -22,7 +24,7 @@ function k2Key(curve: string, width: number): string {
 describe('k2: (ECDSA) API keys', () => {
   let server: ServerProcess;
   before(async () => {
-    server = await startServer();
+    server = await startServer({ args: ['--workers', '0'] });
   });
   after(async () => {
     await server.stop();
@@ -47,16 +49,19 @@ describe('k2: (ECDSA) API keys', () => {
       assert.equal(dek.plaintext.length, 32);
       assert.deepEqual(await client.decrypt(name, dek.ciphertext), dek.plaintext);
 
-      const printed = execFileSync(process.execPath, [CLI, 'identity', key], {
-        encoding: 'utf8',
-      });
-      assert.equal(printed.trim(), identity);
-      const listed = execFileSync(
-        process.execPath,
-        [CLI, 'ls-key', '-k', '-s', server.endpoint, '-a', key, '--json'],
-        { encoding: 'utf8' },
+      const printed = await runInProcess(['identity', key], {});
+      assert.equal(printed.code, 0, printed.stderr);
+      assert.equal(printed.stdout.trim(), identity);
+      if (curve === 'prime256v1') {
+        const binary = execFileSync(process.execPath, [CLI, 'identity', key], { encoding: 'utf8' });
+        assert.equal(binary.trim(), identity);
+      }
+      const listed = await runInProcess(
+        ['ls-key', '-k', '-s', server.endpoint, '-a', key, '--json'],
+        {},
       );
-      assert.ok(listed.includes(name), listed);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.ok(listed.stdout.includes(name), listed.stdout);
     });
   }
 });
