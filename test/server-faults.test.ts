@@ -138,7 +138,9 @@ describe('server under file-system faults', () => {
             (res.status === 200 ? acked : refused).add(name);
           }
         });
-        await new Promise((r) => setTimeout(r, 300));
+        // Once the stream is under way (a write of it acknowledged), the fault begins.
+        const ackedBefore = acked.size;
+        while (acked.size === ackedBefore) await new Promise((r) => setTimeout(r, 10));
         fault.arm(kind);
         // Until a few writes were refused after the fault began.
         while (refused.size < 16) await new Promise((r) => setTimeout(r, 20));
@@ -195,7 +197,7 @@ describe('server under file-system faults', () => {
       }
 
       // Restart without the shim: every acknowledged write is there, nothing refused is.
-      const restarted = await startServer({ dir });
+      const restarted = await startServer({ dir, args: ['--workers', '0'] });
       try {
         const names = await keyNames(restarted);
         for (const name of acked) assert.ok(names.has(name), `acknowledged ${name} lost`);
