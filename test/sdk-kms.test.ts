@@ -1,6 +1,9 @@
 // End-to-end tests of the KMS SDK against a real `keyhold server` over mTLS: every command,
 // every kms-go error pair (exact status and message), batches, rotation with version-0 decrypt,
-// paging over thousands of keys, enclave isolation, backup/restore and the log stream.
+// paging over thousands of keys, enclave isolation, backup/restore and the log stream. The server
+// is one process (`--workers 0`): the SDK and the commands are the subject here; the same SDK
+// against the default worker processes is test/sdk-kms-access.test.ts's, and a restore seen by
+// the workers test/server-durability.test.ts's.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -24,7 +27,7 @@ let server: ServerProcess;
 let root: KmsClient;
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ args: ['--workers', '0'] });
   root = clientFor(server.endpoint, server.rootApiKey);
 });
 
