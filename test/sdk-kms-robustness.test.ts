@@ -1,6 +1,8 @@
 // End-to-end robustness of the KMS API and the SDK: failover between endpoints when one is down
 // or dies, and malformed requests sent raw over mTLS (garbage, truncated frames, unknown
-// commands, oversize bodies) that must get a clear error while the server keeps serving.
+// commands, oversize bodies) that must get a clear error while the server keeps serving. The
+// servers are single processes (`--workers 0`): a request that brought the server down would
+// not be hidden by a worker being replaced.
 
 import assert from 'node:assert/strict';
 import type { ClientRequest, IncomingMessage } from 'node:http';
@@ -16,11 +18,13 @@ import { rawRequest } from './helpers/raw-https.ts';
 import { startServer } from './helpers/server-process.ts';
 import type { ServerProcess } from './helpers/server-process.ts';
 
+const SINGLE = ['--workers', '0'];
+
 let server: ServerProcess;
 let root: KmsClient;
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ args: SINGLE });
   root = clientFor(server.endpoint, server.rootApiKey);
   await root.createKey('probe');
 });
@@ -97,7 +101,7 @@ describe('failover', () => {
   });
 
   it('a server that dies under a client with open connections is failed over', async () => {
-    const second = await startServer();
+    const second = await startServer({ args: SINGLE });
     const c = clientFor([server.endpoint, second.endpoint], server.rootApiKey, {
       maxSockets: 4,
     });
