@@ -15,9 +15,23 @@ import {
   TEST_HSM_KEY,
   withTestDefaults,
 } from './helpers/server-process.ts';
+import type { ServerProcess } from './helpers/server-process.ts';
 
 const temps: (() => void)[] = [];
-after(() => temps.forEach((remove) => remove()));
+/** One server holding a data directory, for the "in use" case of both worker counts. */
+let holder: Promise<{ dir: string; server: ServerProcess }> | undefined;
+after(async () => {
+  if (holder) await (await holder).server.stop();
+  temps.forEach((remove) => remove());
+});
+
+function holdingServer(): Promise<{ dir: string; server: ServerProcess }> {
+  holder ??= (async () => {
+    const dir = newDir();
+    return { dir, server: await startServer({ dir, args: ['--workers', '0'] }) };
+  })();
+  return holder;
+}
 
 function newDir(): string {
   const t = tempDir();
@@ -170,19 +184,15 @@ for (const workers of ['2', '0']) {
     });
 
     it('on a data directory in use by another server', async () => {
-      const dir = newDir();
-      const first = await startServer({ dir, args: ['--workers', '0'] });
-      try {
-        const outcome = await run(
-          dir,
-          ['--address', '127.0.0.1:0', '--workers', workers],
-          {},
-          processesMentioning(dir),
-        );
-        assertFailed(outcome, /in use by another Keyhold process/);
-      } finally {
-        await first.stop();
-      }
+      const { dir, server } = await holdingServer();
+      const outcome = await run(
+        dir,
+        ['--address', '127.0.0.1:0', '--workers', workers],
+        {},
+        processesMentioning(dir),
+      );
+      assertFailed(outcome, /in use by another Keyhold process/);
+      assert.equal(server.child.exitCode, null, 'the server holding the directory still runs');
     });
 
     it('on a malformed HSM key', async () => {
