@@ -40,8 +40,6 @@ const LONGEST_FIRST = [
   'test/kes-server-config.test.js',
   'test/server-durability.test.js',
   'test/console-browser.test.js',
-  'test/store-damage-sweep.test.js',
-  'src/store/recovery.test.js',
   'test/keystore-gateway.test.js',
   'test/server-cluster-options.test.js',
   'test/sdk-kms-access.test.js',
