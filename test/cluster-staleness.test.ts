@@ -69,7 +69,7 @@ describe('cluster on etcd: bounded staleness', { skip: missing ?? false }, () =>
   });
 
   it('is refused without --etcd, and with a bad duration', () => {
-    const cli = ['dist/src/cli/main.js', 'server', '--dev', '/nonexistent-keyhold-dir'];
+    const cli = ['dist/cli/keyhold.js', 'server', '--dev', '/nonexistent-keyhold-dir'];
     const alone = spawnSync(process.execPath, [...cli, '--etcd-max-staleness', '3s'], {
       encoding: 'utf8',
     });

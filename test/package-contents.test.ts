@@ -17,7 +17,11 @@ it('the npm package ships no tests and no test support', () => {
   });
   const [pack] = JSON.parse(out) as [{ files: { path: string }[] }];
   const paths = pack.files.map((f) => f.path);
-  assert.ok(paths.includes('dist/src/cli/main.js'), 'the CLI entry point is packed');
+  assert.ok(paths.includes('dist/cli/keyhold.js'), 'the bundled CLI, the package bin, is packed');
+  assert.ok(
+    paths.includes('dist/src/cli/main.js'),
+    'the CLI entry point it is built from is packed',
+  );
   assert.ok(paths.includes('dist/src/sdk/index.js'), 'the SDK is packed');
   for (const file of ['index.html', 'app.js', 'app.css']) {
     assert.ok(paths.includes(`dist/console/${file}`), `the web console's ${file} is packed`);

@@ -3,13 +3,36 @@
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Path of the compiled CLI entry point. */
-export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+/** Path of the CLI as it ships: the bundle `npm run build` makes (scripts/build-cli-bundle.js). */
+export const CLI = fileURLToPath(new URL('../../cli/keyhold.js', import.meta.url));
+
+/**
+ * Refuses a bundle older than the compiled modules it is made of (a `tsc` without
+ * `npm run build`): the tests would drive yesterday's CLI and server without saying so.
+ */
+function newestModule(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestModule(path));
+    else if (entry.name.endsWith('.js')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+const SOURCES = fileURLToPath(new URL('../../src/', import.meta.url));
+if (statSync(CLI, { throwIfNoEntry: false }) === undefined) {
+  throw new Error(`${CLI} is missing: run npm run build (it bundles the CLI after tsc)`);
+}
+if (newestModule(SOURCES) > statSync(CLI).mtimeMs) {
+  throw new Error(
+    `${CLI} is older than ${SOURCES}: run npm run build (it bundles the CLI after tsc)`,
+  );
+}
 
 export interface ServerProcess {
   /** `127.0.0.1:PORT` */
