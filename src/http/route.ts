@@ -19,6 +19,8 @@ export interface RequestContext {
    * authenticate a request themselves (a console session), so the record shows who acted.
    */
   auditAs: string | undefined;
+  /** What the route's `authorize` returned for this request (undefined without one). */
+  readonly prepared: unknown;
 }
 
 export interface Route {
@@ -34,14 +36,21 @@ export interface Route {
    * is never read: the connection closes after the answer unless the body is small. Routes
    * without it are open to every caller up to the body limit; their handler decides. `req`
    * and `res` are there for faces that identify from the connection and select an enclave
-   * from the query or headers (KES).
+   * from the query or headers (KES). What it returns is handed to the handler as
+   * `ctx.prepared` (the KES face's identified request), so a face keeps no table of requests.
    */
   readonly authorize?: (
     caller: Caller,
     resource: string,
     req: HttpRequest,
     res: HttpResponse,
-  ) => void;
+  ) => unknown;
+  /**
+   * Called once when the response of a request this route's `authorize` saw (refused or not)
+   * closes, with its status and the seconds since the request arrived: from the pipeline's one
+   * 'close' listener, so a face's counters (KES's `kes_http_*`) cost no listener of their own.
+   */
+  readonly observe?: (status: number, seconds: number) => void;
   /**
    * The handler reads the body itself (`bodyPieces`), piece by piece, instead of receiving it
    * whole in `body`: for bodies too large to hold (restore).
