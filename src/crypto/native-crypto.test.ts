@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
@@ -19,6 +19,8 @@ import {
   NATIVE_ALGORITHM,
   dataKeyCrypto,
   dataKeyCryptoInfo,
+  hmacSelfTest,
+  paddedHmac,
   selfTest,
   type NativeCrypto,
 } from './native-crypto.ts';
@@ -284,6 +286,70 @@ nativeTest(
       ),
       { numRuns: 300 },
     );
+  },
+);
+
+nativeTest(
+  'hmacPadded is HMAC-SHA256 behind the key pads, for keys and messages of any length',
+  () => {
+    const native = addon();
+    const hmacPadded = native.hmacPadded?.bind(native);
+    assert.ok(hmacPadded, 'the addon has hmacPadded');
+    assert.ok(paddedHmac.native !== null, 'the audit chain uses it');
+    assert.equal(hmacSelfTest(addon()), true);
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 64 }),
+        fc.uint8Array({ minLength: 0, maxLength: 700 }),
+        fc.nat(40),
+        (key, message, slack) => {
+          const inner = Buffer.alloc(64 + message.length + slack, 0xee);
+          const outer = Buffer.alloc(64 + slack, 0xee);
+          for (let i = 0; i < 64; i++) {
+            inner[i] = (key[i] ?? 0) ^ 0x36;
+            outer[i] = (key[i] ?? 0) ^ 0x5c;
+          }
+          inner.set(message, 64);
+          const mac = Buffer.alloc(32);
+          hmacPadded(inner, 64 + message.length, outer, mac);
+          assert.deepEqual(mac, createHmac('sha256', key).update(message).digest());
+        },
+      ),
+    );
+    const inner = Buffer.alloc(100);
+    const outer = Buffer.alloc(64);
+    const mac = Buffer.alloc(32);
+    const call = (...args: unknown[]): void => {
+      (hmacPadded as (...a: unknown[]) => void)(...args);
+    };
+    assert.throws(() => call(inner, 100, outer), {
+      name: 'TypeError',
+      message: 'hmacPadded takes 4 arguments',
+    });
+    assert.throws(() => call('x', 100, outer, mac), {
+      name: 'TypeError',
+      message: /must be a Uint8Array/,
+    });
+    assert.throws(() => call(inner, '100', outer, mac), {
+      name: 'TypeError',
+      message: 'length must be a number',
+    });
+    for (const length of [63, 101, 70.5, -1, Number.NaN]) {
+      assert.throws(() => call(inner, length, outer, mac), {
+        name: 'RangeError',
+        message: /length must be an integer/,
+      });
+    }
+    assert.throws(() => call(inner, 100, Buffer.alloc(63), mac), {
+      name: 'RangeError',
+      message: /outer/,
+    });
+    assert.throws(() => call(inner, 100, outer, Buffer.alloc(31)), {
+      name: 'RangeError',
+      message: /mac must be 32 bytes/,
+    });
+    // An addon without it (built before it was added) is refused by its self-test.
+    assert.equal(hmacSelfTest({ seal: () => undefined, open: () => false }), false);
   },
 );
 

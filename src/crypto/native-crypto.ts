@@ -2,6 +2,7 @@
 // built and agrees with node:crypto on a self-test; otherwise SecretKey uses node:crypto.
 // KEYHOLD_NATIVE_CRYPTO=0 forces node:crypto (docs/performance.md#native-data-key-crypto).
 
+import { createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +42,12 @@ export interface NativeCrypto {
     associatedData: Uint8Array,
     out: Uint8Array,
   ): boolean;
+  /**
+   * HMAC-SHA256 of a message behind its key's inner pad: `mac` = SHA-256(`outer`[0, 64) ‖
+   * SHA-256(`inner`[0, `length`))), where `inner` starts with key ⊕ ipad and `outer` with
+   * key ⊕ opad (RFC 2104). Absent from an addon built before it was added.
+   */
+  hmacPadded?(inner: Uint8Array, length: number, outer: Uint8Array, mac: Uint8Array): void;
 }
 
 /** The addon's algorithm numbers. */
@@ -64,6 +71,15 @@ export interface DataKeyCryptoInfo {
  * and the crypto benchmark set `native` to null for a while to run the node:crypto path too.
  */
 export const dataKeyCrypto: { native: NativeCrypto | null } = { native: null };
+
+/**
+ * The addon's {@link NativeCrypto.hmacPadded} when it loaded and agrees with node:crypto, for the
+ * audit chain's one MAC per line (src/observe/audit-chain.ts); null: node:crypto. Tests set it to
+ * null for a while to run the node:crypto path too.
+ */
+export const paddedHmac: {
+  native: ((inner: Uint8Array, length: number, outer: Uint8Array, mac: Uint8Array) => void) | null;
+} = { native: null };
 
 /** The path the addon is built to, relative to this file once compiled (dist/src/crypto/). */
 const ADDON = fileURLToPath(
@@ -100,6 +116,11 @@ function load(): DataKeyCryptoInfo {
     };
   }
   dataKeyCrypto.native = addon;
+  try {
+    if (hmacSelfTest(addon)) paddedHmac.native = addon.hmacPadded!.bind(addon);
+  } catch {
+    // The audit chain then MACs with node:crypto.
+  }
   return { backend: 'native', reason: '' };
 }
 
@@ -131,6 +152,27 @@ export function selfTest(addon: NativeCrypto): boolean {
         if (addon.open(NATIVE_ALGORITHM[type], key, iv, nonce, sealed, aad, opened)) return false;
       }
     }
+  }
+  return true;
+}
+
+/**
+ * True when the addon has `hmacPadded` and it gives node:crypto's HMAC-SHA256 for messages of
+ * 0, 1, 55, 56, 64 and 300 bytes (the SHA-256 padding boundaries) under a 32-byte key.
+ */
+export function hmacSelfTest(addon: NativeCrypto): boolean {
+  if (typeof addon.hmacPadded !== 'function') return false;
+  const key = Buffer.from(Array.from({ length: 32 }, (_, i) => 0x40 + i));
+  const outer = Buffer.alloc(64, 0x5c);
+  for (let i = 0; i < 32; i++) outer[i] = key[i]! ^ 0x5c;
+  for (const length of [0, 1, 55, 56, 64, 300]) {
+    const message = Buffer.from(Array.from({ length }, (_, i) => (i * 13 + 5) & 0xff));
+    const inner = Buffer.alloc(64 + length + 7, 0x36);
+    for (let i = 0; i < 32; i++) inner[i] = key[i]! ^ 0x36;
+    message.copy(inner, 64);
+    const mac = Buffer.alloc(32);
+    addon.hmacPadded(inner, 64 + length, outer, mac);
+    if (!mac.equals(createHmac('sha256', key).update(message).digest())) return false;
   }
   return true;
 }
