@@ -74,11 +74,19 @@ export interface Route {
 export class RouteTable {
   readonly #exact = new Map<string, Route[]>();
   readonly #prefixes: Route[] = [];
+  /** The prefix routes grouped by path, longest path first: what `match` walks. */
+  #groups: { readonly path: string; readonly routes: Route[] }[] = [];
 
   add(route: Route): this {
     if (route.prefix) {
       this.#prefixes.push(route);
       this.#prefixes.sort((a, b) => b.path.length - a.path.length);
+      const group = this.#groups.find((g) => g.path === route.path);
+      if (group) group.routes.push(route);
+      else {
+        this.#groups.push({ path: route.path, routes: [route] });
+        this.#groups.sort((a, b) => b.path.length - a.path.length);
+      }
     } else {
       const list = this.#exact.get(route.path) ?? [];
       list.push(route);
@@ -91,10 +99,9 @@ export class RouteTable {
   match(path: string): { routes: readonly Route[]; resource: string } | undefined {
     const exact = this.#exact.get(path);
     if (exact) return { routes: exact, resource: '' };
-    for (const route of this.#prefixes) {
-      if (path.startsWith(route.path)) {
-        const routes = this.#prefixes.filter((r) => r.path === route.path);
-        return { routes, resource: path.slice(route.path.length) };
+    for (const group of this.#groups) {
+      if (path.startsWith(group.path)) {
+        return { routes: group.routes, resource: path.slice(group.path.length) };
       }
     }
     return undefined;
