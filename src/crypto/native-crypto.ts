@@ -43,11 +43,23 @@ export interface NativeCrypto {
     out: Uint8Array,
   ): boolean;
   /**
-   * HMAC-SHA256 of a message behind its key's inner pad: `mac` = SHA-256(`outer`[0, 64) ‖
-   * SHA-256(`inner`[0, `length`))), where `inner` starts with key ⊕ ipad and `outer` with
-   * key ⊕ opad (RFC 2104). Absent from an addon built before it was added.
+   * The audit chain's batch (src/observe/audit-chain.ts `nextLines`): for each non-empty line of
+   * `lines` (UTF-8 JSON object texts separated by newlines) with its closing brace dropped, L,
+   * and sequence number N counting up from `seq`, writes L ‖ `,"seq":N` ‖ `,"mac":"<hex>"}` ‖
+   * newline into `out`, the MAC being HMAC-SHA256 (RFC 2104) of `prev` ‖ L ‖ `,"seq":N` whose
+   * key pads start `inner` (key ⊕ ipad, then room for 96 bytes plus the longest line plus 30)
+   * and `outer` (key ⊕ opad). `prev` ends as the last MAC. Returns the bytes written; throws
+   * RangeError (changing nothing) when `inner` or `out` is too small. Absent from an addon built
+   * before it was added.
    */
-  hmacPadded?(inner: Uint8Array, length: number, outer: Uint8Array, mac: Uint8Array): void;
+  chainLines?(
+    lines: Uint8Array,
+    inner: Uint8Array,
+    outer: Uint8Array,
+    prev: Uint8Array,
+    seq: number,
+    out: Uint8Array,
+  ): number;
 }
 
 /** The addon's algorithm numbers. */
@@ -72,14 +84,22 @@ export interface DataKeyCryptoInfo {
  */
 export const dataKeyCrypto: { native: NativeCrypto | null } = { native: null };
 
+/** The signature of {@link NativeCrypto.chainLines}. */
+export type ChainLines = (
+  lines: Uint8Array,
+  inner: Uint8Array,
+  outer: Uint8Array,
+  prev: Uint8Array,
+  seq: number,
+  out: Uint8Array,
+) => number;
+
 /**
- * The addon's {@link NativeCrypto.hmacPadded} when it loaded and agrees with node:crypto, for the
- * audit chain's one MAC per line (src/observe/audit-chain.ts); null: node:crypto. Tests set it to
- * null for a while to run the node:crypto path too.
+ * The addon's {@link NativeCrypto.chainLines} when it loaded and agrees with node:crypto, for the
+ * audit chain (src/observe/audit-chain.ts); null: the chain MACs with node:crypto. Tests set it
+ * to null for a while to run the node:crypto path too.
  */
-export const paddedHmac: {
-  native: ((inner: Uint8Array, length: number, outer: Uint8Array, mac: Uint8Array) => void) | null;
-} = { native: null };
+export const auditChainNative: { chainLines: ChainLines | null } = { chainLines: null };
 
 /** The path the addon is built to, relative to this file once compiled (dist/src/crypto/). */
 const ADDON = fileURLToPath(
@@ -117,7 +137,7 @@ function load(): DataKeyCryptoInfo {
   }
   dataKeyCrypto.native = addon;
   try {
-    if (hmacSelfTest(addon)) paddedHmac.native = addon.hmacPadded!.bind(addon);
+    if (chainSelfTest(addon)) auditChainNative.chainLines = addon.chainLines!.bind(addon);
   } catch {
     // The audit chain then MACs with node:crypto.
   }
@@ -157,22 +177,31 @@ export function selfTest(addon: NativeCrypto): boolean {
 }
 
 /**
- * True when the addon has `hmacPadded` and it gives node:crypto's HMAC-SHA256 for messages of
- * 0, 1, 55, 56, 64 and 300 bytes (the SHA-256 padding boundaries) under a 32-byte key.
+ * True when the addon has `chainLines` and it writes, for three lines (one empty, one with
+ * multi-byte UTF-8, lengths across SHA-256's padding boundaries), the bytes and MACs node:crypto's
+ * HMAC-SHA256 gives, starting from sequence number 9 (one more digit at 10).
  */
-export function hmacSelfTest(addon: NativeCrypto): boolean {
-  if (typeof addon.hmacPadded !== 'function') return false;
+export function chainSelfTest(addon: NativeCrypto): boolean {
+  if (typeof addon.chainLines !== 'function') return false;
   const key = Buffer.from(Array.from({ length: 32 }, (_, i) => 0x40 + i));
-  const outer = Buffer.alloc(64, 0x5c);
-  for (let i = 0; i < 32; i++) outer[i] = key[i]! ^ 0x5c;
-  for (const length of [0, 1, 55, 56, 64, 300]) {
-    const message = Buffer.from(Array.from({ length }, (_, i) => (i * 13 + 5) & 0xff));
-    const inner = Buffer.alloc(64 + length + 7, 0x36);
-    for (let i = 0; i < 32; i++) inner[i] = key[i]! ^ 0x36;
-    message.copy(inner, 64);
-    const mac = Buffer.alloc(32);
-    addon.hmacPadded(inner, 64 + length, outer, mac);
-    if (!mac.equals(createHmac('sha256', key).update(message).digest())) return false;
+  const inner = Buffer.alloc(1024);
+  const outer = Buffer.alloc(64);
+  for (let i = 0; i < 64; i++) {
+    inner[i] = (key[i] ?? 0) ^ 0x36;
+    outer[i] = (key[i] ?? 0) ^ 0x5c;
   }
-  return true;
+  const texts = ['{"a":"' + 'x'.repeat(40) + '"}', '', '{"b":"ä€' + 'y'.repeat(300) + '"}'];
+  let prev = Buffer.alloc(32, 0xab);
+  const start = Buffer.from(prev);
+  let expected = '';
+  let seq = 9;
+  for (const text of texts) {
+    if (text === '') continue;
+    const body = `${text.slice(0, -1)},"seq":${seq++}`;
+    prev = createHmac('sha256', key).update(prev).update(body).digest();
+    expected += `${body},"mac":"${prev.toString('hex')}"}\n`;
+  }
+  const out = Buffer.alloc(2048);
+  const written = addon.chainLines(Buffer.from(texts.join('\n')), inner, outer, start, 9, out);
+  return out.toString('utf8', 0, written) === expected && start.equals(prev);
 }

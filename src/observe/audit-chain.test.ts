@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { paddedHmac } from '../crypto/index.ts';
+import { auditChainNative } from '../crypto/index.ts';
 import { AuditChain, GENESIS, headOf, verifyAuditChain } from './audit-chain.ts';
 
 const KEY = Buffer.alloc(32, 7);
@@ -25,15 +25,15 @@ function chainFile(paths: readonly string[]): string {
   );
 }
 
-const nativeMac = paddedHmac.native;
+const nativeChain = auditChainNative.chainLines;
 
 /** Runs `fn` with nextLines MACing on `mac` (the native addon only where it loaded). */
 function macWith(mac: 'native addon' | 'node:crypto', fn: () => void): void {
-  paddedHmac.native = mac === 'native addon' ? nativeMac : null;
+  auditChainNative.chainLines = mac === 'native addon' ? nativeChain : null;
   try {
     fn();
   } finally {
-    paddedHmac.native = nativeMac;
+    auditChainNative.chainLines = nativeChain;
   }
 }
 
