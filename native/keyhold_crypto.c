@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 enum { KEY_LEN = 32, IV_LEN = 16, NONCE_LEN = 12, TAG_LEN = 16, OVERHEAD = 44, BLOCK = 64 };
@@ -260,6 +261,111 @@ static napi_value open_call(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/** The RFC 2104 HMAC of inner[0, length) (key XOR ipad, then the message) under outer's pad. */
+static void hmac_padded(const unsigned char *inner, size_t length, const unsigned char *outer,
+                        unsigned char *mac) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256_CTX sha;
+  SHA256_Init(&sha);
+  SHA256_Update(&sha, inner, length);
+  SHA256_Final(digest, &sha);
+  SHA256_Init(&sha);
+  SHA256_Update(&sha, outer, BLOCK);
+  SHA256_Update(&sha, digest, sizeof digest);
+  SHA256_Final(mac, &sha);
+  OPENSSL_cleanse(&sha, sizeof sha);
+  OPENSSL_cleanse(digest, sizeof digest);
+}
+
+/**
+ * chainLines(lines, inner, outer, prev, seq, out) → bytes written: the audit chain's batch
+ * (src/observe/audit-chain.ts nextLines). `lines` holds newline-separated JSON object texts in
+ * UTF-8 (empty lines skipped); for each line L (its last byte, the closing brace, dropped) with
+ * sequence number N it writes L ‖ ,"seq":N ‖ ,"mac":"<hex>"} ‖ newline into out, where the MAC is
+ * HMAC-SHA256 over prev ‖ L ‖ ,"seq":N and becomes the next line's prev. `inner` is scratch
+ * starting with key XOR ipad (64 bytes) and must hold 96 bytes plus the longest line plus 30;
+ * `outer` starts with key XOR opad. `prev` (32 bytes) is updated in place; N counts up from seq.
+ * Throws RangeError when out or inner is too small (nothing is half-written into prev then).
+ */
+static napi_value chain_lines_call(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  unsigned char *lines, *inner, *outer, *prev, *out;
+  size_t lines_len, inner_len, outer_len, prev_len, out_len;
+  double seq_arg = -1;
+  napi_valuetype kind;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc != 6) return throw_type(env, "chainLines takes 6 arguments");
+  if (!bytes_arg(env, argv[0], "lines must be a Uint8Array", &lines, &lines_len) ||
+      !bytes_arg(env, argv[1], "inner must be a Uint8Array", &inner, &inner_len) ||
+      !bytes_arg(env, argv[2], "outer must be a Uint8Array", &outer, &outer_len) ||
+      !bytes_arg(env, argv[3], "prev must be a Uint8Array", &prev, &prev_len)) {
+    return NULL;
+  }
+  if (napi_typeof(env, argv[4], &kind) != napi_ok || kind != napi_number ||
+      napi_get_value_double(env, argv[4], &seq_arg) != napi_ok) {
+    return throw_type(env, "seq must be a number");
+  }
+  if (!bytes_arg(env, argv[5], "out must be a Uint8Array", &out, &out_len)) return NULL;
+  if (outer_len < BLOCK) return throw_range(env, "outer must be at least 64 bytes");
+  if (prev_len != SHA256_DIGEST_LENGTH) return throw_range(env, "prev must be 32 bytes");
+  if (!(seq_arg >= 0 && seq_arg <= 9007199254740991.0) || seq_arg != (double)(uint64_t)seq_arg) {
+    return throw_range(env, "seq must be a safe non-negative integer");
+  }
+  // Check the sizes first: a line too long for inner, or an out too small, changes nothing.
+  size_t need = 0, longest = 0, count = 0;
+  for (size_t from = 0; from < lines_len;) {
+    const unsigned char *nl = memchr(lines + from, '\n', lines_len - from);
+    size_t end = nl == NULL ? lines_len : (size_t)(nl - lines);
+    if (end > from) {
+      size_t n = end - from - 1;
+      if (n > longest) longest = n;
+      need += n + 30 + 8 + 64 + 3;  // ,"seq":N (≤ 30), ,"mac":" (8), hex (64), "}\n (3)
+      count++;
+    }
+    from = end + 1;
+  }
+  if (seq_arg + (double)count > 9007199254740991.0) return throw_range(env, "seq overflows");
+  if (inner_len < BLOCK + SHA256_DIGEST_LENGTH + longest + 30) {
+    return throw_range(env, "inner is too small for the longest line");
+  }
+  if (out_len < need) return throw_range(env, "out is too small");
+  static const char HEX[] = "0123456789abcdef";
+  uint64_t seq = (uint64_t)seq_arg;
+  size_t at = 0;
+  unsigned char mac[SHA256_DIGEST_LENGTH];
+  for (size_t from = 0; from < lines_len;) {
+    const unsigned char *nl = memchr(lines + from, '\n', lines_len - from);
+    size_t end = nl == NULL ? lines_len : (size_t)(nl - lines);
+    if (end > from) {
+      size_t n = end - from - 1;
+      char tail[32];
+      int t = snprintf(tail, sizeof tail, ",\"seq\":%llu", (unsigned long long)seq);
+      unsigned char *body = inner + BLOCK + SHA256_DIGEST_LENGTH;
+      memcpy(inner + BLOCK, prev, SHA256_DIGEST_LENGTH);
+      memcpy(body, lines + from, n);
+      memcpy(body + n, tail, (size_t)t);
+      hmac_padded(inner, BLOCK + SHA256_DIGEST_LENGTH + n + (size_t)t, outer, mac);
+      memcpy(out + at, body, n + (size_t)t);
+      at += n + (size_t)t;
+      memcpy(out + at, ",\"mac\":\"", 8);
+      at += 8;
+      for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        out[at++] = (unsigned char)HEX[mac[i] >> 4];
+        out[at++] = (unsigned char)HEX[mac[i] & 15];
+      }
+      memcpy(out + at, "\"}\n", 3);
+      at += 3;
+      memcpy(prev, mac, SHA256_DIGEST_LENGTH);
+      seq++;
+    }
+    from = end + 1;
+  }
+  napi_value result;
+  napi_create_double(env, (double)at, &result);
+  return result;
+}
+
 static void free_state(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -290,8 +396,9 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"seal", NULL, seal_call, NULL, NULL, NULL, napi_enumerable, NULL},
       {"open", NULL, open_call, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"chainLines", NULL, chain_lines_call, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  napi_define_properties(env, exports, 2, properties);
+  napi_define_properties(env, exports, 3, properties);
   return exports;
 }
 

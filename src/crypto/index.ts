@@ -25,6 +25,11 @@ export {
   type KesKeyValue,
 } from './kes-key-value.ts';
 export { KEY_TYPES, isKeyType, type KeyType } from './key-type.ts';
-export { dataKeyCryptoInfo, type DataKeyCryptoInfo } from './native-crypto.ts';
+export {
+  auditChainNative,
+  dataKeyCryptoInfo,
+  type ChainLines,
+  type DataKeyCryptoInfo,
+} from './native-crypto.ts';
 export { RANDOM_POOL_BLOCK_SIZE, RandomPool, randomPool } from './random-pool.ts';
 export { SECRET_KEY_LENGTH, SecretKey, type DataKey } from './secret-key.ts';

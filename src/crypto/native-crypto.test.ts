@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
@@ -19,6 +19,8 @@ import {
   NATIVE_ALGORITHM,
   dataKeyCrypto,
   dataKeyCryptoInfo,
+  auditChainNative,
+  chainSelfTest,
   selfTest,
   type NativeCrypto,
 } from './native-crypto.ts';
@@ -286,6 +288,101 @@ nativeTest(
     );
   },
 );
+
+/** The audit chain's lines as node:crypto makes them (the format chainLines writes). */
+function nodeChain(key: Uint8Array, prev: Buffer, seq: number, texts: readonly string[]): string {
+  let out = '';
+  for (const text of texts) {
+    if (text === '') continue;
+    const body = `${text.slice(0, -1)},"seq":${seq++}`;
+    prev = createHmac('sha256', key).update(prev).update(body).digest();
+    out += `${body},"mac":"${prev.toString('hex')}"}\n`;
+  }
+  return out;
+}
+
+nativeTest('chainLines MACs and writes the audit chain as node:crypto does', () => {
+  const native = addon();
+  const chainLines = native.chainLines?.bind(native);
+  assert.ok(chainLines, 'the addon has chainLines');
+  assert.ok(auditChainNative.chainLines !== null, 'the audit chain uses it');
+  assert.equal(chainSelfTest(native), true);
+  const pads = (key: Uint8Array, size: number): { inner: Buffer; outer: Buffer } => {
+    const inner = Buffer.alloc(size, 0xee);
+    const outer = Buffer.alloc(64, 0xee);
+    for (let i = 0; i < 64; i++) {
+      inner[i] = (key[i] ?? 0) ^ 0x36;
+      outer[i] = (key[i] ?? 0) ^ 0x5c;
+    }
+    return { inner, outer };
+  };
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 0, maxLength: 64 }),
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      fc.array(fc.oneof(fc.constant(''), fc.string({ unit: 'binary', maxLength: 300 })), {
+        maxLength: 12,
+      }),
+      fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER - 20 }),
+      (key, start, values, seq) => {
+        const texts = values.map((v) => (v === '' ? '' : `{"v":${JSON.stringify(v)}}`));
+        const bytes = Buffer.from(texts.join('\n'));
+        const { inner, outer } = pads(key, 96 + bytes.length + 30);
+        const prev = Buffer.from(start);
+        const out = Buffer.alloc(bytes.length + texts.length * 105);
+        const written = chainLines(bytes, inner, outer, prev, seq, out);
+        assert.equal(
+          out.toString('utf8', 0, written),
+          nodeChain(key, Buffer.from(start), seq, texts),
+        );
+      },
+    ),
+  );
+  const lines = Buffer.from('{"a":1}\n{"b":2}');
+  const { inner, outer } = pads(Buffer.alloc(32, 1), 200);
+  const prev = Buffer.alloc(32);
+  const out = Buffer.alloc(300);
+  const call = (...args: unknown[]): unknown =>
+    (chainLines as (...a: unknown[]) => unknown)(...args);
+  assert.throws(() => call(lines, inner, outer, prev, 0), {
+    name: 'TypeError',
+    message: 'chainLines takes 6 arguments',
+  });
+  assert.throws(() => call('x', inner, outer, prev, 0, out), {
+    name: 'TypeError',
+    message: /must be a Uint8Array/,
+  });
+  assert.throws(() => call(lines, inner, outer, prev, '0', out), {
+    name: 'TypeError',
+    message: 'seq must be a number',
+  });
+  for (const seq of [-1, 0.5, Number.NaN, 2 ** 53]) {
+    assert.throws(() => call(lines, inner, outer, prev, seq, out), {
+      name: 'RangeError',
+      message: /seq/,
+    });
+  }
+  assert.throws(() => call(lines, inner, Buffer.alloc(63), prev, 0, out), {
+    name: 'RangeError',
+    message: /outer/,
+  });
+  assert.throws(() => call(lines, inner, outer, Buffer.alloc(31), 0, out), {
+    name: 'RangeError',
+    message: /prev must be 32 bytes/,
+  });
+  // Too small a buffer throws before anything is written or the previous MAC changes.
+  assert.throws(() => call(lines, Buffer.alloc(100), outer, prev, 0, out), {
+    name: 'RangeError',
+    message: /inner is too small/,
+  });
+  assert.throws(() => call(lines, inner, outer, prev, 0, Buffer.alloc(100)), {
+    name: 'RangeError',
+    message: /out is too small/,
+  });
+  assert.deepEqual(prev, Buffer.alloc(32));
+  // An addon without it (built before it was added) is refused by its self-test.
+  assert.equal(chainSelfTest({ seal: () => undefined, open: () => false }), false);
+});
 
 nativeTest('bad arguments throw TypeError or RangeError with a message, never crash', () => {
   const native = addon();

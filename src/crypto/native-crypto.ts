@@ -2,6 +2,7 @@
 // built and agrees with node:crypto on a self-test; otherwise SecretKey uses node:crypto.
 // KEYHOLD_NATIVE_CRYPTO=0 forces node:crypto (docs/performance.md#native-data-key-crypto).
 
+import { createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +42,24 @@ export interface NativeCrypto {
     associatedData: Uint8Array,
     out: Uint8Array,
   ): boolean;
+  /**
+   * The audit chain's batch (src/observe/audit-chain.ts `nextLines`): for each non-empty line of
+   * `lines` (UTF-8 JSON object texts separated by newlines) with its closing brace dropped, L,
+   * and sequence number N counting up from `seq`, writes L ‖ `,"seq":N` ‖ `,"mac":"<hex>"}` ‖
+   * newline into `out`, the MAC being HMAC-SHA256 (RFC 2104) of `prev` ‖ L ‖ `,"seq":N` whose
+   * key pads start `inner` (key ⊕ ipad, then room for 96 bytes plus the longest line plus 30)
+   * and `outer` (key ⊕ opad). `prev` ends as the last MAC. Returns the bytes written; throws
+   * RangeError (changing nothing) when `inner` or `out` is too small. Absent from an addon built
+   * before it was added.
+   */
+  chainLines?(
+    lines: Uint8Array,
+    inner: Uint8Array,
+    outer: Uint8Array,
+    prev: Uint8Array,
+    seq: number,
+    out: Uint8Array,
+  ): number;
 }
 
 /** The addon's algorithm numbers. */
@@ -64,6 +83,23 @@ export interface DataKeyCryptoInfo {
  * and the crypto benchmark set `native` to null for a while to run the node:crypto path too.
  */
 export const dataKeyCrypto: { native: NativeCrypto | null } = { native: null };
+
+/** The signature of {@link NativeCrypto.chainLines}. */
+export type ChainLines = (
+  lines: Uint8Array,
+  inner: Uint8Array,
+  outer: Uint8Array,
+  prev: Uint8Array,
+  seq: number,
+  out: Uint8Array,
+) => number;
+
+/**
+ * The addon's {@link NativeCrypto.chainLines} when it loaded and agrees with node:crypto, for the
+ * audit chain (src/observe/audit-chain.ts); null: the chain MACs with node:crypto. Tests set it
+ * to null for a while to run the node:crypto path too.
+ */
+export const auditChainNative: { chainLines: ChainLines | null } = { chainLines: null };
 
 /** The path the addon is built to, relative to this file once compiled (dist/src/crypto/). */
 const ADDON = fileURLToPath(
@@ -100,6 +136,11 @@ function load(): DataKeyCryptoInfo {
     };
   }
   dataKeyCrypto.native = addon;
+  try {
+    if (chainSelfTest(addon)) auditChainNative.chainLines = addon.chainLines!.bind(addon);
+  } catch {
+    // The audit chain then MACs with node:crypto.
+  }
   return { backend: 'native', reason: '' };
 }
 
@@ -133,4 +174,34 @@ export function selfTest(addon: NativeCrypto): boolean {
     }
   }
   return true;
+}
+
+/**
+ * True when the addon has `chainLines` and it writes, for three lines (one empty, one with
+ * multi-byte UTF-8, lengths across SHA-256's padding boundaries), the bytes and MACs node:crypto's
+ * HMAC-SHA256 gives, starting from sequence number 9 (one more digit at 10).
+ */
+export function chainSelfTest(addon: NativeCrypto): boolean {
+  if (typeof addon.chainLines !== 'function') return false;
+  const key = Buffer.from(Array.from({ length: 32 }, (_, i) => 0x40 + i));
+  const inner = Buffer.alloc(1024);
+  const outer = Buffer.alloc(64);
+  for (let i = 0; i < 64; i++) {
+    inner[i] = (key[i] ?? 0) ^ 0x36;
+    outer[i] = (key[i] ?? 0) ^ 0x5c;
+  }
+  const texts = ['{"a":"' + 'x'.repeat(40) + '"}', '', '{"b":"ä€' + 'y'.repeat(300) + '"}'];
+  let prev = Buffer.alloc(32, 0xab);
+  const start = Buffer.from(prev);
+  let expected = '';
+  let seq = 9;
+  for (const text of texts) {
+    if (text === '') continue;
+    const body = `${text.slice(0, -1)},"seq":${seq++}`;
+    prev = createHmac('sha256', key).update(prev).update(body).digest();
+    expected += `${body},"mac":"${prev.toString('hex')}"}\n`;
+  }
+  const out = Buffer.alloc(2048);
+  const written = addon.chainLines(Buffer.from(texts.join('\n')), inner, outer, start, 9, out);
+  return out.toString('utf8', 0, written) === expected && start.equals(prev);
 }

@@ -67,6 +67,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     // What the audit record shows: never a secret the client pasted into the path.
     let auditPath: string | undefined;
     let context: Context | undefined;
+    // The route whose `observe` hears of this response, once its `authorize` ran.
+    let observed: Route | null = null;
 
     // Exactly one audit record, when the response closes: right after its last byte is handed
     // to the socket ('close' follows 'finish' on both HTTP servers), or when the connection
@@ -90,6 +92,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         duration: seconds,
       });
       options.observe?.(routeName, res.statusCode, seconds);
+      if (observed !== null) observed.observe!(res.statusCode, seconds);
       if (--open === 0 && whenSettled.length > 0) {
         const waiting = whenSettled;
         whenSettled = [];
@@ -135,9 +138,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     }
     if (route.auditResource) auditPath = route.path + route.auditResource(resource);
     // Whoever may not use the route is refused before a byte of the body is read.
+    let prepared: unknown;
     if (route.authorize) {
+      if (route.observe) observed = route;
       try {
-        route.authorize(caller, resource, req, res);
+        prepared = route.authorize(caller, resource, req, res);
       } catch (error) {
         skipBody(req, res);
         fail(error);
@@ -146,7 +151,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     }
     const rawQuery = q === -1 ? '' : url.slice(q + 1);
     const run = (body: Buffer): void => {
-      const ctx = (context = new Context(req, res, caller, resource, rawQuery, body));
+      const ctx = (context = new Context(req, res, caller, resource, rawQuery, body, prepared));
       const wait = options.admit?.(req.socket);
       if (wait) void wait.then(() => handle(route, ctx, fail));
       else handle(route, ctx, fail);
@@ -249,6 +254,7 @@ class Context implements RequestContext {
   readonly caller: Caller;
   readonly resource: string;
   readonly body: Buffer;
+  readonly prepared: unknown;
   auditAs: string | undefined = undefined;
   readonly #rawQuery: string;
   #query: URLSearchParams | undefined;
@@ -260,6 +266,7 @@ class Context implements RequestContext {
     resource: string,
     rawQuery: string,
     body: Buffer,
+    prepared: unknown,
   ) {
     this.req = req;
     this.res = res;
@@ -267,6 +274,7 @@ class Context implements RequestContext {
     this.resource = resource;
     this.#rawQuery = rawQuery;
     this.body = body;
+    this.prepared = prepared;
   }
 
   /** Parsed on first use: most requests carry no query. */

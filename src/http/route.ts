@@ -19,6 +19,8 @@ export interface RequestContext {
    * authenticate a request themselves (a console session), so the record shows who acted.
    */
   auditAs: string | undefined;
+  /** What the route's `authorize` returned for this request (undefined without one). */
+  readonly prepared: unknown;
 }
 
 export interface Route {
@@ -34,14 +36,21 @@ export interface Route {
    * is never read: the connection closes after the answer unless the body is small. Routes
    * without it are open to every caller up to the body limit; their handler decides. `req`
    * and `res` are there for faces that identify from the connection and select an enclave
-   * from the query or headers (KES).
+   * from the query or headers (KES). What it returns is handed to the handler as
+   * `ctx.prepared` (the KES face's identified request), so a face keeps no table of requests.
    */
   readonly authorize?: (
     caller: Caller,
     resource: string,
     req: HttpRequest,
     res: HttpResponse,
-  ) => void;
+  ) => unknown;
+  /**
+   * Called once when the response of a request this route's `authorize` saw (refused or not)
+   * closes, with its status and the seconds since the request arrived: from the pipeline's one
+   * 'close' listener, so a face's counters (KES's `kes_http_*`) cost no listener of their own.
+   */
+  readonly observe?: (status: number, seconds: number) => void;
   /**
    * The handler reads the body itself (`bodyPieces`), piece by piece, instead of receiving it
    * whole in `body`: for bodies too large to hold (restore).
@@ -65,11 +74,19 @@ export interface Route {
 export class RouteTable {
   readonly #exact = new Map<string, Route[]>();
   readonly #prefixes: Route[] = [];
+  /** The prefix routes grouped by path, longest path first: what `match` walks. */
+  #groups: { readonly path: string; readonly routes: Route[] }[] = [];
 
   add(route: Route): this {
     if (route.prefix) {
       this.#prefixes.push(route);
       this.#prefixes.sort((a, b) => b.path.length - a.path.length);
+      const group = this.#groups.find((g) => g.path === route.path);
+      if (group) group.routes.push(route);
+      else {
+        this.#groups.push({ path: route.path, routes: [route] });
+        this.#groups.sort((a, b) => b.path.length - a.path.length);
+      }
     } else {
       const list = this.#exact.get(route.path) ?? [];
       list.push(route);
@@ -82,10 +99,9 @@ export class RouteTable {
   match(path: string): { routes: readonly Route[]; resource: string } | undefined {
     const exact = this.#exact.get(path);
     if (exact) return { routes: exact, resource: '' };
-    for (const route of this.#prefixes) {
-      if (path.startsWith(route.path)) {
-        const routes = this.#prefixes.filter((r) => r.path === route.path);
-        return { routes, resource: path.slice(route.path.length) };
+    for (const group of this.#groups) {
+      if (path.startsWith(group.path)) {
+        return { routes: group.routes, resource: path.slice(group.path.length) };
       }
     }
     return undefined;

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { auditChainNative } from '../crypto/index.ts';
 import { AuditChain, GENESIS, headOf, verifyAuditChain } from './audit-chain.ts';
 
 const KEY = Buffer.alloc(32, 7);
@@ -24,33 +25,53 @@ function chainFile(paths: readonly string[]): string {
   );
 }
 
-describe('audit chain', () => {
-  it('chains a batch of lines (nextLines) to exactly the bytes of next() line by line', () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.string({ unit: 'binary' }), { maxLength: 30 }),
-        fc.boolean(),
-        (paths, trailingNewline) => {
-          const lines = paths.map((p, i) => requestLine(i, p));
-          const one = new AuditChain(KEY, { mac: GENESIS, seq: 5 });
-          const batch = new AuditChain(KEY, { mac: GENESIS, seq: 5 });
-          const expected = lines.map((l) => one.next(l)).join('');
-          const text = lines.join('\n') + (trailingNewline && lines.length > 0 ? '\n' : '');
-          assert.equal(batch.nextLines(text).toString('utf8'), expected);
-          assert.deepEqual(batch.head, one.head);
-        },
-      ),
-    );
-  });
+const nativeChain = auditChainNative.chainLines;
 
-  it('chains a batch larger than its scratch buffer', () => {
-    const lines = Array.from({ length: 3000 }, (_, i) => requestLine(i, '/ä'.repeat(40)));
-    const one = new AuditChain(KEY, { mac: GENESIS, seq: 0 });
-    const batch = new AuditChain(KEY, { mac: GENESIS, seq: 0 });
-    const expected = lines.map((l) => one.next(l)).join('');
-    assert.equal(batch.nextLines(lines.join('\n') + '\n').toString('utf8'), expected);
-    assert.deepEqual(batch.head, one.head);
-  });
+/** Runs `fn` with nextLines MACing on `mac` (the native addon only where it loaded). */
+function macWith(mac: 'native addon' | 'node:crypto', fn: () => void): void {
+  auditChainNative.chainLines = mac === 'native addon' ? nativeChain : null;
+  try {
+    fn();
+  } finally {
+    auditChainNative.chainLines = nativeChain;
+  }
+}
+
+describe('audit chain', () => {
+  // nextLines MACs with the native addon when it loaded, else node:crypto; next() always with
+  // createHmac, as the verifier does: both paths must write the same bytes.
+  for (const mac of ['native addon', 'node:crypto'] as const) {
+    it(`chains a batch of lines (nextLines) to exactly the bytes of next() line by line (${mac})`, () => {
+      macWith(mac, () => {
+        fc.assert(
+          fc.property(
+            fc.array(fc.string({ unit: 'binary' }), { maxLength: 30 }),
+            fc.boolean(),
+            (paths, trailingNewline) => {
+              const lines = paths.map((p, i) => requestLine(i, p));
+              const one = new AuditChain(KEY, { mac: GENESIS, seq: 5 });
+              const batch = new AuditChain(KEY, { mac: GENESIS, seq: 5 });
+              const expected = lines.map((l) => one.next(l)).join('');
+              const text = lines.join('\n') + (trailingNewline && lines.length > 0 ? '\n' : '');
+              assert.equal(batch.nextLines(text).toString('utf8'), expected);
+              assert.deepEqual(batch.head, one.head);
+            },
+          ),
+        );
+      });
+    });
+
+    it(`chains a batch larger than its scratch buffer (${mac})`, () => {
+      macWith(mac, () => {
+        const lines = Array.from({ length: 3000 }, (_, i) => requestLine(i, '/ä'.repeat(40)));
+        const one = new AuditChain(KEY, { mac: GENESIS, seq: 0 });
+        const batch = new AuditChain(KEY, { mac: GENESIS, seq: 0 });
+        const expected = lines.map((l) => one.next(l)).join('');
+        assert.equal(batch.nextLines(lines.join('\n') + '\n').toString('utf8'), expected);
+        assert.deepEqual(batch.head, one.head);
+      });
+    });
+  }
 
   it('verifies what it writes, keeping the request fields as they were', () => {
     fc.assert(

@@ -50,17 +50,20 @@ const MAX_DEPTH = 10_000;
  */
 export function parseFirstJsonValue(body: Buffer): unknown {
   const text = body.toString('utf8');
-  // One cheap pass first: it finds where the first value ends and refuses deep nesting before
-  // JSON.parse can spend time on it.
-  const end = endOfFirstValue(text);
+  // A text of at most MAX_DEPTH characters cannot nest deeper than that: it goes to JSON.parse
+  // at once, and is scanned for the end of its first value only when that fails. A longer one
+  // is scanned first, which refuses deep nesting before JSON.parse can spend time on it.
+  const short = text.length <= MAX_DEPTH;
+  const end = short ? 0 : endOfFirstValue(text);
   try {
     return JSON.parse(text);
   } catch {
     // Fall through: maybe a valid value followed by more data.
   }
-  if (end === -1) throw new InvalidBodyError('malformed JSON');
+  const first = short ? endOfFirstValue(text) : end;
+  if (first === -1) throw new InvalidBodyError('malformed JSON');
   try {
-    return JSON.parse(text.slice(0, end));
+    return JSON.parse(text.slice(0, first));
   } catch {
     throw new InvalidBodyError('malformed JSON');
   }
@@ -131,14 +134,30 @@ export function decodeStruct<S extends Record<string, FieldKind>>(
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new InvalidBodyError('expected a JSON object');
   }
-  const byLower = new Map<string, string>();
-  for (const field of Object.keys(spec)) byLower.set(field.toLowerCase(), field);
-  for (const [key, raw] of Object.entries(value as Record<string, unknown>)) {
-    const field = byLower.get(key.toLowerCase());
+  const byLower = lowerNames(spec);
+  const fields = value as Record<string, unknown>;
+  for (const key in fields) {
+    if (!Object.hasOwn(fields, key)) continue;
+    // Exact names (what every client sends) skip the case folding.
+    const field = Object.hasOwn(spec, key) ? key : byLower.get(key.toLowerCase());
     if (field === undefined) continue;
-    out[field] = decodeField(spec[field]!, raw);
+    out[field] = decodeField(spec[field]!, fields[key]);
   }
   return out as Decoded<S>;
+}
+
+/** Each spec's field names by their lower case, derived once per spec object. */
+const LOWER_NAMES = new WeakMap<object, ReadonlyMap<string, string>>();
+
+function lowerNames(spec: Record<string, FieldKind>): ReadonlyMap<string, string> {
+  let names = LOWER_NAMES.get(spec);
+  if (names === undefined) {
+    const map = new Map<string, string>();
+    for (const field of Object.keys(spec)) map.set(field.toLowerCase(), field);
+    names = map;
+    LOWER_NAMES.set(spec, names);
+  }
+  return names;
 }
 
 function decodeField(kind: FieldKind, raw: unknown): unknown {
@@ -148,7 +167,8 @@ function decodeField(kind: FieldKind, raw: unknown): unknown {
     case 'bytes': {
       if (raw === null) return Buffer.alloc(0);
       if (typeof raw !== 'string') throw new InvalidBodyError('expected a base64 string');
-      const bytes = decodeStdBase64(raw.replace(/[\r\n]/g, ''));
+      const text = raw.includes('\r') || raw.includes('\n') ? raw.replace(/[\r\n]/g, '') : raw;
+      const bytes = decodeStdBase64(text);
       if (!bytes) throw new InvalidBodyError('invalid base64');
       return bytes;
     }

@@ -20,7 +20,7 @@ import { KesMetrics } from './kes-metrics.ts';
 import type { KesCounts } from './kes-metrics.ts';
 import { policyRoutes } from './kes-policy-routes.ts';
 import { authorizeOp, selectEnclave } from './kes-request.ts';
-import type { KesEnv, KesHead, KesRequest, KesRouteSpec } from './kes-request.ts';
+import type { KesEnv, KesRequest, KesRouteSpec } from './kes-request.ts';
 import type { HttpRequest, HttpResponse } from '../../http/http-types.ts';
 import { Reloadable } from '../../config/reloadable.ts';
 import type { KesSettings } from '../../config/kes-settings.ts';
@@ -69,8 +69,6 @@ export class KesFace {
   readonly #peer: ((socket: Socket) => KesPeerIdentity) | undefined;
   readonly #specs: KesRouteSpec[];
   readonly #settings: Reloadable<KesSettings>;
-  /** Requests identified and authorized before their body, until their handler runs. */
-  readonly #heads = new WeakMap<HttpRequest, KesHead>();
 
   constructor(options: KesFaceOptions) {
     this.#settings = options.settings ?? new Reloadable(defaultKesSettings());
@@ -129,6 +127,10 @@ export class KesFace {
   /** The routes to register with the server's route table. */
   routes(): Route[] {
     const out: Route[] = [];
+    const metrics = this.metrics;
+    const finished = (status: number, seconds: number): void => {
+      metrics.finished(status, seconds);
+    };
     for (const spec of this.#specs) {
       const route = {
         method: spec.method,
@@ -140,10 +142,12 @@ export class KesFace {
         face: 'kes',
         ...(spec.resource === 'identity' ? { auditResource: auditedIdentity } : {}),
         // Identify, select the enclave and (for routes with a body) authorize before the body
-        // is read: a caller that may not send it is refused without reading it.
-        authorize: (_caller: Caller, resource: string, req: HttpRequest, res: HttpResponse) => {
-          this.#heads.set(req, this.#head(spec, req, res, resource));
-        },
+        // is read: a caller that may not send it is refused without reading it. The request
+        // so prepared comes back to the handler as `ctx.prepared`.
+        authorize: (_caller: Caller, resource: string, req: HttpRequest, res: HttpResponse) =>
+          this.#head(spec, req, res, resource),
+        // `kes_http_*` counts from the pipeline's one 'close' listener (#head counted it in).
+        ...(spec.metrics ? { observe: finished } : {}),
         handle: (ctx: RequestContext) => this.#handle(spec, ctx),
       } as const;
       out.push(route);
@@ -175,16 +179,23 @@ export class KesFace {
     return created;
   }
 
-  async #handle(spec: KesRouteSpec, ctx: RequestContext): Promise<void> {
-    const head = this.#heads.get(ctx.req) ?? this.#head(spec, ctx.req, ctx.res, ctx.resource);
-    this.#heads.delete(ctx.req);
-    const request: KesRequest = { ...head, body: ctx.body };
+  /**
+   * Runs the route's handler on the request #head prepared. Synchronous when the handler is
+   * (every key operation outside gateway mode): no promise, no microtask per request.
+   */
+  #handle(spec: KesRouteSpec, ctx: RequestContext): Promise<void> | void {
+    const k = ctx.prepared;
+    if (!(k instanceof KesCall)) throw new Error(`KES route ${spec.path} handled before its head`);
+    k.body = ctx.body;
+    let done: Promise<void> | void;
     try {
-      await spec.handle(request);
+      done = spec.handle(k);
     } catch (error) {
-      if (error instanceof InvalidBodyError) throw badRequest('invalid request body');
-      throw error;
+      throw invalidBody(error);
     }
+    return done?.catch((error: unknown) => {
+      throw invalidBody(error);
+    });
   }
 
   /**
@@ -192,17 +203,14 @@ export class KesFace {
    * the caller's identity (400 where it must have one), the enclave (400 for an invalid name),
    * and for a route with a `guard` its name check (400) and permission (403).
    */
-  #head(spec: KesRouteSpec, req: HttpRequest, res: HttpResponse, resource: string): KesHead {
+  #head(spec: KesRouteSpec, req: HttpRequest, res: HttpResponse, resource: string): KesCall {
     const settings = this.#settings.get();
     const override = settings.api.get(spec.path);
     if (override?.timeout !== undefined) {
       res.setTimeout(override.timeout, () => req.socket.destroy());
     }
-    const finished = spec.metrics ? this.metrics.begin() : null;
-    if (finished) {
-      // 'close' follows 'finish', or comes alone when the connection closes first.
-      res.once('close', () => finished(res.statusCode));
-    }
+    // Counted until the response closes (the route's `observe`), also when refused below.
+    if (spec.metrics) this.metrics.started();
     const skipAuth = override?.skipAuth === true;
     const peer = this.#identify(spec, req, settings, skipAuth);
     // Both spellings are cached on the connection's Identity.
@@ -224,19 +232,16 @@ export class KesFace {
     };
     const url = req.url ?? '';
     const q = url.indexOf('?');
-    const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
-    const head: KesHead = {
-      env: this.#env,
+    const head = new KesCall(
+      this.#env,
       req,
       res,
       caller,
       resource,
-      query,
-      enclave: selectEnclave(query, req, this.#env.defaultEnclave),
       settings,
-      identityHex: hex,
-      started: Date.now(),
-    };
+      hex,
+      q === -1 ? null : url.slice(q + 1),
+    );
     if (spec.guard) {
       spec.guard.check(resource);
       authorizeOp(head, spec.guard.command, resource);
@@ -276,6 +281,59 @@ export class KesFace {
     }
     return peer.identity;
   }
+}
+
+/**
+ * One KES request as its handler sees it: identified and authorized by #head before the body
+ * is read, the body set once read. A class (not a spread object literal per request), and the
+ * query parsed only when used: most requests carry none.
+ */
+class KesCall implements KesRequest {
+  readonly env: KesEnv;
+  readonly req: HttpRequest;
+  readonly res: HttpResponse;
+  readonly caller: Caller;
+  readonly resource: string;
+  readonly enclave: string;
+  readonly settings: KesSettings;
+  readonly identityHex: string;
+  readonly started: number;
+  body: Buffer = EMPTY;
+  readonly #rawQuery: string | null;
+  #query: URLSearchParams | undefined;
+
+  constructor(
+    env: KesEnv,
+    req: HttpRequest,
+    res: HttpResponse,
+    caller: Caller,
+    resource: string,
+    settings: KesSettings,
+    identityHex: string,
+    rawQuery: string | null,
+  ) {
+    this.env = env;
+    this.req = req;
+    this.res = res;
+    this.caller = caller;
+    this.resource = resource;
+    this.settings = settings;
+    this.identityHex = identityHex;
+    this.#rawQuery = rawQuery;
+    this.enclave = selectEnclave(rawQuery === null ? null : this.query, req, env.defaultEnclave);
+    this.started = Date.now();
+  }
+
+  get query(): URLSearchParams {
+    return (this.#query ??= new URLSearchParams(this.#rawQuery ?? ''));
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A body Go's decoder refuses is KES's 400 `invalid request body`. */
+function invalidBody(error: unknown): unknown {
+  return error instanceof InvalidBodyError ? badRequest('invalid request body') : error;
 }
 
 /** An identity route's resource as the audit log shows it: itself only if it is an identity. */

@@ -19,6 +19,7 @@ import {
   listingPrefix,
   sendEmpty,
   sendJson,
+  sendJsonText,
   streamNdjson,
   wantsNdjson,
 } from './kes-request.ts';
@@ -176,51 +177,68 @@ async function importKey(k: KesRequest): Promise<void> {
   auditKeyChange(k, `secret key '${name}' created`);
 }
 
-async function generate(k: KesRequest): Promise<void> {
-  const name = k.resource;
-  // Name and permission were checked before the body was read (the route's guard).
-  await k.env.core.loadKey(k.caller, k.enclave, name, 'KEY:GENERATE');
+/**
+ * Runs `op` on the request's key: at once, or in KES gateway mode once the key has been fetched
+ * from the external store (the core's key operations are synchronous). Name and permission were
+ * checked before the body was read (the route's guard).
+ */
+function withKey(
+  k: KesRequest,
+  command: string,
+  op: (k: KesRequest) => void,
+): Promise<void> | void {
+  if (!k.env.core.gateway) {
+    op(k);
+    return;
+  }
+  return k.env.core.loadKey(k.caller, k.enclave, k.resource, command).then(() => {
+    op(k);
+  });
+}
+
+// The request bodies of the hot routes (decodeStruct caches what it derives from each).
+const CONTEXT_BODY = { context: 'bytes' } as const;
+const ENCRYPT_BODY = { plaintext: 'bytes', context: 'bytes' } as const;
+const DECRYPT_BODY = { ciphertext: 'bytes', context: 'bytes' } as const;
+const HMAC_BODY = { message: 'bytes' } as const;
+
+function generate(k: KesRequest): void {
   // Upstream reads the body only when there is one; MinIO always sends a context.
-  const context = k.body.length > 0 ? decodeBody(k.body, { context: 'bytes' }).context : EMPTY;
+  const context = k.body.length > 0 ? decodeBody(k.body, CONTEXT_BODY).context : EMPTY;
   const key = k.env.core.generate(k.caller, k.enclave, {
-    name,
+    name: k.resource,
     version: 0,
     associatedData: context ?? EMPTY,
     length: 32,
   });
-  sendJson(k.res, {
-    plaintext: key.plaintext.toString('base64'),
-    ciphertext: key.ciphertext.toString('base64'),
-  });
+  // Base64 needs no JSON escaping: the bytes encodeGoJson writes for the same object.
+  sendJsonText(
+    k.res,
+    `{"plaintext":"${key.plaintext.toString('base64')}","ciphertext":"${key.ciphertext.toString('base64')}"}\n`,
+  );
   key.plaintext.fill(0);
 }
 
-async function encrypt(k: KesRequest): Promise<void> {
-  const name = k.resource;
-  // Name and permission were checked before the body was read (the route's guard).
-  await k.env.core.loadKey(k.caller, k.enclave, name, 'KEY:ENCRYPT');
-  const body = decodeBody(k.body, { plaintext: 'bytes', context: 'bytes' });
+function encrypt(k: KesRequest): void {
+  const body = decodeBody(k.body, ENCRYPT_BODY);
   const { ciphertext } = k.env.core.encrypt(k.caller, k.enclave, {
-    name,
+    name: k.resource,
     version: 0,
     plaintext: body.plaintext ?? EMPTY,
     associatedData: body.context ?? EMPTY,
   });
-  sendJson(k.res, { ciphertext: ciphertext.toString('base64') });
+  sendJsonText(k.res, `{"ciphertext":"${ciphertext.toString('base64')}"}\n`);
 }
 
-async function decrypt(k: KesRequest): Promise<void> {
-  const name = k.resource;
-  // Name and permission were checked before the body was read (the route's guard).
-  await k.env.core.loadKey(k.caller, k.enclave, name, 'KEY:DECRYPT');
-  const body = decodeBody(k.body, { ciphertext: 'bytes', context: 'bytes' });
+function decrypt(k: KesRequest): void {
+  const body = decodeBody(k.body, DECRYPT_BODY);
   const plaintext = k.env.core.decrypt(k.caller, k.enclave, {
-    name,
+    name: k.resource,
     version: 0,
     ciphertext: body.ciphertext ?? EMPTY,
     associatedData: body.context ?? EMPTY,
   });
-  sendJson(k.res, { plaintext: plaintext.toString('base64') });
+  sendJsonText(k.res, `{"plaintext":"${plaintext.toString('base64')}"}\n`);
   plaintext.fill(0);
 }
 
@@ -258,17 +276,14 @@ async function bulkDecrypt(k: KesRequest): Promise<void> {
   sendJson(k.res, out);
 }
 
-async function hmac(k: KesRequest): Promise<void> {
-  const name = k.resource;
-  // Name and permission were checked before the body was read (the route's guard).
-  await k.env.core.loadKey(k.caller, k.enclave, name, 'KEY:MAC');
-  const body = decodeBody(k.body, { message: 'bytes' });
+function hmac(k: KesRequest): void {
+  const body = decodeBody(k.body, HMAC_BODY);
   const { mac } = k.env.core.mac(k.caller, k.enclave, {
-    name,
+    name: k.resource,
     version: 0,
     message: body.message ?? EMPTY,
   });
-  sendJson(k.res, { hmac: mac.toString('base64') });
+  sendJsonText(k.res, `{"hmac":"${mac.toString('base64')}"}\n`);
 }
 
 /** The key routes of both eras. */
@@ -333,7 +348,7 @@ export function keyRoutes(): KesRouteSpec[] {
       path: '/v1/key/generate/',
       maxBody: KES_MAX_BODY,
       guard: { check: checkKeyName, command: 'KEY:GENERATE' },
-      handle: generate,
+      handle: (k) => withKey(k, 'KEY:GENERATE', generate),
     },
     {
       ...base,
@@ -341,7 +356,7 @@ export function keyRoutes(): KesRouteSpec[] {
       path: '/v1/key/encrypt/',
       maxBody: KES_MAX_BODY,
       guard: { check: checkKeyName, command: 'KEY:ENCRYPT' },
-      handle: encrypt,
+      handle: (k) => withKey(k, 'KEY:ENCRYPT', encrypt),
     },
     {
       ...base,
@@ -349,7 +364,7 @@ export function keyRoutes(): KesRouteSpec[] {
       path: '/v1/key/decrypt/',
       maxBody: KES_MAX_BODY,
       guard: { check: checkKeyName, command: 'KEY:DECRYPT' },
-      handle: decrypt,
+      handle: (k) => withKey(k, 'KEY:DECRYPT', decrypt),
     },
     {
       ...base,
@@ -357,7 +372,7 @@ export function keyRoutes(): KesRouteSpec[] {
       path: '/v1/key/hmac/',
       maxBody: KES_MAX_BODY,
       guard: { check: checkKeyName, command: 'KEY:MAC' },
-      handle: hmac,
+      handle: (k) => withKey(k, 'KEY:MAC', hmac),
     },
     {
       ...base,

@@ -59,29 +59,26 @@ export class KesMetrics {
     this.#started = started;
   }
 
-  /** A key/policy/identity request started; call the returned function once it finished. */
-  begin(): (status: number) => void {
+  /** A key/policy/identity request started; {@link finished} follows once it has closed. */
+  started(): void {
     this.#active++;
-    const started = process.hrtime.bigint();
-    let done = false;
-    return (status) => {
-      if (done) return;
-      done = true;
-      this.#active--;
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const counter =
-        status >= 500
-          ? this.#failure
-          : status >= 400
-            ? this.#error
-            : status >= 200
-              ? this.#success
-              : null;
-      if (counter) counter.set(status, (counter.get(status) ?? 0) + 1);
-      this.#sum += seconds;
-      this.#count++;
-      for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) this.#bucketCounts[i]!++;
-    };
+  }
+
+  /** A request counted by {@link started} closed with `status` after `seconds`. */
+  finished(status: number, seconds: number): void {
+    this.#active--;
+    const counter =
+      status >= 500
+        ? this.#failure
+        : status >= 400
+          ? this.#error
+          : status >= 200
+            ? this.#success
+            : null;
+    if (counter) counter.set(status, (counter.get(status) ?? 0) + 1);
+    this.#sum += seconds;
+    this.#count++;
+    for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) this.#bucketCounts[i]!++;
   }
 
   /** One event written to an error-log subscriber. */

@@ -94,14 +94,18 @@ export function authorizeOp(k: KesHead, command: string, target: string): void {
   k.env.core.authorize(k.caller, command, k.enclave, target);
 }
 
-/** The enclave a request names (`?enclave=` of kes-go, or a `Kes-Enclave` header), else the default. */
+/**
+ * The enclave a request names (`?enclave=` of kes-go, or a `Kes-Enclave` header), else the
+ * default. `query` is null when the request has none.
+ */
 export function selectEnclave(
-  query: URLSearchParams,
+  query: URLSearchParams | null,
   req: HttpRequest,
   defaultEnclave: string,
 ): string {
   const header = req.headers['kes-enclave'];
-  const name = query.get('enclave') || (typeof header === 'string' ? header : '') || defaultEnclave;
+  const name =
+    query?.get('enclave') || (typeof header === 'string' ? header : '') || defaultEnclave;
   if (!isValidName(name)) {
     throw badRequest(`enclave name '${name}' is empty, too long or contains invalid characters`);
   }
@@ -139,6 +143,16 @@ export function invalidPattern(pattern: string): KeyholdError {
 /** `200` with one JSON value, as Go's `json.Encoder` writes it. */
 export function sendJson(res: HttpResponse, value: unknown): void {
   const body = Buffer.from(encodeGoJson(value));
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length });
+  res.end(body);
+}
+
+/**
+ * `200` with JSON text already in Go's encoding (HTML-safe, trailing newline) and ASCII only:
+ * the hot routes write their base64 answers so, without JSON.stringify and its escaping pass.
+ */
+export function sendJsonText(res: HttpResponse, text: string): void {
+  const body = Buffer.from(text, 'latin1');
   res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length });
   res.end(body);
 }
