@@ -762,6 +762,9 @@ export class ClusterNode {
    * `stable`: the `stable` its header records.
    */
   #track(append: Promise<void>, stable = 0): void {
+    // Another record: the one of `stable` alone waits until none came for STABLE_SAVE_MS (while
+    // records keep coming, each carries `stable`), so that it does not hold up a write's append.
+    this.#stableTimer?.refresh();
     append.catch(() => undefined);
     this.#lastAppend = append;
     if (stable > this.#stableSaved) this.#stableSaved = stable;
