@@ -11,6 +11,16 @@ import { hchacha20 } from './hchacha20.ts';
 import { HmacSha256 } from './hmac-sha256.ts';
 import type { KeyType } from './key-type.ts';
 
+/** The signature of {@link NativeCrypto.chainLines}. */
+export type ChainLines = (
+  lines: Uint8Array,
+  inner: Uint8Array,
+  outer: Uint8Array,
+  prev: Uint8Array,
+  seq: number,
+  out: Uint8Array,
+) => number;
+
 /**
  * The addon's two calls. Both derive the sub-key from the master key and the IV (HMAC-SHA256 for
  * AES256, HChaCha20 for ChaCha20), run the AEAD on a reused per-thread context, wipe the sub-key
@@ -52,14 +62,7 @@ export interface NativeCrypto {
    * RangeError (changing nothing) when `inner` or `out` is too small. Absent from an addon built
    * before it was added.
    */
-  chainLines?(
-    lines: Uint8Array,
-    inner: Uint8Array,
-    outer: Uint8Array,
-    prev: Uint8Array,
-    seq: number,
-    out: Uint8Array,
-  ): number;
+  readonly chainLines?: ChainLines;
 }
 
 /** The addon's algorithm numbers. */
@@ -83,16 +86,6 @@ export interface DataKeyCryptoInfo {
  * and the crypto benchmark set `native` to null for a while to run the node:crypto path too.
  */
 export const dataKeyCrypto: { native: NativeCrypto | null } = { native: null };
-
-/** The signature of {@link NativeCrypto.chainLines}. */
-export type ChainLines = (
-  lines: Uint8Array,
-  inner: Uint8Array,
-  outer: Uint8Array,
-  prev: Uint8Array,
-  seq: number,
-  out: Uint8Array,
-) => number;
 
 /**
  * The addon's {@link NativeCrypto.chainLines} when it loaded and agrees with node:crypto, for the
