@@ -20,6 +20,7 @@ import type { PeerIdentity } from '../src/identity/index.ts';
 import { Http1Server } from '../src/http/http1/index.ts';
 import { EventLog } from '../src/observe/event-log.ts';
 import { decodeKmsResponse, encodeKmsRequest } from '../src/protocol/kms/index.ts';
+import { BENCH_CONTEXT, generateRequest } from './kms-requests.ts';
 import { KeyholdServer } from '../src/server/keyhold-server.ts';
 import { TEST_HSM_KEY } from '../test/helpers/server-process.ts';
 
@@ -135,18 +136,8 @@ async function main(): Promise<void> {
   await core.assignPolicy(root, 'default', { policy: 'bench', identity: identity.toH1() });
 
   const http = new Http1Server({}, server.pipeline, server.httpTimeouts);
-  const context = Buffer.from('{"bucket":"bucket/object"}');
+  const context = BENCH_CONTEXT;
   const b64 = context.toString('base64');
-  const gen = (n: number): Buffer =>
-    encodeKmsRequest(
-      'KEY:GENERATE',
-      Array.from({ length: n }, () => ({
-        name: 'bench',
-        version: 0,
-        associatedData: context,
-        length: 32,
-      })),
-    );
 
   // One answer first, to learn its length (and the ciphertext to decrypt).
   const probe = async (request: Buffer): Promise<Buffer> => {
@@ -170,7 +161,9 @@ async function main(): Promise<void> {
   };
   const bodyOf = (answer: Buffer): Buffer => answer.subarray(answer.indexOf('\r\n\r\n') + 4);
   const made = bodyOf(
-    await probe(requestBytes('POST', '/v1/kms/default', gen(1), 'application/octet-stream')),
+    await probe(
+      requestBytes('POST', '/v1/kms/default', generateRequest(1), 'application/octet-stream'),
+    ),
   );
   const [dek] = decodeKmsResponse('KEY:GENERATE', made, 1);
   const ciphertext = dek!.ciphertext;
@@ -198,7 +191,12 @@ async function main(): Promise<void> {
     },
     {
       name: 'KMS KEY:GENERATE, 1 frame',
-      request: requestBytes('POST', '/v1/kms/default', gen(1), 'application/octet-stream'),
+      request: requestBytes(
+        'POST',
+        '/v1/kms/default',
+        generateRequest(1),
+        'application/octet-stream',
+      ),
       ops: 1,
     },
     {
@@ -215,7 +213,12 @@ async function main(): Promise<void> {
     },
     {
       name: 'KMS KEY:GENERATE, 100 frames',
-      request: requestBytes('POST', '/v1/kms/default', gen(100), 'application/octet-stream'),
+      request: requestBytes(
+        'POST',
+        '/v1/kms/default',
+        generateRequest(100),
+        'application/octet-stream',
+      ),
       ops: 100,
     },
   ].filter((s) => values.only === '' || s.name.includes(values.only));

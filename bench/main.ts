@@ -16,6 +16,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeKmsResponse, encodeKmsRequest } from '../src/protocol/kms/index.ts';
+import { BENCH_CONTEXT, generateRequest } from './kms-requests.ts';
 import { rawRequest } from '../test/helpers/raw-https.ts';
 import { ApiKey, KmsClient } from '../src/sdk/index.ts';
 import { startServer, type ServerProcess } from '../test/helpers/server-process.ts';
@@ -149,15 +150,13 @@ async function main(): Promise<void> {
     const key = await prepareServer(server);
     const kms = `https://${server.endpoint}/v1/kms/default`;
     const kes = `https://${server.endpoint}`;
-    const context = Buffer.from('{"bucket":"bucket/object"}');
+    const context = BENCH_CONTEXT;
     const generated = await rawRequest(
       server.endpoint,
       key,
       'POST',
       '/v1/kms/default',
-      encodeKmsRequest('KEY:GENERATE', [
-        { name: 'bench', version: 0, associatedData: context, length: 32 },
-      ]),
+      generateRequest(1),
     );
     const [dek] = decodeKmsResponse('KEY:GENERATE', generated.body, 1);
     const ciphertext = dek!.ciphertext.toString('base64');
@@ -176,24 +175,12 @@ async function main(): Promise<void> {
               apiKey,
               'POST',
               '/v1/kms/default',
-              encodeKmsRequest('KEY:GENERATE', [
-                { name: 'bench', version: 0, associatedData: context, length: 32 },
-              ]),
+              generateRequest(1),
             );
             const [made] = decodeKmsResponse('KEY:GENERATE', answer.body, 1);
             return { apiKey, ciphertext: made!.ciphertext };
           })();
 
-    const gen = (n: number): Buffer =>
-      encodeKmsRequest(
-        'KEY:GENERATE',
-        Array.from({ length: n }, () => ({
-          name: 'bench',
-          version: 0,
-          associatedData: context,
-          length: 32,
-        })),
-      );
     const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
     const scenarios: {
       name: string;
@@ -238,7 +225,7 @@ async function main(): Promise<void> {
         name: 'KMS KEY:GENERATE, 1 frame',
         url: kms,
         method: 'POST',
-        body: gen(1),
+        body: generateRequest(1),
         ops: 1,
         target: 'keyhold',
       },
@@ -254,7 +241,7 @@ async function main(): Promise<void> {
         name: 'KMS KEY:GENERATE, 100 frames',
         url: kms,
         method: 'POST',
-        body: gen(100),
+        body: generateRequest(100),
         ops: 100,
         target: 'keyhold',
       },
@@ -273,7 +260,7 @@ async function main(): Promise<void> {
         name: 'KMS KEY:GENERATE, 1 frame, Go client with a 5 s request timeout',
         url: kms,
         method: 'POST',
-        body: gen(1),
+        body: generateRequest(1),
         ops: 1,
         timeoutMs: 5000,
         target: 'keyhold',
@@ -291,7 +278,7 @@ async function main(): Promise<void> {
         name: `KMS KEY:GENERATE, 1 frame, ${PIPELINE_DEPTH} pipelined per connection`,
         url: kms,
         method: 'POST',
-        body: gen(1),
+        body: generateRequest(1),
         ops: 1,
         connection: 'pipelined',
         target: 'keyhold',
@@ -308,7 +295,7 @@ async function main(): Promise<void> {
         name: 'KMS generate, full mTLS handshake each',
         url: kms,
         method: 'POST',
-        body: gen(1),
+        body: generateRequest(1),
         ops: 1,
         connection: 'full handshake',
         target: 'keyhold',
@@ -326,7 +313,7 @@ async function main(): Promise<void> {
         name: 'KMS generate, resumed mTLS handshake each',
         url: kms,
         method: 'POST',
-        body: gen(1),
+        body: generateRequest(1),
         ops: 1,
         connection: 'resumed handshake',
         target: 'keyhold',
@@ -473,7 +460,7 @@ async function main(): Promise<void> {
           [
             'KMS KEY:GENERATE, 1 frame (node:https)',
             `https://${other.endpoint}/v1/kms/default`,
-            gen(1),
+            generateRequest(1),
             undefined,
           ],
           [
@@ -508,7 +495,7 @@ async function main(): Promise<void> {
         const spec: LoadSpec = {
           url: kms,
           method: 'POST',
-          body: gen(1),
+          body: generateRequest(1),
           apiKey: key,
           connections: CONNECTIONS,
           warmupMs: WARMUP,

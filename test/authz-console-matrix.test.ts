@@ -17,6 +17,7 @@ import {
   CALLERS,
   ENCLAVES,
   TARGET_PRIVILEGES,
+  TARGETS,
   assertCells,
   exists,
   freshIdentity,
@@ -26,13 +27,7 @@ import {
   show,
   startMatrix,
 } from './helpers/authz-fixtures.ts';
-import type {
-  Answer,
-  EnclaveName,
-  Matrix,
-  Outcome,
-  TargetPrivilege,
-} from './helpers/authz-fixtures.ts';
+import type { Answer, EnclaveName, Matrix, Outcome, Target } from './helpers/authz-fixtures.ts';
 
 /** Callers with an identity the node knows: they sign in with their client certificate. */
 const SIGNED_IN = [
@@ -45,9 +40,6 @@ const SIGNED_IN = [
   'otherEnclave',
 ] as const;
 type Who = (typeof SIGNED_IN)[number];
-
-type Target = 'self' | TargetPrivilege;
-const TARGETS: readonly Target[] = ['self', ...TARGET_PRIVILEGES];
 
 interface Cell {
   readonly who: Who;

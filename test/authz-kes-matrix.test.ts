@@ -18,6 +18,7 @@ import {
   ENCLAVES,
   KES_CALLERS,
   TARGET_PRIVILEGES,
+  TARGETS,
   assertCells,
   exists,
   freshIdentity,
@@ -26,13 +27,7 @@ import {
   kesOutcome,
   startMatrix,
 } from './helpers/authz-fixtures.ts';
-import type {
-  CallerName,
-  EnclaveName,
-  Matrix,
-  Outcome,
-  TargetPrivilege,
-} from './helpers/authz-fixtures.ts';
+import type { CallerName, EnclaveName, Matrix, Outcome, Target } from './helpers/authz-fixtures.ts';
 
 // ── the expected answers ──────────────────────────────────────────────────────────────────────
 
@@ -73,9 +68,6 @@ const byPolicy = (outcome: Outcome = 'ok'): Record<EnclaveName, Cells> => ({
   alpha: grant(ALPHA_POLICY, outcome),
   beta: grant(BETA_ADMIN, outcome),
 });
-
-type Target = 'self' | TargetPrivilege;
-const TARGETS: readonly Target[] = ['self', ...TARGET_PRIVILEGES];
 
 interface Cell {
   readonly who: CallerName;

@@ -17,6 +17,7 @@ import {
   CALLERS,
   ENCLAVES,
   TARGET_PRIVILEGES,
+  TARGETS,
   assertCells,
   exists,
   freshIdentity,
@@ -25,7 +26,7 @@ import {
   kmsOutcome,
   startMatrix,
 } from './helpers/authz-fixtures.ts';
-import type { EnclaveName, Matrix, Outcome, TargetPrivilege } from './helpers/authz-fixtures.ts';
+import type { EnclaveName, Matrix, Outcome, Target } from './helpers/authz-fixtures.ts';
 
 // ── the expected answers ──────────────────────────────────────────────────────────────────────
 
@@ -73,10 +74,6 @@ const byPolicy = (outcome: Outcome = 'ok'): Record<EnclaveName, Cells> => ({
   alpha: grant(ALPHA_POLICY, outcome),
   beta: grant(BETA_ADMIN, outcome),
 });
-
-/** Identity commands run at each of these. */
-type Target = 'self' | TargetPrivilege;
-const TARGETS: readonly Target[] = ['self', ...TARGET_PRIVILEGES];
 
 interface Cell {
   readonly who: KmsCaller;

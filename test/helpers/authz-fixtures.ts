@@ -106,6 +106,9 @@ export const EVERY_COMMAND = [
 /** Target identities every enclave has, by privilege (higher / equal / lower than the caller). */
 export const TARGET_PRIVILEGES = ['SysAdmin', 'Admin', 'User'] as const;
 export type TargetPrivilege = (typeof TARGET_PRIVILEGES)[number];
+/** What an identity command of a cell acts on: the caller itself, or a target identity. */
+export type Target = 'self' | TargetPrivilege;
+export const TARGETS: readonly Target[] = ['self', ...TARGET_PRIVILEGES];
 
 export interface Matrix {
   /** Where the SDK reaches the node (and, over TLS, the cells). */
