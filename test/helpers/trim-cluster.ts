@@ -103,6 +103,17 @@ export class TrimCluster {
     return Number((await this.client.kv.range({ key: Buffer.from(this.prefix) })).header.revision);
   }
 
+  /** Whether etcd has compacted its history past `revision` (a read at it is refused). */
+  async compactedPast(revision: number): Promise<boolean> {
+    try {
+      await this.client.kv.range({ key: Buffer.from(this.prefix), revision });
+      return false;
+    } catch (error) {
+      if (/compacted/i.test(String(error))) return true;
+      throw error;
+    }
+  }
+
   /** etcd's space in use (`dbSizeInUse`, through its JSON gateway). */
   async inUse(): Promise<number> {
     const res = await fetch(`${this.etcd.members[0]!.clientUrl}/v3/maintenance/status`, {
