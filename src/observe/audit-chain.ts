@@ -72,15 +72,18 @@ export class AuditChain {
   }
 
   /**
-   * Like {@link next} for every line of `lines` (newline-separated JSON object texts; empty lines
-   * are skipped), as the UTF-8 bytes to append. Each line is encoded once, right behind the
+   * Like {@link next} for every line of `batch` (newline-separated JSON object texts, as a string
+   * or its UTF-8 bytes; empty lines are skipped), as the UTF-8 bytes to append. Each line is encoded once, right behind the
    * key's inner pad, and its HMAC taken as two one-shot SHA-256 hashes over the padded key
    * blocks (RFC 2104's definition): a fresh `createHmac` with its updates per line cost more, and
    * the old path encoded every line twice (once for the MAC, once for the file).
    */
-  nextLines(lines: string): Buffer {
+  nextLines(batch: string | Buffer): Buffer {
     const native = auditChainNative.chainLines;
-    if (native !== null) return this.#nativeLines(native, lines);
+    if (native !== null) {
+      return this.#nativeLines(native, typeof batch === 'string' ? Buffer.from(batch) : batch);
+    }
+    const lines = typeof batch === 'string' ? batch : batch.toString('utf8');
     let inner = this.#inner;
     let out = this.#scratch;
     let at = 0;
@@ -119,8 +122,7 @@ export class AuditChain {
    * {@link nextLines} in one call of the native addon (docs/performance.md): the batch encoded
    * once, every line MACed and written out in C, the same bytes as the loop above.
    */
-  #nativeLines(chainLines: ChainLines, lines: string): Buffer {
-    const bytes = Buffer.from(lines, 'utf8');
+  #nativeLines(chainLines: ChainLines, bytes: Buffer): Buffer {
     let count = 0;
     for (let from = 0; from < bytes.length;) {
       let nl = bytes.indexOf(0x0a, from);

@@ -18,7 +18,11 @@ const TAIL_BYTES = 256 * 1024;
 
 /** What AuditLog writes its gathered lines to. */
 export interface AuditSink {
-  write(lines: string): void;
+  /**
+   * NDJSON lines, each ending in a newline, as UTF-8. The bytes are the caller's to reuse once
+   * this returns: a sink copies what it keeps.
+   */
+  write(lines: Buffer): void;
   end(done: () => void): void;
 }
 
@@ -80,8 +84,8 @@ export class AuditFile implements AuditSink {
   }
 
   /** Chains and appends NDJSON lines (each ending in a newline), as one write. */
-  write(lines: string): void {
-    if (this.#closed || lines === '') return;
+  write(lines: Buffer): void {
+    if (this.#closed || lines.length === 0) return;
     const out = this.#chain.nextLines(lines);
     if (out.length > 0) this.#append(out);
   }

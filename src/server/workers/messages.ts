@@ -136,5 +136,5 @@ export type ToPrimary =
   | { readonly type: 'subscribe'; readonly stream: 'audit' | 'log'; readonly delta: 1 | -1 }
   | { readonly type: 'audit'; readonly record: AuditRecord }
   /** Formatted audit lines for the audit file, which only the primary writes (chained). */
-  | { readonly type: 'audit-lines'; readonly lines: string }
+  | { readonly type: 'audit-lines'; readonly lines: Uint8Array }
   | { readonly type: 'log'; readonly event: LogEvent };

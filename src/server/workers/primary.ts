@@ -512,9 +512,14 @@ export class Primary {
       case 'audit':
         this.#relay(message, 'audit');
         return;
-      case 'audit-lines':
-        this.#auditFile?.write(message.lines);
+      case 'audit-lines': {
+        // A Buffer arrives as one: advanced serialization keeps its type.
+        const lines = message.lines;
+        this.#auditFile?.write(
+          Buffer.isBuffer(lines) ? lines : Buffer.from(lines.buffer, lines.byteOffset, lines.length),
+        );
         return;
+      }
       case 'log':
         this.#relay(message, 'log');
         return;

@@ -141,7 +141,11 @@ function primarySink(): AuditSink {
     write(lines) {
       if (!process.connected || !process.send) return;
       inFlight++;
-      process.send({ type: 'audit-lines', lines } satisfies ToPrimary, undefined, {}, sent);
+      // One Buffer per batch (V8-serializes as a copy of its bytes, where a string had to be
+      // encoded again in the primary); copied first, since a send may be queued unserialized
+      // and the AuditLog reuses its buffer.
+      const message = { type: 'audit-lines', lines: Buffer.from(lines) } satisfies ToPrimary;
+      process.send(message, undefined, {}, sent);
     },
     end(done) {
       if (inFlight === 0) done();
