@@ -44,4 +44,6 @@ export interface HttpResponse {
   setTimeout(ms: number, callback: () => void): this;
   destroy(): this;
   once(event: 'finish' | 'close' | 'drain', listener: () => void): this;
+  /** 'close' comes once per response (the pipeline listens with `on`: no once-wrapper). */
+  on(event: 'close', listener: () => void): this;
 }

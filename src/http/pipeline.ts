@@ -99,7 +99,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         for (const resolve of waiting) resolve();
       }
     };
-    res.once('close', audit);
+    // 'close' comes once; `on` spares the once-wrapper and its removal per request.
+    res.on('close', audit);
 
     const matched = options.routes.match(path);
     if (!matched) {

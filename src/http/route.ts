@@ -74,19 +74,22 @@ export interface Route {
 export class RouteTable {
   readonly #exact = new Map<string, Route[]>();
   readonly #prefixes: Route[] = [];
-  /** The prefix routes grouped by path, longest path first: what `match` walks. */
-  #groups: { readonly path: string; readonly routes: Route[] }[] = [];
+  /** The prefix routes by path (every prefix ends in `/`): what `match` looks up. */
+  readonly #byPrefix = new Map<string, Route[]>();
+  /** Length of the longest prefix: no longer part of a path is looked up. */
+  #longest = 0;
 
   add(route: Route): this {
     if (route.prefix) {
+      if (!route.path.endsWith('/')) {
+        throw new Error(`prefix route ${route.path}: a prefix ends in '/'`);
+      }
       this.#prefixes.push(route);
       this.#prefixes.sort((a, b) => b.path.length - a.path.length);
-      const group = this.#groups.find((g) => g.path === route.path);
-      if (group) group.routes.push(route);
-      else {
-        this.#groups.push({ path: route.path, routes: [route] });
-        this.#groups.sort((a, b) => b.path.length - a.path.length);
-      }
+      const group = this.#byPrefix.get(route.path);
+      if (group) group.push(route);
+      else this.#byPrefix.set(route.path, [route]);
+      this.#longest = Math.max(this.#longest, route.path.length);
     } else {
       const list = this.#exact.get(route.path) ?? [];
       list.push(route);
@@ -99,10 +102,16 @@ export class RouteTable {
   match(path: string): { routes: readonly Route[]; resource: string } | undefined {
     const exact = this.#exact.get(path);
     if (exact) return { routes: exact, resource: '' };
-    for (const group of this.#groups) {
-      if (path.startsWith(group.path)) {
-        return { routes: group.routes, resource: path.slice(group.path.length) };
-      }
+    // The path up to each of its slashes, longest first, is a candidate prefix: one map lookup
+    // each instead of a `startsWith` per registered prefix (a KMS request's `/v1/kms/` came after
+    // every longer KES prefix: 1.7 % of the in-process profile).
+    let end = Math.min(path.length, this.#longest) - 1;
+    while (end >= 0) {
+      const slash = path.lastIndexOf('/', end);
+      if (slash === -1) break;
+      const routes = this.#byPrefix.get(path.slice(0, slash + 1));
+      if (routes) return { routes, resource: path.slice(slash + 1) };
+      end = slash - 1;
     }
     return undefined;
   }
