@@ -11,3 +11,53 @@ export function decodeStdBase64(text: string): Buffer | undefined {
   if (!STD_BASE64.test(text)) return undefined;
   return Buffer.from(text, 'base64');
 }
+
+/** Each byte's value as a base64 digit of the standard alphabet, -1 for any other byte. */
+const DIGITS = new Int8Array(256).fill(-1);
+for (const [i, c] of [
+  ...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/',
+].entries()) {
+  DIGITS[c.charCodeAt(0)] = i;
+}
+const PAD = 0x3d;
+
+/**
+ * {@link decodeStdBase64} of the ASCII text in `bytes[start, end)`, read straight from the bytes
+ * (no string made first): the same bytes for the same text, undefined for any text it refuses.
+ */
+export function decodeStdBase64Bytes(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): Buffer | undefined {
+  const length = end - start;
+  if (length % 4 !== 0) return undefined;
+  if (length === 0) return Buffer.alloc(0);
+  const pad = bytes[end - 1] !== PAD ? 0 : bytes[end - 2] !== PAD ? 1 : 2;
+  const out = Buffer.allocUnsafe((length / 4) * 3 - pad);
+  const full = pad === 0 ? end : end - 4;
+  let o = 0;
+  for (let i = start; i < full; i += 4) {
+    const a = DIGITS[bytes[i]!]!;
+    const b = DIGITS[bytes[i + 1]!]!;
+    const c = DIGITS[bytes[i + 2]!]!;
+    const d = DIGITS[bytes[i + 3]!]!;
+    if ((a | b | c | d) < 0) return undefined;
+    out[o++] = (a << 2) | (b >> 4);
+    out[o++] = ((b & 15) << 4) | (c >> 2);
+    out[o++] = ((c & 3) << 6) | d;
+  }
+  if (pad > 0) {
+    // The last group: two digits and `==`, or three and `=` (non-zero trailing bits accepted).
+    const a = DIGITS[bytes[full]!]!;
+    const b = DIGITS[bytes[full + 1]!]!;
+    if ((a | b) < 0) return undefined;
+    out[o++] = (a << 2) | (b >> 4);
+    if (pad === 1) {
+      const c = DIGITS[bytes[full + 2]!]!;
+      if (c < 0) return undefined;
+      out[o++] = ((b & 15) << 4) | (c >> 2);
+    }
+  }
+  return out;
+}

@@ -3,8 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { decodeStdBase64, decodeStdBase64Bytes } from '../../crypto/index.ts';
 import {
   InvalidBodyError,
+  decodeFlatStruct,
   decodeStruct,
   encodeGoJson,
   goJsonString,
@@ -166,5 +168,102 @@ describe('listing patterns', () => {
     for (const bad of ['my*key', '**', 'a.b', 'a/b', 'x'.repeat(81)]) {
       assert.equal(listingPrefix(bad), undefined, bad);
     }
+  });
+});
+
+describe('the flat body path (decodeFlatStruct)', () => {
+  const spec = { ciphertext: 'bytes', context: 'bytes', cipher: 'string', x: 'ignore' } as const;
+  const general = (b: Buffer): unknown => {
+    try {
+      return decodeStruct(parseFirstJsonValue(b), spec);
+    } catch (error) {
+      if (error instanceof InvalidBodyError) return 'error';
+      throw error;
+    }
+  };
+  const b64 = fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b).toString('base64'));
+  const text = fc.oneof(
+    b64,
+    fc.string({ maxLength: 12 }),
+    fc.stringMatching(/^[A-Za-z0-9+/=]{0,12}$/),
+  );
+  const key = fc.constantFrom('ciphertext', 'context', 'cipher', 'x', 'Context', 'other', 'ciphe');
+  const value = fc.oneof(
+    { weight: 4, arbitrary: text.map((t) => JSON.stringify(t)) },
+    fc.constantFrom('null', '1', '[]', '"a\\u0041"', '"YQ=\\n="'),
+  );
+  const object = fc
+    .array(fc.tuple(key, value), { maxLength: 4 })
+    .map((pairs) => `{${pairs.map(([k, v]) => `"${k}":${v}`).join(',')}}`);
+  const edited = fc
+    .tuple(
+      object,
+      fc.array(fc.tuple(fc.nat(), fc.constantFrom(' ', '\n', ',', '}', '"', '\\', 'é', '{')), {
+        maxLength: 2,
+      }),
+      fc.constantFrom('', '\n', ' \r\n', 'x', '{}', ' {'),
+    )
+    .map(([o, inserts, tail]) => {
+      let t = o;
+      for (const [at, c] of inserts) {
+        const p = at % (t.length + 1);
+        t = t.slice(0, p) + c + t.slice(p);
+      }
+      return t + tail;
+    });
+
+  it('gives what the general path gives, or declines, for canonical and edited bodies', () => {
+    let taken = 0;
+    fc.assert(
+      fc.property(fc.oneof(object, edited), (t) => {
+        const b = Buffer.from(t);
+        const fast = decodeFlatStruct(b, spec);
+        if (fast === undefined) return;
+        taken++;
+        assert.deepEqual(fast, general(b), t);
+      }),
+      { numRuns: 3000 },
+    );
+    assert.ok(taken > 500, `the flat path took ${taken} bodies`);
+  });
+
+  it('takes what clients send and leaves the rest to the general path', () => {
+    const ctx = Buffer.from('{"bucket":"b"}').toString('base64');
+    const sent = body(`{"ciphertext":"YWJj","context":"${ctx}"}\n`);
+    assert.deepEqual(decodeFlatStruct(sent, spec), {
+      ciphertext: Buffer.from('abc'),
+      context: Buffer.from('{"bucket":"b"}'),
+    });
+    assert.deepEqual(decodeFlatStruct(body('{}'), spec), {});
+    for (const other of [
+      '{"context": "YQ=="}',
+      '{"Context":"YQ=="}',
+      '{"context":null}',
+      '{"context":"YQ="}',
+      '{"context":"YQ==\\n"}',
+      '{"context":"YQ=="} x',
+      ' {"context":"YQ=="}',
+      '{"allow":"a"}',
+      '{"context":"YQ==",}',
+    ]) {
+      assert.equal(decodeFlatStruct(body(other), spec), undefined, other);
+    }
+  });
+
+  it('decodes base64 from bytes exactly as decodeStdBase64 decodes the text', () => {
+    const any = fc.oneof(
+      fc.uint8Array({ maxLength: 50 }).map((b) => Buffer.from(b).toString('base64')),
+      fc.stringMatching(/^[A-Za-z0-9+/=]{0,16}$/),
+      fc.string({ maxLength: 16 }),
+    );
+    fc.assert(
+      fc.property(any, fc.nat({ max: 3 }), (t, offset) => {
+        // One byte per character: what a body's bytes can hold.
+        fc.pre(/^[\x00-\xff]*$/.test(t));
+        const bytes = Buffer.concat([Buffer.alloc(offset, 0x41), Buffer.from(t, 'latin1')]);
+        assert.deepEqual(decodeStdBase64Bytes(bytes, offset, bytes.length), decodeStdBase64(t), t);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

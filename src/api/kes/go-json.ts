@@ -2,7 +2,7 @@
 // case-insensitively, `[]byte` as padded standard base64, only the first JSON value read;
 // responses HTML-escaped (`<` → `\u003c`) with a trailing newline, times in Go's RFC 3339.
 
-import { decodeStdBase64 } from '../../crypto/index.ts';
+import { decodeStdBase64, decodeStdBase64Bytes } from '../../crypto/index.ts';
 
 /** A request body Go's `encoding/json` would refuse; the face answers 400. */
 export class InvalidBodyError extends Error {
@@ -185,4 +185,101 @@ function decodeField(kind: FieldKind, raw: unknown): unknown {
         return item;
       });
   }
+}
+
+/** A spec's fields with their names' bytes, derived once per spec object. */
+const FLAT_FIELDS = new WeakMap<object, readonly FlatField[]>();
+
+interface FlatField {
+  readonly name: string;
+  readonly kind: FieldKind;
+  readonly bytes: Buffer;
+}
+
+function flatFields(spec: Record<string, FieldKind>): readonly FlatField[] {
+  let fields = FLAT_FIELDS.get(spec);
+  if (fields === undefined) {
+    fields = Object.entries(spec).map(([name, kind]) => ({
+      name,
+      kind,
+      bytes: Buffer.from(name, 'latin1'),
+    }));
+    FLAT_FIELDS.set(spec, fields);
+  }
+  return fields;
+}
+
+/** The field of `fields` whose name is exactly `body[start, end)`, if any. */
+function fieldAt(
+  fields: readonly FlatField[],
+  body: Buffer,
+  start: number,
+  end: number,
+): FlatField | undefined {
+  next: for (const field of fields) {
+    const name = field.bytes;
+    if (name.length !== end - start) continue;
+    for (let i = 0; i < name.length; i++) if (name[i] !== body[start + i]) continue next;
+    return field;
+  }
+  return undefined;
+}
+
+/**
+ * `decodeStruct(parseFirstJsonValue(body), spec)` for the body every client sends, read
+ * straight from the bytes: one object of exactly named fields with plain string values (printable
+ * ASCII, no escapes; standard base64 for `bytes`), no whitespace inside, only whitespace after.
+ * Undefined for anything else (other spacing, case-folded or unknown names, escapes, `null`,
+ * bad base64), which the general path then decodes or refuses with the same answer
+ * (go-json.test.ts holds the two to it). Parsing the text and checking the base64 with a regular
+ * expression cost ~0.9 µs per KES generate and ~1.7 µs per decrypt.
+ */
+export function decodeFlatStruct<S extends Record<string, FieldKind>>(
+  body: Buffer,
+  spec: S,
+): Decoded<S> | undefined {
+  const n = body.length;
+  if (n < 2 || body[0] !== 0x7b) return undefined;
+  const fields = flatFields(spec);
+  const out: Record<string, unknown> = {};
+  let i = 1;
+  if (body[i] === 0x7d) i++;
+  else {
+    for (;;) {
+      // "name":
+      if (body[i] !== 0x22) return undefined;
+      const nameStart = ++i;
+      while (i < n && body[i] !== 0x22) i++;
+      if (i >= n) return undefined;
+      const field = fieldAt(fields, body, nameStart, i);
+      if (field === undefined || body[++i] !== 0x3a || body[++i] !== 0x22) return undefined;
+      // "value"
+      const valueStart = ++i;
+      for (; i < n; i++) {
+        const c = body[i]!;
+        if (c === 0x22) break;
+        if (c < 0x20 || c > 0x7e || c === 0x5c) return undefined;
+      }
+      if (i >= n) return undefined;
+      let value: unknown;
+      if (field.kind === 'bytes') {
+        value = decodeStdBase64Bytes(body, valueStart, i);
+        if (value === undefined) return undefined;
+      } else if (field.kind === 'strings') {
+        return undefined;
+      } else {
+        value = body.toString('latin1', valueStart, i);
+      }
+      out[field.name] = value;
+      const c = body[++i];
+      i++;
+      if (c === 0x7d) break;
+      if (c !== 0x2c) return undefined;
+    }
+  }
+  for (; i < n; i++) {
+    const c = body[i];
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return undefined;
+  }
+  return out as Decoded<S>;
 }

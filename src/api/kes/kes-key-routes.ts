@@ -8,7 +8,13 @@ import type { KeyType } from '../../crypto/index.ts';
 import { KeyholdError, badRequest } from '../../model/errors.ts';
 import type { KeyRing } from '../../state/entities.ts';
 import { latestVersion } from '../../state/entities.ts';
-import { InvalidBodyError, decodeStruct, goTime, parseFirstJsonValue } from './go-json.ts';
+import {
+  InvalidBodyError,
+  decodeFlatStruct,
+  decodeStruct,
+  goTime,
+  parseFirstJsonValue,
+} from './go-json.ts';
 import type { Decoded, FieldKind } from './go-json.ts';
 import { hexIdentity, slogText } from './kes-log-stream.ts';
 import {
@@ -46,7 +52,7 @@ function decodeBody<S extends Record<string, FieldKind>>(
   message = 'invalid request body',
 ): Decoded<S> {
   try {
-    return decodeStruct(parseFirstJsonValue(body), spec);
+    return decodeFlatStruct(body, spec) ?? decodeStruct(parseFirstJsonValue(body), spec);
   } catch (error) {
     if (error instanceof InvalidBodyError) throw badRequest(message);
     throw error;
