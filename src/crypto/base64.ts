@@ -61,3 +61,41 @@ export function decodeStdBase64Bytes(
   }
   return out;
 }
+
+const ALPHABET = Buffer.from(
+  'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/',
+  'latin1',
+);
+
+/** Length of the padded standard base64 of `n` bytes. */
+export function stdBase64Length(n: number): number {
+  return Math.ceil(n / 3) * 4;
+}
+
+/**
+ * Writes the padded standard base64 of `src` into `out` at `offset` (the same text as
+ * `src.toString('base64')`, as bytes, without a string in between: a data key's base64 is never
+ * a string no one can wipe). Returns the offset after it; `out` must have room
+ * ({@link stdBase64Length}).
+ */
+export function encodeStdBase64Into(src: Uint8Array, out: Uint8Array, offset: number): number {
+  const n = src.length;
+  let o = offset;
+  let i = 0;
+  for (; i + 2 < n; i += 3) {
+    const v = (src[i]! << 16) | (src[i + 1]! << 8) | src[i + 2]!;
+    out[o++] = ALPHABET[v >> 18]!;
+    out[o++] = ALPHABET[(v >> 12) & 63]!;
+    out[o++] = ALPHABET[(v >> 6) & 63]!;
+    out[o++] = ALPHABET[v & 63]!;
+  }
+  if (i < n) {
+    const a = src[i]!;
+    const b = i + 1 < n ? src[i + 1]! : 0;
+    out[o++] = ALPHABET[a >> 2]!;
+    out[o++] = ALPHABET[((a & 3) << 4) | (b >> 4)]!;
+    out[o++] = i + 1 < n ? ALPHABET[(b & 15) << 2]! : PAD;
+    out[o++] = PAD;
+  }
+  return o;
+}

@@ -1,7 +1,12 @@
 // Public surface of the crypto core: primitives and formats, no I/O.
 
 export { AEAD_KEY_LENGTH, AEAD_NONCE_LENGTH, AEAD_TAG_LENGTH, aeadOpen, aeadSeal } from './aead.ts';
-export { decodeStdBase64, decodeStdBase64Bytes } from './base64.ts';
+export {
+  decodeStdBase64,
+  decodeStdBase64Bytes,
+  encodeStdBase64Into,
+  stdBase64Length,
+} from './base64.ts';
 export {
   CIPHERTEXT_IV_LENGTH,
   CIPHERTEXT_OVERHEAD,

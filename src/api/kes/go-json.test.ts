@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { decodeStdBase64, decodeStdBase64Bytes } from '../../crypto/index.ts';
 import {
   InvalidBodyError,
+  base64Object,
   decodeFlatStruct,
   decodeStruct,
   encodeGoJson,
@@ -264,6 +265,26 @@ describe('the flat body path (decodeFlatStruct)', () => {
         assert.deepEqual(decodeStdBase64Bytes(bytes, offset, bytes.length), decodeStdBase64(t), t);
       }),
       { numRuns: 3000 },
+    );
+  });
+});
+
+describe('base64Object', () => {
+  it('writes the bytes encodeGoJson writes for one or two base64 fields', () => {
+    const bytes = fc.uint8Array({ maxLength: 100 });
+    fc.assert(
+      fc.property(bytes, bytes, fc.boolean(), (x, y, two) => {
+        const bx = Buffer.from(x);
+        const by = Buffer.from(y);
+        const expected = two
+          ? encodeGoJson({ plaintext: bx.toString('base64'), ciphertext: by.toString('base64') })
+          : encodeGoJson({ hmac: bx.toString('base64') });
+        const got = two
+          ? base64Object('plaintext', bx, 'ciphertext', by)
+          : base64Object('hmac', bx);
+        assert.equal(got.toString('latin1'), expected);
+      }),
+      { numRuns: 1000 },
     );
   });
 });

@@ -2,7 +2,12 @@
 // case-insensitively, `[]byte` as padded standard base64, only the first JSON value read;
 // responses HTML-escaped (`<` → `\u003c`) with a trailing newline, times in Go's RFC 3339.
 
-import { decodeStdBase64, decodeStdBase64Bytes } from '../../crypto/index.ts';
+import {
+  decodeStdBase64,
+  decodeStdBase64Bytes,
+  encodeStdBase64Into,
+  stdBase64Length,
+} from '../../crypto/index.ts';
 
 /** A request body Go's `encoding/json` would refuse; the face answers 400. */
 export class InvalidBodyError extends Error {
@@ -282,4 +287,35 @@ export function decodeFlatStruct<S extends Record<string, FieldKind>>(
     if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return undefined;
   }
   return out as Decoded<S>;
+}
+
+/** Writes the ASCII text `text` at `at`; returns the offset after it. */
+function putAscii(out: Buffer, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
+  return at;
+}
+
+/**
+ * What {@link encodeGoJson} writes for `{[a]: x}` or `{[a]: x, [b]: y}` with bytes values (Go's
+ * `[]byte`: standard base64, nothing to escape) and plain ASCII names, as bytes written in one
+ * buffer: the answers of the hot KES routes, without `toString('base64')`, the JSON text and its
+ * encoding, and without the data key's base64 ever being a string.
+ */
+export function base64Object(a: string, x: Uint8Array, b?: string, y?: Uint8Array): Buffer {
+  // {"a":"…"} plus ,"b":"…" and the newline.
+  let size = a.length + stdBase64Length(x.length) + 8;
+  if (b !== undefined && y !== undefined) size += b.length + stdBase64Length(y.length) + 6;
+  const out = Buffer.allocUnsafe(size);
+  let at = putAscii(out, 0, '{"');
+  at = putAscii(out, at, a);
+  at = putAscii(out, at, '":"');
+  at = encodeStdBase64Into(x, out, at);
+  if (b !== undefined && y !== undefined) {
+    at = putAscii(out, at, '","');
+    at = putAscii(out, at, b);
+    at = putAscii(out, at, '":"');
+    at = encodeStdBase64Into(y, out, at);
+  }
+  putAscii(out, at, '"}\n');
+  return out;
 }

@@ -10,6 +10,7 @@ import type { KeyRing } from '../../state/entities.ts';
 import { latestVersion } from '../../state/entities.ts';
 import {
   InvalidBodyError,
+  base64Object,
   decodeFlatStruct,
   decodeStruct,
   goTime,
@@ -25,7 +26,7 @@ import {
   listingPrefix,
   sendEmpty,
   sendJson,
-  sendJsonText,
+  sendJsonBytes,
   streamNdjson,
   wantsNdjson,
 } from './kes-request.ts';
@@ -218,10 +219,7 @@ function generate(k: KesRequest): void {
     length: 32,
   });
   // Base64 needs no JSON escaping: the bytes encodeGoJson writes for the same object.
-  sendJsonText(
-    k.res,
-    `{"plaintext":"${key.plaintext.toString('base64')}","ciphertext":"${key.ciphertext.toString('base64')}"}\n`,
-  );
+  sendJsonBytes(k.res, base64Object('plaintext', key.plaintext, 'ciphertext', key.ciphertext));
   key.plaintext.fill(0);
 }
 
@@ -233,7 +231,7 @@ function encrypt(k: KesRequest): void {
     plaintext: body.plaintext ?? EMPTY,
     associatedData: body.context ?? EMPTY,
   });
-  sendJsonText(k.res, `{"ciphertext":"${ciphertext.toString('base64')}"}\n`);
+  sendJsonBytes(k.res, base64Object('ciphertext', ciphertext));
 }
 
 function decrypt(k: KesRequest): void {
@@ -244,7 +242,7 @@ function decrypt(k: KesRequest): void {
     ciphertext: body.ciphertext ?? EMPTY,
     associatedData: body.context ?? EMPTY,
   });
-  sendJsonText(k.res, `{"plaintext":"${plaintext.toString('base64')}"}\n`);
+  sendJsonBytes(k.res, base64Object('plaintext', plaintext));
   plaintext.fill(0);
 }
 
@@ -289,7 +287,7 @@ function hmac(k: KesRequest): void {
     version: 0,
     message: body.message ?? EMPTY,
   });
-  sendJsonText(k.res, `{"hmac":"${mac.toString('base64')}"}\n`);
+  sendJsonBytes(k.res, base64Object('hmac', mac));
 }
 
 /** The key routes of both eras. */

@@ -148,11 +148,11 @@ export function sendJson(res: HttpResponse, value: unknown): void {
 }
 
 /**
- * `200` with JSON text already in Go's encoding (HTML-safe, trailing newline) and ASCII only:
- * the hot routes write their base64 answers so, without JSON.stringify and its escaping pass.
+ * `200` with the bytes of JSON already in Go's encoding (HTML-safe, trailing newline): the hot
+ * routes write their base64 answers so (`base64Object`), without JSON.stringify and its
+ * escaping pass.
  */
-export function sendJsonText(res: HttpResponse, text: string): void {
-  const body = Buffer.from(text, 'latin1');
+export function sendJsonBytes(res: HttpResponse, body: Buffer): void {
   res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length });
   res.end(body);
 }
