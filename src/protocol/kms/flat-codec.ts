@@ -86,11 +86,11 @@ export class FlatCodec {
         pos = varintEnd(bytes, pos);
         if (length > end - pos) return undefined;
         if (field[1] === 'string') {
-          for (let i = pos; i < pos + length; i++) if (bytes[i]! > 0x7f) return undefined;
-          message[field[2]] = bytes.toString('latin1', pos, pos + length);
+          const text = asciiText(bytes, pos, length);
+          if (text === undefined) return undefined;
+          message[field[2]] = text;
         } else {
-          message[field[2]] =
-            length === 0 ? NO_BYTES : Buffer.from(bytes.subarray(pos, pos + length));
+          message[field[2]] = copyBytes(bytes, pos, length);
         }
         pos += length;
         continue;
@@ -165,6 +165,42 @@ export class FlatCodec {
     }
     return pos;
   }
+}
+
+/** Bytes up to this length are copied by a loop rather than a view and Buffer.from. */
+const SHORT_COPY = 128;
+
+/** A copy of `bytes[pos, pos + length)` (NO_BYTES when empty). */
+function copyBytes(bytes: Buffer, pos: number, length: number): Buffer {
+  if (length === 0) return NO_BYTES;
+  if (length > SHORT_COPY) return Buffer.from(bytes.subarray(pos, pos + length));
+  const out = Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i++) out[i] = bytes[pos + i]!;
+  return out;
+}
+
+/** The last string decoded (a key name: the same in most requests) and its bytes. */
+let lastText = '';
+const lastTextBytes = Buffer.alloc(64);
+
+/**
+ * `bytes[pos, pos + length)` as text if it is ASCII, else undefined. The last text decoded is
+ * reused when the bytes are the same: a client names the same key request after request.
+ */
+function asciiText(bytes: Buffer, pos: number, length: number): string | undefined {
+  let same = length === lastText.length;
+  for (let i = 0; i < length; i++) {
+    const b = bytes[pos + i]!;
+    if (b > 0x7f) return undefined;
+    if (same && b !== lastTextBytes[i]) same = false;
+  }
+  if (same) return lastText;
+  const text = bytes.toString('latin1', pos, pos + length);
+  if (length <= lastTextBytes.length) {
+    bytes.copy(lastTextBytes, 0, pos, pos + length);
+    lastText = text;
+  }
+  return text;
 }
 
 /** A varint of at most five bytes holding a uint32 at `bytes[pos]`, or -1 for anything else. */
