@@ -231,7 +231,7 @@ export class Core {
     request: { name: string; version: number },
   ): { ring: KeyRing; version: KeyVersion } {
     checkName('key', request.name);
-    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
+    this.#readKey(caller, enclave, request.name);
     authorize(this.#state, caller, 'KEY:STATUS', enclave, request.name);
     const ring = this.#ring(enclave, request.name);
     return { ring, version: pickVersion(ring, request.version) };
@@ -252,7 +252,7 @@ export class Core {
     request: { name: string; version: number; plaintext: Uint8Array; associatedData: Uint8Array },
   ): { version: number; ciphertext: Buffer } {
     checkName('key', request.name);
-    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
+    this.#readKey(caller, enclave, request.name);
     authorize(this.#state, caller, 'KEY:ENCRYPT', enclave, request.name);
     const version = pickVersion(this.#ring(enclave, request.name), request.version);
     return {
@@ -267,7 +267,7 @@ export class Core {
     request: { name: string; version: number; associatedData: Uint8Array; length: number },
   ): GeneratedKey {
     checkName('key', request.name);
-    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
+    this.#readKey(caller, enclave, request.name);
     authorize(this.#state, caller, 'KEY:GENERATE', enclave, request.name);
     const length = request.length === 0 ? 32 : request.length;
     if (length > MAX_DATA_KEY_LENGTH) {
@@ -292,7 +292,7 @@ export class Core {
     request: { name: string; version: number; ciphertext: Uint8Array; associatedData: Uint8Array },
   ): Buffer {
     checkName('key', request.name);
-    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
+    this.#readKey(caller, enclave, request.name);
     authorize(this.#state, caller, 'KEY:DECRYPT', enclave, request.name);
     const ring = this.#ring(enclave, request.name);
     const { ciphertext, associatedData } = request;
@@ -320,7 +320,7 @@ export class Core {
     request: { name: string; version: number; message: Uint8Array },
   ): { version: number; mac: Buffer } {
     checkName('key', request.name);
-    this.#read(caller, `enclave/${enclave}/key/${request.name}`);
+    this.#readKey(caller, enclave, request.name);
     authorize(this.#state, caller, 'KEY:MAC', enclave, request.name);
     const version = pickVersion(this.#ring(enclave, request.name), request.version);
     if (!version.hmacKey) throw new KeyholdError('KEY_NO_HMAC');
@@ -533,6 +533,14 @@ export class Core {
     this.#sink.checkRead?.({ caller, object, list });
   }
 
+  /**
+   * {@link #read} of a key, its object name built only on a cluster node: the key operations
+   * run once per frame of a batch.
+   */
+  #readKey(caller: Caller, enclave: string, name: string): void {
+    if (this.#sink.checkRead !== undefined) this.#read(caller, `enclave/${enclave}/key/${name}`);
+  }
+
   #stamp(caller: Caller): { at: number; by: string } {
     return { at: this.#now(), by: caller.identity };
   }
@@ -577,8 +585,16 @@ function canonicalIdentity(text: string): string {
  * 400 unless `name` is in the name grammar. Runs before authorization, so that no policy pattern
  * is ever matched against a name longer than the grammar allows.
  */
+/**
+ * The last name found valid (validity depends on the text alone): a batch names one key in every
+ * frame, and a client one key request after request.
+ */
+let lastValidName: string | null = null;
+
 function checkName(kind: string, name: string): void {
-  if (!isValidName(name)) {
+  if (name === lastValidName) return;
+  if (isValidName(name)) lastValidName = name;
+  else {
     throw badRequest(
       `${kind} name '${quote(name)}' is empty, too long or contains invalid characters`,
     );
