@@ -14,11 +14,8 @@ export function decodeStdBase64(text: string): Buffer | undefined {
 
 /** Each byte's value as a base64 digit of the standard alphabet, -1 for any other byte. */
 const DIGITS = new Int8Array(256).fill(-1);
-for (const [i, c] of [
-  ...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/',
-].entries()) {
-  DIGITS[c.charCodeAt(0)] = i;
-}
+const STD_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+for (let i = 0; i < STD_ALPHABET.length; i++) DIGITS[STD_ALPHABET.charCodeAt(i)] = i;
 const PAD = 0x3d;
 
 /**
@@ -52,20 +49,17 @@ export function decodeStdBase64Bytes(
     const a = DIGITS[bytes[full]!]!;
     const b = DIGITS[bytes[full + 1]!]!;
     if ((a | b) < 0) return undefined;
-    out[o++] = (a << 2) | (b >> 4);
+    out[o] = (a << 2) | (b >> 4);
     if (pad === 1) {
       const c = DIGITS[bytes[full + 2]!]!;
       if (c < 0) return undefined;
-      out[o++] = ((b & 15) << 4) | (c >> 2);
+      out[o + 1] = ((b & 15) << 4) | (c >> 2);
     }
   }
   return out;
 }
 
-const ALPHABET = Buffer.from(
-  'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/',
-  'latin1',
-);
+const ALPHABET = Buffer.from(STD_ALPHABET, 'latin1');
 
 /** Length of the padded standard base64 of `n` bytes. */
 export function stdBase64Length(n: number): number {

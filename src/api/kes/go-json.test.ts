@@ -260,7 +260,7 @@ describe('the flat body path (decodeFlatStruct)', () => {
     fc.assert(
       fc.property(any, fc.nat({ max: 3 }), (t, offset) => {
         // One byte per character: what a body's bytes can hold.
-        fc.pre(/^[\x00-\xff]*$/.test(t));
+        fc.pre(Buffer.from(t, 'latin1').toString('latin1') === t);
         const bytes = Buffer.concat([Buffer.alloc(offset, 0x41), Buffer.from(t, 'latin1')]);
         assert.deepEqual(decodeStdBase64Bytes(bytes, offset, bytes.length), decodeStdBase64(t), t);
       }),

@@ -516,7 +516,9 @@ export class Primary {
         // A Buffer arrives as one: advanced serialization keeps its type.
         const lines = message.lines;
         this.#auditFile?.write(
-          Buffer.isBuffer(lines) ? lines : Buffer.from(lines.buffer, lines.byteOffset, lines.length),
+          Buffer.isBuffer(lines)
+            ? lines
+            : Buffer.from(lines.buffer, lines.byteOffset, lines.length),
         );
         return;
       }
