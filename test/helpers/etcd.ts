@@ -456,9 +456,12 @@ export class EtcdCluster {
 
   /** Stops every member (continuing paused ones), closes the proxies, removes the data. */
   async stop(options: { keepData?: boolean } = {}): Promise<void> {
-    await Promise.all(this.members.map((m) => m.stop()));
+    const keep = options.keepData === true || process.env.KEYHOLD_KEEP_ETCD_DATA === '1';
+    // A clean stop of every member at once takes etcd ~7 s (each leader tries to hand over to
+    // members that are stopping too); when the data goes anyway, there is nothing to keep clean.
+    await Promise.all(this.members.map((m) => (keep ? m.stop() : m.kill())));
     await Promise.all(this.members.map((m) => m.peerFront.close()));
-    if (!options.keepData && process.env.KEYHOLD_KEEP_ETCD_DATA !== '1') {
+    if (!keep) {
       rmSync(this.baseDir, { recursive: true, force: true });
     }
   }
