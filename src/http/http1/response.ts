@@ -2,11 +2,11 @@
 // status line, headers and body into one buffer handed to one socket write (one TLS record for
 // small bodies): that single write is where the lean server's speed comes from.
 
-import { EventEmitter } from 'node:events';
 import { STATUS_CODES } from 'node:http';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { HttpResponse } from '../http-types.ts';
 import { latin1Write } from './latin1.ts';
+import { LeanEmitter } from './lean-emitter.ts';
 import type { Http1Request } from './request.ts';
 
 /** The connection side of a response: ordered output and connection state. */
@@ -125,7 +125,7 @@ function headersSentError(): Error {
  * 'finish' fires when the last byte has been handed to the socket, then 'close'; 'close' alone
  * when the connection ended first. 'drain' follows a `write` that returned false.
  */
-export class Http1Response extends EventEmitter implements HttpResponse {
+export class Http1Response extends LeanEmitter implements HttpResponse {
   statusCode = 200;
   /** Reason phrase; Node's standard one when empty. */
   statusMessage = '';
@@ -164,9 +164,9 @@ export class Http1Response extends EventEmitter implements HttpResponse {
    */
   override once(event: string | symbol, listener: (...args: never[]) => void): this {
     if (event === 'close' || event === 'finish') {
-      return super.on(event, listener as (...args: unknown[]) => void);
+      return super.on(event, listener);
     }
-    return super.once(event, listener as (...args: unknown[]) => void);
+    return super.once(event, listener);
   }
 
   get headersSent(): boolean {
