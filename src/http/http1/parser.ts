@@ -225,32 +225,38 @@ const COMMON_NAMES = [
   'x-amz-date',
   'traceparent',
 ];
-/** COMMON_NAMES by length, and their bytes. */
-const NAMES_BY_LENGTH: string[][] = [];
-const BYTES_BY_LENGTH: Uint8Array[][] = [];
-for (const name of COMMON_NAMES) {
-  (NAMES_BY_LENGTH[name.length] ??= []).push(name);
-  (BYTES_BY_LENGTH[name.length] ??= []).push(Buffer.from(name, 'latin1'));
+// The fast path notes which common names it has seen in a 32-bit mask; and a first `set-cookie`
+// would not be a plain store (it collects an array).
+if (COMMON_NAMES.length > 31 || COMMON_NAMES.includes('set-cookie')) {
+  throw new Error('COMMON_NAMES: at most 31, and never set-cookie');
 }
 
+/** Indexes into COMMON_NAMES by name length, and the names' bytes. */
+const INDEXES_BY_LENGTH: number[][] = [];
+const BYTES_BY_LENGTH: Uint8Array[][] = [];
+COMMON_NAMES.forEach((name, index) => {
+  (INDEXES_BY_LENGTH[name.length] ??= []).push(index);
+  (BYTES_BY_LENGTH[name.length] ??= []).push(Buffer.from(name, 'latin1'));
+});
+
 /**
- * The COMMON_NAMES entry that buf[start, start + length) spells in any case, or undefined.
+ * The index of the COMMON_NAMES entry that buf[start, start + length) spells in any case, or -1.
  * Only for bytes already checked to be tchar: for those, `b | 0x20` equals a lower-case letter
  * exactly when b is that letter in either case, and equals '-' only for '-' (0x0d, the other
  * byte it would match, is not a tchar).
  */
-function commonName(buf: Buffer, start: number, length: number): string | undefined {
+function commonName(buf: Buffer, start: number, length: number): number {
   const candidates = BYTES_BY_LENGTH[length];
-  if (candidates === undefined) return undefined;
+  if (candidates === undefined) return -1;
   const first = buf[start]! | 0x20;
   for (let c = 0; c < candidates.length; c++) {
     const bytes = candidates[c]!;
     if (bytes[0] !== first) continue;
     let k = 1;
     while (k < length && (buf[start + k]! | 0x20) === bytes[k]) k++;
-    if (k === length) return NAMES_BY_LENGTH[length]![c];
+    if (k === length) return INDEXES_BY_LENGTH[length]![c]!;
   }
-  return undefined;
+  return -1;
 }
 
 /**
@@ -855,6 +861,8 @@ export class Http1Parser {
     const maxCount = this.#maxHeadersCount;
     let count = 0;
     let contentLength = 0;
+    /** Bit i: COMMON_NAMES[i] is in `headers`. */
+    let seen = 0;
     for (;;) {
       if (i >= stop) return this.#fastBail(count);
       if (buf[i] === CR) {
@@ -877,9 +885,11 @@ export class Http1Parser {
       if (count >= maxCount) return this.#fastBail(count);
       counted += nameEnd - nameStart + (valueEnd - valueStart);
       const nameLength = nameEnd - nameStart;
+      const common = commonName(buf, nameStart, nameLength);
       const name =
-        commonName(buf, nameStart, nameLength) ??
-        text.slice(nameStart - base, nameEnd - base).toLowerCase();
+        common >= 0
+          ? COMMON_NAMES[common]!
+          : text.slice(nameStart - base, nameEnd - base).toLowerCase();
       // The names whose values frame the message (what #startField picks out), by length
       // first: a common name is a constant, so these compare by identity.
       if (nameLength === 14 && name === 'content-length') {
@@ -911,11 +921,14 @@ export class Http1Parser {
       while (trimmed > valueStart && (buf[trimmed - 1] === SP || buf[trimmed - 1] === HT)) {
         trimmed--;
       }
-      addHeader(
-        headers,
-        name,
-        trimmed > valueStart ? text.slice(valueStart - base, trimmed - base) : '',
-      );
+      const value = trimmed > valueStart ? text.slice(valueStart - base, trimmed - base) : '';
+      if (common >= 0 && (seen & (1 << common)) === 0) {
+        // The first field of a common name: nothing to combine it with, a plain store.
+        seen |= 1 << common;
+        (headers as Record<string, string>)[name] = value;
+      } else {
+        addHeader(headers, name, value);
+      }
       count++;
     }
     // The count only grows, so a total under the limit means no step of it reached the limit.
