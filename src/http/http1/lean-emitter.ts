@@ -6,24 +6,19 @@
 type Listener = ((...args: never[]) => void) & { listener?: Listener };
 
 /**
- * Listeners in registration order, kept as two parallel lists created on the first `on`.
- * Semantics as EventEmitter's: listeners run in the order added, with `this` the emitter; an
- * `emit` runs the listeners present when it started (one added or removed meanwhile does not
- * change that run); `off` removes the most recently added registration of a listener, also
+ * Listeners in registration order, as event/listener pairs in one list created on the first
+ * `on`. Semantics as EventEmitter's: listeners run in the order added, with `this` the emitter;
+ * an `emit` runs the listeners present when it started (one added or removed meanwhile does
+ * not change that run); `off` removes the most recently added registration of a listener, also
  * one made with `once`; `emit('error')` with no 'error' listener throws the error.
  */
 export class LeanEmitter {
-  #names: (string | symbol)[] | null = null;
-  #listeners: Listener[] | null = null;
+  /** event, listener, event, listener, … */
+  #pairs: (string | symbol | Listener)[] | null = null;
 
   on(event: string | symbol, listener: (...args: never[]) => void): this {
-    if (this.#names === null) {
-      this.#names = [event];
-      this.#listeners = [listener];
-    } else {
-      this.#names.push(event);
-      this.#listeners!.push(listener);
-    }
+    if (this.#pairs === null) this.#pairs = [event, listener];
+    else this.#pairs.push(event, listener);
     return this;
   }
 
@@ -41,14 +36,12 @@ export class LeanEmitter {
   }
 
   off(event: string | symbol, listener: (...args: never[]) => void): this {
-    const names = this.#names;
-    const listeners = this.#listeners;
-    if (names === null || listeners === null) return this;
-    for (let i = names.length - 1; i >= 0; i--) {
-      const l = listeners[i]!;
-      if (names[i] === event && (l === listener || l.listener === listener)) {
-        names.splice(i, 1);
-        listeners.splice(i, 1);
+    const pairs = this.#pairs;
+    if (pairs === null) return this;
+    for (let i = pairs.length - 2; i >= 0; i -= 2) {
+      const l = pairs[i + 1] as Listener;
+      if (pairs[i] === event && (l === listener || l.listener === listener)) {
+        pairs.splice(i, 2);
         break;
       }
     }
@@ -61,42 +54,35 @@ export class LeanEmitter {
 
   /** Removes every listener of `event`, or of every event. */
   removeAllListeners(event?: string | symbol): this {
-    const names = this.#names;
-    const listeners = this.#listeners;
-    if (names === null || listeners === null) return this;
+    const pairs = this.#pairs;
+    if (pairs === null) return this;
     if (event === undefined) {
-      this.#names = null;
-      this.#listeners = null;
+      this.#pairs = null;
       return this;
     }
-    for (let i = names.length - 1; i >= 0; i--) {
-      if (names[i] === event) {
-        names.splice(i, 1);
-        listeners.splice(i, 1);
-      }
-    }
+    for (let i = pairs.length - 2; i >= 0; i -= 2) if (pairs[i] === event) pairs.splice(i, 2);
     return this;
   }
 
   listenerCount(event: string | symbol): number {
-    const names = this.#names;
-    if (names === null) return 0;
+    const pairs = this.#pairs;
+    if (pairs === null) return 0;
     let n = 0;
-    for (const name of names) if (name === event) n++;
+    for (let i = 0; i < pairs.length; i += 2) if (pairs[i] === event) n++;
     return n;
   }
 
   /** Calls the listeners of `event` with `args`; true when there was one. */
   emit(event: string | symbol, ...args: unknown[]): boolean {
-    const names = this.#names;
-    const listeners = this.#listeners;
+    const pairs = this.#pairs;
     let first: Listener | null = null;
     let more: Listener[] | null = null;
-    if (names !== null && listeners !== null) {
-      for (let i = 0; i < names.length; i++) {
-        if (names[i] !== event) continue;
-        if (first === null) first = listeners[i]!;
-        else (more ??= []).push(listeners[i]!);
+    if (pairs !== null) {
+      for (let i = 0; i < pairs.length; i += 2) {
+        if (pairs[i] !== event) continue;
+        const listener = pairs[i + 1] as Listener;
+        if (first === null) first = listener;
+        else (more ??= []).push(listener);
       }
     }
     if (first === null) {
