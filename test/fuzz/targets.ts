@@ -144,6 +144,9 @@ function viaLlhttp(input: Buffer): { messages: ParsedMessage[]; error: boolean; 
     if (!current) return;
     current.trailers = raw.length > 0 ? combined(raw) : {};
     raw = [];
+    // The binding flushes trailers with the message's target again; node:http's
+    // parserOnMessageComplete drops it (parser._url = ''), or the next target would start with it.
+    url = '';
     messages.push(current);
     current = null;
   };
