@@ -1,26 +1,37 @@
-// HTTP/1.1 hot-path benchmark: the lean server (src/http/http1) beside a bare node:https server,
-// both answering a constant 100-byte body over TLS with a client certificate requested, each in
-// its own process, driven by /tmp/loadgen when built (else a Node load loop) over keep-alive
-// connections. Prints a table and one JSON line.
-// `node dist/bench/http1.js [--seconds 5] [--connections 32] [--rounds 2] [--rate N]` (--rate: a fixed
-// total request rate for loadgen, to compare CPU per request at equal load)
+// HTTP/1.1 hot-path benchmark: what a small request costs a server at each layer, each server in
+// its own process, all answering a constant 100-byte body over TLS with a client certificate
+// requested: bare TLS (one constant HTTP answer written per read: the floor under any HTTPS
+// server), the lean server (src/http/http1) with a trivial handler, the same with async hooks
+// turned on (one AsyncLocalStorage.run, as a scope anywhere in a process does), and node:https.
+// Driven by the Go load generator (bench/loadgen, built here; a Node load loop without Go) over
+// keep-alive connections, the servers alternated round by round. Prints a table and one JSON line.
+// `node dist/bench/http1.js [--seconds 5] [--connections 32] [--rounds 2] [--rate N]` (--rate: a
+// fixed total request rate for the load generator, to compare CPU per request at equal load)
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
+import { connect, createServer as createTlsServer } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { ApiKey, clientCertificateForApiKey, createCertificate } from '../src/identity/index.ts';
 import { createHttp1Server } from '../src/http/http1/index.ts';
 import type { HttpRequest, HttpResponse } from '../src/http/http-types.ts';
+import { buildGoLoadgen } from './load.ts';
 
-type Kind = 'https' | 'lean';
+const KINDS = ['tls', 'lean', 'lean-hooks', 'https'] as const;
+type Kind = (typeof KINDS)[number];
+const LABELS: Record<Kind, string> = {
+  tls: 'bare TLS, constant answer per read',
+  lean: 'lean http1, trivial handler',
+  'lean-hooks': 'lean http1, async hooks on',
+  https: 'node:https, trivial handler',
+};
 
-const LOADGEN = '/tmp/loadgen';
 const WARMUP_MS = 2000;
 const BODY = Buffer.from(JSON.stringify({ message: 'x'.repeat(86) }));
 
@@ -39,7 +50,9 @@ interface Result {
 }
 
 /** Child process: one server of `kind`; reports CPU and request counts over IPC. */
-function serve(kind: Kind, certFile: string, keyFile: string): void {
+async function serve(kind: Kind, certFile: string, keyFile: string): Promise<void> {
+  // An empty scope: what turns Node's async hooks on for the rest of the process.
+  if (kind === 'lean-hooks') await new AsyncLocalStorage().run({}, () => Promise.resolve());
   let requests = 0;
   let mark = { requests: 0, cpu: process.cpuUsage() };
   const handler = (req: HttpRequest, res: HttpResponse): void => {
@@ -58,10 +71,26 @@ function serve(kind: Kind, certFile: string, keyFile: string): void {
     minVersion: 'TLSv1.2' as const,
     ALPNProtocols: ['http/1.1'],
   };
+  // The floor: every read (a whole small request, as the load generator writes it) answered
+  // with the same bytes, nothing parsed.
+  const answer = Buffer.concat([
+    Buffer.from(
+      `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${String(BODY.length)}\r\n\r\n`,
+    ),
+    BODY,
+  ]);
   const server =
     kind === 'https'
       ? createServer({ ...tls, keepAliveTimeout: 120_000 }, handler)
-      : createHttp1Server(tls, handler, { keepAliveTimeout: 120_000 });
+      : kind === 'tls'
+        ? createTlsServer(tls, (socket) => {
+            socket.setNoDelay(true);
+            socket.on('data', () => {
+              requests++;
+              socket.write(answer);
+            });
+          })
+        : createHttp1Server(tls, handler, { keepAliveTimeout: 120_000 });
   server.listen(0, '127.0.0.1', () => {
     process.send?.({ port: (server.address() as AddressInfo).port });
   });
@@ -105,6 +134,7 @@ function nextMessage<T>(child: ChildProcess): Promise<T> {
 
 /** Load from the Go generator: the way kms-go / MinIO clients talk to a KMS. */
 async function loadgenRun(
+  loadgen: string,
   port: number,
   apiKey: string,
   connections: number,
@@ -113,7 +143,7 @@ async function loadgenRun(
 ): Promise<{ rps: number; errors: number; p50: number | null; p99: number | null }> {
   const child = pinned(
     1,
-    LOADGEN,
+    loadgen,
     [
       '-url',
       `https://127.0.0.1:${String(port)}/`,
@@ -203,6 +233,7 @@ async function nodeLoad(
 }
 
 async function measure(
+  loadgen: string | null,
   kind: Kind,
   files: { cert: string; key: string },
   apiKey: ApiKey,
@@ -213,8 +244,8 @@ async function measure(
   const script = fileURLToPath(import.meta.url);
   const child = pinned(0, process.execPath, [script, 'serve', kind, files.cert, files.key], true);
   const { port } = await nextMessage<{ port: number }>(child);
-  const load = existsSync(LOADGEN)
-    ? loadgenRun(port, apiKey.toK1(), connections, seconds, rate)
+  const load = loadgen
+    ? loadgenRun(loadgen, port, apiKey.toK1(), connections, seconds, rate)
     : nodeLoad(port, apiKey, connections, seconds);
   await sleep(WARMUP_MS);
   child.send('start');
@@ -258,11 +289,12 @@ async function main(): Promise<void> {
     writeFileSync(files.cert, generated.cert);
     writeFileSync(files.key, generated.key, { mode: 0o600 });
     const apiKey = ApiKey.generate('k1');
-    const results: Record<Kind, Result[]> = { https: [], lean: [] };
-    // Alternate the two servers so drifting machine load hits both alike.
+    const loadgen = buildGoLoadgen(dir);
+    const results: Record<Kind, Result[]> = { tls: [], lean: [], 'lean-hooks': [], https: [] };
+    // Alternate the servers so drifting machine load hits them alike.
     for (let round = 0; round < rounds; round++) {
-      for (const kind of ['https', 'lean'] as const) {
-        results[kind].push(await measure(kind, files, apiKey, connections, seconds, rate));
+      for (const kind of KINDS) {
+        results[kind].push(await measure(loadgen, kind, files, apiKey, connections, seconds, rate));
       }
     }
     const summary = (kind: Kind): { rps: number; cpuMicrosPerRequest: number; errors: number } => ({
@@ -271,19 +303,25 @@ async function main(): Promise<void> {
         Math.round(median(results[kind].map((r) => r.cpuMicrosPerRequest)) * 10) / 10,
       errors: results[kind].reduce((n, r) => n + r.errors, 0),
     });
-    const https = summary('https');
-    const lean = summary('lean');
-    const ratio = Math.round((lean.rps / https.rps) * 100) / 100;
-    const cpuRatio = Math.round((https.cpuMicrosPerRequest / lean.cpuMicrosPerRequest) * 100) / 100;
-    const driver = existsSync(LOADGEN) ? 'loadgen' : 'node';
+    const summaries = Object.fromEntries(KINDS.map((kind) => [kind, summary(kind)])) as Record<
+      Kind,
+      ReturnType<typeof summary>
+    >;
+    const https = summaries.https.cpuMicrosPerRequest;
+    const driver = loadgen ? 'loadgen' : 'node';
     process.stdout.write(
       `HTTP/1.1 over TLS, constant ${String(BODY.length)}-byte body, ${String(connections)} connections, ` +
         `${String(seconds)} s x ${String(rounds)} rounds (median), load: ${driver}` +
         `${rate > 0 ? `, fixed rate ${String(rate)}/s` : ''}\n\n` +
-        `server        req/s   server CPU µs/req   errors\n` +
-        `node:https ${String(https.rps).padStart(8)}   ${https.cpuMicrosPerRequest.toFixed(1).padStart(17)}   ${String(https.errors).padStart(6)}\n` +
-        `lean http1 ${String(lean.rps).padStart(8)}   ${lean.cpuMicrosPerRequest.toFixed(1).padStart(17)}   ${String(lean.errors).padStart(6)}\n\n` +
-        `throughput ratio lean/https: ${ratio.toFixed(2)}x, CPU per request https/lean: ${cpuRatio.toFixed(2)}x\n`,
+        `server                                 req/s   server CPU µs/req   vs node:https   errors\n` +
+        KINDS.map((kind) => {
+          const r = summaries[kind];
+          return (
+            `${LABELS[kind].padEnd(35)} ${String(r.rps).padStart(8)}   ` +
+            `${r.cpuMicrosPerRequest.toFixed(1).padStart(17)}   ` +
+            `${(r.cpuMicrosPerRequest / https).toFixed(2).padStart(12)}x   ${String(r.errors).padStart(6)}\n`
+          );
+        }).join(''),
     );
     process.stdout.write(
       JSON.stringify({
@@ -293,10 +331,7 @@ async function main(): Promise<void> {
         seconds,
         rounds,
         rate,
-        https,
-        lean,
-        ratio,
-        cpuRatio,
+        ...summaries,
         runs: results,
       }) + '\n',
     );
@@ -306,7 +341,7 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === 'serve') {
-  serve(process.argv[3] as Kind, process.argv[4] ?? '', process.argv[5] ?? '');
+  await serve(process.argv[3] as Kind, process.argv[4] ?? '', process.argv[5] ?? '');
 } else {
   await main();
 }

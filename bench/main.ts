@@ -37,8 +37,34 @@ const { values, positionals } = parseArgs({
     only: { type: 'string' },
     workers: { type: 'string' },
     'compare-crypto': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (values.help) {
+  process.stdout.write(`Usage: npm run bench -- [single] [options]
+
+Keyhold against a bare node:https baseline in the same run, over mTLS with keep-alive, driven by
+the Go load generator (built here; needs golang-go) and a Node one. Prints a table and one JSON
+line; docs/performance.md explains the method and the figures.
+
+  single                 only the single-request scenarios (KES and KMS generate / decrypt) and
+                         the 100-frame batch, Go client, server CPU per request against the
+                         baseline's; five rounds by default
+  --rounds N             keep-alive scenarios measured N times beside the baseline (median)
+  --duration MS          measured window per scenario (default 4000)
+  --warmup MS            load before the window (default 1500)
+  --connections N        keep-alive connections (default 32)
+  --keys N               keys of the scale test (default 1000000; 0 skips it)
+  --workers N            start the Keyhold server with N workers (default: its own default)
+  --only TEXT            only the scenarios whose name contains TEXT (and the baselines)
+  --compare-crypto       with single: also run every scenario on a server with the native
+                         data-key crypto off (KEYHOLD_NATIVE_CRYPTO=0), in the same rounds
+  -h, --help             this text
+
+Environment: BENCH_CPU_PROF=DIR writes V8 CPU profiles of the Keyhold server into DIR.
+`);
+  process.exit(0);
+}
 /** `--workers N`: the server's worker processes (default: the server's own default). */
 const WORKERS = values.workers === undefined ? [] : ['--workers', values.workers];
 /** `--only TEXT`: only the scenarios whose name contains TEXT (and the baselines). */

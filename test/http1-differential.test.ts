@@ -17,8 +17,10 @@ import {
   rawExchange,
   testCertificate,
 } from '../src/http/http1/test-support.ts';
+import { sweepAll } from './helpers/sweep.ts';
 
-const CASES = Number(process.env.HTTP1_FUZZ_CASES ?? 2000);
+/** 2,000 generated cases at CI's depth (KEYHOLD_SWEEP=all), 600 in the edit–test loop. */
+const CASES = Number(process.env.HTTP1_FUZZ_CASES ?? (sweepAll() ? 2000 : 600));
 const SEED = Number(process.env.HTTP1_FUZZ_SEED ?? Date.now() % 1_000_000);
 const CONCURRENCY = 24;
 const QUIET_MS = 400;

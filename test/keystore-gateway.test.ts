@@ -211,6 +211,8 @@ keystore:
       ca: ${caFile}
     status:
       ping: 10s
+keyhold:
+  keystore_probe_interval: 500ms
 `;
   const start = (env: Record<string, string> = {}, endpoint = vault.endpoint) =>
     startKesServer({
@@ -280,7 +282,8 @@ keystore:
       await vault.listen();
     }
     await client.generateKey('k4');
-    // As in KES, only the 10-s store probe ends offline mode: readiness returns by then.
+    // As in KES, only the store probe ends offline mode (every 10 s by default; 500 ms here):
+    // readiness returns by then.
     let ready = 0;
     for (let i = 0; i < 60 && ready !== 200; i++) {
       ready = (await kes(server.endpoint, app, 'GET', '/v1/ready')).status;
@@ -296,7 +299,7 @@ keystore:
       const status = await kes(server.endpoint, app, 'GET', '/v1/status');
       assert.equal(status.json<Record<string, unknown>>().keystore_unavailable, true);
       const ready = await kes(server.endpoint, app, 'GET', '/v1/ready');
-      // 502 "unavailable" until the 10-s probe marks the store offline, 504 after.
+      // 502 "unavailable" until the probe marks the store offline, 504 after.
       assert.ok(
         ready.text === errorBody('key store is unavailable') ||
           ready.text === errorBody('key store is not reachable'),

@@ -29,8 +29,14 @@ export function io(): CliIo {
   return current.getStore() ?? PROCESS_IO;
 }
 
-/** Runs `body` with `cliIo` as the current CliIo. */
+/**
+ * Runs `body` with `cliIo` as the current CliIo. The process's own CliIo needs no scope (it is
+ * what `io()` returns outside one), and must not get one: an AsyncLocalStorage scope turns on
+ * async hooks for the rest of the process, so a `keyhold server` started from it would pay a
+ * JavaScript hook on every socket read and write, timer and promise (docs/performance.md).
+ */
 export function withIo<T>(cliIo: CliIo, body: () => Promise<T>): Promise<T> {
+  if (cliIo === PROCESS_IO && current.getStore() === undefined) return body();
   return current.run(cliIo, body);
 }
 

@@ -26,6 +26,13 @@ export interface PipelineOptions {
   readonly admit?: (socket: Socket) => Promise<void> | null;
   /** Observes every finished request (metrics). */
   readonly observe?: (route: string, status: number, seconds: number) => void;
+  /**
+   * Whether writes are named after the request's `Keyhold-Request-Id` (a cluster node; a single
+   * node ignores the names). Only then does such a request run in the name's AsyncLocalStorage
+   * scope (core/request-id.ts): the first scope turns async hooks on for the rest of the
+   * process, a JavaScript call on every socket read and write, timer and promise.
+   */
+  readonly namesWrites?: boolean;
 }
 
 /** The `request` listener of an HTTPS server, plus the record of what the server refused itself. */
@@ -47,6 +54,7 @@ export interface Pipeline {
 
 /** Builds the `request` listener of an HTTPS server. */
 export function createPipeline(options: PipelineOptions): Pipeline {
+  const namesWrites = options.namesWrites ?? false;
   /** Requests taken and not yet audited, and who waits for there to be none. */
   let open = 0;
   let whenSettled: (() => void)[] = [];
@@ -154,8 +162,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const run = (body: Buffer): void => {
       const ctx = (context = new Context(req, res, caller, resource, rawQuery, body, prepared));
       const wait = options.admit?.(req.socket);
-      if (wait) void wait.then(() => handle(route, ctx, fail));
-      else handle(route, ctx, fail);
+      if (wait) void wait.then(() => handle(route, ctx, namesWrites, fail));
+      else handle(route, ctx, namesWrites, fail);
     };
     if (route.streamBody) {
       if (Number(req.headers['content-length'] ?? '0') > route.maxBody) {
@@ -203,12 +211,17 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 }
 
 /** Runs a route's handler; whatever it throws or rejects with goes to `fail`. */
-function handle(route: Route, ctx: RequestContext, fail: (error: unknown) => void): void {
+function handle(
+  route: Route,
+  ctx: RequestContext,
+  namesWrites: boolean,
+  fail: (error: unknown) => void,
+): void {
   // A cluster node's read of an object in flight: wait, then run the handler again (it answered
   // and changed nothing before the throw).
   const retry = (error: unknown): void => {
     if (error instanceof ReadWait && !ctx.res.headersSent) {
-      error.until.then(() => handle(route, ctx, fail), fail);
+      error.until.then(() => handle(route, ctx, namesWrites, fail), fail);
     } else {
       fail(error);
     }
@@ -216,7 +229,10 @@ function handle(route: Route, ctx: RequestContext, fail: (error: unknown) => voi
   try {
     // A write request named by the client (a retry after a lost answer) is applied only once.
     const id = parseRequestId(ctx.req.headers[REQUEST_ID_HEADER]);
-    const done = inRequest(id, ctx.caller.identity, () => route.handle(ctx));
+    const done =
+      namesWrites && id !== undefined
+        ? inRequest(id, ctx.caller.identity, () => route.handle(ctx))
+        : route.handle(ctx);
     if (done) done.catch(retry);
   } catch (e) {
     retry(e);

@@ -217,6 +217,7 @@ export class KeyholdServer {
         ),
       observe: (route, status, seconds) => this.metrics.observe(route, status, seconds),
       admit: (socket) => this.handshakes.admit(socket),
+      namesWrites: init.owner.clusterControl !== undefined,
     });
     this.pipeline = pipeline;
     try {

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { killGroupAtExit, OWN_GROUP } from './own-process-group.ts';
 
 const ETCD = process.env.KEYHOLD_ETCD_BIN ?? 'etcd';
 
@@ -67,33 +68,35 @@ export async function startEtcd(n = 1): Promise<EtcdCluster> {
       child: null as unknown as ChildProcess,
       output: '',
       start: async () => {
-        const child = spawn(
-          ETCD,
-          [
-            '--name',
-            s.name,
-            '--data-dir',
-            join(base, s.name),
-            '--listen-client-urls',
-            clientUrl,
-            '--advertise-client-urls',
-            clientUrl,
-            '--listen-peer-urls',
-            `http://127.0.0.1:${s.peer}`,
-            '--initial-advertise-peer-urls',
-            `http://127.0.0.1:${s.peer}`,
-            '--initial-cluster',
-            initial,
-            '--initial-cluster-state',
-            'new',
-            '--heartbeat-interval',
-            '50',
-            '--election-timeout',
-            '500',
-            '--log-level',
-            'error',
-          ],
-          { stdio: ['ignore', 'pipe', 'pipe'] },
+        const child = killGroupAtExit(
+          spawn(
+            ETCD,
+            [
+              '--name',
+              s.name,
+              '--data-dir',
+              join(base, s.name),
+              '--listen-client-urls',
+              clientUrl,
+              '--advertise-client-urls',
+              clientUrl,
+              '--listen-peer-urls',
+              `http://127.0.0.1:${s.peer}`,
+              '--initial-advertise-peer-urls',
+              `http://127.0.0.1:${s.peer}`,
+              '--initial-cluster',
+              initial,
+              '--initial-cluster-state',
+              'new',
+              '--heartbeat-interval',
+              '50',
+              '--election-timeout',
+              '500',
+              '--log-level',
+              'error',
+            ],
+            { ...OWN_GROUP, stdio: ['ignore', 'pipe', 'pipe'] },
+          ),
         );
         member.child = child;
         child.stdout.on('data', (c: Buffer) => (member.output += c.toString()));

@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killGroupAtExit, OWN_GROUP } from './own-process-group.ts';
 
 /** Path of the CLI as it ships: the bundle `npm run build` makes (scripts/build-cli-bundle.js). */
 export const CLI = fileURLToPath(new URL('../../cli/keyhold.js', import.meta.url));
@@ -178,11 +179,14 @@ export function spawnServer(
   options: SpawnOptions,
 ): Promise<{ server: SpawnedServer; ready: Readiness }> {
   const argv = withTestDefaults(args);
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...argv], {
-    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-    env: { ...process.env, ...options.env, KEYHOLD_READY: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = killGroupAtExit(
+    spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...argv], {
+      ...OWN_GROUP, // tests freeze servers and workers with SIGSTOP
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      env: { ...process.env, ...options.env, KEYHOLD_READY: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   let output = '';
   let stdout = '';
   const watchers = new Set<() => void>();

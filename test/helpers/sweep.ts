@@ -1,5 +1,6 @@
 // Test harness: how deep the exhaustive damage sweeps go. By default a sweep over every offset
-// (or bit) takes a seeded, evenly spread sample of them; KEYHOLD_SWEEP=all takes every one.
+// (or bit) takes a seeded, evenly spread sample of them; KEYHOLD_SWEEP=all (CI) takes every one,
+// and also widens the HTTP/1.1 differential fuzz (test/http1-differential.test.ts).
 
 import type { Prng } from './prng.ts';
 

@@ -1,10 +1,11 @@
-// The parser on its own: any split of the input parses alike, the error each ambiguity gets,
-// Node's rules for repeated headers, limits, and stopping after a message.
+// The parser on its own: any split of the input parses alike, the fast path for whole heads and
+// the state machine agree on every input, the error each ambiguity gets, Node's rules for
+// repeated headers, limits, and stopping after a message.
 
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { test } from 'node:test';
-import { Http1Parser } from './parser.ts';
+import { Http1Parser, http1FastPath } from './parser.ts';
 import type { RequestHead } from './parser.ts';
 
 interface Parsed {
@@ -15,10 +16,20 @@ interface Parsed {
   status: number | null;
 }
 
-function parse(
-  parts: readonly Buffer[],
-  limits = { maxHeaderSize: 16384, maxHeadersCount: 1000 },
-): Parsed {
+const LIMITS = { maxHeaderSize: 16384, maxHeadersCount: 1000 };
+
+/** Parses `parts` in turn; `fast` false runs the state machine alone (no fast path). */
+function parse(parts: readonly Buffer[], limits = LIMITS, fast = true): Parsed {
+  const before = http1FastPath.enabled;
+  http1FastPath.enabled = fast;
+  try {
+    return parseWith(parts, limits);
+  } finally {
+    http1FastPath.enabled = before;
+  }
+}
+
+function parseWith(parts: readonly Buffer[], limits: typeof LIMITS): Parsed {
   const out: Parsed = { heads: [], bodies: [], trailers: [], error: null, status: null };
   let body = '';
   const parser = new Http1Parser(limits, {
@@ -89,61 +100,71 @@ test("repeated headers are combined as Node's IncomingMessage does", () => {
   assert.deepEqual(parsed.trailers[0], { t: '1, 2' });
 });
 
+const POST_HEAD = 'POST / HTTP/1.1\r\nHost: k\r\n';
+/** Inputs each parser refuses, with the llhttp code and status they get. */
+const ERRORS: [string, string, number][] = [
+  [
+    `${POST_HEAD}Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n`,
+    'HPE_INVALID_TRANSFER_ENCODING',
+    400,
+  ],
+  [
+    `${POST_HEAD}Transfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n`,
+    'HPE_INVALID_CONTENT_LENGTH',
+    400,
+  ],
+  [
+    `${POST_HEAD}Content-Length: 1\r\nContent-Length: 1\r\n\r\n`,
+    'HPE_UNEXPECTED_CONTENT_LENGTH',
+    400,
+  ],
+  [`${POST_HEAD}Content-Length: 1 1\r\n\r\n`, 'HPE_INVALID_CONTENT_LENGTH', 400],
+  [`${POST_HEAD}Content-Length: 9007199254740992\r\n\r\n`, 'HPE_INVALID_CONTENT_LENGTH', 400],
+  [
+    `${POST_HEAD}Transfer-Encoding: chunked, identity\r\n\r\n`,
+    'HPE_INVALID_TRANSFER_ENCODING',
+    400,
+  ],
+  [`${POST_HEAD}Transfer-Encoding: identity\r\n\r\n`, 'HPE_INVALID_TRANSFER_ENCODING', 400],
+  [
+    `${POST_HEAD}Transfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n`,
+    'HPE_INVALID_TRANSFER_ENCODING',
+    400,
+  ],
+  [`${POST_HEAD}Transfer-Encoding : chunked\r\n\r\n`, 'HPE_INVALID_HEADER_TOKEN', 400],
+  [`${POST_HEAD}X: a\r\n b\r\n\r\n`, 'HPE_INVALID_HEADER_TOKEN', 400],
+  [`${POST_HEAD}X: a\nY: b\r\n\r\n`, 'HPE_INVALID_HEADER_TOKEN', 400],
+  [`${POST_HEAD}X: a\rY: b\r\n\r\n`, 'HPE_STRICT', 400],
+  [`${POST_HEAD}X: \x01\r\n\r\n`, 'HPE_INVALID_HEADER_TOKEN', 400],
+  [
+    `${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n1 \r\na\r\n0\r\n\r\n`,
+    'HPE_INVALID_CHUNK_SIZE',
+    400,
+  ],
+  [`${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n1\r\naX`, 'HPE_STRICT', 400],
+  [`${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n1; a\r\na\r\n0\r\n\r\n`, 'HPE_STRICT', 400],
+  [
+    `${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 1\r\n\r\n`,
+    'HPE_INVALID_CONTENT_LENGTH',
+    400,
+  ],
+  [
+    `${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n1;${'e'.repeat(16385)}\r\n`,
+    'HPE_CHUNK_EXTENSIONS_OVERFLOW',
+    413,
+  ],
+  ['GET /\r\n\r\n', 'HPE_INVALID_VERSION', 400],
+  ['GET / HTTP/2.0\r\n\r\n', 'HPE_INVALID_VERSION', 400],
+  ['GET / RTSP/1.0\r\n\r\n', 'HPE_INVALID_CONSTANT', 400],
+  ['GET http://a@b@c/ HTTP/1.1\r\n\r\n', 'HPE_INVALID_URL', 400],
+  ['GET /\x80 HTTP/1.1\r\n\r\n', 'HPE_INVALID_URL', 400],
+  ['CONNECT h:1 HTTP/1.1\r\n\r\n', 'HPE_INVALID_METHOD', 400],
+  ['GX', 'HPE_INVALID_METHOD', 400],
+  [`GET /${'a'.repeat(16383)}`, 'HPE_HEADER_OVERFLOW', 431],
+];
+
 test('each ambiguity gets its error', () => {
-  const post = 'POST / HTTP/1.1\r\nHost: k\r\n';
-  const cases: [string, string, number][] = [
-    [
-      `${post}Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n`,
-      'HPE_INVALID_TRANSFER_ENCODING',
-      400,
-    ],
-    [
-      `${post}Transfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n`,
-      'HPE_INVALID_CONTENT_LENGTH',
-      400,
-    ],
-    [`${post}Content-Length: 1\r\nContent-Length: 1\r\n\r\n`, 'HPE_UNEXPECTED_CONTENT_LENGTH', 400],
-    [`${post}Content-Length: 1 1\r\n\r\n`, 'HPE_INVALID_CONTENT_LENGTH', 400],
-    [`${post}Content-Length: 9007199254740992\r\n\r\n`, 'HPE_INVALID_CONTENT_LENGTH', 400],
-    [`${post}Transfer-Encoding: chunked, identity\r\n\r\n`, 'HPE_INVALID_TRANSFER_ENCODING', 400],
-    [`${post}Transfer-Encoding: identity\r\n\r\n`, 'HPE_INVALID_TRANSFER_ENCODING', 400],
-    [
-      `${post}Transfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n`,
-      'HPE_INVALID_TRANSFER_ENCODING',
-      400,
-    ],
-    [`${post}Transfer-Encoding : chunked\r\n\r\n`, 'HPE_INVALID_HEADER_TOKEN', 400],
-    [`${post}X: a\r\n b\r\n\r\n`, 'HPE_INVALID_HEADER_TOKEN', 400],
-    [`${post}X: a\nY: b\r\n\r\n`, 'HPE_INVALID_HEADER_TOKEN', 400],
-    [`${post}X: a\rY: b\r\n\r\n`, 'HPE_STRICT', 400],
-    [`${post}X: \x01\r\n\r\n`, 'HPE_INVALID_HEADER_TOKEN', 400],
-    [
-      `${post}Transfer-Encoding: chunked\r\n\r\n1 \r\na\r\n0\r\n\r\n`,
-      'HPE_INVALID_CHUNK_SIZE',
-      400,
-    ],
-    [`${post}Transfer-Encoding: chunked\r\n\r\n1\r\naX`, 'HPE_STRICT', 400],
-    [`${post}Transfer-Encoding: chunked\r\n\r\n1; a\r\na\r\n0\r\n\r\n`, 'HPE_STRICT', 400],
-    [
-      `${post}Transfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 1\r\n\r\n`,
-      'HPE_INVALID_CONTENT_LENGTH',
-      400,
-    ],
-    [
-      `${post}Transfer-Encoding: chunked\r\n\r\n1;${'e'.repeat(16385)}\r\n`,
-      'HPE_CHUNK_EXTENSIONS_OVERFLOW',
-      413,
-    ],
-    ['GET /\r\n\r\n', 'HPE_INVALID_VERSION', 400],
-    ['GET / HTTP/2.0\r\n\r\n', 'HPE_INVALID_VERSION', 400],
-    ['GET / RTSP/1.0\r\n\r\n', 'HPE_INVALID_CONSTANT', 400],
-    ['GET http://a@b@c/ HTTP/1.1\r\n\r\n', 'HPE_INVALID_URL', 400],
-    ['GET /\x80 HTTP/1.1\r\n\r\n', 'HPE_INVALID_URL', 400],
-    ['CONNECT h:1 HTTP/1.1\r\n\r\n', 'HPE_INVALID_METHOD', 400],
-    ['GX', 'HPE_INVALID_METHOD', 400],
-    [`GET /${'a'.repeat(16383)}`, 'HPE_HEADER_OVERFLOW', 431],
-  ];
-  for (const [input, code, status] of cases) {
+  for (const [input, code, status] of ERRORS) {
     const parsed = one(input);
     assert.equal(parsed.error, code, JSON.stringify(input.slice(0, 80)));
     assert.equal(parsed.status, status);
@@ -171,4 +192,163 @@ test('a handler can stop the parser after a message; the rest is left unread', (
   );
   assert.equal(parser.execute(input), input.indexOf('GET /2'));
   assert.equal(parser.inMessage, false);
+});
+
+/** Inputs at the edges of the fast path: what it reads itself and what it leaves alone. */
+const EDGES = [
+  'GET / HTTP/1.1\r\nHost: k\r\n\r\n',
+  'GET /a?b#c?d#e HTTP/1.1\r\nHost: k\r\n\r\n',
+  'HEAD /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n',
+  'HEAD /x HTTP/1.0\r\n\r\n',
+  'DELETE /x HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n',
+  'GET / HTTP/1.1\r\nProxy-Connection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n',
+  'GET / HTTP/1.1\r\nPROXY-CONNECTION: Close\r\n\r\n',
+  'GET / HTTP/1.1\r\nConnection: Keep-Alive, Close\r\n\r\n',
+  'GET / HTTP/1.0\r\nConnection: x,\t keep-alive \r\n\r\n',
+  'PUT /a HTTP/1.1\r\nHOST: k\r\nCONTENT-LENGTH: 3  \r\n\r\nabc',
+  'POST / HTTP/1.1\r\ncontent-length: 0003\r\n\r\nabc',
+  'POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET / HTTP/1.1\r\n\r\n',
+  'POST / HTTP/1.1\r\nContent-Length: 3\t\r\n\r\nabc',
+  'POST / HTTP/1.1\r\nContent-Length: 3 \t\r\n\r\nabc',
+  'POST / HTTP/1.1\r\nContent-Length: 123456789012345\r\n\r\nab',
+  'POST / HTTP/1.1\r\nContent-Length: 1234567890123456\r\n\r\nab',
+  'POST / HTTP/1.1\r\nContent-Length: 9007199254740991\r\n\r\nab',
+  'POST / HTTP/1.1\r\nContent-Length: \r\n\r\n',
+  'POST / HTTP/1.1\r\nContent-Length:\t \r\n\r\n',
+  'POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\na',
+  'POST / HTTP/1.1\r\nContent-Length: 1,1\r\n\r\na',
+  'POST / HTTP/1.1\r\ncontent-length: 1\r\nContent-Length: 2\r\n\r\nab',
+  'POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: \r\n\r\nab',
+  'POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n',
+  'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n',
+  'POST / HTTP/1.1\r\ntransfer-encoding: CHUNKED\r\n\r\n0\r\n\r\n',
+  'GET / HTTP/1.1\r\nContent_Length: 5\r\nContent-Lengthx: 5\r\nXontent-Length: 5\r\n\r\n',
+  'GET / HTTP/1.1\r\nConnectionx: close\r\nXonnection: close\r\nTransfer-Encodinx: chunked\r\n\r\n',
+  'GET / HTTP/1.1\nHost: k\n\n',
+  'GET / HTTP/1.1\r\nHost: k\n\r\n',
+  'GET / HTTP/1.1\r\nHost: k\r\n\n',
+  'GET / HTTP/1.1\r\nHost: k\r\n\r',
+  'GET / HTTP/1.1\r\r\n\r\n',
+  'GET  / HTTP/1.1\r\n\r\n',
+  'GET /a  HTTP/1.1\r\n\r\n',
+  'GET /a HTTP/1.1 \r\n\r\n',
+  'GET /a HTTP/1.2\r\n\r\n',
+  'GET /a HTTP/1.1x\r\n\r\n',
+  'GET /a\tb HTTP/1.1\r\n\r\n',
+  'GET /\x7f HTTP/1.1\r\n\r\n',
+  'GET /\x00 HTTP/1.1\r\n\r\n',
+  'GET * HTTP/1.1\r\n\r\n',
+  'GET http://h/ HTTP/1.1\r\n\r\n',
+  'GET a HTTP/1.1\r\n\r\n',
+  'get / HTTP/1.1\r\n\r\n',
+  'GETS / HTTP/1.1\r\n\r\n',
+  'GE / HTTP/1.1\r\n\r\n',
+  'PU / HTTP/1.1\r\n\r\n',
+  'POS / HTTP/1.1\r\n\r\n',
+  'POSTX / HTTP/1.1\r\n\r\n',
+  'DELETEX / HTTP/1.1\r\n\r\n',
+  'DELET / HTTP/1.1\r\n\r\n',
+  'HEADER / HTTP/1.1\r\n\r\n',
+  'OPTIONS * HTTP/1.1\r\n\r\n',
+  'PATCH /x HTTP/1.1\r\nContent-Length: 1\r\n\r\nz',
+  'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
+  'GET / HTTP/1.1\r\nX:\r\nY: \t \r\nZ:a\x80\xff \r\n\r\n',
+  'GET / HTTP/1.1\r\n: v\r\n\r\n',
+  'GET / HTTP/1.1\r\nX : v\r\n\r\n',
+  'GET / HTTP/1.1\r\nX\x00: v\r\n\r\n',
+  'GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n',
+  'GET / HTTP/1.1\r\nX: a\x7fb\r\n\r\n',
+  'GET / HTTP/1.1\r\nX: a\r\n\tb\r\n\r\n',
+  'GET / HTTP/1.1\r\n X: a\r\n\r\n',
+  'GET / HTTP/1.1\r\nSet-Cookie: a\r\nset-cookie: b\r\nCookie: c\r\nCOOKIE: d\r\n\r\n',
+  'GET / HTTP/1.1\r\nAuthorization: a\r\nAuthorization: b\r\nHost: x\r\nHost: y\r\nX: 1\r\nx: 2\r\n\r\n',
+  'GET / HTTP/1.1\r\nUser-Agent: Go-http-client/1.1\r\nUSER-AGENT: b\r\nKeyhold-Request-Id: r\r\nACCEPT-encoding: gzip\r\n\r\n',
+  'GET / HTTP/1.1\r\nExpect: 100-continue\r\nDate: x\r\nTraceparent: t\r\nX-Amz-Date: d\r\n\r\n',
+  'GET / HTTP/1.1\r\n__proto__: x\r\nconstructor: y\r\ntoString: z\r\n\r\n',
+  '\r\n\r\nGET / HTTP/1.1\r\nHost: k\r\n\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi',
+  `POST /v1/kms/default HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: 4\r\nAccept: application/*\r\nContent-Type: application/octet-stream\r\nAccept-Encoding: gzip\r\n\r\nbody`,
+];
+
+/** Every input of this file short enough to be split at every byte. */
+const ALL = [...VALID, ...ERRORS.map(([input]) => input), ...EDGES];
+const SHORT = ALL.filter((input) => input.length <= 512);
+
+test('the fast path and the state machine agree on every input, whole and at every split', () => {
+  for (const input of ALL) {
+    const bytes = Buffer.from(input, 'latin1');
+    const slow = parse([bytes], LIMITS, false);
+    assert.deepEqual(parse([bytes]), slow, JSON.stringify(input.slice(0, 80)));
+    if (input.length > 512) continue;
+    for (let cut = 1; cut < bytes.length; cut++) {
+      assert.deepEqual(
+        parse([bytes.subarray(0, cut), bytes.subarray(cut)]),
+        slow,
+        `${JSON.stringify(input)} cut at ${String(cut)}`,
+      );
+    }
+  }
+});
+
+test('the fast path and the state machine agree at the size and count limits', () => {
+  for (const input of SHORT) {
+    const bytes = Buffer.from(input, 'latin1');
+    const limits = [];
+    for (let maxHeaderSize = 1; maxHeaderSize <= 200; maxHeaderSize++) {
+      limits.push({ maxHeaderSize, maxHeadersCount: 1000 });
+    }
+    for (let maxHeadersCount = 0; maxHeadersCount <= 6; maxHeadersCount++) {
+      limits.push({ maxHeaderSize: 16384, maxHeadersCount });
+    }
+    for (const limit of limits) {
+      assert.deepEqual(
+        parse([bytes], limit),
+        parse([bytes], limit, false),
+        `${JSON.stringify(input)} ${JSON.stringify(limit)}`,
+      );
+    }
+  }
+});
+
+test('the fast path reads the common request shapes itself', () => {
+  const common = [
+    EDGES.at(-1)!,
+    'GET /v1/status HTTP/1.1\r\nHost: k\r\n\r\n',
+    'PUT /a HTTP/1.1\r\nHOST: k\r\nCONTENT-LENGTH: 3  \r\n\r\nabc',
+    'DELETE /x HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n',
+    'HEAD /x HTTP/1.0\r\nConnection: keep-alive\r\nX: a\x80\xff \r\n\r\n',
+  ];
+  for (const input of common) {
+    const before = http1FastPath.taken;
+    const parsed = one(input);
+    assert.equal(parsed.error, null);
+    assert.equal(http1FastPath.taken, before + 1, JSON.stringify(input));
+  }
+  // And leaves alone what it is not sure of (the state machine reads these).
+  for (const input of [
+    'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'GET * HTTP/1.1\r\n\r\n',
+    'OPTIONS / HTTP/1.1\r\n\r\n',
+    'POST / HTTP/1.1\r\nContent-Length: 1234567890123456\r\n\r\n',
+  ]) {
+    const before = http1FastPath.taken;
+    assert.equal(one(input).error, null);
+    assert.equal(http1FastPath.taken, before, JSON.stringify(input));
+  }
+  const parsed = one(EDGES.at(-1)!);
+  assert.deepEqual(parsed.heads[0], {
+    method: 'POST',
+    url: '/v1/kms/default',
+    versionMinor: 1,
+    headers: {
+      host: '127.0.0.1',
+      'user-agent': 'Go-http-client/1.1',
+      'content-length': '4',
+      accept: 'application/*',
+      'content-type': 'application/octet-stream',
+      'accept-encoding': 'gzip',
+    },
+    keepAlive: true,
+    bodyLength: 4,
+  });
+  assert.deepEqual(parsed.bodies, ['body']);
 });

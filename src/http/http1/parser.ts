@@ -140,6 +140,10 @@ const TOKEN = table("!#$%&'*+-.^_`|~" + ALNUM);
  * split or decode differently never reaches a handler.
  */
 const URL_CHAR = table('!"$%&\'()*+,-./:;<=>@[\\]^_`{|}~' + ALNUM);
+/** Bytes after the first '/' of an origin-form target, up to the space: URL_CHAR, '?' and '#'. */
+const TARGET_CHAR = URL_CHAR.slice();
+TARGET_CHAR[0x3f] = 1;
+TARGET_CHAR[0x23] = 1;
 /** Authority bytes of an absolute-form target (userinfo, host, port, IP literal). */
 const SERVER_CHAR = table("-_.!~*'()%;:&=+$,[]" + ALNUM);
 /** Field value bytes: HTAB, visible ASCII, space, obs-text. CR, LF, NUL and other CTLs never. */
@@ -198,6 +202,69 @@ const KEEP_FIRST = new Set([
   'server',
   'user-agent',
 ]);
+
+/**
+ * Header names requests commonly carry, as the lower-case constants the fast path hands out
+ * instead of a new lower-cased slice per field: a constant is an internalized string, which
+ * the header object's keyed store takes without first looking it up in V8's string table.
+ */
+const COMMON_NAMES = [
+  'host',
+  'user-agent',
+  'content-length',
+  'content-type',
+  'accept',
+  'accept-encoding',
+  'authorization',
+  'connection',
+  'expect',
+  'date',
+  'keyhold-request-id',
+  'x-forwarded-for',
+  'x-real-ip',
+  'x-amz-date',
+  'traceparent',
+];
+// The fast path notes which common names it has seen in a 32-bit mask; and a first `set-cookie`
+// would not be a plain store (it collects an array).
+if (COMMON_NAMES.length > 31 || COMMON_NAMES.includes('set-cookie')) {
+  throw new Error('COMMON_NAMES: at most 31, and never set-cookie');
+}
+
+/** Indexes into COMMON_NAMES by name length, and the names' bytes. */
+const INDEXES_BY_LENGTH: number[][] = [];
+const BYTES_BY_LENGTH: Uint8Array[][] = [];
+COMMON_NAMES.forEach((name, index) => {
+  (INDEXES_BY_LENGTH[name.length] ??= []).push(index);
+  (BYTES_BY_LENGTH[name.length] ??= []).push(Buffer.from(name, 'latin1'));
+});
+
+/**
+ * The index of the COMMON_NAMES entry that buf[start, start + length) spells in any case, or -1.
+ * Only for bytes already checked to be tchar: for those, `b | 0x20` equals a lower-case letter
+ * exactly when b is that letter in either case, and equals '-' only for '-' (0x0d, the other
+ * byte it would match, is not a tchar).
+ */
+function commonName(buf: Buffer, start: number, length: number): number {
+  const candidates = BYTES_BY_LENGTH[length];
+  if (candidates === undefined) return -1;
+  const first = buf[start]! | 0x20;
+  for (let c = 0; c < candidates.length; c++) {
+    const bytes = candidates[c]!;
+    if (bytes[0] !== first) continue;
+    let k = 1;
+    while (k < length && (buf[start + k]! | 0x20) === bytes[k]) k++;
+    if (k === length) return INDEXES_BY_LENGTH[length]![c]!;
+  }
+  return -1;
+}
+
+/**
+ * Whether the parser tries its fast path on a header section that arrived whole (see
+ * `Http1Parser#fastHead`), and how many heads it has read. Tests switch it off for a while to
+ * run the same inputs through the state machine alone and compare, and check that it was taken.
+ */
+export const http1FastPath = { enabled: true, taken: 0 };
 
 function addHeader(dest: IncomingHttpHeaders, name: string, value: string): void {
   const headers = dest as Record<string, string | string[] | undefined>;
@@ -372,7 +439,15 @@ export class Http1Parser {
           this.#beginMessage();
           this.#decode(buf, i, end);
           line = i;
-          this.#state = METHOD;
+          const next = http1FastPath.enabled ? this.#fastHead(buf, i) : -1;
+          if (next < 0) {
+            this.#state = METHOD;
+            break;
+          }
+          // The whole head was read by the fast path; what follows is as after HEADERS_LF.
+          i = next;
+          line = i;
+          if (this.#state === IDLE && !this.#complete()) return i;
           break;
         }
         case METHOD: {
@@ -696,6 +771,184 @@ export class Http1Parser {
     this.#textBuf = null;
     this.#text = '';
     return this.#suspend(buf, line, end);
+  }
+
+  /**
+   * The common case in one pass: a request line `GET|HEAD|POST|PUT|DELETE /target HTTP/1.x`
+   * and a header section that are complete inside the decoded text window, with nothing
+   * unusual in them. Returns the index after the head, having done what the state machine
+   * does at its end (`#endHeaders`), or -1 having changed nothing the state machine reads, for
+   * the state machine to parse the message from its first byte. It never fails a request
+   * itself: every input it is not sure of (any error, a split head, absolute-form or `*`
+   * targets, several spaces, obs-fold, Transfer-Encoding, a second or unusual Content-Length,
+   * the size and count limits) is left to the state machine, which gives the error.
+   * parser.test.ts runs every input both ways and at every split.
+   */
+  #fastHead(buf: Buffer, start: number): number {
+    const stop = this.#textEnd;
+    const text = this.#text;
+    const base = this.#textStart;
+    let i = start;
+    let method: string;
+    // Method and its one space, compared byte by byte (upper case only, as KNOWN_METHODS).
+    switch (buf[i]) {
+      case 0x47: // GET
+        if (buf[i + 1] !== 0x45 || buf[i + 2] !== 0x54 || buf[i + 3] !== SP) return -1;
+        method = 'GET';
+        i += 4;
+        break;
+      case 0x50: // POST, PUT
+        if (buf[i + 1] === 0x4f) {
+          if (buf[i + 2] !== 0x53 || buf[i + 3] !== 0x54 || buf[i + 4] !== SP) return -1;
+          method = 'POST';
+          i += 5;
+        } else {
+          if (buf[i + 1] !== 0x55 || buf[i + 2] !== 0x54 || buf[i + 3] !== SP) return -1;
+          method = 'PUT';
+          i += 4;
+        }
+        break;
+      case 0x44: // DELETE
+        if (
+          buf[i + 1] !== 0x45 ||
+          buf[i + 2] !== 0x4c ||
+          buf[i + 3] !== 0x45 ||
+          buf[i + 4] !== 0x54 ||
+          buf[i + 5] !== 0x45 ||
+          buf[i + 6] !== SP
+        ) {
+          return -1;
+        }
+        method = 'DELETE';
+        i += 7;
+        break;
+      case 0x48: // HEAD
+        if (buf[i + 1] !== 0x45 || buf[i + 2] !== 0x41 || buf[i + 3] !== 0x44 || buf[i + 4] !== SP)
+          return -1;
+        method = 'HEAD';
+        i += 5;
+        break;
+      default:
+        return -1;
+    }
+    // origin-form target, one space, "HTTP/1.1" or "HTTP/1.0", CRLF.
+    if (i >= stop || buf[i] !== 0x2f) return -1;
+    const targetStart = i;
+    i++;
+    while (i < stop && TARGET_CHAR[buf[i]!]) i++;
+    const targetEnd = i;
+    if (
+      stop - i < 11 ||
+      buf[i] !== SP ||
+      buf[i + 1] !== 0x48 ||
+      buf[i + 2] !== 0x54 ||
+      buf[i + 3] !== 0x54 ||
+      buf[i + 4] !== 0x50 ||
+      buf[i + 5] !== 0x2f ||
+      buf[i + 6] !== 0x31 ||
+      buf[i + 7] !== 0x2e ||
+      (buf[i + 8] !== 0x31 && buf[i + 8] !== 0x30) ||
+      buf[i + 9] !== CR ||
+      buf[i + 10] !== LF
+    ) {
+      return -1;
+    }
+    const versionMinor = buf[i + 8] === 0x31 ? 1 : 0;
+    i += 11;
+    // Node's byte count: target, names, values (leading OWS excluded, trailing included).
+    let counted = targetEnd - targetStart;
+    const headers = this.#headers;
+    const maxCount = this.#maxHeadersCount;
+    let count = 0;
+    let contentLength = 0;
+    /** Bit i: COMMON_NAMES[i] is in `headers`. */
+    let seen = 0;
+    for (;;) {
+      if (i >= stop) return this.#fastBail(count);
+      if (buf[i] === CR) {
+        if (i + 1 >= stop || buf[i + 1] !== LF) return this.#fastBail(count);
+        i += 2;
+        break;
+      }
+      // name ':' OWS value CRLF; a line starting with SP/HT (obs-fold) is no tchar: bail.
+      const nameStart = i;
+      while (i < stop && TOKEN[buf[i]!]) i++;
+      const nameEnd = i;
+      if (nameEnd === nameStart || i >= stop || buf[i] !== 0x3a) return this.#fastBail(count);
+      i++;
+      while (i < stop && (buf[i] === SP || buf[i] === HT)) i++;
+      const valueStart = i;
+      while (i < stop && VALUE_CHAR[buf[i]!]) i++;
+      const valueEnd = i;
+      if (i + 1 >= stop || buf[i] !== CR || buf[i + 1] !== LF) return this.#fastBail(count);
+      i += 2;
+      if (count >= maxCount) return this.#fastBail(count);
+      counted += nameEnd - nameStart + (valueEnd - valueStart);
+      const nameLength = nameEnd - nameStart;
+      const common = commonName(buf, nameStart, nameLength);
+      const name =
+        common >= 0
+          ? COMMON_NAMES[common]!
+          : text.slice(nameStart - base, nameEnd - base).toLowerCase();
+      // The names whose values frame the message (what #startField picks out), by length
+      // first: a common name is a constant, so these compare by identity.
+      if (nameLength === 14 && name === 'content-length') {
+        // Exactly one, digits then spaces; anything else is the state machine's to refuse.
+        if (this.#flags & F_CONTENT_LENGTH || valueEnd === valueStart) {
+          return this.#fastBail(count);
+        }
+        let k = valueStart;
+        let n = 0;
+        while (k < valueEnd && k - valueStart < 15 && buf[k]! >= 0x30 && buf[k]! <= 0x39) {
+          n = n * 10 + (buf[k]! - 0x30);
+          k++;
+        }
+        if (k === valueStart) return this.#fastBail(count);
+        while (k < valueEnd && buf[k] === SP) k++;
+        if (k !== valueEnd) return this.#fastBail(count);
+        this.#flags |= F_CONTENT_LENGTH;
+        contentLength = n;
+      } else if (nameLength === 17 && name === 'transfer-encoding') {
+        return this.#fastBail(count);
+      } else if (
+        (nameLength === 10 && name === 'connection') ||
+        (nameLength === 16 && name === 'proxy-connection')
+      ) {
+        this.#connectionValue(buf, valueStart, valueEnd);
+      }
+      // Node trims trailing OWS from values.
+      let trimmed = valueEnd;
+      while (trimmed > valueStart && (buf[trimmed - 1] === SP || buf[trimmed - 1] === HT)) {
+        trimmed--;
+      }
+      const value = trimmed > valueStart ? text.slice(valueStart - base, trimmed - base) : '';
+      if (common >= 0 && (seen & (1 << common)) === 0) {
+        // The first field of a common name: nothing to combine it with, a plain store.
+        seen |= 1 << common;
+        (headers as Record<string, string>)[name] = value;
+      } else {
+        addHeader(headers, name, value);
+      }
+      count++;
+    }
+    // The count only grows, so a total under the limit means no step of it reached the limit.
+    if (counted >= this.#maxHeaderSize) return this.#fastBail(count);
+    this.#method = method;
+    this.#url = text.slice(targetStart - base, targetEnd - base);
+    this.#versionMinor = versionMinor;
+    this.#counted = counted;
+    this.#headerCount = count;
+    this.#contentLength = contentLength;
+    http1FastPath.taken++;
+    this.#endHeaders();
+    return i;
+  }
+
+  /** Undoes what #fastHead changed (the state machine starts the message afresh): -1. */
+  #fastBail(added: number): number {
+    this.#flags = 0;
+    if (added > 0) this.#headers = {};
+    return -1;
   }
 
   /** Decodes the start of a header section at once (see TEXT_WINDOW). */

@@ -1,11 +1,11 @@
 // The request object of the lean HTTP/1.1 server: method, target, headers, socket, and the body
 // as 'data' / 'end' events. It satisfies HttpRequest structurally without a Readable stream, so
-// the hot path allocates one small emitter per request.
+// the hot path allocates one small emitter per request (a LeanEmitter, not node:events').
 
-import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { HttpRequest } from '../http-types.ts';
+import { LeanEmitter } from './lean-emitter.ts';
 import type { RequestHead } from './parser.ts';
 
 /** What the request tells its connection about body flow control. */
@@ -28,7 +28,7 @@ function connectionReset(): Error {
  * `Expect: 100-continue` gets `100 Continue` when the body is first read (or on
  * `res.writeContinue()`), never before: a request refused without reading gets none.
  */
-export class Http1Request extends EventEmitter implements HttpRequest {
+export class Http1Request extends LeanEmitter implements HttpRequest {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
@@ -69,7 +69,7 @@ export class Http1Request extends EventEmitter implements HttpRequest {
   }
 
   override on(event: string | symbol, listener: (...args: never[]) => void): this {
-    super.on(event, listener as (...args: unknown[]) => void);
+    super.on(event, listener);
     if (event === 'data') this.#startFlowing();
     return this;
   }

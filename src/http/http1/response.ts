@@ -2,11 +2,11 @@
 // status line, headers and body into one buffer handed to one socket write (one TLS record for
 // small bodies): that single write is where the lean server's speed comes from.
 
-import { EventEmitter } from 'node:events';
 import { STATUS_CODES } from 'node:http';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { HttpResponse } from '../http-types.ts';
 import { latin1Write } from './latin1.ts';
+import { LeanEmitter } from './lean-emitter.ts';
 import type { Http1Request } from './request.ts';
 
 /** The connection side of a response: ordered output and connection state. */
@@ -43,16 +43,50 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Anything a header value must not contain: CR and LF above all (response splitting). */
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
+/** "HTTP/1.1 <status> <Node's reason>\r\n" by status, rendered on first use. */
+const STATUS_LINES = new Map<number, string>();
+
+function statusLine(status: number): string {
+  let line = STATUS_LINES.get(status);
+  if (line === undefined) {
+    line = `HTTP/1.1 ${String(status)} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
+    STATUS_LINES.set(status, line);
+  }
+  return line;
+}
+
+let lastDate = '';
+let lastDateLine = '';
+
+/** "Date: <date>\r\n", rendered once per value of the Date header (once a second). */
+function dateLine(date: string): string {
+  if (date !== lastDate) {
+    lastDate = date;
+    lastDateLine = `Date: ${date}\r\n`;
+  }
+  return lastDateLine;
+}
+
+/**
+ * Header names already found to be tokens (a handler's names are few and fixed): checked by
+ * lookup instead of the regular expression. Bounded, so that names from elsewhere cannot grow it.
+ */
+const TOKEN_NAMES = new Set<string>();
+const MAX_TOKEN_NAMES = 64;
+
 function headerError(code: string, message: string): TypeError {
   return Object.assign(new TypeError(message), { code });
 }
 
 function checkHeader(name: string, value: HeaderValue | undefined): void {
-  if (!TOKEN.test(name)) {
-    throw headerError(
-      'ERR_INVALID_HTTP_TOKEN',
-      `Header name must be a valid HTTP token ["${name}"]`,
-    );
+  if (!TOKEN_NAMES.has(name)) {
+    if (!TOKEN.test(name)) {
+      throw headerError(
+        'ERR_INVALID_HTTP_TOKEN',
+        `Header name must be a valid HTTP token ["${name}"]`,
+      );
+    }
+    if (TOKEN_NAMES.size < MAX_TOKEN_NAMES) TOKEN_NAMES.add(name);
   }
   if (value === undefined) {
     throw headerError(
@@ -91,7 +125,7 @@ function headersSentError(): Error {
  * 'finish' fires when the last byte has been handed to the socket, then 'close'; 'close' alone
  * when the connection ended first. 'drain' follows a `write` that returned false.
  */
-export class Http1Response extends EventEmitter implements HttpResponse {
+export class Http1Response extends LeanEmitter implements HttpResponse {
   statusCode = 200;
   /** Reason phrase; Node's standard one when empty. */
   statusMessage = '';
@@ -121,6 +155,18 @@ export class Http1Response extends EventEmitter implements HttpResponse {
     this.#sink = sink;
     this.#close = !keepAlive;
     this.#hasBody = req.method !== 'HEAD';
+  }
+
+  /**
+   * 'close' and 'finish' fire at most once per response, so a once-listener for them is
+   * registered as a plain listener: no wrapper closure per registration (the pipeline's one
+   * 'close' listener per request showed in the profile as Node's `onceWrapper`).
+   */
+  override once(event: string | symbol, listener: (...args: never[]) => void): this {
+    if (event === 'close' || event === 'finish') {
+      return super.on(event, listener);
+    }
+    return super.once(event, listener);
   }
 
   get headersSent(): boolean {
@@ -331,7 +377,9 @@ export class Http1Response extends EventEmitter implements HttpResponse {
         }
         break;
       case 14:
-        if (name.toLowerCase() === 'content-length') this.#seen |= SEEN_LENGTH;
+        if (name === 'Content-Length' || name.toLowerCase() === 'content-length') {
+          this.#seen |= SEEN_LENGTH;
+        }
         break;
       case 17:
         if (name.toLowerCase() === 'transfer-encoding') {
@@ -359,9 +407,12 @@ export class Http1Response extends EventEmitter implements HttpResponse {
       if (this.#set)
         for (const [name, value] of this.#set.values()) lines += this.#line(name, value);
     }
-    let head = `HTTP/1.1 ${String(status)} ${this.statusMessage || STATUS_CODES[status] || 'unknown'}\r\n${lines}`;
+    let head =
+      (this.statusMessage === ''
+        ? statusLine(status)
+        : `HTTP/1.1 ${String(status)} ${this.statusMessage}\r\n`) + lines;
     const seen = this.#seen;
-    if ((seen & SEEN_DATE) === 0) head += `Date: ${this.#sink.date()}\r\n`;
+    if ((seen & SEEN_DATE) === 0) head += dateLine(this.#sink.date());
     if (this.#hasBody && (seen & (SEEN_LENGTH | SEEN_ENCODING)) === 0) {
       if (bodyLength >= 0) head += `Content-Length: ${String(bodyLength)}\r\n`;
       else if (this.req.httpVersionMinor === 1) {
