@@ -84,8 +84,14 @@ export function goLoad(
   if (spec.noKeepAlive) args.push('-no-keepalive');
   if (spec.resume) args.push('-resume');
   if (spec.timeoutMs) args.push('-timeout', `${spec.timeoutMs}ms`);
+  // BENCH_CLIENT_CPUS=LIST pins the load generator to those CPUs (taskset), e.g. the bench run
+  // under `taskset -c 0` with BENCH_CLIENT_CPUS=1: server and client each on a core of its own.
+  const pin = process.env.BENCH_CLIENT_CPUS;
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child =
+      pin === undefined
+        ? spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn('taskset', ['-c', pin, binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     if (child.pid !== undefined) onStart?.(child.pid);
     let out = '';
     let err = '';

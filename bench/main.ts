@@ -8,7 +8,8 @@
 // `--workers N` starts the server with N workers; `--only TEXT` keeps the scenarios whose name contains TEXT; BENCH_CPU_PROF=DIR profiles the
 // server (see below). `--compare-crypto` (with `single`) also starts a server with
 // KEYHOLD_NATIVE_CRYPTO=0 and runs every Keyhold scenario on it right after the default one, in
-// the same rounds: the native data-key crypto against its node:crypto fallback.
+// the same rounds: the native data-key crypto against its node:crypto fallback. `--pin` runs the
+// servers on CPU 0 and the load generator on CPU 1. `--help` lists the options.
 
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +39,7 @@ const { values, positionals } = parseArgs({
     workers: { type: 'string' },
     'compare-crypto': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
+    pin: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
@@ -59,11 +61,28 @@ line; docs/performance.md explains the method and the figures.
   --only TEXT            only the scenarios whose name contains TEXT (and the baselines)
   --compare-crypto       with single: also run every scenario on a server with the native
                          data-key crypto off (KEYHOLD_NATIVE_CRYPTO=0), in the same rounds
+  --pin                  servers on CPU 0, the load generator on CPU 1 (taskset): each side a
+                         core of its own, as when the client is another machine; the figures
+                         move far less from run to run
   -h, --help             this text
 
 Environment: BENCH_CPU_PROF=DIR writes V8 CPU profiles of the Keyhold server into DIR.
 `);
   process.exit(0);
+}
+/** Set in the bench process that --pin started under taskset. */
+const PINNED_ENV = 'BENCH_PINNED';
+if (values.pin && process.env[PINNED_ENV] === undefined) {
+  // Everything this process starts inherits CPU 0; load.ts moves the load generator to CPU 1.
+  const run = spawnSync('taskset', ['-c', '0', process.execPath, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, [PINNED_ENV]: '1', BENCH_CLIENT_CPUS: '1' },
+  });
+  if (run.error) {
+    process.stderr.write(`bench: --pin needs taskset (util-linux): ${run.error.message}\n`);
+    process.exit(2);
+  }
+  process.exit(run.status ?? 1);
 }
 /** `--workers N`: the server's worker processes (default: the server's own default). */
 const WORKERS = values.workers === undefined ? [] : ['--workers', values.workers];
@@ -765,6 +784,7 @@ function report(crypto: unknown, scale: ScaleResult | null): void {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? '',
     usableCpus: availableParallelism(),
+    pinned: process.env[PINNED_ENV] !== undefined,
     connections: CONNECTIONS,
     durationMs: DURATION,
     warmupMs: WARMUP,
