@@ -42,7 +42,19 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { paths: builtins.map((name) => ({ name, message: `use 'node:${name}'` })) },
+        {
+          paths: [
+            ...builtins.map((name) => ({ name, message: `use 'node:${name}'` })),
+            // The first AsyncLocalStorage scope (or hook) turns on async hooks for the rest of the
+            // process: a JavaScript call on every socket write, timer and promise of a server
+            // (docs/performance.md). Each use says why it is worth that, or where it never runs.
+            {
+              name: 'node:async_hooks',
+              importNames: ['AsyncLocalStorage', 'createHook'],
+              message: 'turns on async hooks process-wide: pass the value instead',
+            },
+          ],
+        },
       ],
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
       '@typescript-eslint/no-unused-vars': [

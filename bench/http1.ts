@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// eslint-disable-next-line no-restricted-imports -- the bench measures what turning the hooks on costs
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';

@@ -3,6 +3,7 @@
 // tests do) with its own output streams and environment, and the binary passes the process's.
 // The current CliIo travels with the async context, so commands need not thread it through.
 
+// eslint-disable-next-line no-restricted-imports -- only in-process CLI runs enter a scope; the binary never does (withIo)
 import { AsyncLocalStorage } from 'node:async_hooks';
 import process from 'node:process';
 import type { Readable, Writable } from 'node:stream';

@@ -5,6 +5,7 @@
 // instead of applying the write twice. The id travels with the request through an
 // AsyncLocalStorage scope, so the code between the HTTP pipeline and the state owner is unchanged.
 
+// eslint-disable-next-line no-restricted-imports -- entered only on cluster nodes, for requests that name their writes (pipeline.ts)
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { KeyholdError } from '../model/errors.ts';
 
