@@ -582,15 +582,15 @@ function canonicalIdentity(text: string): string {
 }
 
 /**
- * 400 unless `name` is in the name grammar. Runs before authorization, so that no policy pattern
- * is ever matched against a name longer than the grammar allows.
- */
-/**
  * The last name found valid (validity depends on the text alone): a batch names one key in every
  * frame, and a client one key request after request.
  */
 let lastValidName: string | null = null;
 
+/**
+ * 400 unless `name` is in the name grammar. Runs before authorization, so that no policy pattern
+ * is ever matched against a name longer than the grammar allows.
+ */
 function checkName(kind: string, name: string): void {
   if (name === lastValidName) return;
   if (isValidName(name)) lastValidName = name;

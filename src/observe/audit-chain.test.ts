@@ -53,7 +53,7 @@ describe('audit chain', () => {
               const batch = new AuditChain(KEY, { mac: GENESIS, seq: 5 });
               const expected = lines.map((l) => one.next(l)).join('');
               const text = lines.join('\n') + (trailingNewline && lines.length > 0 ? '\n' : '');
-              assert.equal(batch.nextLines(text).toString('utf8'), expected);
+              assert.equal(batch.nextLines(Buffer.from(text)).toString('utf8'), expected);
               assert.deepEqual(batch.head, one.head);
             },
           ),
@@ -67,7 +67,10 @@ describe('audit chain', () => {
         const one = new AuditChain(KEY, { mac: GENESIS, seq: 0 });
         const batch = new AuditChain(KEY, { mac: GENESIS, seq: 0 });
         const expected = lines.map((l) => one.next(l)).join('');
-        assert.equal(batch.nextLines(lines.join('\n') + '\n').toString('utf8'), expected);
+        assert.equal(
+          batch.nextLines(Buffer.from(lines.join('\n') + '\n')).toString('utf8'),
+          expected,
+        );
         assert.deepEqual(batch.head, one.head);
       });
     });

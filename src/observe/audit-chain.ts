@@ -72,18 +72,16 @@ export class AuditChain {
   }
 
   /**
-   * Like {@link next} for every line of `batch` (newline-separated JSON object texts, as a string
-   * or its UTF-8 bytes; empty lines are skipped), as the UTF-8 bytes to append. Each line is encoded once, right behind the
-   * key's inner pad, and its HMAC taken as two one-shot SHA-256 hashes over the padded key
+   * Like {@link next} for every line of `batch` (the UTF-8 bytes of newline-separated JSON
+   * object texts; empty lines are skipped), as the UTF-8 bytes to append. Each line is encoded
+   * once, right behind the key's inner pad, and its HMAC taken as two one-shot SHA-256 hashes over the padded key
    * blocks (RFC 2104's definition): a fresh `createHmac` with its updates per line cost more, and
    * the old path encoded every line twice (once for the MAC, once for the file).
    */
-  nextLines(batch: string | Buffer): Buffer {
+  nextLines(batch: Buffer): Buffer {
     const native = auditChainNative.chainLines;
-    if (native !== null) {
-      return this.#nativeLines(native, typeof batch === 'string' ? Buffer.from(batch) : batch);
-    }
-    const lines = typeof batch === 'string' ? batch : batch.toString('utf8');
+    if (native !== null) return this.#nativeLines(native, batch);
+    const lines = batch.toString('utf8');
     let inner = this.#inner;
     let out = this.#scratch;
     let at = 0;
