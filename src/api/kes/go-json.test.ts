@@ -225,7 +225,9 @@ describe('the flat body path (decodeFlatStruct)', () => {
       }),
       { numRuns: 3000 },
     );
-    assert.ok(taken > 500, `the flat path took ${taken} bodies`);
+    // About 540 of the 3,000 random bodies take the flat path (506–569 over 25 runs): the bound
+    // only makes sure the comparison above really ran on many of them.
+    assert.ok(taken > 300, `the flat path took ${taken} bodies`);
   });
 
   it('takes what clients send and leaves the rest to the general path', () => {
