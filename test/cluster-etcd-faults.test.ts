@@ -24,6 +24,17 @@ describe('cluster on etcd: a paused etcd member', { skip: missing ?? false }, ()
       { name: 'before', type: '', addVersion: false },
     ]);
     assert.equal(created.status, 200, created.error);
+    // Every node knows every member applied the create before an etcd member is paused: a node
+    // that learns the others' progress through the watch the pause then stalls (~12 s until it
+    // moves to another member) would hold the read back for longer than a read waits (10 s).
+    for (const node of nodes) {
+      await until(
+        `${node.host} reads the key`,
+        async () =>
+          (await kms(node, 'KEY:STATUS', [{ name: 'before', version: 0 }])).status === 200,
+        15_000,
+      );
+    }
   });
 
   after(async () => {
