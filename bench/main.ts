@@ -66,7 +66,9 @@ line; docs/performance.md explains the method and the figures.
                          move far less from run to run
   -h, --help             this text
 
-Environment: BENCH_CPU_PROF=DIR writes V8 CPU profiles of the Keyhold server into DIR.
+Environment: BENCH_CPU_PROF=DIR writes V8 CPU profiles of the Keyhold server into DIR;
+BENCH_NODE_ARGS="ARG ..." passes Node options to the Keyhold and baseline servers
+(e.g. --perf-basic-prof, for perf).
 `);
   process.exit(0);
 }
@@ -93,6 +95,16 @@ const ONLY = values.only;
  * when it stops (`node --cpu-prof`), to see where a scenario's server CPU goes.
  */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
+/**
+ * BENCH_NODE_ARGS="ARG ...": more Node options for the Keyhold server and the baseline server
+ * alike, e.g. `--perf-basic-prof` so that `perf` names their JavaScript frames.
+ */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+/** Node options of a Keyhold server the bench starts. */
+const SERVER_NODE_ARGS = [
+  ...NODE_ARGS,
+  ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []),
+];
 /** `single`: only the scenarios of a single generate / decrypt request and the 100-frame batch. */
 const SINGLE = positionals.includes('single');
 /** `--compare-crypto` (`single` only): each Keyhold scenario also on a node:crypto-only server. */
@@ -102,6 +114,7 @@ const FALLBACK_SUFFIX = ' [node:crypto]';
 /** Scenarios the `single` mode runs (Go client, keep-alive). */
 const SINGLE_SCENARIOS = [
   'baseline: bare node:https, 100-byte JSON',
+  'KMS health/live (pipeline and audit line, no key)',
   'KES generate (1 data key per request)',
   'KES decrypt',
   'KMS KEY:GENERATE, 1 frame',
@@ -169,7 +182,7 @@ async function main(): Promise<void> {
   const server = await startServer({
     args: [...WORKERS, ...auditArgs('keyhold')],
     timeout: 30_000,
-    ...(CPU_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] } : {}),
+    nodeArgs: SERVER_NODE_ARGS,
   });
   // The same server with the native data-key crypto turned off, for `--compare-crypto`.
   const fallback = COMPARE_CRYPTO
@@ -177,7 +190,7 @@ async function main(): Promise<void> {
         args: [...WORKERS, ...auditArgs('keyhold-node-crypto')],
         timeout: 30_000,
         env: { KEYHOLD_NATIVE_CRYPTO: '0' },
-        ...(CPU_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] } : {}),
+        nodeArgs: SERVER_NODE_ARGS,
       })
     : null;
   for (const [label, s] of [
@@ -247,6 +260,15 @@ async function main(): Promise<void> {
         method: 'GET',
         ops: 1,
         target: 'baseline',
+      },
+      {
+        // What a request costs Keyhold without key work: the HTTP/1.1 layer, the pipeline (the
+        // caller's identity, routing, metrics) and the audit line, against the baseline's cost.
+        name: 'KMS health/live (pipeline and audit line, no key)',
+        url: `${kes}/v1/health/live`,
+        method: 'GET',
+        ops: 1,
+        target: 'keyhold',
       },
       {
         name: 'KES generate (1 data key per request)',
@@ -705,7 +727,7 @@ function startBaseline(
 ): Promise<{ port: number; pid: number; stop: () => void }> {
   const child = spawn(
     process.execPath,
-    [new URL('./baseline-server.js', import.meta.url).pathname, cert, key],
+    [...NODE_ARGS, new URL('./baseline-server.js', import.meta.url).pathname, cert, key],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return new Promise((resolve, reject) => {
