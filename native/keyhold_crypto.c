@@ -13,7 +13,6 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 enum { KEY_LEN = 32, IV_LEN = 16, NONCE_LEN = 12, TAG_LEN = 16, OVERHEAD = 44, BLOCK = 64 };
@@ -261,20 +260,33 @@ static napi_value open_call(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/** The RFC 2104 HMAC of inner[0, length) (key XOR ipad, then the message) under outer's pad. */
-static void hmac_padded(const unsigned char *inner, size_t length, const unsigned char *outer,
-                        unsigned char *mac) {
+/**
+ * The RFC 2104 HMAC of message[0, length) from the SHA-256 states after the key's inner and outer
+ * pad blocks (hashed once per batch instead of twice per line: 2 of a line's ~7 compressions).
+ */
+static void hmac_from_pads(const SHA256_CTX *inner_pad, const SHA256_CTX *outer_pad,
+                           const unsigned char *message, size_t length, unsigned char *mac) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256_CTX sha;
-  SHA256_Init(&sha);
-  SHA256_Update(&sha, inner, length);
+  SHA256_CTX sha = *inner_pad;
+  SHA256_Update(&sha, message, length);
   SHA256_Final(digest, &sha);
-  SHA256_Init(&sha);
-  SHA256_Update(&sha, outer, BLOCK);
+  sha = *outer_pad;
   SHA256_Update(&sha, digest, sizeof digest);
   SHA256_Final(mac, &sha);
   OPENSSL_cleanse(&sha, sizeof sha);
   OPENSSL_cleanse(digest, sizeof digest);
+}
+
+/** Writes the decimal digits of n at out; returns how many. */
+static size_t write_decimal(unsigned char *out, uint64_t n) {
+  unsigned char digits[20];
+  size_t count = 0;
+  do {
+    digits[count++] = (unsigned char)('0' + n % 10);
+    n /= 10;
+  } while (n > 0);
+  for (size_t i = 0; i < count; i++) out[i] = digits[count - 1 - i];
+  return count;
 }
 
 /**
@@ -334,20 +346,24 @@ static napi_value chain_lines_call(napi_env env, napi_callback_info info) {
   uint64_t seq = (uint64_t)seq_arg;
   size_t at = 0;
   unsigned char mac[SHA256_DIGEST_LENGTH];
+  SHA256_CTX inner_pad, outer_pad;
+  SHA256_Init(&inner_pad);
+  SHA256_Update(&inner_pad, inner, BLOCK);
+  SHA256_Init(&outer_pad);
+  SHA256_Update(&outer_pad, outer, BLOCK);
   for (size_t from = 0; from < lines_len;) {
     const unsigned char *nl = memchr(lines + from, '\n', lines_len - from);
     size_t end = nl == NULL ? lines_len : (size_t)(nl - lines);
     if (end > from) {
       size_t n = end - from - 1;
-      char tail[32];
-      int t = snprintf(tail, sizeof tail, ",\"seq\":%llu", (unsigned long long)seq);
       unsigned char *body = inner + BLOCK + SHA256_DIGEST_LENGTH;
       memcpy(inner + BLOCK, prev, SHA256_DIGEST_LENGTH);
       memcpy(body, lines + from, n);
-      memcpy(body + n, tail, (size_t)t);
-      hmac_padded(inner, BLOCK + SHA256_DIGEST_LENGTH + n + (size_t)t, outer, mac);
-      memcpy(out + at, body, n + (size_t)t);
-      at += n + (size_t)t;
+      memcpy(body + n, ",\"seq\":", 7);
+      size_t t = 7 + write_decimal(body + n + 7, seq);
+      hmac_from_pads(&inner_pad, &outer_pad, inner + BLOCK, SHA256_DIGEST_LENGTH + n + t, mac);
+      memcpy(out + at, body, n + t);
+      at += n + t;
       memcpy(out + at, ",\"mac\":\"", 8);
       at += 8;
       for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
@@ -361,6 +377,8 @@ static napi_value chain_lines_call(napi_env env, napi_callback_info info) {
     }
     from = end + 1;
   }
+  OPENSSL_cleanse(&inner_pad, sizeof inner_pad);
+  OPENSSL_cleanse(&outer_pad, sizeof outer_pad);
   napi_value result;
   napi_create_double(env, (double)at, &result);
   return result;

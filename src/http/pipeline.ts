@@ -33,6 +33,8 @@ export interface PipelineOptions {
    * process, a JavaScript call on every socket read and write, timer and promise.
    */
   readonly namesWrites?: boolean;
+  /** What request bodies may hold at once (default: the process's, {@link BODY_BUDGET} bytes). */
+  readonly bodyBudget?: BodyBudget;
 }
 
 /** The `request` listener of an HTTPS server, plus the record of what the server refused itself. */
@@ -52,65 +54,109 @@ export interface Pipeline {
   settled(): Promise<void>;
 }
 
+/** What every request of one pipeline shares: its options and the count of open requests. */
+interface Shared {
+  readonly options: PipelineOptions;
+  readonly namesWrites: boolean;
+  readonly budget: BodyBudget;
+  /** Requests taken and not yet audited. */
+  open: number;
+  /** Who waits for there to be none. */
+  whenSettled: (() => void)[];
+}
+
 /** Builds the `request` listener of an HTTPS server. */
 export function createPipeline(options: PipelineOptions): Pipeline {
-  const namesWrites = options.namesWrites ?? false;
-  /** Requests taken and not yet audited, and who waits for there to be none. */
-  let open = 0;
-  let whenSettled: (() => void)[] = [];
+  const shared: Shared = {
+    options,
+    namesWrites: options.namesWrites ?? false,
+    budget: options.bodyBudget ?? PROCESS_BODY_BUDGET,
+    open: 0,
+    whenSettled: [],
+  };
   const listener = (req: HttpRequest, res: HttpResponse): void => {
-    const started = performance.now();
-    open++;
-    const identity = options.identify(req.socket);
-    const root = options.rootIdentity();
-    const caller: Caller = {
-      identity,
-      root: identity !== '' && identity === root,
-      rootIdentity: root,
-    };
-    const url = req.url ?? '/';
+    new Exchange(shared, req, res).start();
+  };
+  const rejected = (socket: Socket, status: number, method = '', url = ''): void => {
     const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    let routeName = 'unknown';
-    // What the audit record shows: never a secret the client pasted into the path.
-    let auditPath: string | undefined;
-    let context: Context | undefined;
-    // The route whose `observe` hears of this response, once its `authorize` ran.
-    let observed: Route | null = null;
+    options.audit.record({
+      time: new Date(),
+      identity: options.identify(socket),
+      ip: socket.remoteAddress ?? '',
+      method,
+      path: q === -1 ? url : url.slice(0, q),
+      status,
+      duration: 0,
+    });
+    options.observe?.('unknown', status, 0);
+  };
+  const settled = (): Promise<void> =>
+    shared.open === 0
+      ? Promise.resolve()
+      : new Promise((resolve) => shared.whenSettled.push(resolve));
+  return Object.assign(listener, { rejected, settled });
+}
 
+/**
+ * One request through the pipeline, from the listener to its audit record. One object with
+ * methods rather than a closure per step: the closures and the context they shared were the
+ * largest allocation of a request (~1 KB), and allocation is what the young generation's
+ * collections cost.
+ */
+class Exchange {
+  readonly #shared: Shared;
+  readonly #req: HttpRequest;
+  readonly #res: HttpResponse;
+  readonly #started = performance.now();
+  readonly #identity: string;
+  readonly #caller: Caller;
+  /** The request's path without its query. */
+  readonly #path: string;
+  /** Where the query begins in the URL, -1 without one. */
+  readonly #q: number;
+  readonly #url: string;
+  #route: Route | undefined = undefined;
+  #routeName = 'unknown';
+  /** What the audit record shows: never a secret the client pasted into the path. */
+  #auditPath: string | undefined = undefined;
+  #context: Context | undefined = undefined;
+  /** The route whose `observe` hears of this response, once its `authorize` ran. */
+  #observed: Route | null = null;
+  #audited = false;
+  /** The request body's share of BODY_BUDGET, given back when the response closes. */
+  #reserved = 0;
+  /** The body read so far (readBody). */
+  #chunks: Buffer[] | null = null;
+  #size = 0;
+  /** The body was refused while it arrived: what follows is dropped. */
+  #failed = false;
+
+  constructor(shared: Shared, req: HttpRequest, res: HttpResponse) {
+    this.#shared = shared;
+    this.#req = req;
+    this.#res = res;
+    const { options } = shared;
+    const identity = (this.#identity = options.identify(req.socket));
+    const root = options.rootIdentity();
+    this.#caller = { identity, root: identity !== '' && identity === root, rootIdentity: root };
+    const url = (this.#url = req.url ?? '/');
+    const q = (this.#q = url.indexOf('?'));
+    this.#path = q === -1 ? url : url.slice(0, q);
+  }
+
+  start(): void {
+    const shared = this.#shared;
+    const { options } = shared;
+    const req = this.#req;
+    const res = this.#res;
+    shared.open++;
     // Exactly one audit record, when the response closes: right after its last byte is handed
     // to the socket ('close' follows 'finish' on both HTTP servers), or when the connection
-    // closes first (streams, aborted requests). One listener, not one per event: listeners
-    // per request showed in the profile.
-    let audited = false;
-    // The request body's share of BODY_BUDGET, given back on the same 'close' (see readBody).
-    let release: (() => void) | null = null;
-    const audit = (): void => {
-      if (audited) return;
-      audited = true;
-      if (release !== null) release();
-      const seconds = (performance.now() - started) / 1e3;
-      options.audit.record({
-        time: new Date(),
-        identity: context?.auditAs ?? identity,
-        ip: req.socket.remoteAddress ?? '',
-        method: req.method ?? '',
-        path: auditPath ?? redactSecrets(path),
-        status: res.statusCode,
-        duration: seconds,
-      });
-      options.observe?.(routeName, res.statusCode, seconds);
-      if (observed !== null) observed.observe!(res.statusCode, seconds);
-      if (--open === 0 && whenSettled.length > 0) {
-        const waiting = whenSettled;
-        whenSettled = [];
-        for (const resolve of waiting) resolve();
-      }
-    };
-    // 'close' comes once; `on` spares the once-wrapper and its removal per request.
-    res.on('close', audit);
+    // closes first (streams, aborted requests). One listener, not one per event, and `on`, not
+    // `once`: listeners and once-wrappers per request showed in the profile.
+    res.on('close', () => this.#audit());
 
-    const matched = options.routes.match(path);
+    const matched = options.routes.match(this.#path);
     if (!matched) {
       skipBody(req, res);
       notFound(res);
@@ -131,7 +177,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       );
       return;
     }
-    routeName = route.path;
+    this.#route = route;
+    this.#routeName = route.path;
     if (route.timeout > 0) {
       res.setTimeout(route.timeout, () => req.socket.destroy());
     }
@@ -145,97 +192,196 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       options.writeError(res, route.face, new KeyholdError('BAD_REQUEST', 'invalid URL path'));
       return;
     }
-    if (route.auditResource) auditPath = route.path + route.auditResource(resource);
+    if (route.auditResource) this.#auditPath = route.path + route.auditResource(resource);
     // Whoever may not use the route is refused before a byte of the body is read.
     let prepared: unknown;
     if (route.authorize) {
-      if (route.observe) observed = route;
+      if (route.observe) this.#observed = route;
       try {
-        prepared = route.authorize(caller, resource, req, res);
+        prepared = route.authorize(this.#caller, resource, req, res);
       } catch (error) {
         skipBody(req, res);
-        fail(error);
+        this.#fail(error);
         return;
       }
     }
-    const rawQuery = q === -1 ? '' : url.slice(q + 1);
-    const run = (body: Buffer): void => {
-      const ctx = (context = new Context(req, res, caller, resource, rawQuery, body, prepared));
-      const wait = options.admit?.(req.socket);
-      if (wait) void wait.then(() => handle(route, ctx, namesWrites, fail));
-      else handle(route, ctx, namesWrites, fail);
-    };
+    this.#context = new Context(
+      req,
+      res,
+      this.#caller,
+      resource,
+      this.#q === -1 ? '' : this.#url.slice(this.#q + 1),
+      EMPTY,
+      prepared,
+    );
     if (route.streamBody) {
       if (Number(req.headers['content-length'] ?? '0') > route.maxBody) {
         skipBody(req, res);
-        fail(new KeyholdError('TOO_LARGE', 'request body too large'));
+        this.#fail(new KeyholdError('TOO_LARGE', 'request body too large'));
         return;
       }
       continueBody(req, res);
-      run(EMPTY);
+      this.#run(EMPTY);
       return;
     }
-    release = readBody(req, res, route.maxBody, (error, body) => {
-      if (error) options.writeError(res, route.face, error);
-      else run(body);
-    });
+    this.#readBody(route);
+  }
 
-    function fail(error: unknown): void {
-      const err = toKeyholdError(error);
-      if (err.code === 'INTERNAL') options.onFault(error, req);
-      if (res.headersSent) {
-        res.destroy();
-        return;
+  /** The body is whole: the handler runs (once the connection may run requests). */
+  #run(body: Buffer): void {
+    const ctx = this.#context!;
+    ctx.body = body;
+    const route = this.#route!;
+    const wait = this.#shared.options.admit?.(this.#req.socket);
+    if (wait) void wait.then(() => this.#handle(route, ctx));
+    else this.#handle(route, ctx);
+  }
+
+  /** Runs the route's handler; whatever it throws or rejects with goes to #fail. */
+  #handle(route: Route, ctx: Context): void {
+    // A cluster node's read of an object in flight: wait, then run the handler again (it
+    // answered and changed nothing before the throw).
+    const retry = (error: unknown): void => {
+      if (error instanceof ReadWait && !ctx.res.headersSent) {
+        error.until.then(
+          () => this.#handle(route, ctx),
+          (e: unknown) => this.#fail(e),
+        );
+      } else {
+        this.#fail(error);
       }
-      // A streamed body may still be arriving: do not wait for it.
-      if (route?.streamBody) skipBody(req, res);
-      options.writeError(res, route?.face ?? 'kms', err);
+    };
+    try {
+      // A write request named by the client (a retry after a lost answer) is applied only once.
+      const id = this.#shared.namesWrites
+        ? parseRequestId(ctx.req.headers[REQUEST_ID_HEADER])
+        : undefined;
+      const done =
+        id !== undefined
+          ? inRequest(id, ctx.caller.identity, () => route.handle(ctx))
+          : route.handle(ctx);
+      if (done) done.catch(retry);
+    } catch (e) {
+      retry(e);
     }
-  };
-  const rejected = (socket: Socket, status: number, method = '', url = ''): void => {
-    const q = url.indexOf('?');
+  }
+
+  #fail(error: unknown): void {
+    const { options } = this.#shared;
+    const res = this.#res;
+    const err = toKeyholdError(error);
+    if (err.code === 'INTERNAL') options.onFault(error, this.#req);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    // A streamed body may still be arriving: do not wait for it.
+    if (this.#route?.streamBody) skipBody(this.#req, res);
+    options.writeError(res, this.#route?.face ?? 'kms', err);
+  }
+
+  #audit(): void {
+    if (this.#audited) return;
+    this.#audited = true;
+    const shared = this.#shared;
+    const { options } = shared;
+    const req = this.#req;
+    const res = this.#res;
+    shared.budget.release(this.#reserved);
+    this.#reserved = 0;
+    const seconds = (performance.now() - this.#started) / 1e3;
     options.audit.record({
       time: new Date(),
-      identity: options.identify(socket),
-      ip: socket.remoteAddress ?? '',
-      method,
-      path: q === -1 ? url : url.slice(0, q),
-      status,
-      duration: 0,
+      identity: this.#context?.auditAs ?? this.#identity,
+      ip: req.socket.remoteAddress ?? '',
+      method: req.method ?? '',
+      path: this.#auditPath ?? redactSecrets(this.#path),
+      status: res.statusCode,
+      duration: seconds,
     });
-    options.observe?.('unknown', status, 0);
-  };
-  const settled = (): Promise<void> =>
-    open === 0 ? Promise.resolve() : new Promise((resolve) => whenSettled.push(resolve));
-  return Object.assign(listener, { rejected, settled });
-}
-
-/** Runs a route's handler; whatever it throws or rejects with goes to `fail`. */
-function handle(
-  route: Route,
-  ctx: RequestContext,
-  namesWrites: boolean,
-  fail: (error: unknown) => void,
-): void {
-  // A cluster node's read of an object in flight: wait, then run the handler again (it answered
-  // and changed nothing before the throw).
-  const retry = (error: unknown): void => {
-    if (error instanceof ReadWait && !ctx.res.headersSent) {
-      error.until.then(() => handle(route, ctx, namesWrites, fail), fail);
-    } else {
-      fail(error);
+    options.observe?.(this.#routeName, res.statusCode, seconds);
+    if (this.#observed !== null) this.#observed.observe!(res.statusCode, seconds);
+    if (--shared.open === 0 && shared.whenSettled.length > 0) {
+      const waiting = shared.whenSettled;
+      shared.whenSettled = [];
+      for (const resolve of waiting) resolve();
     }
-  };
-  try {
-    // A write request named by the client (a retry after a lost answer) is applied only once.
-    const id = parseRequestId(ctx.req.headers[REQUEST_ID_HEADER]);
-    const done =
-      namesWrites && id !== undefined
-        ? inRequest(id, ctx.caller.identity, () => route.handle(ctx))
-        : route.handle(ctx);
-    if (done) done.catch(retry);
-  } catch (e) {
-    retry(e);
+  }
+
+  /**
+   * Reads at most the route's `maxBody` bytes, then runs the handler; a larger body is refused
+   * without buffering it. The body holds its share of BODY_BUDGET from its head (its
+   * Content-Length, or what a chunked body has sent) until the response closes (#audit gives it
+   * back).
+   */
+  #readBody(route: Route): void {
+    const req = this.#req;
+    const res = this.#res;
+    const limit = route.maxBody;
+    const declared = Number(req.headers['content-length'] ?? '0');
+    if (declared > limit) {
+      skipBody(req, res);
+      this.#refuseBody(new KeyholdError('TOO_LARGE', 'request body too large'));
+      return;
+    }
+    // Reserve the declared length now; a chunked body reserves as it arrives.
+    if (declared > 0 && !this.#reserve(declared)) {
+      skipBody(req, res);
+      this.#refuseBody(busy(res));
+      return;
+    }
+    continueBody(req, res);
+    this.#chunks = [];
+    req.on('data', (chunk: Buffer) => this.#bodyData(chunk, limit));
+    req.on('end', () => this.#bodyEnd());
+    req.on('error', () => {
+      this.#failed = true;
+    });
+  }
+
+  #bodyData(chunk: Buffer, limit: number): void {
+    if (this.#failed) return;
+    const size = (this.#size += chunk.length);
+    const res = this.#res;
+    if (size > this.#reserved && !this.#reserve(size - this.#reserved)) {
+      // More of the body may follow: close rather than read it.
+      res.setHeader('Connection', 'close');
+      this.#refuseBody(busy(res));
+      return;
+    }
+    if (size > limit) {
+      // More of an unbounded (chunked) body may follow: close rather than read it.
+      res.setHeader('Connection', 'close');
+      this.#refuseBody(new KeyholdError('TOO_LARGE', 'request body too large'));
+      return;
+    }
+    this.#chunks!.push(chunk);
+  }
+
+  #bodyEnd(): void {
+    if (this.#failed) return;
+    const chunks = this.#chunks!;
+    this.#chunks = null;
+    this.#run(
+      chunks.length === 1
+        ? chunks[0]!
+        : chunks.length === 0
+          ? EMPTY
+          : Buffer.concat(chunks, this.#size),
+    );
+  }
+
+  #refuseBody(error: KeyholdError): void {
+    this.#failed = true;
+    this.#chunks = null;
+    this.#shared.options.writeError(this.#res, this.#route!.face, error);
+  }
+
+  /** Adds `bytes` to this body's share of BODY_BUDGET, unless the budget would be exceeded. */
+  #reserve(bytes: number): boolean {
+    if (!this.#shared.budget.reserve(bytes)) return false;
+    this.#reserved += bytes;
+    return true;
   }
 }
 
@@ -270,7 +416,8 @@ class Context implements RequestContext {
   readonly res: HttpResponse;
   readonly caller: Caller;
   readonly resource: string;
-  readonly body: Buffer;
+  /** Set once the body is whole, before the handler runs. */
+  body: Buffer;
   readonly prepared: unknown;
   auditAs: string | undefined = undefined;
   readonly #rawQuery: string;
@@ -333,7 +480,34 @@ function continueBody(req: HttpRequest, res: HttpResponse): void {
  * client retries a 503; docs/protocol/kes.md, docs/protocol/kms.md).
  */
 export const BODY_BUDGET = 256 * 1024 * 1024;
-let bodyBytesHeld = 0;
+
+/** Bytes of request bodies held at once, up to a limit. */
+export class BodyBudget {
+  readonly limit: number;
+  #held = 0;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  get held(): number {
+    return this.#held;
+  }
+
+  /** Takes `bytes` unless that would go over the limit. */
+  reserve(bytes: number): boolean {
+    if (this.#held + bytes > this.limit) return false;
+    this.#held += bytes;
+    return true;
+  }
+
+  release(bytes: number): void {
+    this.#held -= bytes;
+  }
+}
+
+/** The budget every pipeline of this process shares unless given its own. */
+const PROCESS_BODY_BUDGET = new BodyBudget(BODY_BUDGET);
 
 function busy(res: HttpResponse): KeyholdError {
   res.setHeader('Retry-After', '1');
@@ -341,77 +515,4 @@ function busy(res: HttpResponse): KeyholdError {
     'SERVICE_UNAVAILABLE',
     'server busy: too many request bodies in flight, retry later',
   );
-}
-
-/**
- * Reads at most `limit` bytes; a larger body is refused without buffering it. Returns what gives
- * the body's reservation back, for the caller to call when the response closes (the pipeline's
- * one 'close' listener: a second listener per request showed in the profile), or null when
- * nothing was reserved.
- */
-function readBody(
-  req: HttpRequest,
-  res: HttpResponse,
-  limit: number,
-  done: (error: KeyholdError | null, body: Buffer) => void,
-): (() => void) | null {
-  const declared = Number(req.headers['content-length'] ?? '0');
-  if (declared > limit) {
-    skipBody(req, res);
-    done(new KeyholdError('TOO_LARGE', 'request body too large'), EMPTY);
-    return null;
-  }
-  // Reserve the declared length now; a chunked body reserves as it arrives.
-  let reserved = 0;
-  const reserve = (bytes: number): boolean => {
-    if (bodyBytesHeld + bytes > BODY_BUDGET) return false;
-    bodyBytesHeld += bytes;
-    reserved += bytes;
-    return true;
-  };
-  if (declared > 0 && !reserve(declared)) {
-    skipBody(req, res);
-    done(busy(res), EMPTY);
-    return null;
-  }
-  // Given back when the response closes: after its end, or when the connection closes first.
-  const release = (): void => {
-    bodyBytesHeld -= reserved;
-    reserved = 0;
-  };
-  continueBody(req, res);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let failed = false;
-  req.on('data', (chunk: Buffer) => {
-    if (failed) return;
-    size += chunk.length;
-    if (size > reserved && !reserve(size - reserved)) {
-      failed = true;
-      chunks.length = 0;
-      res.setHeader('Connection', 'close');
-      done(busy(res), EMPTY);
-      return;
-    }
-    if (size > limit) {
-      failed = true;
-      chunks.length = 0;
-      // More of an unbounded (chunked) body may follow: close rather than read it.
-      res.setHeader('Connection', 'close');
-      done(new KeyholdError('TOO_LARGE', 'request body too large'), EMPTY);
-      return;
-    }
-    chunks.push(chunk);
-  });
-  req.on('end', () => {
-    if (failed) return;
-    done(
-      null,
-      chunks.length === 1 ? chunks[0]! : chunks.length === 0 ? EMPTY : Buffer.concat(chunks, size),
-    );
-  });
-  req.on('error', () => {
-    failed = true;
-  });
-  return release;
 }

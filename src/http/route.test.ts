@@ -47,7 +47,7 @@ describe('RouteTable', () => {
     assert.equal(table.match('v1/kms/x'), undefined);
   });
 
-  it('answers as a walk over every prefix would', () => {
+  it('answers as a walk over every prefix would, before and after each route is added', () => {
     const segment = fc.constantFrom('v1', 'key', 'kms', 'a', '', 'generate', '%2F');
     const path = fc
       .array(segment, { minLength: 0, maxLength: 6 })
@@ -63,14 +63,19 @@ describe('RouteTable', () => {
             .filter(([p, prefix]) => !prefix || p.endsWith('/'))
             .map(([p, prefix]) => route(p, prefix));
           const table = new RouteTable();
-          for (const r of routes) table.add(r);
-          for (const p of [...paths, ...routes.map((r) => r.path + 'x/y')]) {
-            const got = table.match(p);
-            assert.deepEqual(
-              got && { paths: got.routes.map((r) => r.path), resource: got.resource },
-              naive(routes, p),
-              p,
-            );
+          const all = [...paths, ...routes.map((r) => r.path + 'x/y')];
+          // Matching every path again after each route is added: a remembered match must not
+          // outlive the table it was made from.
+          for (let added = 0; added <= routes.length; added++) {
+            if (added > 0) table.add(routes[added - 1]!);
+            for (const p of all) {
+              const got = table.match(p);
+              assert.deepEqual(
+                got && { paths: got.routes.map((r) => r.path), resource: got.resource },
+                naive(routes.slice(0, added), p),
+                p,
+              );
+            }
           }
         },
       ),

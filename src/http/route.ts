@@ -70,6 +70,15 @@ export interface Route {
   handle(ctx: RequestContext): Promise<void> | void;
 }
 
+/** The routes of a path, and what follows a prefix route's prefix in it ('' for exact routes). */
+export interface RouteMatch {
+  readonly routes: readonly Route[];
+  readonly resource: string;
+}
+
+/** How many recently matched paths a table remembers. */
+const RECENT_PATHS = 8;
+
 /** Looks routes up by exact path, then by the longest registered prefix. */
 export class RouteTable {
   readonly #exact = new Map<string, Route[]>();
@@ -78,8 +87,19 @@ export class RouteTable {
   readonly #byPrefix = new Map<string, Route[]>();
   /** Length of the longest prefix: no longer part of a path is looked up. */
   #longest = 0;
+  /**
+   * The last paths matched and what they matched: clients repeat a few paths, and comparing a
+   * request's fresh path string with a remembered one is cheaper than hashing it for the maps
+   * (once per candidate prefix). Round robin; emptied whenever a route is added.
+   */
+  #recentPaths: string[] = [];
+  #recentMatches: RouteMatch[] = [];
+  #nextRecent = 0;
 
   add(route: Route): this {
+    this.#recentPaths = [];
+    this.#recentMatches = [];
+    this.#nextRecent = 0;
     if (route.prefix) {
       if (!route.path.endsWith('/')) {
         throw new Error(`prefix route ${route.path}: a prefix ends in '/'`);
@@ -99,7 +119,19 @@ export class RouteTable {
   }
 
   /** Routes registered for a path (several methods may share one), with the resource part. */
-  match(path: string): { routes: readonly Route[]; resource: string } | undefined {
+  match(path: string): RouteMatch | undefined {
+    const paths = this.#recentPaths;
+    for (let i = 0; i < paths.length; i++) if (paths[i] === path) return this.#recentMatches[i];
+    const found = this.#lookUp(path);
+    if (found) {
+      this.#recentPaths[this.#nextRecent] = path;
+      this.#recentMatches[this.#nextRecent] = found;
+      this.#nextRecent = (this.#nextRecent + 1) % RECENT_PATHS;
+    }
+    return found;
+  }
+
+  #lookUp(path: string): RouteMatch | undefined {
     const exact = this.#exact.get(path);
     if (exact) return { routes: exact, resource: '' };
     // The path up to each of its slashes, longest first, is a candidate prefix: one map lookup

@@ -17,7 +17,6 @@ const SECRET = new RegExp(
     `|(${COLON})${BASE64_CHAR}{43}(?:=|%3[Dd])`,
   'g',
 );
-const MAYBE = /[:%]/;
 
 /**
  * `text` with the secret part of every API key (`k1:`, `k2:`, `kes:v1:`), HSM key (`hsm:…:`)
@@ -26,7 +25,8 @@ const MAYBE = /[:%]/;
  * checked first because request paths go through here).
  */
 export function redactSecrets(text: string): string {
-  if (!MAYBE.test(text)) return text;
+  // Two searches cost less than a RegExp test (request paths come here every request).
+  if (!text.includes(':') && !text.includes('%')) return text;
   return text.replace(SECRET, (_match, prefix?: string, colon?: string) => {
     return (prefix ?? colon ?? '') + REDACTED;
   });
