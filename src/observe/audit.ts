@@ -166,30 +166,12 @@ export class AuditLineWriter {
   }
 
   #part(record: AuditRecord): RequestPart {
-    const { ip, path, method, identity } = record;
     const last = this.#last;
-    // The identity and address are the connection's own strings: compared first, they differ
-    // quickly when they differ at all.
-    if (
-      last !== undefined &&
-      last.identity === identity &&
-      last.ip === ip &&
-      last.method === method &&
-      last.path === path
-    ) {
-      return last;
-    }
+    if (last !== undefined && isPartOf(last, record)) return last;
     for (const p of this.#recent) {
-      if (
-        p !== undefined &&
-        p.identity === identity &&
-        p.ip === ip &&
-        p.method === method &&
-        p.path === path
-      ) {
-        return (this.#last = p);
-      }
+      if (p !== undefined && isPartOf(p, record)) return (this.#last = p);
     }
+    const { ip, path, method, identity } = record;
     const bytes = Buffer.from(
       quote(ip) +
         ',"path":' +
@@ -208,6 +190,19 @@ export class AuditLineWriter {
 }
 
 const TIME_FIELD = Buffer.from(',"time":', 'latin1');
+
+/**
+ * Whether `part` was made for `record`'s request. The identity and address come first: they are
+ * the connection's own strings, so they compare at once when equal and differ early when not.
+ */
+function isPartOf(part: RequestPart, record: AuditRecord): boolean {
+  return (
+    part.identity === record.identity &&
+    part.ip === record.ip &&
+    part.method === record.method &&
+    part.path === record.path
+  );
+}
 
 /** Writes `n` as JSON.stringify does (at most 24 characters) at `at`; returns where it ends. */
 function writeDigits(out: Buffer, at: number, n: number): number {
