@@ -242,6 +242,11 @@ COMMON_NAMES.forEach((name, index) => {
 /** COMMON_NAMES' bytes in lower and in upper case, for the fast path's guessed-name match. */
 const LOWER_NAMES = COMMON_NAMES.map((name) => Buffer.from(name, 'latin1'));
 const UPPER_NAMES = COMMON_NAMES.map((name) => Buffer.from(name.toUpperCase(), 'latin1'));
+/**
+ * The one common name whose value the fast path does not remember: a credential is kept no
+ * longer than the request that carries it.
+ */
+const AUTHORIZATION = COMMON_NAMES.indexOf('authorization');
 /** Fields of a head whose names the fast path remembers for the next head. */
 const REMEMBERED_FIELDS = 16;
 /** Longest request-target and header value (raw bytes) the fast path remembers. */
@@ -1006,13 +1011,17 @@ export class Http1Parser {
         while (trimmed > valueStart && (buf[trimmed - 1] === SP || buf[trimmed - 1] === HT)) {
           trimmed--;
         }
-        text ??= latin1Slice(buf, start, stop);
-        value = trimmed > valueStart ? text.slice(valueStart - base, trimmed - base) : '';
-        if (common >= 0 && valueEnd - valueStart <= REMEMBERED_BYTES) {
+        if (common >= 0 && common !== AUTHORIZATION && valueEnd - valueStart <= REMEMBERED_BYTES) {
+          // A string of its own: a slice of the head's text would keep all of it (the body's
+          // first bytes too) alive with the connection.
+          value = latin1Slice(buf, valueStart, trimmed);
           const offset = common * REMEMBERED_BYTES;
           for (let k = valueStart; k < valueEnd; k++) valueBytes[offset + k - valueStart] = buf[k]!;
           valueLengths[common] = valueEnd - valueStart;
           valueStrings[common] = value;
+        } else {
+          text ??= latin1Slice(buf, start, stop);
+          value = trimmed > valueStart ? text.slice(valueStart - base, trimmed - base) : '';
         }
       }
       if (common >= 0 && (seen & (1 << common)) === 0) {
@@ -1027,9 +1036,12 @@ export class Http1Parser {
     // The count only grows, so a total under the limit means no step of it reached the limit.
     if (counted >= this.#maxHeaderSize) return this.#fastBail(count);
     if (url === null) {
-      text ??= latin1Slice(buf, start, stop);
-      url = text.slice(targetStart - base, targetEnd - base);
-      if (targetEnd - targetStart <= REMEMBERED_BYTES) {
+      if (targetEnd - targetStart > REMEMBERED_BYTES) {
+        text ??= latin1Slice(buf, start, stop);
+        url = text.slice(targetStart - base, targetEnd - base);
+      } else {
+        // A string of its own, as for remembered values.
+        url = latin1Slice(buf, targetStart, targetEnd);
         const urlBytes = (this.#urlBytes ??= new Uint8Array(REMEMBERED_BYTES));
         for (let k = targetStart; k < targetEnd; k++) urlBytes[k - targetStart] = buf[k]!;
         this.#urlLength = targetEnd - targetStart;
