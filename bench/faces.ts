@@ -96,11 +96,16 @@ class LoopSocket extends Duplex {
   }
 }
 
+/** A request as Go's client writes it (a GET without a body has no Content-Length or -Type). */
 function requestBytes(method: string, path: string, body: Buffer, type: string): Buffer {
+  const framing =
+    method === 'GET'
+      ? 'Accept: application/*\r\n'
+      : `Content-Length: ${String(body.length)}\r\nAccept: application/*\r\n` +
+        `Content-Type: ${type}\r\n`;
   const head =
     `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Go-http-client/1.1\r\n` +
-    `Content-Length: ${String(body.length)}\r\nAccept: application/*\r\n` +
-    `Content-Type: ${type}\r\nAccept-Encoding: gzip\r\n\r\n`;
+    `${framing}Accept-Encoding: gzip\r\n\r\n`;
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }
 
@@ -169,6 +174,17 @@ async function main(): Promise<void> {
   const ciphertext = dek!.ciphertext;
 
   const scenarios = [
+    // The floor under every request: a route with no key work and no body.
+    {
+      name: 'KMS health/live',
+      request: requestBytes('GET', '/v1/health/live', Buffer.alloc(0), ''),
+      ops: 1,
+    },
+    {
+      name: 'KES version',
+      request: requestBytes('GET', '/version', Buffer.alloc(0), ''),
+      ops: 1,
+    },
     {
       name: 'KES generate',
       request: requestBytes(

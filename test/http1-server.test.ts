@@ -516,19 +516,39 @@ test('res.setTimeout fires after inactivity; events and headersSent behave as No
 
 test('response headers with CR or LF are refused (no response splitting)', async () => {
   const errors: unknown[] = [];
+  // Through setHeader and writeHead, and after a valid value under the same name: a value
+  // that differs from a valid one by a byte after it is refused too.
+  const bad = ['a\r\nSet-Cookie: evil=1', 'ok\r\nSet-Cookie: evil=1', 'ok\n', 'o\0k', 'ok\x7f'];
   const { port, stop } = await start((req, res) => {
     req.resume();
-    try {
-      res.setHeader('X-Bad', 'a\r\nSet-Cookie: evil=1');
-    } catch (error) {
-      errors.push(error);
+    const refuse = (set: () => void): void => {
+      try {
+        set();
+      } catch (error) {
+        errors.push(error);
+      }
+    };
+    if (req.url === '/head') {
+      for (const value of bad) refuse(() => res.writeHead(200, { 'X-Bad': value }));
+    } else {
+      res.setHeader('X-Bad', 'ok');
+      for (const value of bad) refuse(() => res.setHeader('X-Bad', value));
     }
     res.end('safe');
   });
   try {
-    const r = await rawExchange(port, Buffer.from(get('/')), { quietMs: 200 });
-    assert.equal(parseResponses(r.data)[0]?.headers['set-cookie'], undefined);
-    assert.equal((errors[0] as { code?: string } | undefined)?.code, 'ERR_INVALID_CHAR');
+    const r = await rawExchange(port, Buffer.from(get('/') + get('/head') + get('/')), {
+      quietMs: 200,
+    });
+    const answers = parseResponses(r.data);
+    assert.equal(answers.length, 3);
+    for (const answer of answers) assert.equal(answer.headers['set-cookie'], undefined);
+    assert.equal(answers[0]?.headers['x-bad'], 'ok');
+    assert.equal(answers[1]?.headers['x-bad'], undefined);
+    assert.equal(errors.length, 3 * bad.length);
+    for (const error of errors) {
+      assert.equal((error as { code?: string }).code, 'ERR_INVALID_CHAR');
+    }
   } finally {
     await stop();
   }

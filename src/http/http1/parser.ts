@@ -239,6 +239,19 @@ COMMON_NAMES.forEach((name, index) => {
   (BYTES_BY_LENGTH[name.length] ??= []).push(Buffer.from(name, 'latin1'));
 });
 
+/** COMMON_NAMES' bytes in lower and in upper case, for the fast path's guessed-name match. */
+const LOWER_NAMES = COMMON_NAMES.map((name) => Buffer.from(name, 'latin1'));
+const UPPER_NAMES = COMMON_NAMES.map((name) => Buffer.from(name.toUpperCase(), 'latin1'));
+/**
+ * The one common name whose value the fast path does not remember: a credential is kept no
+ * longer than the request that carries it.
+ */
+const AUTHORIZATION = COMMON_NAMES.indexOf('authorization');
+/** Fields of a head whose names the fast path remembers for the next head. */
+const REMEMBERED_FIELDS = 16;
+/** Longest request-target and header value (raw bytes) the fast path remembers. */
+const REMEMBERED_BYTES = 64;
+
 /**
  * The index of the COMMON_NAMES entry that buf[start, start + length) spells in any case, or -1.
  * Only for bytes already checked to be tchar: for those, `b | 0x20` equals a lower-case letter
@@ -353,6 +366,22 @@ export class Http1Parser {
   #inMessage = false;
   #headersDone = false;
 
+  // What the fast path remembers of this connection's last heads: a client sends the same
+  // fields in the same order, most with the same values, request after request. Each is only a
+  // guess, compared byte for byte with the input before it is used (see #fastHead).
+  /** COMMON_NAMES index of the last head's field at each position, -1 for another name. */
+  #guessNames: Int8Array | null = null;
+  /** Per COMMON_NAMES index: the raw bytes of its last value (REMEMBERED_BYTES each). */
+  #valueBytes: Uint8Array | null = null;
+  /** Per COMMON_NAMES index: how many bytes of #valueBytes are its value, -1 for none. */
+  #valueLengths: Int8Array | null = null;
+  /** Per COMMON_NAMES index: the value string of those bytes (trailing OWS trimmed). */
+  #valueStrings: string[] = [];
+  /** The last request-target: its bytes, their count (-1 for none), and its string. */
+  #urlBytes: Uint8Array | null = null;
+  #urlLength = -1;
+  #urlString = '';
+
   constructor(limits: ParserLimits, handler: ParserHandler) {
     this.#handler = handler;
     this.#maxHeaderSize = limits.maxHeaderSize;
@@ -437,10 +466,10 @@ export class Http1Parser {
           while (i < end && (buf[i] === CR || buf[i] === LF)) i++;
           if (i === end) break;
           this.#beginMessage();
-          this.#decode(buf, i, end);
           line = i;
           const next = http1FastPath.enabled ? this.#fastHead(buf, i) : -1;
           if (next < 0) {
+            this.#decode(buf, i, end);
             this.#state = METHOD;
             break;
           }
@@ -785,9 +814,16 @@ export class Http1Parser {
    * parser.test.ts runs every input both ways and at every split.
    */
   #fastHead(buf: Buffer, start: number): number {
-    const stop = this.#textEnd;
-    const text = this.#text;
-    const base = this.#textStart;
+    const stop = Math.min(buf.length, start + TEXT_WINDOW);
+    // The head's text is decoded only if a field or the target is not one remembered.
+    let text: string | null = null;
+    const base = start;
+    const guessNames = (this.#guessNames ??= new Int8Array(REMEMBERED_FIELDS).fill(-1));
+    const valueBytes = (this.#valueBytes ??= new Uint8Array(
+      COMMON_NAMES.length * REMEMBERED_BYTES,
+    ));
+    const valueLengths = (this.#valueLengths ??= new Int8Array(COMMON_NAMES.length).fill(-1));
+    const valueStrings = this.#valueStrings;
     let i = start;
     let method: string;
     // Method and its one space, compared byte by byte (upper case only, as KNOWN_METHODS).
@@ -834,8 +870,23 @@ export class Http1Parser {
     // origin-form target, one space, "HTTP/1.1" or "HTTP/1.0", CRLF.
     if (i >= stop || buf[i] !== 0x2f) return -1;
     const targetStart = i;
-    i++;
-    while (i < stop && TARGET_CHAR[buf[i]!]) i++;
+    // The last target again? Bytes equal to ones found valid are valid; the space after it
+    // ends the scan below exactly there too.
+    let url: string | null = null;
+    const urlLength = this.#urlLength;
+    if (urlLength > 0 && stop - i > urlLength) {
+      const urlBytes = this.#urlBytes!;
+      let k = 0;
+      while (k < urlLength && buf[i + k] === urlBytes[k]) k++;
+      if (k === urlLength && buf[i + k] === SP) {
+        url = this.#urlString;
+        i += urlLength;
+      }
+    }
+    if (url === null) {
+      i++;
+      while (i < stop && TARGET_CHAR[buf[i]!]) i++;
+    }
     const targetEnd = i;
     if (
       stop - i < 11 ||
@@ -872,24 +923,62 @@ export class Http1Parser {
       }
       // name ':' OWS value CRLF; a line starting with SP/HT (obs-fold) is no tchar: bail.
       const nameStart = i;
-      while (i < stop && TOKEN[buf[i]!]) i++;
+      // The name the last head had here? Matched in one pass: each byte is the name's letter in
+      // lower or upper case or its '-' (all tchar, and exactly what commonName accepts), and
+      // the ':' must follow.
+      let common = -1;
+      const guess = count < REMEMBERED_FIELDS ? guessNames[count]! : -1;
+      if (guess >= 0) {
+        const lower = LOWER_NAMES[guess]!;
+        const upper = UPPER_NAMES[guess]!;
+        const n = lower.length;
+        if (stop - i > n) {
+          let k = 0;
+          for (; k < n; k++) {
+            const b = buf[i + k];
+            if (b !== lower[k] && b !== upper[k]) break;
+          }
+          if (k === n && buf[i + n] === 0x3a) {
+            common = guess;
+            i += n;
+          }
+        }
+      }
+      if (common < 0) {
+        while (i < stop && TOKEN[buf[i]!]) i++;
+        if (i === nameStart || i >= stop || buf[i] !== 0x3a) return this.#fastBail(count);
+        common = commonName(buf, nameStart, i - nameStart);
+        if (count < REMEMBERED_FIELDS) guessNames[count] = common;
+      }
       const nameEnd = i;
-      if (nameEnd === nameStart || i >= stop || buf[i] !== 0x3a) return this.#fastBail(count);
       i++;
       while (i < stop && (buf[i] === SP || buf[i] === HT)) i++;
       const valueStart = i;
-      while (i < stop && VALUE_CHAR[buf[i]!]) i++;
+      // This name's last value again? As for the target: bytes equal to ones found valid, and
+      // the CR after them is where the scan below stops too.
+      let value: string | null = null;
+      const known = common >= 0 ? valueLengths[common]! : -1;
+      if (known >= 0 && stop - i > known) {
+        const offset = common * REMEMBERED_BYTES;
+        let k = 0;
+        while (k < known && buf[i + k] === valueBytes[offset + k]) k++;
+        if (k === known && buf[i + k] === CR) {
+          value = valueStrings[common]!;
+          i += known;
+        }
+      }
+      if (value === null) while (i < stop && VALUE_CHAR[buf[i]!]) i++;
       const valueEnd = i;
       if (i + 1 >= stop || buf[i] !== CR || buf[i + 1] !== LF) return this.#fastBail(count);
       i += 2;
       if (count >= maxCount) return this.#fastBail(count);
       counted += nameEnd - nameStart + (valueEnd - valueStart);
       const nameLength = nameEnd - nameStart;
-      const common = commonName(buf, nameStart, nameLength);
+      if (common < 0) text ??= latin1Slice(buf, start, stop);
       const name =
         common >= 0
           ? COMMON_NAMES[common]!
-          : text.slice(nameStart - base, nameEnd - base).toLowerCase();
+          : text!.slice(nameStart - base, nameEnd - base).toLowerCase();
       // The names whose values frame the message (what #startField picks out), by length
       // first: a common name is a constant, so these compare by identity.
       if (nameLength === 14 && name === 'content-length') {
@@ -916,12 +1005,25 @@ export class Http1Parser {
       ) {
         this.#connectionValue(buf, valueStart, valueEnd);
       }
-      // Node trims trailing OWS from values.
-      let trimmed = valueEnd;
-      while (trimmed > valueStart && (buf[trimmed - 1] === SP || buf[trimmed - 1] === HT)) {
-        trimmed--;
+      if (value === null) {
+        // Node trims trailing OWS from values.
+        let trimmed = valueEnd;
+        while (trimmed > valueStart && (buf[trimmed - 1] === SP || buf[trimmed - 1] === HT)) {
+          trimmed--;
+        }
+        if (common >= 0 && common !== AUTHORIZATION && valueEnd - valueStart <= REMEMBERED_BYTES) {
+          // A string of its own: a slice of the head's text would keep all of it (the body's
+          // first bytes too) alive with the connection.
+          value = latin1Slice(buf, valueStart, trimmed);
+          const offset = common * REMEMBERED_BYTES;
+          for (let k = valueStart; k < valueEnd; k++) valueBytes[offset + k - valueStart] = buf[k]!;
+          valueLengths[common] = valueEnd - valueStart;
+          valueStrings[common] = value;
+        } else {
+          text ??= latin1Slice(buf, start, stop);
+          value = trimmed > valueStart ? text.slice(valueStart - base, trimmed - base) : '';
+        }
       }
-      const value = trimmed > valueStart ? text.slice(valueStart - base, trimmed - base) : '';
       if (common >= 0 && (seen & (1 << common)) === 0) {
         // The first field of a common name: nothing to combine it with, a plain store.
         seen |= 1 << common;
@@ -933,8 +1035,23 @@ export class Http1Parser {
     }
     // The count only grows, so a total under the limit means no step of it reached the limit.
     if (counted >= this.#maxHeaderSize) return this.#fastBail(count);
+    if (url === null) {
+      if (targetEnd - targetStart > REMEMBERED_BYTES) {
+        text ??= latin1Slice(buf, start, stop);
+        url = text.slice(targetStart - base, targetEnd - base);
+      } else {
+        // A string of its own, as for remembered values.
+        url = latin1Slice(buf, targetStart, targetEnd);
+        const urlBytes = (this.#urlBytes ??= new Uint8Array(REMEMBERED_BYTES));
+        for (let k = targetStart; k < targetEnd; k++) urlBytes[k - targetStart] = buf[k]!;
+        this.#urlLength = targetEnd - targetStart;
+        this.#urlString = url;
+      }
+    }
+    // The text (if decoded) is not the state machine's: it decodes its own when it runs.
+    this.#textBuf = null;
     this.#method = method;
-    this.#url = text.slice(targetStart - base, targetEnd - base);
+    this.#url = url;
     this.#versionMinor = versionMinor;
     this.#counted = counted;
     this.#headerCount = count;
