@@ -237,20 +237,8 @@ class Exchange {
     else this.#handle(route, ctx);
   }
 
-  /** Runs the route's handler; whatever it throws or rejects with goes to #fail. */
+  /** Runs the route's handler; whatever it throws or rejects with goes to #retry. */
   #handle(route: Route, ctx: Context): void {
-    // A cluster node's read of an object in flight: wait, then run the handler again (it
-    // answered and changed nothing before the throw).
-    const retry = (error: unknown): void => {
-      if (error instanceof ReadWait && !ctx.res.headersSent) {
-        error.until.then(
-          () => this.#handle(route, ctx),
-          (e: unknown) => this.#fail(e),
-        );
-      } else {
-        this.#fail(error);
-      }
-    };
     try {
       // A write request named by the client (a retry after a lost answer) is applied only once.
       const id = this.#shared.namesWrites
@@ -260,9 +248,24 @@ class Exchange {
         id !== undefined
           ? inRequest(id, ctx.caller.identity, () => route.handle(ctx))
           : route.handle(ctx);
-      if (done) done.catch(retry);
+      if (done) done.catch((error: unknown) => this.#retry(route, ctx, error));
     } catch (e) {
-      retry(e);
+      this.#retry(route, ctx, e);
+    }
+  }
+
+  /**
+   * A cluster node's read of an object in flight: wait, then run the handler again (it answered
+   * and changed nothing before the throw). Any other error is answered.
+   */
+  #retry(route: Route, ctx: Context, error: unknown): void {
+    if (error instanceof ReadWait && !ctx.res.headersSent) {
+      error.until.then(
+        () => this.#handle(route, ctx),
+        (e: unknown) => this.#fail(e),
+      );
+    } else {
+      this.#fail(error);
     }
   }
 
