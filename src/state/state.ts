@@ -16,10 +16,20 @@ export class State {
   /** Number of commands applied (the log index of the last one). */
   commit = 0;
   #slab: KeySlab;
+  #changes = 0;
 
   /** @param slab where key versions live (a snapshot decoder passes the one it filled). */
   constructor(slab: KeySlab = new KeySlab()) {
     this.#slab = slab;
+  }
+
+  /**
+   * Counts every change of this state (each command applied, each replacement): anything derived
+   * from the state, such as an authorization decision, holds as long as this stays the same.
+   * Unlike `commit`, it never goes back or repeats.
+   */
+  get changes(): number {
+    return this.#changes;
   }
 
   /** The compact store of every key version (for the snapshot codec). */
@@ -125,6 +135,7 @@ export class State {
 
   /** Applies a checked command. Deterministic: the same commands give the same state. */
   apply(command: Command): void {
+    this.#changes++;
     this.commit++;
     switch (command.op) {
       case 'enclave.create':
@@ -207,6 +218,7 @@ export class State {
    * `other` must not be used afterwards.
    */
   replaceWith(other: State): void {
+    this.#changes++;
     this.#slab.wipe();
     this.#slab = other.#slab;
     this.enclaves.clear();
