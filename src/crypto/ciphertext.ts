@@ -77,9 +77,7 @@ export function parseCiphertext(input: Uint8Array): Ciphertext[] {
  */
 export function isOnlyRaw(bytes: Uint8Array): boolean {
   const first = bytes[0];
-  return (
-    bytes.length >= CIPHERTEXT_OVERHEAD && first !== 0x76 && first !== 0x95 && first !== 0x7b
-  );
+  return bytes.length >= CIPHERTEXT_OVERHEAD && first !== 0x76 && first !== 0x95 && first !== 0x7b;
 }
 
 /** Reads one ciphertext without a version prefix: a legacy structure if it parses, else raw. */
