@@ -52,7 +52,6 @@ export function isAllowed(
   if (
     last !== undefined &&
     last.changes === state.changes &&
-    last.state === state &&
     last.target === target &&
     last.identity === caller.identity &&
     last.command === command &&
@@ -66,7 +65,6 @@ export function isAllowed(
   }
   if (!decide(state, caller, command, enclave, target)) return false;
   lastAllowed = {
-    state,
     changes: state.changes,
     identity: caller.identity,
     rootIdentity: caller.rootIdentity,
@@ -90,7 +88,7 @@ export function isAllowed(
 let lastAllowed: LastAllowed | undefined;
 
 interface LastAllowed {
-  readonly state: State;
+  /** `State.changes` then: unique to one state as it was, so the state itself is not kept. */
   readonly changes: number;
   readonly identity: string;
   readonly rootIdentity: string;
