@@ -262,10 +262,11 @@ export function decodeFlatStruct<S extends Record<string, FieldKind>>(
       const valueStart = ++i;
       let value: unknown;
       if (field.kind === 'bytes') {
-        // Only the closing quote is looked for: the base64 decoder refuses every byte the loop
-        // below refuses (controls, non-ASCII, `\`), as none is a base64 digit.
-        while (i < n && body[i] !== 0x22) i++;
-        if (i >= n) return undefined;
+        // Only the closing quote is looked for (indexOf: memchr, ~5x a byte loop over a
+        // ciphertext's base64): the base64 decoder refuses every byte the loop below refuses
+        // (controls, non-ASCII, `\`), as none is a base64 digit.
+        i = body.indexOf(0x22, i);
+        if (i === -1) return undefined;
         value = decodeStdBase64Bytes(body, valueStart, i);
         if (value === undefined) return undefined;
       } else {
