@@ -10,6 +10,7 @@ import type { State } from '../state/state.ts';
 import type { Caller } from './caller.ts';
 import { effectiveRecord } from './caller.ts';
 import { kesPathOfCommand, kesPolicyAllows, kesRulesMatch } from './kes-path.ts';
+import type { KesPathPolicy } from './kes-path.ts';
 
 /**
  * Throws PERMISSION unless `caller` may run `command` (its text name, e.g. `KEY:GENERATE`) on
@@ -47,6 +48,67 @@ export function isAllowed(
   const kes = caller.kes;
   if (kes?.skipAuth) return true;
   if (caller.identity === '') return false;
+  const last = lastAllowed;
+  if (
+    last !== undefined &&
+    last.changes === state.changes &&
+    last.target === target &&
+    last.identity === caller.identity &&
+    last.command === command &&
+    last.enclave === enclave &&
+    last.rootIdentity === caller.rootIdentity &&
+    last.path === kes?.path &&
+    last.staticPolicy === kes?.staticPolicy &&
+    last.staticEnclave === kes?.staticEnclave
+  ) {
+    return true;
+  }
+  if (!decide(state, caller, command, enclave, target)) return false;
+  lastAllowed = {
+    changes: state.changes,
+    identity: caller.identity,
+    rootIdentity: caller.rootIdentity,
+    command,
+    enclave,
+    target,
+    path: kes?.path,
+    staticPolicy: kes?.staticPolicy,
+    staticEnclave: kes?.staticEnclave,
+  };
+  return true;
+}
+
+/**
+ * The last decision that allowed a User (or an identity that is not root by the caller's flag):
+ * everything it depended on, so that the same request again (a client's next data key) is allowed
+ * without walking identities and policies. Any change of the state (`State.changes`: a policy,
+ * identity, enclave or key change, a restore) or of the KES config-file policy (a reload makes
+ * new policy objects) makes it miss; only allows are kept, so a denial is always decided afresh.
+ */
+let lastAllowed: LastAllowed | undefined;
+
+interface LastAllowed {
+  /** `State.changes` then: unique to one state as it was, so the state itself is not kept. */
+  readonly changes: number;
+  readonly identity: string;
+  readonly rootIdentity: string;
+  readonly command: string;
+  readonly enclave: string | null;
+  readonly target: string;
+  readonly path: string | undefined;
+  readonly staticPolicy: KesPathPolicy | undefined;
+  readonly staticEnclave: string | undefined;
+}
+
+/** isAllowed's decision for a caller with an identity, neither root nor on a skip_auth route. */
+function decide(
+  state: State,
+  caller: Caller,
+  command: string,
+  enclave: string | null,
+  target: string,
+): boolean {
+  const kes = caller.kes;
   const record = effectiveRecord(state, caller.identity, caller.rootIdentity, enclave);
   if (record === 'root') return true;
   if (record) {

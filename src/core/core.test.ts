@@ -391,3 +391,61 @@ describe('Core keys', () => {
     }
   });
 });
+
+describe('the last key ring read (Core #lastRing, RingView latest)', () => {
+  const ad = Buffer.from('ctx');
+  const gen = (core: Core, enclave: string, name = 'k1') =>
+    core.generate(root, enclave, { name, version: 0, associatedData: ad, length: 0 });
+  const opens = (core: Core, enclave: string, ciphertext: Buffer, name = 'k1'): string =>
+    (() => {
+      try {
+        core.decrypt(root, enclave, { name, version: 0, ciphertext, associatedData: ad });
+        return 'OK';
+      } catch (error) {
+        if (error instanceof KeyholdError) return error.code;
+        throw error;
+      }
+    })();
+
+  it('follows a new version, a deleted version and a deleted key right after a request', async () => {
+    const core = await populated();
+    const v1 = gen(core, 'e1');
+    assert.equal(v1.version, 1);
+    await core.createKey(root, 'e1', { name: 'k1', type: '', addVersion: true });
+    assert.equal(gen(core, 'e1').version, 2);
+    await core.deleteKey(root, 'e1', { name: 'k1', version: 2, allVersions: false });
+    assert.equal(gen(core, 'e1').version, 1);
+    assert.equal(opens(core, 'e1', v1.ciphertext), 'OK');
+    await core.deleteKey(root, 'e1', { name: 'k1', version: 0, allVersions: true });
+    assert.equal(await codeOf(() => gen(core, 'e1')), 'KEY_NOT_FOUND');
+    assert.equal(opens(core, 'e1', v1.ciphertext), 'KEY_NOT_FOUND');
+    // A new key of the same name is another key: the old ciphertext does not open.
+    await core.createKey(root, 'e1', { name: 'k1', type: '', addVersion: false });
+    assert.equal(opens(core, 'e1', v1.ciphertext), 'DECRYPT');
+  });
+
+  it('is per enclave and per name', async () => {
+    const core = await populated();
+    const e1 = gen(core, 'e1');
+    const e2 = gen(core, 'e2');
+    assert.equal(opens(core, 'e1', e1.ciphertext), 'OK');
+    assert.equal(opens(core, 'e2', e1.ciphertext), 'DECRYPT');
+    assert.equal(opens(core, 'e2', e2.ciphertext), 'OK');
+    assert.equal(opens(core, 'e1', e2.ciphertext), 'DECRYPT');
+    assert.equal(opens(core, 'e1', e1.ciphertext, 'other'), 'DECRYPT');
+    assert.equal(opens(core, 'e1', gen(core, 'e1', 'other').ciphertext, 'other'), 'OK');
+  });
+
+  it('follows a restore that replaces the state', async () => {
+    const { core, state } = setup();
+    await core.createEnclave(root, 'e1');
+    await core.createKey(root, 'e1', { name: 'k1', type: '', addVersion: false });
+    const before = gen(core, 'e1');
+    const other = new State();
+    other.apply({ op: 'enclave.create', enclave: 'e1', at: 1, by: ROOT });
+    other.commit = state.commit;
+    state.replaceWith(other);
+    assert.equal(await codeOf(() => gen(core, 'e1')), 'KEY_NOT_FOUND');
+    assert.equal(opens(core, 'e1', before.ciphertext), 'KEY_NOT_FOUND');
+  });
+});

@@ -66,6 +66,19 @@ export class Core {
   readonly #now: () => number;
   /** Set in KES gateway mode: keys live in an external store, not in the state. */
   readonly #external: ExternalKeys | undefined;
+  /**
+   * The last key ring read from the state, with the state's change count then: a client names
+   * the same key request after request, and the ring (a view valid until the state changes) is
+   * reused without the two name lookups, as long as nothing changed.
+   */
+  #lastRing:
+    | {
+        readonly changes: number;
+        readonly enclave: string;
+        readonly name: string;
+        readonly ring: KeyRing;
+      }
+    | undefined;
 
   constructor(
     state: State,
@@ -552,7 +565,14 @@ export class Core {
       if (!ring) throw new KeyholdError('KEY_NOT_FOUND');
       return ring;
     }
-    return this.#state.keyRing(enclave, name);
+    const changes = this.#state.changes;
+    const last = this.#lastRing;
+    if (last !== undefined && last.changes === changes && last.name === name) {
+      if (last.enclave === enclave) return last.ring;
+    }
+    const ring = this.#state.keyRing(enclave, name);
+    this.#lastRing = { changes, enclave, name, ring };
+    return ring;
   }
 
   /**

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { parseCiphertext } from './ciphertext.ts';
+import { isOnlyRaw, parseCiphertext } from './ciphertext.ts';
 import { NotAuthenticError } from './errors.ts';
 
 const iv = Buffer.from('202122232425262728292a2b2c2d2e2f', 'hex');
@@ -33,6 +33,29 @@ test('raw: inputs shorter than tag + iv + nonce (44 bytes) have no reading', () 
     assert.throws(() => parseCiphertext(randomBytes(length)), NotAuthenticError);
   }
   assert.equal(parseCiphertext(Buffer.alloc(44, 1))[0]?.sealed.length, 16);
+});
+
+test('isOnlyRaw: only where parseCiphertext has exactly the one raw reading of the whole input', () => {
+  // SecretKey.open's fast path relies on it; first bytes that start a prefix or a structure
+  // (`v`, 0x95, `{`) are drawn often, and each must go the general way.
+  const first = fc.oneof(fc.constantFrom(0x76, 0x95, 0x7b), fc.integer({ min: 0, max: 255 }));
+  fc.assert(
+    fc.property(first, fc.uint8Array({ maxLength: 120 }), (lead, rest) => {
+      const bytes = Buffer.concat([Buffer.of(lead), rest]);
+      if (!isOnlyRaw(bytes)) {
+        assert.ok(bytes.length < 44 || [0x76, 0x95, 0x7b].includes(lead));
+        return;
+      }
+      const readings = parseCiphertext(bytes);
+      assert.equal(readings.length, 1);
+      assert.equal(readings[0]!.format, 'raw');
+      assert.equal(readings[0]!.sealed.length + 28, bytes.length);
+    }),
+  );
+  // A prefixed raw ciphertext has two readings: never the fast path.
+  const prefixed = Buffer.concat([Buffer.from('v1:'), sealed, iv, nonce]);
+  assert.equal(isOnlyRaw(prefixed), false);
+  assert.equal(parseCiphertext(prefixed).length, 2);
 });
 
 test('legacy JSON with and without id; the algorithm comes from "aead"', () => {

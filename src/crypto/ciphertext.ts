@@ -70,6 +70,16 @@ export function parseCiphertext(input: Uint8Array): Ciphertext[] {
   return readings;
 }
 
+/**
+ * True when {@link parseCiphertext} reads `bytes` only one way: raw, as a whole (long enough, and
+ * a first byte that starts no version prefix and no legacy structure). What every ciphertext
+ * Keyhold or KES wrote looks like; SecretKey.open then skips the list of readings.
+ */
+export function isOnlyRaw(bytes: Uint8Array): boolean {
+  const first = bytes[0];
+  return bytes.length >= CIPHERTEXT_OVERHEAD && first !== 0x76 && first !== 0x95 && first !== 0x7b;
+}
+
 /** Reads one ciphertext without a version prefix: a legacy structure if it parses, else raw. */
 function readStructured(bytes: Buffer): Ciphertext | undefined {
   const first = bytes[0];

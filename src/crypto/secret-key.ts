@@ -2,8 +2,13 @@
 // and opens raw and legacy ciphertexts. The hot path of generate / encrypt / decrypt.
 
 import { timingSafeEqual } from 'node:crypto';
-import { AEAD_TAG_LENGTH, aeadSeal, aeadTryOpen } from './aead.ts';
-import { CIPHERTEXT_IV_LENGTH, CIPHERTEXT_OVERHEAD, parseCiphertext } from './ciphertext.ts';
+import { AEAD_NONCE_LENGTH, AEAD_TAG_LENGTH, aeadSeal, aeadTryOpen } from './aead.ts';
+import {
+  CIPHERTEXT_IV_LENGTH,
+  CIPHERTEXT_OVERHEAD,
+  isOnlyRaw,
+  parseCiphertext,
+} from './ciphertext.ts';
 import { NotAuthenticError } from './errors.ts';
 import { hchacha20 } from './hchacha20.ts';
 import { HmacSha256 } from './hmac-sha256.ts';
@@ -94,6 +99,21 @@ export class SecretKey {
    */
   open(ciphertext: Uint8Array, associatedData: Uint8Array = EMPTY): Buffer {
     const native = dataKeyCrypto.native;
+    if (native !== null && isOnlyRaw(ciphertext)) {
+      // The one reading parseCiphertext would give (sealed ‖ iv ‖ nonce), without the list and
+      // the reading object: every data key MinIO decrypts is such a ciphertext.
+      const nonceStart = ciphertext.length - AEAD_NONCE_LENGTH;
+      const ivStart = nonceStart - CIPHERTEXT_IV_LENGTH;
+      const plaintext = Buffer.allocUnsafe(ivStart - AEAD_TAG_LENGTH);
+      const iv = ciphertext.subarray(ivStart, nonceStart);
+      const sealed = ciphertext.subarray(0, ivStart);
+      const nonce = ciphertext.subarray(nonceStart);
+      const code = NATIVE_ALGORITHM[this.#type];
+      if (native.open(code, this.#key, iv, nonce, sealed, associatedData, plaintext)) {
+        return plaintext;
+      }
+      throw new NotAuthenticError();
+    }
     for (const reading of parseCiphertext(ciphertext)) {
       const algorithm = reading.algorithm ?? this.#type;
       if (native !== null) {

@@ -192,6 +192,8 @@ class RingView implements KeyRing {
   readonly name: string;
   readonly #slab: KeySlab;
   readonly #slot: Slot;
+  /** The latest version's view, made once: both are valid until the state changes. */
+  #latest: KeyVersion | undefined;
 
   constructor(slab: KeySlab, name: string, slot: Slot) {
     this.#slab = slab;
@@ -209,10 +211,10 @@ class RingView implements KeyRing {
 
   latest(): KeyVersion {
     const slot = this.#slot;
-    return new VersionView(
+    return (this.#latest ??= new VersionView(
       this.#slab,
       typeof slot === 'number' ? slot : slot.ids[slot.ids.length - 1]!,
-    );
+    ));
   }
 
   version(version: number): KeyVersion | undefined {

@@ -9,6 +9,9 @@ import { KeyRings } from './key-rings.ts';
 import { KeySlab } from './key-slab.ts';
 import { SortedNames } from './sorted-names.ts';
 
+/** The last value given to any State's `changes` (process-wide: values are never shared). */
+let lastChange = 0;
+
 export class State {
   readonly enclaves = new SortedNames<EnclaveRecord>();
   /** The identity records of every enclave (an identity may have one in each). */
@@ -16,10 +19,22 @@ export class State {
   /** Number of commands applied (the log index of the last one). */
   commit = 0;
   #slab: KeySlab;
+  #changes = ++lastChange;
 
   /** @param slab where key versions live (a snapshot decoder passes the one it filled). */
   constructor(slab: KeySlab = new KeySlab()) {
     this.#slab = slab;
+  }
+
+  /**
+   * Changes with every change of this state (each command applied, each replacement): anything
+   * derived from the state, such as an authorization decision, holds as long as this stays the
+   * same. Unlike `commit`, it never goes back or repeats, and no two State objects of the process
+   * ever share a value, so a value alone names one state as it was (a cache keyed by it keeps no
+   * reference to the state).
+   */
+  get changes(): number {
+    return this.#changes;
   }
 
   /** The compact store of every key version (for the snapshot codec). */
@@ -125,6 +140,7 @@ export class State {
 
   /** Applies a checked command. Deterministic: the same commands give the same state. */
   apply(command: Command): void {
+    this.#changes = ++lastChange;
     this.commit++;
     switch (command.op) {
       case 'enclave.create':
@@ -207,6 +223,7 @@ export class State {
    * `other` must not be used afterwards.
    */
   replaceWith(other: State): void {
+    this.#changes = ++lastChange;
     this.#slab.wipe();
     this.#slab = other.#slab;
     this.enclaves.clear();

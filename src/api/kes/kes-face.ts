@@ -218,7 +218,7 @@ export class KesFace {
     const hex = peer?.toHex() ?? '';
     const rootIdentity = this.#rootIdentity();
     const staticName = hex === '' ? undefined : settings.identities.get(hex);
-    const path = spec.path.endsWith('/') ? spec.path + resource : spec.path;
+    const path = spec.path.endsWith('/') ? kesPath(spec.path, resource) : spec.path;
     const caller: Caller = {
       identity,
       root: identity !== '' && identity === rootIdentity,
@@ -330,6 +330,25 @@ class KesCall implements KesRequest {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+let lastPrefix = '';
+let lastResource = '';
+let lastPath = '';
+
+/**
+ * The request path of a prefix route, `prefix + resource`, as the same string object as last
+ * time when a client repeats its request: the path is compared on every authorization (the last
+ * allowed decision, authorize.ts), and a string built anew per request is a rope that each
+ * comparison would flatten first.
+ */
+function kesPath(prefix: string, resource: string): string {
+  if (resource !== lastResource || prefix !== lastPrefix) {
+    lastPrefix = prefix;
+    lastResource = resource;
+    lastPath = prefix + resource;
+  }
+  return lastPath;
+}
 
 /** A body Go's decoder refuses is KES's 400 `invalid request body`. */
 function invalidBody(error: unknown): unknown {

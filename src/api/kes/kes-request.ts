@@ -106,17 +106,27 @@ export function selectEnclave(
   const header = req.headers['kes-enclave'];
   const name =
     query?.get('enclave') || (typeof header === 'string' ? header : '') || defaultEnclave;
+  if (name === lastEnclave) return name;
   if (!isValidName(name)) {
     throw badRequest(`enclave name '${name}' is empty, too long or contains invalid characters`);
   }
+  lastEnclave = name;
   return name;
 }
 
+// The last enclave and key name found valid. Validity depends on the text alone, and a client
+// names the same ones request after request: comparing with the last one is cheaper than the
+// grammar's regular expression (null: none yet; '' is never valid).
+let lastEnclave: string | null = null;
+let lastKeyName: string | null = null;
+
 /** 400 for a key name outside KES's grammar. */
 export function checkKeyName(name: string): void {
+  if (name === lastKeyName) return;
   if (!isValidName(name)) {
     throw badRequest(`key name '${name}' is empty, too long or contains invalid characters`);
   }
+  lastKeyName = name;
 }
 
 /** 400 for a policy name outside KES's grammar. */
