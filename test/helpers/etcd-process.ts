@@ -54,6 +54,20 @@ export interface EtcdCluster {
 
 /** Starts `n` etcd members forming one cluster and resolves once it answers. */
 export async function startEtcd(n = 1): Promise<EtcdCluster> {
+  // Ports are found free, released, then given to etcd: another process of the test run may
+  // take one in between, and etcd exits with "address already in use". Then the cluster starts
+  // again on other ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEtcdOnce(n);
+    } catch (error) {
+      const taken = error instanceof Error && error.message.includes('address already in use');
+      if (!taken || attempt >= 3) throw error;
+    }
+  }
+}
+
+async function startEtcdOnce(n: number): Promise<EtcdCluster> {
   const base = mkdtempSync(join(tmpdir(), 'keyhold-etcd-'));
   const specs: { name: string; client: number; peer: number }[] = [];
   for (let i = 1; i <= n; i++) {
@@ -116,7 +130,13 @@ export async function startEtcd(n = 1): Promise<EtcdCluster> {
   });
   await Promise.all(members.map((m) => m.start()));
   const endpoints = members.map((m) => m.clientUrl).join(',');
-  await waitHealthy(members);
+  try {
+    await waitHealthy(members);
+  } catch (error) {
+    await Promise.all(members.map((m) => m.kill()));
+    rmSync(base, { recursive: true, force: true });
+    throw error;
+  }
   return {
     members,
     endpoints,
@@ -128,11 +148,22 @@ export async function startEtcd(n = 1): Promise<EtcdCluster> {
   };
 }
 
-/** Polls each member's /health until all report healthy (15 s at most). */
+/**
+ * Polls each member's /health until all report healthy (15 s at most); fails at once when a
+ * member has exited.
+ */
 async function waitHealthy(members: readonly EtcdMember[]): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (const m of members) {
     for (;;) {
+      if (m.child.exitCode !== null || m.child.signalCode !== null) {
+        // Its last words (the reason) may still be in the pipes: wait until they are read.
+        const { stdout, stderr } = m.child;
+        if (!(stdout?.readableEnded && stderr?.readableEnded)) {
+          await new Promise((resolve) => m.child.once('close', resolve));
+        }
+        throw new Error(`etcd ${m.name} exited before it became healthy:\n${m.output}`);
+      }
       try {
         const res = await fetch(`${m.clientUrl}/health`);
         const body = (await res.json()) as { health?: string };
