@@ -59,7 +59,8 @@ function check(ok: boolean, what: string): void {
 interface LlhttpParser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
   execute(data: Buffer): number | Error;
-  free(): void;
+  /** Releases the native parser now (`free` only marks it reusable: ~2.5 KB kept per input). */
+  close(): void;
   [slot: number]: unknown;
 }
 interface LlhttpModule {
@@ -151,7 +152,7 @@ function viaLlhttp(input: Buffer): { messages: ParsedMessage[]; error: boolean; 
     current = null;
   };
   const result = parser.execute(input);
-  parser.free();
+  parser.close();
   return { messages, error: result instanceof Error, upgrade };
 }
 

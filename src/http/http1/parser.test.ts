@@ -81,6 +81,22 @@ test('every split of valid input parses exactly as the whole', () => {
   assert.deepEqual(parse([...all].map((b) => Buffer.of(b))), whole, 'one byte at a time');
 });
 
+test('an HTTP/1.0 keep-alive followed by a tab is not taken, as llhttp does not take it', () => {
+  const keepAlive = (value: string, version = '1.0'): boolean | undefined =>
+    one(`GET / HTTP/${version}\r\nConnection: ${value}\r\n\r\n`).heads[0]?.keepAlive;
+  assert.equal(keepAlive('keep-alive'), true);
+  assert.equal(keepAlive('keep-alive '), true);
+  assert.equal(keepAlive('\tkeep-alive'), true);
+  assert.equal(keepAlive('x,\tkeep-alive'), true);
+  assert.equal(keepAlive('keep-alive\t'), false);
+  assert.equal(keepAlive('keep-alive \t'), false);
+  assert.equal(keepAlive('keep-alive\t, x'), false);
+  // A close is taken with a tab after it too: the connection reads no more.
+  assert.equal(keepAlive('close\t', '1.1'), false);
+  assert.equal(keepAlive('close', '1.1'), false);
+  assert.equal(keepAlive('x', '1.1'), true);
+});
+
 test("repeated headers are combined as Node's IncomingMessage does", () => {
   const heads = parse([Buffer.from(VALID.join(''), 'latin1')]).heads;
   const [get, post, put, old, del] = [0, 1, 2, 3, 4].map((i) => heads.at(i));

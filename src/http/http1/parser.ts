@@ -1246,7 +1246,13 @@ export class Http1Parser {
     return true;
   }
 
-  /** Connection tokens (comma-separated, OWS trimmed, case-insensitive): close, keep-alive. */
+  /**
+   * Connection tokens (comma-separated, OWS trimmed, case-insensitive): close, keep-alive. A
+   * keep-alive followed by a tab is not taken, as llhttp does not take it: an HTTP/1.0
+   * connection is kept open only where Node's parser would keep it open too, so that the two
+   * never read a different number of requests from the same bytes. (A close is taken either way:
+   * closing reads fewer.)
+   */
   #connectionValue(buf: Buffer, start: number, end: number): void {
     let s = start;
     while (s <= end) {
@@ -1254,12 +1260,16 @@ export class Http1Parser {
       while (e < end && buf[e] !== 0x2c) e++;
       let a = s;
       let b = e;
+      let tabAfter = false;
       while (a < b && (buf[a] === SP || buf[a] === HT)) a++;
-      while (b > a && (buf[b - 1] === SP || buf[b - 1] === HT)) b--;
+      while (b > a && (buf[b - 1] === SP || buf[b - 1] === HT)) {
+        if (buf[b - 1] === HT) tabAfter = true;
+        b--;
+      }
       if (b - a === 5 || b - a === 10) {
         const token = this.#slice(buf, a, b).toLowerCase();
         if (token === 'close') this.#flags |= F_CLOSE;
-        else if (token === 'keep-alive') this.#flags |= F_KEEP_ALIVE;
+        else if (token === 'keep-alive' && !tabAfter) this.#flags |= F_KEEP_ALIVE;
       }
       s = e + 1;
     }
