@@ -5,17 +5,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KeyholdError } from '../model/errors.ts';
-import type { Command } from '../state/commands.ts';
 import { State } from '../state/state.ts';
 import type { Caller } from './caller.ts';
 import { Core } from './core.ts';
+import { memoryCore, testIdentity } from './test-support.ts';
 import type { KesPathPolicy } from './kes-path.ts';
 
-const id = (name: string): string =>
-  'h1:' +
-  Buffer.concat([Buffer.from(name), Buffer.alloc(32)])
-    .subarray(0, 32)
-    .toString('base64url');
+const id = testIdentity;
 const ROOT = id('root');
 const USER = id('user');
 const OTHER = id('other');
@@ -30,15 +26,7 @@ const caller = (identity: string, kes?: Caller['kes']): Caller => ({
 const root = caller(ROOT);
 
 async function setup(): Promise<{ core: Core; state: State }> {
-  const state = new State();
-  const sink = {
-    submit(command: Command): Promise<void> {
-      state.check(command);
-      state.apply(command);
-      return Promise.resolve();
-    },
-  };
-  const core = new Core(state, sink, () => 1_700_000_000_000);
+  const { core, state } = memoryCore();
   await core.createEnclave(root, 'e1');
   await core.createEnclave(root, 'e2');
   for (const enclave of ['e1', 'e2']) {

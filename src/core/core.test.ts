@@ -5,30 +5,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SecretKey } from '../crypto/index.ts';
 import { KeyholdError } from '../model/errors.ts';
-import type { Command } from '../state/commands.ts';
 import { State } from '../state/state.ts';
 import type { Caller } from './caller.ts';
 import { Core } from './core.ts';
+import { memoryCore, testIdentity } from './test-support.ts';
 
-/** A syntactically valid identity for a test name. */
-const id = (name: string): string =>
-  'h1:' +
-  Buffer.concat([Buffer.from(name), Buffer.alloc(32)])
-    .subarray(0, 32)
-    .toString('base64url');
+const id = testIdentity;
 const ROOT = id('root');
 
-function setup(): { core: Core; state: State } {
-  const state = new State();
-  const sink = {
-    submit(command: Command): Promise<void> {
-      state.check(command);
-      state.apply(command);
-      return Promise.resolve();
-    },
-  };
-  return { core: new Core(state, sink, () => 1_700_000_000_000), state };
-}
+const setup = memoryCore;
 
 const caller = (identity: string): Caller => ({
   identity,
